@@ -1,0 +1,41 @@
+"""`govfleet` command line. Each command lives in `govfleet/commands/<area>.py` and
+registers its sub-parsers; this module only assembles them and turns fail-fast errors
+into one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from govfleet.db import StartupError
+from govfleet.repo_spec import RepoSpecError
+from govfleet.settings import ConfigError
+
+COMMAND_MODULES = [
+    "govfleet.commands.fleet",  # up, worker, migrate
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="govfleet", description="Run a DAO's governance operations on Temporal.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (StartupError, RepoSpecError, ConfigError) as exc:
+        print(f"govfleet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

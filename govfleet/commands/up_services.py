@@ -1,0 +1,26 @@
+"""What `govfleet up` starts beside the workers. Each area adds its block here."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+
+from govfleet.settings import Config
+
+
+@dataclass
+class Services:
+    described: list[tuple[str, str]] = field(default_factory=list)
+    stoppers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        for stop in reversed(self.stoppers):
+            await stop()
+
+
+async def start_services(config: Config, client: Client, database_url: str, args: argparse.Namespace) -> Services:
+    services = Services()
+    return services

@@ -1,0 +1,128 @@
+"""PostgreSQL access: migrations (yoyo), connection with a bounded retry, tenant scope,
+and the fail-fast system-tenant healthcheck (seed 003, Area 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+SYSTEM_TENANT_ID = "cogni_system"
+SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
+GOVERNANCE_GRANT_ID = "cogni_system_governance"
+APP_ROLE = "govfleet_app"
+
+
+class StartupError(RuntimeError):
+    """A fail-fast condition: the process must not start. The message is one line that
+    says what is wrong and how to fix it."""
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for printing."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _yoyo_url(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = "postgresql+psycopg"
+    # yoyo reads unix-socket hosts from the query string as psycopg does.
+    query = dict(parse_qsl(parts.query))
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+def migrations_dir() -> str:
+    return str(resources.files("govfleet.db") / "migrations")
+
+
+def migrate(database_url: str) -> list[str]:
+    """Apply pending migrations under yoyo's lock; returns the ids applied (empty on re-run)."""
+    from yoyo import get_backend, read_migrations
+
+    backend = get_backend(_yoyo_url(database_url))
+    migrations = read_migrations(migrations_dir())
+    with backend.lock():
+        pending = backend.to_apply(migrations)
+        backend.apply_migrations(pending)
+    ids = [m.id for m in pending]
+    backend.connection.close()
+    return ids
+
+
+def wait_for_database(database_url: str, timeout_seconds: float) -> None:
+    """Block until PostgreSQL accepts a connection, retrying for a bounded time."""
+    deadline = time.monotonic() + timeout_seconds
+    delay = 0.2
+    last: Exception | None = None
+    while True:
+        try:
+            with psycopg.connect(database_url, connect_timeout=max(1, int(timeout_seconds))) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            reason = str(last).strip().splitlines()[0] if last else "no answer"
+            raise StartupError(
+                f"database unreachable at {redact(database_url)} after {timeout_seconds:g}s ({reason}); "
+                "start PostgreSQL or fix DATABASE_URL"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def verify_system_tenant(database_url: str) -> None:
+    """Seed 003's SYSTEM_TENANT_STARTUP_CHECK: refuse to start without `cogni_system`."""
+    try:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "SELECT is_system_tenant FROM billing_accounts WHERE id = %s", (SYSTEM_TENANT_ID,)
+            ).fetchone()
+    except psycopg.errors.UndefinedTable:
+        raise StartupError("database is not migrated (no billing_accounts table); run `govfleet migrate`") from None
+    if row is None:
+        raise StartupError(
+            f"system tenant '{SYSTEM_TENANT_ID}' billing account is missing; run `govfleet migrate` to seed it"
+        )
+    if not row[0]:
+        raise StartupError(
+            f"billing account '{SYSTEM_TENANT_ID}' is not flagged is_system_tenant; "
+            "run `govfleet migrate` or set the flag"
+        )
+
+
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        kwargs={"row_factory": dict_row, "autocommit": False},
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+@asynccontextmanager
+async def tenant_scope(conn: psycopg.AsyncConnection, user_id: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    """Seed 000's `withTenantScope`: inside one transaction, drop to the application role
+    (no BYPASSRLS) and set the tenant, so row-level security decides what is visible."""
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+        await conn.execute("SELECT set_config('app.current_user_id', %s, true)", (user_id,))
+        yield conn
+
+
+async def async_wait_for_database(database_url: str, timeout_seconds: float) -> None:
+    await asyncio.to_thread(wait_for_database, database_url, timeout_seconds)

@@ -1,0 +1,337 @@
+"""`.cogni/repo-spec.yaml` parsed into typed models.
+
+Pure: no I/O beyond reading the file in `load_repo_spec`. Every validation error
+names the dotted path and the offending value, e.g.
+``governance.schedules[1].cron: '61 * * * *' is not a valid 5-field cron expression``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from croniter import croniter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SECRET_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+CHARTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+ETH_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+class RepoSpecError(ValueError):
+    """The repo-spec is invalid; `problems` lists every `path: reason` found."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def validate_cron(expr: str) -> str:
+    """A 5-field cron expression (minute hour day-of-month month day-of-week)."""
+    if not isinstance(expr, str) or len(expr.split()) != 5 or not croniter.is_valid(expr):
+        raise ValueError(f"{expr!r} is not a valid 5-field cron expression")
+    return " ".join(expr.split())
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known IANA timezone") from None
+    return name
+
+
+def _secret(value: Any) -> str:
+    if not isinstance(value, str) or not SECRET_REF.match(value):
+        raise ValueError(f"{value!r} must be a ${{ENV_VAR}} reference, never a literal secret")
+    return value
+
+
+def resolve_secret(ref: str | None, environ: Mapping[str, str]) -> str | None:
+    """The value of a `${ENV_VAR}` reference, or None when it is unset or empty."""
+    if not ref:
+        return None
+    m = SECRET_REF.match(ref)
+    return (environ.get(m.group(1)) or None) if m else None
+
+
+def _address(value: Any) -> str:
+    if not isinstance(value, str) or not ETH_ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not an Ethereum address (0x followed by 40 hex digits)")
+    return value.lower()
+
+
+EthAddress = Annotated[str, BeforeValidator(_address)]
+
+# A `${ENV_VAR}` reference. Literal secrets are refused at load time.
+SecretRef = Annotated[str, BeforeValidator(_secret)]
+
+
+# --- cogni_dao -------------------------------------------------------------------------
+
+
+class CogniDao(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str = "cogni"
+    chain_id: int | None = None
+    dao_contract: str | None = None
+
+
+# --- governance ------------------------------------------------------------------------
+
+
+class HeartbeatSpec(_Model):
+    interval_minutes: int = Field(5, ge=1, le=1440)
+    low_balance_threshold_credits: int = Field(1_000_000, ge=0)
+    grant_expiry_warning_hours: int = Field(24, ge=0)
+    grace_seconds: int = Field(60, ge=0)
+    sink_url: str | None = None
+
+
+class SystemTenantSpec(_Model):
+    id: str = "cogni_system"
+    tool_allowlist: list[str] = Field(default_factory=list)
+    budget_credits_per_day: int = Field(100_000_000, ge=0)
+    credits_per_run: int = Field(1_000_000, ge=0)
+
+    @field_validator("id")
+    @classmethod
+    def _fixed_id(cls, v: str) -> str:
+        if v != "cogni_system":
+            raise ValueError(f"{v!r} must be 'cogni_system' (the system tenant id is a protocol constant)")
+        return v
+
+
+ENTRYPOINTS = ("HEARTBEAT", "BRIEF", "HTTP")
+
+
+class ScheduleSpec(_Model):
+    charter: str
+    cron: str
+    timezone: str = "UTC"
+    entrypoint: str = "BRIEF"
+    agent_url: str | None = None
+    credits_per_run: int | None = Field(None, ge=0)
+
+    @field_validator("charter")
+    @classmethod
+    def _charter(cls, v: str) -> str:
+        if not CHARTER_NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid charter name (letters, digits, '_', '-', '.'; at most 63)")
+        return v
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return validate_cron(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        return validate_timezone(v)
+
+    @field_validator("entrypoint")
+    @classmethod
+    def _entrypoint(cls, v: str) -> str:
+        if v not in ENTRYPOINTS:
+            raise ValueError(f"{v!r} is not a known entrypoint (one of {', '.join(ENTRYPOINTS)})")
+        return v
+
+    @model_validator(mode="after")
+    def _http_needs_url(self) -> "ScheduleSpec":
+        if self.entrypoint == "HTTP" and not self.agent_url:
+            raise ValueError(f"entrypoint 'HTTP' needs agent_url (charter {self.charter!r})")
+        return self
+
+    @property
+    def schedule_id(self) -> str:
+        return f"governance:{self.charter}"
+
+
+class GovernanceSpec(_Model):
+    heartbeat: HeartbeatSpec = HeartbeatSpec()
+    system_tenant: SystemTenantSpec = SystemTenantSpec()
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+    catchup_window_seconds: int = Field(60, ge=0)
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique_charters(cls, v: list[ScheduleSpec]) -> list[ScheduleSpec]:
+        seen: dict[str, int] = {}
+        for i, s in enumerate(v):
+            key = s.charter.lower()
+            if key in seen:
+                raise ValueError(
+                    f"duplicate charter {s.charter!r} at schedules[{i}] (first at schedules[{seen[key]}])"
+                )
+            if key == "heartbeat":
+                raise ValueError(f"charter {s.charter!r} at schedules[{i}] is reserved for governance.heartbeat")
+            seen[key] = i
+        return v
+
+
+# --- guardian --------------------------------------------------------------------------
+
+
+class GuardianRules(_Model):
+    """Thresholds and intervals (PRODUCT.md decision table; seed 004 defaults)."""
+
+    caution_threshold: Decimal = Decimal("55.0")
+    warning_threshold: Decimal = Decimal("52.0")
+    critical_threshold: Decimal = Decimal("51.0")
+    emergency_threshold: Decimal = Decimal("49.0")
+    monitoring_interval_normal: int = Field(30, ge=1)
+    monitoring_interval_caution: int = Field(5, ge=1)
+    monitoring_interval_critical: int = Field(1, ge=1)
+    hysteresis: Decimal = Field(Decimal("0.5"), ge=0)
+    clear_after_checks: int = Field(3, ge=1)
+    renotify_minutes: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "GuardianRules":
+        order = [
+            ("caution_threshold", self.caution_threshold),
+            ("warning_threshold", self.warning_threshold),
+            ("critical_threshold", self.critical_threshold),
+            ("emergency_threshold", self.emergency_threshold),
+        ]
+        for (n1, v1), (n2, v2) in zip(order, order[1:]):
+            if not v1 > v2:
+                raise ValueError(f"{n1} ({v1}) must be above {n2} ({v2})")
+        for n, v in order:
+            if not (0 <= v <= 100):
+                raise ValueError(f"{n} ({v}) must be within [0, 100]")
+        return self
+
+
+class TrackerSpec(_Model):
+    url: str = "http://127.0.0.1:8922"
+    timeout_seconds: float = Field(2.0, gt=0)
+    staleness_seconds: int = Field(120, ge=1)
+    failures_before_alert: int = Field(3, ge=1)
+    push_token: SecretRef | None = None
+
+
+class BreakerTarget(_Model):
+    name: str
+    url: str
+    scope: Literal["redemptions", "everything"]
+    token: SecretRef | None = None
+
+
+class WebhookSpec(_Model):
+    url: str
+    secret: SecretRef
+
+
+class NotificationsSpec(_Model):
+    admin_urls: list[SecretRef] = Field(default_factory=list)
+    urgent_urls: list[SecretRef] = Field(default_factory=list)
+    webhook: WebhookSpec | None = None
+
+
+
+class GuardianSpec(_Model):
+    name: str | None = None
+    tracker: TrackerSpec = TrackerSpec()
+    rules: GuardianRules = GuardianRules()
+    breakers: list[BreakerTarget] = Field(default_factory=list)
+    notifications: NotificationsSpec = NotificationsSpec()
+    admins: list[EthAddress] = Field(default_factory=list)
+    resume_quorum: int = Field(2, ge=1)
+    signature_max_age_seconds: int = Field(900, ge=1)
+
+    @field_validator("admins")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("admin addresses must be distinct")
+        return v
+
+    @property
+    def workflow_id(self) -> str:
+        return "governance-guardian" if not self.name else f"governance-guardian-{self.name}"
+
+
+class RepoSpec(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    cogni_dao: CogniDao = CogniDao()
+    governance: GovernanceSpec = GovernanceSpec()
+    guardian: GuardianSpec = GuardianSpec()
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _lookup(data: Any, loc: tuple[Any, ...]) -> Any:
+    cur = data
+    for part in loc:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def format_validation_error(err: ValidationError, data: Any = None) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = e["msg"]
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+        path = _format_loc(loc)
+        if e["type"] == "value_error" or "must" in msg or "is not" in msg:
+            problems.append(f"{path}: {msg}" if path else msg)
+        else:
+            value = e.get("input", _lookup(data, loc))
+            problems.append(f"{path}: {value!r}: {msg}" if path else msg)
+    return problems
+
+
+def parse_repo_spec(text: str, source: str = "repo-spec") -> RepoSpec:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise RepoSpecError(source, [f"invalid YAML{where}: {problem}"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RepoSpecError(source, [f"top level must be a mapping, got {type(data).__name__}"])
+    try:
+        return RepoSpec.model_validate(data)
+    except ValidationError as err:
+        raise RepoSpecError(source, format_validation_error(err, data)) from None
+
+
+def load_repo_spec(path: str | Path) -> RepoSpec:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RepoSpecError(str(p), ["file not found"]) from None
+    return parse_repo_spec(text, str(p))

@@ -1,0 +1,124 @@
+"""The one place that reads configuration.
+
+Environment variables (12-factor, seed 004's names) override `.cogni/repo-spec.yaml`,
+which holds the declarative, DAO-auditable part. `load_config()` returns both, with the
+overrides already applied to the repo-spec models.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from govfleet.repo_spec import RepoSpec, RepoSpecError, format_validation_error, load_repo_spec
+
+DEFAULT_TASK_QUEUE = "governance-fleet"
+
+
+class ConfigError(ValueError):
+    """Configuration from the environment is invalid."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=True, extra="ignore")
+
+    # Where things are. Unset TEMPORAL_ADDRESS / DATABASE_URL means "start embedded" (govfleet up).
+    TEMPORAL_ADDRESS: str | None = None
+    TEMPORAL_NAMESPACE: str = "default"
+    TEMPORAL_TASK_QUEUE: str = DEFAULT_TASK_QUEUE
+    DATABASE_URL: str | None = None
+    DATABASE_CONNECT_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    REPO_SPEC_PATH: str = ".cogni/repo-spec.yaml"
+    GOVFLEET_DATA_DIR: str = ".govfleet"
+
+    # HTTP surface.
+    SERVICE_HOST: str = "127.0.0.1"
+    SERVICE_PORT: int = 8926
+    API_READ_TOKEN: str | None = None  # when set, read endpoints require `Authorization: Bearer <token>`
+    GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
+    METRICS_PORT: int | None = None
+
+    # Seed 004 integration and monitoring variables (override repo-spec guardian.*).
+    VOTING_TRACKER_URL: str | None = None
+    REDEMPTION_ALGORITHM_URL: str | None = None
+    TREASURY_CORE_URL: str | None = None
+    MONITORING_INTERVAL_NORMAL: int | None = Field(None, ge=1)
+    MONITORING_INTERVAL_CAUTION: int | None = Field(None, ge=1)
+    MONITORING_INTERVAL_CRITICAL: int | None = Field(None, ge=1)
+    CAUTION_THRESHOLD: Decimal | None = None
+    WARNING_THRESHOLD: Decimal | None = None
+    CRITICAL_THRESHOLD: Decimal | None = None
+    EMERGENCY_THRESHOLD: Decimal | None = None
+
+    # Seed 003.
+    SYSTEM_TENANT_REVENUE_SHARE: Decimal = Decimal("0.75")
+
+    LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
+    LOG_LEVEL: str = "INFO"
+
+    @field_validator("SYSTEM_TENANT_REVENUE_SHARE")
+    @classmethod
+    def _share(cls, v: Decimal) -> Decimal:
+        if not v.is_finite() or not (Decimal(0) <= v <= Decimal(1)):
+            raise ValueError(f"{v} must be a decimal between 0 and 1 (e.g. 0.75)")
+        return v
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    spec: RepoSpec
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    try:
+        # Passing values explicitly keeps tests independent of the process environment.
+        fields = Settings.model_fields
+        return Settings.model_validate({k: v for k, v in env.items() if k in fields})
+    except ValidationError as err:
+        raise ConfigError("invalid environment: " + "; ".join(format_validation_error(err))) from None
+
+
+def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
+    """Seed 004's environment variables win over the repo-spec (12-factor deploys)."""
+    g = spec.guardian
+    rules = g.rules.model_dump()
+    for env_name, field in [
+        ("MONITORING_INTERVAL_NORMAL", "monitoring_interval_normal"),
+        ("MONITORING_INTERVAL_CAUTION", "monitoring_interval_caution"),
+        ("MONITORING_INTERVAL_CRITICAL", "monitoring_interval_critical"),
+        ("CAUTION_THRESHOLD", "caution_threshold"),
+        ("WARNING_THRESHOLD", "warning_threshold"),
+        ("CRITICAL_THRESHOLD", "critical_threshold"),
+        ("EMERGENCY_THRESHOLD", "emergency_threshold"),
+    ]:
+        value = getattr(s, env_name)
+        if value is not None:
+            rules[field] = value
+    tracker = g.tracker.model_dump()
+    if s.VOTING_TRACKER_URL:
+        tracker["url"] = s.VOTING_TRACKER_URL
+    breakers = [b.model_dump() for b in g.breakers]
+    for env_url, name in [(s.REDEMPTION_ALGORITHM_URL, "redemption-algorithm"), (s.TREASURY_CORE_URL, "sol-treasury-core")]:
+        if env_url:
+            for b in breakers:
+                if b["name"] == name:
+                    b["url"] = env_url
+    data = spec.model_dump()
+    data["guardian"].update(rules=rules, tracker=tracker, breakers=breakers)
+    try:
+        return RepoSpec.model_validate(data)
+    except ValidationError as err:
+        raise RepoSpecError("environment overrides", format_validation_error(err, data)) from None
+
+
+def load_config(environ: dict[str, str] | None = None, repo_spec_path: str | Path | None = None) -> Config:
+    settings = load_settings(environ)
+    spec = load_repo_spec(repo_spec_path or settings.REPO_SPEC_PATH)
+    return Config(settings=settings, spec=apply_env_overrides(spec, settings))

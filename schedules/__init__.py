@@ -1,0 +1,1 @@
+"""Temporal Schedules reconciled from `.cogni/repo-spec.yaml`."""

@@ -1,0 +1,122 @@
+"""Session fixtures: a fresh PostgreSQL database, the Temporal time-skipping server and the
+Temporal dev server (both binaries from pip), a fresh task queue per test.
+
+`TEST_DATABASE_URL` (a server URL; a fresh database is created on it) is used when set,
+otherwise an embedded PostgreSQL from `pgserver` is started for the session.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from govfleet import db
+from govfleet.settings import Config, load_config
+from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_SPEC = REPO_ROOT / ".cogni" / "repo-spec.yaml"
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def database_server_url() -> Iterator[str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    import pgserver
+
+    tmp = tempfile.mkdtemp(prefix="govfleet-test-pg-")
+    os.environ.setdefault("XDG_RUNTIME_DIR", tmp)
+    server = pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def database_url(database_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for this test session; dropped at the end."""
+    name = f"govfleet_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(database_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(database_server_url, name)
+    db.migrate(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(database_server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def make_database(database_server_url: str) -> Iterator:
+    """Factory for extra fresh databases (migrated unless migrate=False), dropped at session end."""
+    made: list[str] = []
+
+    def make(migrate: bool = True) -> str:
+        name = f"govfleet_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(database_server_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        url = with_database(database_server_url, name)
+        if migrate:
+            db.migrate(url)
+        return url
+
+    yield make
+    with psycopg.connect(database_server_url, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    """The example repo-spec with no environment overrides."""
+    return load_config(environ={}, repo_spec_path=EXAMPLE_SPEC)
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        ui=False,
+        dev_server_log_level="error",
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,1 @@
+"""Worker processes: one factory builds every worker of the fleet."""

@@ -1,0 +1,59 @@
+"""The one worker factory: every workflow and activity of the fleet, registered once.
+
+Each area (ledger, guardian, schedules, status) contributes its workflows and its activity
+instances in `workers/registry.py`; this module wires them into a Temporal `Worker`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    Worker,
+)
+
+from workers.registry import activities_for, workflows
+from workers.resources import Resources
+
+
+class _BindLogContext(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        with structlog.contextvars.bound_contextvars(
+            workflow_id=info.workflow_id, run_id=info.workflow_run_id,
+            activity_id=info.activity_id, activity_type=info.activity_type, attempt=info.attempt,
+        ):
+            return await super().execute_activity(input)
+
+
+class LogContextInterceptor(Interceptor):
+    """Binds workflow and activity ids into structlog's context for every activity call."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _BindLogContext(next)
+
+
+def build_worker(
+    client: Client,
+    resources: Resources,
+    *,
+    task_queue: str | None = None,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Any] = (),
+    **worker_kwargs: Any,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or resources.config.settings.TEMPORAL_TASK_QUEUE,
+        workflows=[*workflows(), *extra_workflows],
+        activities=[*activities_for(resources), *extra_activities],
+        interceptors=[LogContextInterceptor()],
+        **worker_kwargs,
+    )
