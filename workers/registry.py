@@ -14,5 +14,8 @@ def workflows() -> list[type]:
 
 def activities_for(resources: Resources) -> list[Any]:
     """Activity callables, bound to instances that hold their dependencies."""
+    from activities.status import StatusActivities
+
     found: list[Any] = []
+    found += [StatusActivities(resources).notify_status]
     return found
