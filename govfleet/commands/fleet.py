@@ -23,6 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="where embedded servers keep state (default ./.govfleet)")
     p.add_argument("--no-simulator", action="store_true", help="do not start the tracker simulator")
     p.add_argument("--scenario", default="gradual-decline", help="tracker simulator scenario for the demo")
+    p.add_argument("--temporal-port", type=int, default=7233, help="embedded Temporal frontend port (default 7233)")
+    p.add_argument("--ui-port", type=int, default=8233, help="embedded Temporal UI port (default 8233)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("worker", help="run workers only (production); needs TEMPORAL_ADDRESS and DATABASE_URL")
@@ -90,6 +92,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     db.verify_system_tenant(url)
 
     async def main() -> None:
+        client = await connect(config.settings.TEMPORAL_ADDRESS, config.settings.TEMPORAL_NAMESPACE)
+        await ensure_search_attributes(client)
         await run_workers_until(config, url, config.settings.TEMPORAL_ADDRESS, _stop_event())
 
     asyncio.run(main())
@@ -112,7 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         address = config.settings.TEMPORAL_ADDRESS
         temporal: EmbeddedTemporal | None = None
         if not address:
-            temporal = EmbeddedTemporal(data_dir / "temporal")
+            temporal = EmbeddedTemporal(data_dir / "temporal", port=args.temporal_port, ui_port=args.ui_port)
             temporal.start()
             started.append(temporal)
             address = temporal.address

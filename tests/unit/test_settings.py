@@ -1,0 +1,54 @@
+"""Settings from the environment, and seed 004's variables overriding the repo-spec."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from govfleet.repo_spec import RepoSpecError
+from govfleet.settings import ConfigError, load_config, load_settings
+from tests.conftest import EXAMPLE_SPEC
+
+
+def test_defaults():
+    s = load_settings({})
+    assert s.TEMPORAL_ADDRESS is None and s.DATABASE_URL is None
+    assert s.SERVICE_PORT == 8926
+    assert s.SYSTEM_TENANT_REVENUE_SHARE == Decimal("0.75")
+
+
+def test_seed_004_variables_override_repo_spec():
+    cfg = load_config(
+        {
+            "VOTING_TRACKER_URL": "http://127.0.0.1:9999",
+            "MONITORING_INTERVAL_NORMAL": "20",
+            "CAUTION_THRESHOLD": "56.5",
+            "REDEMPTION_ALGORITHM_URL": "http://127.0.0.1:8923",
+        },
+        EXAMPLE_SPEC,
+    )
+    g = cfg.spec.guardian
+    assert g.tracker.url == "http://127.0.0.1:9999"
+    assert g.rules.monitoring_interval_normal == 20
+    assert g.rules.caution_threshold == Decimal("56.5")
+    assert {b.name: b.url for b in g.breakers}["redemption-algorithm"] == "http://127.0.0.1:8923"
+
+
+def test_override_that_breaks_threshold_order_is_refused():
+    with pytest.raises(RepoSpecError) as info:
+        load_config({"CRITICAL_THRESHOLD": "53"}, EXAMPLE_SPEC)
+    assert "warning_threshold (52.0) must be above critical_threshold (53)" in str(info.value)
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1", "NaN", "abc"])
+def test_revenue_share_is_validated(share):
+    with pytest.raises(ConfigError) as info:
+        load_settings({"SYSTEM_TENANT_REVENUE_SHARE": share})
+    assert "SYSTEM_TENANT_REVENUE_SHARE" in str(info.value)
+
+
+def test_bad_integer_names_the_variable():
+    with pytest.raises(ConfigError) as info:
+        load_settings({"MONITORING_INTERVAL_CRITICAL": "0"})
+    assert "MONITORING_INTERVAL_CRITICAL" in str(info.value)
