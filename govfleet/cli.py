@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from govfleet.db import StartupError
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
+    """Parse and run one command; returns the exit code (for in-process callers)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -37,5 +39,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def main(argv: list[str] | None = None) -> None:
+    code = run(argv)
+    # Skip interpreter teardown: the Temporal SDK's Rust runtime threads can abort a
+    # finalizing interpreter (temporalio/sdk-python#300), which would turn a clean
+    # exit into SIGABRT. Everything worth keeping is flushed first.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -32,6 +32,24 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+_exit_status = {"code": 0}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _exit_status["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    # The Temporal SDK's Rust runtime threads can abort a finalizing interpreter
+    # (temporalio/sdk-python#300): leave without teardown, keeping pytest's exit code.
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status["code"])
+
+
 @pytest.fixture(scope="session")
 def database_server_url() -> Iterator[str]:
     url = os.environ.get("TEST_DATABASE_URL")
