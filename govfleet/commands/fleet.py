@@ -13,7 +13,7 @@ from govfleet import db
 from govfleet.embedded import EmbeddedPostgres, EmbeddedTemporal
 from govfleet.logging import configure_logging, get_logger
 from govfleet.settings import Config, load_config
-from govfleet.temporal import connect, ensure_search_attributes
+from govfleet.temporal import connect, ensure_search_attributes, metrics_runtime
 
 log = get_logger("govfleet")
 
@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="where embedded servers keep state (default ./.govfleet)")
     p.add_argument("--no-simulator", action="store_true", help="do not start the tracker simulator")
     p.add_argument("--scenario", default="gradual-decline", help="tracker simulator scenario for the demo")
+    p.add_argument("--tracker-port", type=int, default=8922, help="tracker simulator port (default 8922)")
     p.add_argument("--temporal-port", type=int, default=7233, help="embedded Temporal frontend port (default 7233)")
     p.add_argument("--ui-port", type=int, default=8233, help="embedded Temporal UI port (default 8233)")
     p.set_defaults(func=cmd_up)
@@ -63,7 +64,11 @@ async def run_workers_until(config: Config, database_url: str, address: str, sto
     from workers.factory import build_worker
     from workers.resources import Resources
 
-    client = await connect(address, config.settings.TEMPORAL_NAMESPACE)
+    runtime = None
+    if config.settings.METRICS_PORT:
+        runtime = metrics_runtime(config.settings.METRICS_PORT, config.settings.METRICS_HOST)
+        log.info("metrics", url=f"http://{config.settings.METRICS_HOST}:{config.settings.METRICS_PORT}/metrics")
+    client = await connect(address, config.settings.TEMPORAL_NAMESPACE, runtime=runtime)
     resources = await Resources.open(config, database_url, client)
     try:
         worker = build_worker(client, resources)
