@@ -1,0 +1,320 @@
+"""Schedules as code, pure: the desired Temporal Schedules derived from repo-spec, their spec
+hash, and the plan (create / update / delete / unchanged / blocked) against what exists.
+
+No I/O and no Temporal imports. `schedules/reconciler.py` reads the actual state from
+Temporal into `ActualSchedule`s and applies the plan.
+
+Drift detection never compares a described cron with the spec's cron (the server turns cron
+strings into calendar specs, so the cron never comes back). Instead every desired schedule is
+reduced to a canonical dict; its SHA-256 (`spec_hash`) is stored with the schedule, beside the
+canonical dict itself, in the memo of the schedule's start-workflow action — the part of a
+schedule that an update can rewrite. Any edit of cron, timezone, interval, entrypoint, agent
+URL, cost, budget, thresholds, task queue or catch-up window changes the hash. The fields that
+do come back from `describe()` unchanged (workflow type and id, task queue, timezone, overlap
+policy, catch-up window) are compared as well, so a schedule edited by hand outside repo-spec is
+put back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from govfleet.contracts import GOVERNANCE_RUN_WORKFLOW, HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW
+from govfleet.repo_spec import RepoSpec, ScheduleSpec
+
+HASH_VERSION = 1
+MEMO_KEY = "govfleet"
+# Temporal treats catch-up windows below 10 s as 10 s; we say so instead of pretending.
+MIN_CATCHUP_WINDOW_SECONDS = 10
+HEARTBEAT_EXECUTION_TIMEOUT_SECONDS = 600
+GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS = 3600
+
+
+def default_owner(spec: RepoSpec) -> str:
+    """Who owns the schedules reconciled from this repo-spec (stored in their memos)."""
+    return f"governance-fleet:{spec.cogni_dao.name}"
+
+
+def schedule_id_for(charter: str) -> str:
+    return f"governance:{charter}"
+
+
+# --- workflow inputs carried by the schedules (pure pydantic, used by the workflows too) ---
+
+
+class HeartbeatInput(BaseModel):
+    """Input of workflow GovernanceHeartbeat (the `governance:heartbeat` schedule's args)."""
+
+    interval_minutes: int = Field(5, ge=1)
+    grace_seconds: int = Field(60, ge=0)
+    low_balance_threshold_credits: int = Field(1_000_000, ge=0)
+    grant_expiry_warning_hours: int = Field(24, ge=0)
+    renotify_minutes: int = Field(60, ge=1)
+    sink_url: str | None = None
+    dao_name: str = "cogni"
+
+
+class GovernanceRunInput(BaseModel):
+    """Input of workflow GovernanceRun (one charter's schedule args)."""
+
+    schedule_id: str
+    charter: str
+    entrypoint: str
+    timezone: str = "UTC"
+    agent_url: str | None = None
+    credits_per_run: int = Field(ge=0)
+    budget_credits_per_day: int = Field(ge=0)
+    # Only for runs started by hand: the schedule sets TemporalScheduledStartTime itself.
+    scheduled_at: datetime | None = None
+
+
+# --- desired state --------------------------------------------------------------------------
+
+
+class DesiredSchedule(BaseModel):
+    schedule_id: str
+    workflow: str
+    args: dict
+    task_queue: str
+    cron: str | None = None
+    interval_seconds: int | None = None
+    timezone: str = ""
+    overlap: Literal["SKIP"] = "SKIP"
+    catchup_window_seconds: int
+    execution_timeout_seconds: int
+    summary: str
+
+    def canonical(self) -> dict:
+        """Everything that defines the schedule, in a stable JSON-able form (the hash input)."""
+        data = self.model_dump(mode="json", exclude={"summary"})
+        data["hash_version"] = HASH_VERSION
+        return data
+
+    @property
+    def spec_hash(self) -> str:
+        return spec_hash(self.canonical())
+
+    def observable(self) -> dict:
+        """The fields `describe()` gives back unchanged, for out-of-band drift."""
+        return {
+            "workflow": self.workflow,
+            "workflow_id": self.schedule_id,
+            "task_queue": self.task_queue,
+            "timezone": self.timezone,
+            "overlap": self.overlap,
+            "catchup_window_seconds": self.catchup_window_seconds,
+        }
+
+
+def spec_hash(canonical: dict) -> str:
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def effective_catchup(seconds: int) -> int:
+    return max(seconds, MIN_CATCHUP_WINDOW_SECONDS)
+
+
+def _charter_schedule(s: ScheduleSpec, spec: RepoSpec, task_queue: str, catchup: int) -> DesiredSchedule:
+    tenant = spec.governance.system_tenant
+    run = GovernanceRunInput(
+        schedule_id=s.schedule_id,
+        charter=s.charter,
+        entrypoint=s.entrypoint,
+        timezone=s.timezone,
+        agent_url=s.agent_url,
+        credits_per_run=tenant.credits_per_run if s.credits_per_run is None else s.credits_per_run,
+        budget_credits_per_day=tenant.budget_credits_per_day,
+    )
+    return DesiredSchedule(
+        schedule_id=s.schedule_id,
+        workflow=GOVERNANCE_RUN_WORKFLOW,
+        args=run.model_dump(mode="json", exclude={"scheduled_at"}),
+        task_queue=task_queue,
+        cron=s.cron,
+        timezone=s.timezone,
+        catchup_window_seconds=catchup,
+        execution_timeout_seconds=GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS,
+        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}',
+    )
+
+
+def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
+    """Every schedule repo-spec declares: the heartbeat first, then the charters in file order."""
+    if not task_queue:
+        raise ValueError("task_queue must not be empty")
+    g = spec.governance
+    catchup = effective_catchup(g.catchup_window_seconds)
+    hb = g.heartbeat
+    heartbeat = DesiredSchedule(
+        schedule_id=HEARTBEAT_SCHEDULE_ID,
+        workflow=HEARTBEAT_WORKFLOW,
+        args=HeartbeatInput(
+            interval_minutes=hb.interval_minutes,
+            grace_seconds=hb.grace_seconds,
+            low_balance_threshold_credits=hb.low_balance_threshold_credits,
+            grant_expiry_warning_hours=hb.grant_expiry_warning_hours,
+            sink_url=hb.sink_url,
+            dao_name=spec.cogni_dao.name,
+        ).model_dump(mode="json"),
+        task_queue=task_queue,
+        interval_seconds=hb.interval_minutes * 60,
+        catchup_window_seconds=catchup,
+        execution_timeout_seconds=HEARTBEAT_EXECUTION_TIMEOUT_SECONDS,
+        summary=f"every {hb.interval_minutes} min · HEARTBEAT",
+    )
+    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in g.schedules)]
+
+
+# --- actual state and the plan --------------------------------------------------------------
+
+
+class ActualSchedule(BaseModel):
+    """One existing schedule as read from Temporal."""
+
+    schedule_id: str
+    owner: str | None = None
+    spec_hash: str | None = None
+    stored: dict | None = None  # the canonical dict stored at the last create/update
+    observed: dict = Field(default_factory=dict)
+    paused: bool = False
+    note: str = ""
+
+
+Action = Literal["create", "update", "delete", "unchanged", "blocked"]
+
+
+class Change(BaseModel):
+    field: str
+    old: object = None
+    new: object = None
+
+
+class PlanItem(BaseModel):
+    schedule_id: str
+    action: Action
+    reason: str = ""
+    summary: str = ""
+    changes: list[Change] = Field(default_factory=list)
+    paused: bool = False
+    note: str = ""
+    desired_hash: str | None = None
+
+
+class Plan(BaseModel):
+    owner: str
+    items: list[PlanItem]
+
+    def count(self, action: Action) -> int:
+        return sum(1 for i in self.items if i.action == action)
+
+    @property
+    def writes_planned(self) -> int:
+        return sum(1 for i in self.items if i.action in ("create", "update", "delete"))
+
+    @property
+    def blocked(self) -> list[PlanItem]:
+        return [i for i in self.items if i.action == "blocked"]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def diff_canonical(old: dict | None, new: dict) -> list[Change]:
+    if old is None:
+        return []
+    a, b = _flatten(old), _flatten(new)
+    return [Change(field=k, old=a.get(k), new=b.get(k)) for k in sorted(set(a) | set(b))
+            if k != "hash_version" and a.get(k) != b.get(k)]
+
+
+def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: str) -> PlanItem:
+    """What to do with one declared schedule."""
+    h = desired.spec_hash
+    if actual is None:
+        return PlanItem(schedule_id=desired.schedule_id, action="create", summary=desired.summary,
+                        reason="declared in repo-spec, not in Temporal", desired_hash=h)
+    common = dict(schedule_id=desired.schedule_id, summary=desired.summary, paused=actual.paused,
+                  note=actual.note, desired_hash=h)
+    if actual.owner != owner:
+        who = "nobody (no govfleet memo)" if actual.owner is None else repr(actual.owner)
+        return PlanItem(action="blocked", reason=f"exists but is owned by {who}, not {owner!r}; left untouched",
+                        **common)
+    changes: list[Change] = []
+    reasons: list[str] = []
+    if actual.spec_hash != h:
+        changes = diff_canonical(actual.stored, desired.canonical())
+        reasons.append("repo-spec changed" if actual.spec_hash else "no spec hash stored")
+    want = desired.observable()
+    drift = [Change(field=k, old=actual.observed.get(k), new=v) for k, v in want.items()
+             if actual.observed.get(k) != v]
+    if drift:
+        reasons.append("changed outside repo-spec")
+        seen = {c.field for c in changes}
+        changes += [c for c in drift if c.field not in seen]
+    if reasons:
+        return PlanItem(action="update", reason="; ".join(reasons), changes=changes, **common)
+    return PlanItem(action="unchanged", **common)
+
+
+def make_plan(desired: list[DesiredSchedule], actual: dict[str, ActualSchedule], owner: str) -> Plan:
+    """Declared schedules are created/updated/unchanged/blocked; schedules this owner owns that
+    repo-spec no longer declares are deleted; everything else in the namespace is ignored."""
+    ids = [d.schedule_id for d in desired]
+    if len(set(ids)) != len(ids):
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"duplicate schedule ids in the desired state: {', '.join(dupes)}")
+    items = [plan_item(d, actual.get(d.schedule_id), owner) for d in desired]
+    declared = set(ids)
+    for sid in sorted(actual):
+        a = actual[sid]
+        if sid not in declared and a.owner == owner:
+            items.append(PlanItem(schedule_id=sid, action="delete", reason="no longer declared in repo-spec",
+                                  paused=a.paused, note=a.note))
+    return Plan(owner=owner, items=items)
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+_SYMBOL = {"create": "+", "update": "~", "delete": "-", "unchanged": "=", "blocked": "!"}
+
+
+def _fmt(v: object) -> str:
+    return json.dumps(v) if not isinstance(v, (int, float)) or isinstance(v, bool) else str(v)
+
+
+def render_plan(plan: Plan, *, title: str = "Schedules plan") -> str:
+    width = max([len(i.schedule_id) for i in plan.items] + [10])
+    lines = [f"{title} (owner {plan.owner}):", ""]
+    for i in plan.items:
+        head = f"  {_SYMBOL[i.action]} {i.action:<9}  {i.schedule_id:<{width}}  "
+        if i.action in ("create", "unchanged"):
+            head += i.summary
+        elif i.action == "update":
+            head += i.summary + f"  ({i.reason})"
+        else:
+            head += i.reason
+        if i.paused:
+            head += f"  [paused by operator{': ' + repr(i.note) if i.note else ''}; stays paused]"
+        lines.append(head.rstrip())
+        for c in i.changes:
+            lines.append(f"      {c.field}: {_fmt(c.old)} → {_fmt(c.new)}")
+    lines.append("")
+    lines.append(
+        f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
+        f"{plan.count('delete')} to delete, {plan.count('unchanged')} unchanged, {plan.count('blocked')} blocked."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,370 @@
+"""Temporal Schedules reconciled from `.cogni/repo-spec.yaml`.
+
+    desired = desired_schedules(spec)          (pure; the whole file was validated on load)
+    actual  = read_actual(client, ...)         (describe every declared id; list for owned extras)
+    plan    = make_plan(desired, actual)       (pure: create / update / delete / unchanged / blocked)
+    apply_plan(client, plan, desired)          (writes only for create / update / delete)
+
+Ownership: a schedule belongs to this repo when its memo (set at create) or its action's
+workflow memo (rewritten on every update) names our owner. The action memo also carries the
+spec hash and the canonical spec, so a cron-only or timezone-only edit is drift, and every
+update refreshes the hash in the same write as the spec (they can never disagree).
+
+Safety:
+- nothing is written unless the plan says so: a second run is all `unchanged` with zero writes;
+- an update keeps `state` (an operator's pause and note) from the current description;
+- schedules that are not ours are never written, also not when they sit on a declared id
+  (`blocked`, reported, non-zero exit);
+- two reconcilers at once: create races end in "already exists", which is re-read and
+  re-planned; updates re-check ownership and hash on the fresh description inside the update
+  callback and skip when the other reconciler already wrote the same spec; deletes
+  `describe()` first and treat "not found" as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import ScheduleOverlapPolicy as ProtoOverlap
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleDescription,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from govfleet.domain.schedule_spec import (
+    MEMO_KEY,
+    ActualSchedule,
+    DesiredSchedule,
+    Plan,
+    PlanItem,
+    default_owner,
+    desired_schedules,
+    make_plan,
+    plan_item,
+    render_plan,
+)
+from govfleet.repo_spec import RepoSpec
+
+DESCRIBE_CONCURRENCY = 16
+WRITE_CONCURRENCY = 8
+CREATED_NOTE = "created by govfleet reconcile from .cogni/repo-spec.yaml"
+
+
+class ReconcileError(RuntimeError):
+    """The reconcile could not be completed; the message says which schedules and why."""
+
+
+# --- building Temporal objects --------------------------------------------------------------
+
+
+def _memo(d: DesiredSchedule, owner: str) -> dict:
+    return {MEMO_KEY: {"owner": owner, "spec_hash": d.spec_hash, "spec": d.canonical()}}
+
+
+def build_schedule(d: DesiredSchedule, owner: str, state: ScheduleState | None = None) -> Schedule:
+    if d.cron is not None:
+        spec = ScheduleSpec(cron_expressions=[d.cron], time_zone_name=d.timezone or None)
+    elif d.interval_seconds is not None:
+        spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=d.interval_seconds))],
+                            time_zone_name=d.timezone or None)
+    else:
+        raise ValueError(f"{d.schedule_id}: neither cron nor interval")
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            d.workflow,
+            d.args,
+            id=d.schedule_id,
+            task_queue=d.task_queue,
+            execution_timeout=timedelta(seconds=d.execution_timeout_seconds),
+            memo=_memo(d, owner),
+        ),
+        spec=spec,
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(seconds=d.catchup_window_seconds),
+            pause_on_failure=False,
+        ),
+        state=state or ScheduleState(note=CREATED_NOTE),
+    )
+
+
+# --- reading the actual state ---------------------------------------------------------------
+
+
+def _owner_of(memo: object) -> dict:
+    if isinstance(memo, dict):
+        inner = memo.get(MEMO_KEY)
+        if isinstance(inner, dict):
+            return inner
+    return {}
+
+
+async def _action_memo(client: Client, action: ScheduleActionStartWorkflow) -> dict:
+    raw = action.memo or {}
+    if MEMO_KEY not in raw:
+        return {}
+    value = raw[MEMO_KEY]
+    if not isinstance(value, dict):  # raw Payload from a described schedule
+        try:
+            value = (await client.data_converter.decode([value]))[0]
+        except Exception:
+            return {}
+    return value if isinstance(value, dict) else {}
+
+
+_OVERLAP_NAMES = {int(v): k.removeprefix("SCHEDULE_OVERLAP_POLICY_") for k, v in ProtoOverlap.items()}
+
+
+async def actual_from_description(client: Client, desc: ScheduleDescription) -> ActualSchedule:
+    sched = desc.schedule
+    schedule_memo = _owner_of(await desc.memo())
+    action = sched.action
+    action_memo: dict = {}
+    observed: dict = {}
+    if isinstance(action, ScheduleActionStartWorkflow):
+        action_memo = await _action_memo(client, action)
+        observed.update(workflow=action.workflow, workflow_id=action.id, task_queue=action.task_queue)
+    observed["timezone"] = sched.spec.time_zone_name or ""
+    observed["overlap"] = _OVERLAP_NAMES.get(int(sched.policy.overlap), str(sched.policy.overlap))
+    observed["catchup_window_seconds"] = int(sched.policy.catchup_window.total_seconds())
+    owner = action_memo.get("owner") or schedule_memo.get("owner")
+    return ActualSchedule(
+        schedule_id=desc.id,
+        owner=owner,
+        spec_hash=action_memo.get("spec_hash"),
+        stored=action_memo.get("spec") if isinstance(action_memo.get("spec"), dict) else None,
+        observed=observed,
+        paused=bool(sched.state.paused),
+        note=sched.state.note or "",
+    )
+
+
+async def describe_or_none(client: Client, schedule_id: str) -> ScheduleDescription | None:
+    try:
+        return await client.get_schedule_handle(schedule_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+async def listed_owned_ids(client: Client, owner: str) -> set[str]:
+    """Ids that the (eventually consistent) list shows with our owner in the schedule memo."""
+    found: set[str] = set()
+    async for entry in await client.list_schedules():
+        try:
+            memo = await entry.memo()
+        except Exception:
+            continue
+        if _owner_of(dict(memo)).get("owner") == owner:
+            found.add(entry.id)
+    return found
+
+
+async def read_actual(client: Client, declared: Iterable[str], owner: str) -> dict[str, ActualSchedule]:
+    """Describe every declared id (authoritative), plus every listed schedule we own (for deletes)."""
+    ids = set(declared) | await listed_owned_ids(client, owner)
+    sem = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+
+    async def one(sid: str) -> tuple[str, ActualSchedule | None]:
+        async with sem:
+            desc = await describe_or_none(client, sid)
+            return sid, (await actual_from_description(client, desc)) if desc else None
+
+    results = await asyncio.gather(*(one(sid) for sid in sorted(ids)))
+    return {sid: a for sid, a in results if a is not None}
+
+
+# --- applying -------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemOutcome:
+    schedule_id: str
+    planned: str
+    outcome: str  # created | updated | deleted | unchanged | blocked | failed | gone
+    detail: str = ""
+
+
+@dataclass
+class ReconcileReport:
+    plan: Plan
+    applied: bool = False
+    outcomes: list[ItemOutcome] = field(default_factory=list)
+    writes: int = 0
+
+    @property
+    def failed(self) -> list[ItemOutcome]:
+        return [o for o in self.outcomes if o.outcome == "failed"]
+
+    @property
+    def blocked(self) -> list[str]:
+        if self.applied:
+            return [o.schedule_id for o in self.outcomes if o.outcome == "blocked"]
+        return [i.schedule_id for i in self.plan.blocked]
+
+    @property
+    def changed(self) -> bool:
+        return self.writes > 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.blocked
+
+    def render(self) -> str:
+        out = [render_plan(self.plan)]
+        if self.applied:
+            counts: dict[str, int] = {}
+            for o in self.outcomes:
+                counts[o.outcome] = counts.get(o.outcome, 0) + 1
+            parts = [f"{counts[k]} {k}" for k in ("created", "updated", "deleted", "unchanged", "gone")
+                     if counts.get(k)]
+            out.append("")
+            out.append(f"Applied: {', '.join(parts) or 'nothing'} ({self.writes} writes).")
+            for o in self.outcomes:
+                if o.outcome in ("failed", "blocked") or o.outcome != _EXPECTED.get(o.planned, o.outcome):
+                    out.append(f"  {o.outcome}: {o.schedule_id}: {o.detail}")
+        if self.blocked:
+            out.append(f"Blocked: {', '.join(self.blocked)} (not owned by {self.plan.owner}; not touched).")
+        return "\n".join(out)
+
+
+_EXPECTED = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged",
+             "blocked": "blocked"}
+
+
+class _Blocked(Exception):
+    pass
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.writes = 0
+
+
+async def _create(client: Client, d: DesiredSchedule, owner: str, c: _Counter) -> ItemOutcome:
+    try:
+        c.writes += 1
+        await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=_memo(d, owner))
+        return ItemOutcome(d.schedule_id, "create", "created")
+    except ScheduleAlreadyRunningError:
+        # Another reconciler (or a person) got there first: re-read and re-plan this one id.
+        c.writes -= 1
+        desc = await describe_or_none(client, d.schedule_id)
+        if desc is None:
+            return ItemOutcome(d.schedule_id, "create", "failed", "exists and vanished while creating; re-run")
+        again = plan_item(d, await actual_from_description(client, desc), owner)
+        if again.action == "unchanged":
+            return ItemOutcome(d.schedule_id, "create", "unchanged", "created concurrently with the same spec")
+        if again.action == "blocked":
+            return ItemOutcome(d.schedule_id, "create", "blocked", again.reason)
+        return await _update(client, d, owner, c, planned="create")
+
+
+async def _update(client: Client, d: DesiredSchedule, owner: str, c: _Counter, planned: str = "update") -> ItemOutcome:
+    wrote = False
+
+    async def updater(inp: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        nonlocal wrote
+        current = await actual_from_description(client, inp.description)
+        item = plan_item(d, current, owner)
+        if item.action == "blocked":
+            raise _Blocked(item.reason)
+        if item.action == "unchanged":
+            wrote = False
+            return None
+        wrote = True
+        # Keep the operator's pause, note and any remaining-actions limit.
+        return ScheduleUpdate(schedule=build_schedule(d, owner, state=inp.description.schedule.state))
+
+    try:
+        await client.get_schedule_handle(d.schedule_id).update(updater)
+    except _Blocked as exc:
+        return ItemOutcome(d.schedule_id, planned, "blocked", str(exc))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return ItemOutcome(d.schedule_id, planned, "gone", "deleted while updating; re-run to create it")
+        raise
+    if wrote:
+        c.writes += 1
+        return ItemOutcome(d.schedule_id, planned, "updated")
+    return ItemOutcome(d.schedule_id, planned, "unchanged", "already up to date (concurrent reconcile)")
+
+
+async def _delete(client: Client, item: PlanItem, owner: str, c: _Counter) -> ItemOutcome:
+    desc = await describe_or_none(client, item.schedule_id)
+    if desc is None:
+        return ItemOutcome(item.schedule_id, "delete", "gone", "already deleted")
+    current = await actual_from_description(client, desc)
+    if current.owner != owner:
+        return ItemOutcome(item.schedule_id, "delete", "blocked", f"owner is now {current.owner!r}; not deleted")
+    try:
+        c.writes += 1
+        await client.get_schedule_handle(item.schedule_id).delete()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return ItemOutcome(item.schedule_id, "delete", "gone", "already deleted")
+        raise
+    return ItemOutcome(item.schedule_id, "delete", "deleted")
+
+
+async def apply_plan(client: Client, plan: Plan, desired: list[DesiredSchedule]) -> tuple[list[ItemOutcome], int]:
+    by_id = {d.schedule_id: d for d in desired}
+    counter = _Counter()
+    sem = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def one(item: PlanItem) -> ItemOutcome:
+        async with sem:
+            try:
+                if item.action == "create":
+                    return await _create(client, by_id[item.schedule_id], plan.owner, counter)
+                if item.action == "update":
+                    return await _update(client, by_id[item.schedule_id], plan.owner, counter)
+                if item.action == "delete":
+                    return await _delete(client, item, plan.owner, counter)
+                return ItemOutcome(item.schedule_id, item.action, _EXPECTED[item.action], item.reason)
+            except Exception as exc:  # reported per schedule; the others still apply
+                return ItemOutcome(item.schedule_id, item.action, "failed", f"{type(exc).__name__}: {exc}")
+
+    outcomes = list(await asyncio.gather(*(one(i) for i in plan.items)))
+    return outcomes, counter.writes
+
+
+async def reconcile(
+    client: Client,
+    spec: RepoSpec,
+    *,
+    task_queue: str,
+    owner: str | None = None,
+    dry_run: bool = False,
+) -> ReconcileReport:
+    """Plan (and unless `dry_run`, apply) the schedules of a validated repo-spec.
+
+    Every desired schedule, including its Temporal `Schedule` object, is built before the first
+    write, so a problem in any of them changes nothing."""
+    owner = owner or default_owner(spec)
+    desired = desired_schedules(spec, task_queue)
+    for d in desired:
+        build_schedule(d, owner)
+    actual = await read_actual(client, [d.schedule_id for d in desired], owner)
+    plan = make_plan(desired, actual, owner)
+    report = ReconcileReport(plan=plan)
+    if dry_run:
+        return report
+    report.outcomes, report.writes = await apply_plan(client, plan, desired)
+    report.applied = True
+    return report

@@ -1,0 +1,203 @@
+"""The reconciler against the real Temporal dev server: create → edit cron → edit timezone →
+operator pause preserved → remove → foreign schedule blocked; zero writes when nothing changed;
+an invalid spec changes nothing; two reconcilers at once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
+
+from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
+from govfleet.repo_spec import RepoSpecError, parse_repo_spec
+from schedules.reconciler import describe_or_none, reconcile
+
+
+def spec_text(dao: str, charters: list[tuple[str, str, str]], *, interval: int = 5, catchup: int = 60) -> str:
+    lines = [
+        f"cogni_dao: {{name: {dao}}}",
+        "governance:",
+        f"  heartbeat: {{interval_minutes: {interval}}}",
+        f"  catchup_window_seconds: {catchup}",
+        "  schedules:" + ("" if charters else " []"),
+    ]
+    for charter, cron, tz in charters:
+        lines += [f"    - charter: {charter}", f'      cron: "{cron}"', f"      timezone: {tz}",
+                  "      entrypoint: BRIEF"]
+    return "\n".join(lines) + "\n"
+
+
+async def owned_cleanup(client: Client, ids: list[str]) -> None:
+    for sid in ids:
+        if await describe_or_none(client, sid) is not None:
+            await client.get_schedule_handle(sid).delete()
+
+
+@pytest.fixture
+async def ns(dev_env):
+    """A unique dao name (hence owner) and charter suffix; deletes what the test left behind."""
+    tag = uuid.uuid4().hex[:8]
+    touched: list[str] = [HEARTBEAT_SCHEDULE_ID]
+    yield tag, touched
+    await owned_cleanup(dev_env.client, touched)
+
+
+async def test_reconcile_lifecycle(dev_env, ns, task_queue):
+    client = dev_env.client
+    tag, touched = ns
+    a, b = f"A{tag}", f"B{tag}"
+    touched += [f"governance:{a}", f"governance:{b}"]
+    owner = f"governance-fleet:dao{tag}"
+
+    # 1. create: the heartbeat and two charters.
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(a, "0 */6 * * *", "UTC"), (b, "30 9 * * 1-5", "Europe/Berlin")]))
+    dry = await reconcile(client, spec, task_queue=task_queue, dry_run=True)
+    assert [i.action for i in dry.plan.items] == ["create", "create", "create"]
+    assert dry.writes == 0 and await describe_or_none(client, f"governance:{a}") is None
+    rendered = dry.render()
+    assert f"+ create     governance:{a}" in rendered and "Plan: 3 to create, 0 to update" in rendered
+
+    first = await reconcile(client, spec, task_queue=task_queue)
+    assert first.ok and first.writes == 3, first.render()
+    desc = await client.get_schedule_handle(f"governance:{a}").describe()
+    assert desc.schedule.policy.overlap.name == "SKIP"
+    assert desc.schedule.policy.catchup_window == timedelta(seconds=60)
+    assert desc.schedule.action.task_queue == task_queue
+    assert (await desc.memo())["govfleet"]["owner"] == owner
+
+    # 2. a second run: all unchanged, zero writes.
+    again = await reconcile(client, spec, task_queue=task_queue)
+    assert [i.action for i in again.plan.items] == ["unchanged"] * 3 and again.writes == 0, again.render()
+
+    # 3. cron-only edit of A is detected and applied; the next fire times follow.
+    before = desc.info.next_action_times
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(a, "15 */4 * * *", "UTC"), (b, "30 9 * * 1-5", "Europe/Berlin")]))
+    edited = await reconcile(client, spec, task_queue=task_queue)
+    assert {i.schedule_id: i.action for i in edited.plan.items}[f"governance:{a}"] == "update"
+    assert edited.writes == 1, edited.render()
+    assert 'args.cron' not in edited.render() and 'cron: "0 */6 * * *" → "15 */4 * * *"' in edited.render()
+    after = (await client.get_schedule_handle(f"governance:{a}").describe()).info.next_action_times
+    assert after != before and all(t.minute == 15 and t.hour % 4 == 0 for t in after)
+    assert (await reconcile(client, spec, task_queue=task_queue)).writes == 0
+
+    # 4. timezone-only edit of B.
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(a, "15 */4 * * *", "UTC"), (b, "30 9 * * 1-5", "Asia/Tokyo")]))
+    tz = await reconcile(client, spec, task_queue=task_queue)
+    assert tz.writes == 1 and {i.schedule_id: i.action for i in tz.plan.items}[f"governance:{b}"] == "update"
+    desc_b = await client.get_schedule_handle(f"governance:{b}").describe()
+    assert desc_b.schedule.spec.time_zone_name == "Asia/Tokyo"
+
+    # 5. an operator pauses B with a note; an update of B keeps the pause and the note.
+    await client.get_schedule_handle(f"governance:{b}").pause(note="incident 42: hold the brief")
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(a, "15 */4 * * *", "UTC"), (b, "45 9 * * 1-5", "Asia/Tokyo")]))
+    paused = await reconcile(client, spec, task_queue=task_queue)
+    assert paused.writes == 1 and "stays paused" in paused.render()
+    state = (await client.get_schedule_handle(f"governance:{b}").describe()).schedule.state
+    assert state.paused and state.note == "incident 42: hold the brief"
+    assert (await reconcile(client, spec, task_queue=task_queue)).writes == 0
+
+    # 6. remove A from the spec: the owned schedule is deleted, B stays.
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(b, "45 9 * * 1-5", "Asia/Tokyo")]))
+    removed = await reconcile(client, spec, task_queue=task_queue)
+    assert {i.schedule_id: i.action for i in removed.plan.items}[f"governance:{a}"] == "delete"
+    assert removed.writes == 1 and await describe_or_none(client, f"governance:{a}") is None
+    assert await describe_or_none(client, f"governance:{b}") is not None
+
+
+async def test_foreign_schedules_are_blocked_or_ignored(dev_env, ns, task_queue):
+    client = dev_env.client
+    tag, touched = ns
+    mine, foreign, bystander = f"M{tag}", f"F{tag}", f"governance:X{tag}"
+    touched += [f"governance:{mine}", f"governance:{foreign}", bystander]
+
+    def other(sid: str) -> Schedule:
+        return Schedule(
+            action=ScheduleActionStartWorkflow("SomeoneElses", id=sid, task_queue="elsewhere"),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+        )
+
+    # A schedule someone else created on an id our spec declares, and one we never declare.
+    await client.create_schedule(f"governance:{foreign}", other(f"governance:{foreign}"))
+    await client.create_schedule(bystander, other(bystander), memo={"govfleet": {"owner": "another-repo"}})
+
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(mine, "0 * * * *", "UTC"), (foreign, "0 * * * *", "UTC")]))
+    report = await reconcile(client, spec, task_queue=task_queue)
+    actions = {i.schedule_id: i.action for i in report.plan.items}
+    assert actions[f"governance:{foreign}"] == "blocked"
+    assert bystander not in actions  # not ours, not declared: not even in the plan
+    assert not report.ok and report.blocked == [f"governance:{foreign}"]
+    assert "Blocked: governance:" in report.render()
+    # The rest was applied; the foreign one is untouched.
+    assert await describe_or_none(client, f"governance:{mine}") is not None
+    desc = await client.get_schedule_handle(f"governance:{foreign}").describe()
+    assert desc.schedule.action.workflow == "SomeoneElses"
+    # Removing every charter deletes ours but never the bystander.
+    spec = parse_repo_spec(spec_text(f"dao{tag}", []))
+    await reconcile(client, spec, task_queue=task_queue)
+    assert await describe_or_none(client, f"governance:{mine}") is None
+    assert await describe_or_none(client, bystander) is not None
+
+
+async def test_invalid_spec_changes_nothing(dev_env, ns, task_queue):
+    client = dev_env.client
+    tag, touched = ns
+    good, bad = f"G{tag}", f"H{tag}"
+    touched += [f"governance:{good}", f"governance:{bad}"]
+    text = spec_text(f"dao{tag}", [(good, "0 * * * *", "UTC"), (bad, "61 * * * *", "UTC")])
+    with pytest.raises(RepoSpecError, match=r"schedules\[1\]\.cron: '61 \* \* \* \*' is not a valid"):
+        parse_repo_spec(text)
+    text = spec_text(f"dao{tag}", [(good, "0 * * * *", "UTC"), (bad, "0 * * * *", "Mars/Olympus")])
+    with pytest.raises(RepoSpecError, match="Mars/Olympus"):
+        parse_repo_spec(text)
+    # Nothing was created because nothing got past validation.
+    assert await describe_or_none(client, f"governance:{good}") is None
+
+
+async def test_out_of_band_edit_is_put_back(dev_env, ns, task_queue):
+    client = dev_env.client
+    tag, touched = ns
+    c = f"O{tag}"
+    touched.append(f"governance:{c}")
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(c, "0 * * * *", "UTC")]))
+    await reconcile(client, spec, task_queue=task_queue)
+
+    def hand_edit(inp):
+        s = inp.description.schedule
+        s.spec.time_zone_name = "Asia/Kolkata"
+        from temporalio.client import ScheduleUpdate
+        return ScheduleUpdate(schedule=s)
+
+    await client.get_schedule_handle(f"governance:{c}").update(hand_edit)
+    report = await reconcile(client, spec, task_queue=task_queue)
+    item = {i.schedule_id: i for i in report.plan.items}[f"governance:{c}"]
+    assert item.action == "update" and "changed outside repo-spec" in item.reason
+    assert (await client.get_schedule_handle(f"governance:{c}").describe()).schedule.spec.time_zone_name == "UTC"
+
+
+async def test_two_reconcilers_at_once(dev_env, ns, task_queue):
+    client = dev_env.client
+    tag, touched = ns
+    names = [f"C{i}{tag}" for i in range(6)]
+    touched += [f"governance:{n}" for n in names]
+    spec = parse_repo_spec(spec_text(f"dao{tag}", [(n, "0 * * * *", "UTC") for n in names]))
+    r1, r2 = await asyncio.gather(reconcile(client, spec, task_queue=task_queue),
+                                  reconcile(client, spec, task_queue=task_queue))
+    assert r1.ok and r2.ok, (r1.render(), r2.render())
+    # Every schedule exists once, owned, with the right hash; a third run has nothing to do.
+    third = await reconcile(client, spec, task_queue=task_queue)
+    assert third.writes == 0 and {i.action for i in third.plan.items} == {"unchanged"}, third.render()
+    # Concurrent edits with the same new spec converge too.
+    spec2 = parse_repo_spec(spec_text(f"dao{tag}", [(n, "5 * * * *", "UTC") for n in names]))
+    r1, r2 = await asyncio.gather(reconcile(client, spec2, task_queue=task_queue),
+                                  reconcile(client, spec2, task_queue=task_queue))
+    assert r1.ok and r2.ok
+    assert (await reconcile(client, spec2, task_queue=task_queue)).writes == 0
