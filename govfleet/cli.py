@@ -16,6 +16,7 @@ from govfleet.settings import ConfigError
 COMMAND_MODULES = [
     "govfleet.commands.fleet",  # up, worker, migrate
     "govfleet.commands.bench",  # bench
+    "govfleet.commands.schedules",  # reconcile
 ]
 
 

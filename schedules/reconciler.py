@@ -57,7 +57,10 @@ from govfleet.domain.schedule_spec import (
     plan_item,
     render_plan,
 )
+from govfleet.logging import get_logger
 from govfleet.repo_spec import RepoSpec
+
+log = get_logger("govfleet.reconcile")
 
 DESCRIBE_CONCURRENCY = 16
 WRITE_CONCURRENCY = 8
@@ -351,6 +354,7 @@ async def reconcile(
     task_queue: str,
     owner: str | None = None,
     dry_run: bool = False,
+    notify_status: bool = True,
 ) -> ReconcileReport:
     """Plan (and unless `dry_run`, apply) the schedules of a validated repo-spec.
 
@@ -367,4 +371,18 @@ async def reconcile(
         return report
     report.outcomes, report.writes = await apply_plan(client, plan, desired)
     report.applied = True
+    if report.writes and notify_status:
+        await _tell_status(client, task_queue)
     return report
+
+
+async def _tell_status(client: Client, task_queue: str) -> None:
+    """Best-effort: the status workflow re-reads the schedules (it rebuilds on start anyway)."""
+    from govfleet.contracts import StatusUpdate
+    from govfleet.status_client import tell_status
+
+    try:
+        await asyncio.wait_for(
+            tell_status(client, task_queue, StatusUpdate(schedules_changed=True, source="reconciler")), 10)
+    except Exception as exc:  # never fail a reconcile for the read model
+        log.warning("could not tell the status workflow that schedules changed", error=str(exc))

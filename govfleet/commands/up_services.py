@@ -23,4 +23,9 @@ class Services:
 
 async def start_services(config: Config, client: Client, database_url: str, args: argparse.Namespace) -> Services:
     services = Services()
+
+    # Schedules: reconcile Temporal Schedules from repo-spec on start.
+    from govfleet.commands.schedules import reconcile_on_start
+
+    services.described.append(("Schedules", await reconcile_on_start(config, client)))
     return services

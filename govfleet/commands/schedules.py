@@ -1,0 +1,85 @@
+"""`govfleet reconcile [--dry-run]`: make Temporal's schedules follow `.cogni/repo-spec.yaml`.
+
+Exit codes: 0 done (or, with --dry-run, planned); 1 a schedule is blocked (a schedule this repo
+does not own sits on a declared id) or a write failed; 2 the repo-spec or environment is invalid
+(nothing was changed) or Temporal is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from temporalio.client import Client
+
+from govfleet.db import StartupError
+from govfleet.settings import Config, load_config
+from govfleet.temporal import connect
+
+# `govfleet up` serves its embedded Temporal here; used when TEMPORAL_ADDRESS is unset.
+EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reconcile",
+        help="make Temporal Schedules follow .cogni/repo-spec.yaml (create / update / delete what this repo owns)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    p.add_argument("--repo-spec", default=None, help="path of the repo-spec (default REPO_SPEC_PATH)")
+    p.set_defaults(func=cmd_reconcile)
+
+
+async def _connect(config: Config) -> Client:
+    address = config.settings.TEMPORAL_ADDRESS or EMBEDDED_TEMPORAL_ADDRESS
+    try:
+        return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE), 15)
+    except Exception as exc:
+        hint = "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartupError(f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS") from None
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from schedules.reconciler import reconcile
+
+    # Validates the whole file first: an invalid spec raises RepoSpecError before any connection.
+    config = load_config(repo_spec_path=args.repo_spec)
+
+    async def main() -> int:
+        client = await _connect(config)
+        report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE,
+                                 dry_run=args.dry_run)
+        print(report.render())
+        if args.dry_run:
+            print("\n(dry run: nothing was changed)")
+        if not report.ok:
+            for o in report.failed:
+                print(f"govfleet: error: {o.schedule_id}: {o.detail}", file=sys.stderr)
+            if report.blocked:
+                print(f"govfleet: error: blocked: {', '.join(report.blocked)} exist but are not owned by "
+                      f"{report.plan.owner}; delete or rename them, or rename the charter", file=sys.stderr)
+            return 1
+        return 0
+
+    return asyncio.run(main())
+
+
+async def reconcile_on_start(config: Config, client: Client) -> str:
+    """`govfleet up`: reconcile once at start. Problems are reported, not fatal, so the rest of
+    the fleet still comes up; the one-line summary goes into the banner."""
+    from schedules.reconciler import reconcile
+
+    try:
+        report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE)
+    except Exception as exc:
+        return f"reconcile failed ({type(exc).__name__}: {exc}); run `govfleet reconcile` to retry"
+    print(report.render(), file=sys.stderr, flush=True)
+    p = report.plan
+    summary = (f"{p.count('create')} created, {p.count('update')} updated, {p.count('delete')} deleted, "
+               f"{p.count('unchanged')} unchanged")
+    if not report.ok:
+        problems = [*(f"blocked {b}" for b in report.blocked), *(f"failed {o.schedule_id}" for o in report.failed)]
+        summary += " — " + ", ".join(problems) + " (see `govfleet reconcile --dry-run`)"
+    return summary
