@@ -9,6 +9,10 @@ from workers.resources import Resources
 
 def workflows() -> list[type]:
     found: list[type] = []
+    from workflows.governance_run import GovernanceRun
+    from workflows.heartbeat import GovernanceHeartbeat
+
+    found += [GovernanceHeartbeat, GovernanceRun]
     return found
 
 
@@ -17,5 +21,12 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.status import StatusActivities
 
     found: list[Any] = []
+    from activities.governance_run import GovernanceRunActivities
+    from activities.heartbeat import HeartbeatActivities
+
+    hb = HeartbeatActivities(resources)
+    found += [hb.gather, hb.record, hb.post_sink]
+    gr = GovernanceRunActivities(resources)
+    found += [gr.begin, gr.charge, gr.finish, gr.entrypoint_heartbeat, gr.entrypoint_brief, gr.entrypoint_http]
     found += [StatusActivities(resources).notify_status]
     return found

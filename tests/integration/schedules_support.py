@@ -1,0 +1,141 @@
+"""Support for the heartbeat and governance-run tests: a recording HTTP server on loopback
+(port 0), a fleet worker on the dev server with real Resources, and ledger-consistent funding."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+from temporalio import activity
+from temporalio.client import Client
+
+from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.settings import Config
+from temporalio.worker import Worker
+
+from workers.factory import LogContextInterceptor, build_worker
+from workers.registry import activities_for, workflows
+from workers.resources import Resources
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class LoopbackServer:
+    """A real HTTP server on 127.0.0.1:<free port>. `responses` is a queue of status codes to
+    answer with (then 200); every request is recorded."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.responses: list[int] = []
+        self.reply_json: dict | None = None
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                outer.received.append(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                status = outer.responses.pop(0) if outer.responses else 200
+                payload = json.dumps(outer.reply_json if outer.reply_json is not None else {"ok": True}).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):  # quiet
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> "LoopbackServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@dataclass
+class NotificationLog:
+    sent: list[NotificationRequest] = field(default_factory=list)
+
+    def kinds(self) -> list[str]:
+        return [n.kind for n in self.sent]
+
+
+def _activity_names(acts: list) -> set[str]:
+    names = set()
+    for a in acts:
+        defn = getattr(a, "__temporal_activity_definition", None)
+        if defn is not None:
+            names.add(defn.name)
+    return names
+
+
+@asynccontextmanager
+async def fleet_worker(client: Client, config: Config, database_url: str, task_queue: str,
+                       interceptors=()) -> AsyncIterator[tuple[Resources, NotificationLog]]:
+    """The fleet's own worker (registry + factory) on a fresh task queue. Until the guardian's
+    `send_notification` activity is registered, a recording stand-in takes its name."""
+    resources = await Resources.open(config, database_url, client, pool_size=4)
+    log = NotificationLog()
+    extra = []
+    if SEND_NOTIFICATION_ACTIVITY not in _activity_names(activities_for(resources)):
+        @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
+        async def record_notification(req: NotificationRequest) -> None:
+            log.sent.append(req)
+
+        extra.append(record_notification)
+    if interceptors:
+        # The factory fixes its interceptors; a fault-injecting test adds its own to the same lists.
+        worker = Worker(client, task_queue=task_queue, workflows=workflows(),
+                        activities=[*activities_for(resources), *extra],
+                        interceptors=[LogContextInterceptor(), *interceptors])
+    else:
+        worker = build_worker(client, resources, task_queue=task_queue, extra_activities=extra)
+    try:
+        async with worker:
+            yield resources, log
+    finally:
+        await resources.close()
+
+
+def fund_system_tenant(database_url: str, amount: int) -> int:
+    """Credit cogni_system through a ledger entry (balance = sum of entries stays true)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        with conn.transaction():
+            (balance,) = conn.execute(
+                "SELECT balance_credits FROM billing_accounts WHERE id = 'cogni_system' FOR UPDATE").fetchone()
+            after = balance + amount
+            conn.execute("UPDATE billing_accounts SET balance_credits = %s WHERE id = 'cogni_system'", (after,))
+            conn.execute(
+                "INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference)"
+                " VALUES ('cogni_system', %s, %s, 'test_funding', %s)", (amount, after, uuid.uuid4().hex))
+    return after
+
+
+def system_balance(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT balance_credits FROM billing_accounts WHERE id = 'cogni_system'").fetchone()[0]

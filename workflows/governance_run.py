@@ -1,0 +1,139 @@
+"""GovernanceRun: one charter's scheduled run, paid by the system tenant.
+
+begin (record the run, validate the grant) → charge (1x, within the daily budget, once) →
+entrypoint from the registry (HEARTBEAT, BRIEF, HTTP) → finish (success or error with reason).
+A run refused for its grant or budget is recorded as `refused` with the reason and completes
+normally; a run whose entrypoint failed is recorded as `error` and then fails the workflow (so
+it is red in the Temporal UI). The schedule never pauses on failure, so the next run happens.
+
+The run id is the workflow id; for schedule-started runs Temporal makes it
+`<schedule id>-<scheduled time>`, so the schedule id is its prefix.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from activities.governance_run import (
+        BeginRunInput,
+        ChargeRunInput,
+        EntrypointInput,
+        EntrypointResult,
+        FinishRunInput,
+        GovernanceRunActivities,
+    )
+    from govfleet.contracts import GOVERNANCE_RUN_WORKFLOW, NOTIFY_STATUS_ACTIVITY, RecentRun, StatusUpdate
+    from govfleet.domain.governance_run import idempotency_key, run_title
+    from govfleet.domain.schedule_spec import GovernanceRunInput
+
+__all__ = ["GovernanceRun", "GovernanceRunInput", "GovernanceRunResult", "ENTRYPOINTS"]
+
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+
+DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                       maximum_interval=timedelta(seconds=30))
+ENTRYPOINT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                               maximum_interval=timedelta(seconds=30), maximum_attempts=3)
+BEST_EFFORT = RetryPolicy(maximum_attempts=2)
+
+# The entrypoint registry: name -> (activity, start-to-close timeout).
+ENTRYPOINTS = {
+    "HEARTBEAT": (GovernanceRunActivities.entrypoint_heartbeat, timedelta(seconds=30)),
+    "BRIEF": (GovernanceRunActivities.entrypoint_brief, timedelta(seconds=60)),
+    "HTTP": (GovernanceRunActivities.entrypoint_http, timedelta(seconds=120)),
+}
+
+
+class GovernanceRunResult(BaseModel):
+    run_id: str
+    title: str
+    status: str  # success | error | refused
+    reason: str | None = None
+    credits_charged: int = 0
+    idempotency_key: str
+
+
+def _cause(err: BaseException) -> str:
+    while getattr(err, "cause", None) is not None:
+        err = err.cause  # type: ignore[assignment]
+    return str(err) or type(err).__name__
+
+
+@workflow.defn(name=GOVERNANCE_RUN_WORKFLOW)
+class GovernanceRun:
+    @workflow.run
+    async def run(self, inp: GovernanceRunInput) -> GovernanceRunResult:
+        info = workflow.info()
+        run_id = info.workflow_id
+        scheduled_at = (inp.scheduled_at or info.typed_search_attributes.get(SCHEDULED_START_TIME)
+                        or info.start_time)
+        title = run_title(inp.charter, scheduled_at, inp.timezone)
+        key = idempotency_key(inp.schedule_id, scheduled_at)
+        db = dict(start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(minutes=10),
+                  retry_policy=DB_RETRY)
+
+        begun = await workflow.execute_activity_method(
+            GovernanceRunActivities.begin,
+            BeginRunInput(run_id=run_id, schedule_id=inp.schedule_id, charter=inp.charter,
+                          entrypoint=inp.entrypoint, title=title, scheduled_at=scheduled_at), **db)
+        result = GovernanceRunResult(run_id=run_id, title=title, status=begun.status, reason=begun.reason,
+                                     idempotency_key=key)
+        await self._tell_status(run_id, title, begun.started_at, begun.last_activity)
+        if begun.status != "running":
+            return result
+
+        charge = await workflow.execute_activity_method(
+            GovernanceRunActivities.charge,
+            ChargeRunInput(run_id=run_id, schedule_id=inp.schedule_id, amount=inp.credits_per_run,
+                           budget_credits_per_day=inp.budget_credits_per_day), **db)
+        if charge.refused_reason:
+            return await self._finish(result, begun.started_at, "refused", charge.refused_reason, None, db)
+        result.credits_charged = charge.charged
+
+        entry = ENTRYPOINTS.get(inp.entrypoint)
+        if entry is None:
+            return await self._finish(result, begun.started_at, "error",
+                                      f"unknown entrypoint {inp.entrypoint!r} (known: {', '.join(ENTRYPOINTS)})",
+                                      None, db)
+        activity_fn, timeout = entry
+        try:
+            out: EntrypointResult = await workflow.execute_activity_method(
+                activity_fn,
+                EntrypointInput(run_id=run_id, schedule_id=inp.schedule_id, charter=inp.charter, title=title,
+                                scheduled_at=scheduled_at, idempotency_key=key, agent_url=inp.agent_url,
+                                budget_credits_per_day=inp.budget_credits_per_day),
+                start_to_close_timeout=timeout, retry_policy=ENTRYPOINT_RETRY)
+        except ActivityError as err:
+            return await self._finish(result, begun.started_at, "error",
+                                      f"{inp.entrypoint} failed: {_cause(err)}", None, db)
+        return await self._finish(result, begun.started_at, "success", None, out.brief, db)
+
+    async def _finish(self, result: GovernanceRunResult, started_at, status: str, reason: str | None,
+                      brief: str | None, db: dict) -> GovernanceRunResult:
+        done = await workflow.execute_activity_method(
+            GovernanceRunActivities.finish,
+            FinishRunInput(run_id=result.run_id, status=status, reason=reason, brief=brief), **db)
+        result.status, result.reason = status, reason
+        await self._tell_status(result.run_id, result.title, started_at, done.last_activity)
+        if status == "error":
+            raise ApplicationError(f"governance run {result.run_id} failed: {reason}", result.model_dump(mode="json"),
+                                   type="GovernanceRunFailed", non_retryable=True)
+        return result
+
+    async def _tell_status(self, run_id: str, title: str, started_at, last_activity) -> None:
+        try:
+            await workflow.execute_activity(
+                NOTIFY_STATUS_ACTIVITY,
+                StatusUpdate(run=RecentRun(id=run_id, title=title, started_at=started_at,
+                                           last_activity=last_activity), source="governance_run"),
+                start_to_close_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(seconds=20),
+                retry_policy=BEST_EFFORT)
+        except ActivityError:
+            workflow.logger.warning("could not tell the status workflow about run %s", run_id)
