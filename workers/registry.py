@@ -13,6 +13,9 @@ def workflows() -> list[type]:
     from workflows.heartbeat import GovernanceHeartbeat
 
     found += [GovernanceHeartbeat, GovernanceRun]
+    from workflows.status import GovernanceStatusWorkflow
+
+    found += [GovernanceStatusWorkflow]
     return found
 
 
@@ -29,4 +32,8 @@ def activities_for(resources: Resources) -> list[Any]:
     gr = GovernanceRunActivities(resources)
     found += [gr.begin, gr.charge, gr.finish, gr.entrypoint_heartbeat, gr.entrypoint_brief, gr.entrypoint_http]
     found += [StatusActivities(resources).notify_status]
+    from activities.status_reads import StatusReadActivities
+
+    reads = StatusReadActivities(resources)
+    found += [reads.read_status_db, reads.read_schedules]
     return found

@@ -1,0 +1,263 @@
+"""The `governance-status` workflow against real PostgreSQL and real Temporal.
+
+Time-skipping server: rebuild from the database, signals, the just-passed fire time.
+Dev server: continue-as-new carrying state, paused Temporal Schedules hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from temporalio.client import (
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleSpec,
+    ScheduleState,
+)
+
+from govfleet.contracts import STATUS_WORKFLOW_ID, RecentRun, StatusUpdate
+from govfleet.domain.status import display_name
+from govfleet.status_client import tell_status
+from tests.golden.record import recording, save_golden
+from tests.integration.test_status_support import (
+    assert_contract,
+    make_runs,
+    seed,
+    status_worker,
+    unique,
+    write_spec,
+)
+from workflows.status import (
+    GovernanceStatusWorkflow,
+    SnapshotQueryResult,
+    StatusQueryInput,
+    StatusWorkflowInput,
+)
+
+SCHEDULES = [
+    {"charter": "COMMUNITY", "cron": "0 */6 * * *"},
+    {"charter": "ENGINEERING", "cron": "30 9 * * 1-5", "timezone": "Europe/Berlin"},
+    {"charter": "TREASURY", "cron": "0 12 * * 1", "timezone": "America/New_York"},
+    {"charter": "MINUTELY", "cron": "* * * * *"},
+]
+BIG = 9_000_000_000_000_000_001  # above 2**53: only a string keeps it exact
+
+
+@pytest.fixture(scope="module")
+def status_db(make_database) -> str:
+    url = make_database()
+    start = datetime.now(timezone.utc) - timedelta(days=1)
+    runs = make_runs(12, start=start)
+    runs[11]["deleted_at"] = start  # the newest run is deleted: never shown
+    seed(url, balance=BIG, runs=runs,
+         other_runs=[{"id": "alice-run", "owner": "alice", "started_at": datetime.now(timezone.utc)}])
+    return url
+
+
+async def _query(handle, at: datetime | None = None) -> dict:
+    status = await handle.query(GovernanceStatusWorkflow.status, StatusQueryInput(at=at) if at else None)
+    return status.model_dump(mode="json")
+
+
+async def test_rebuilds_from_the_database_and_answers_the_contract(time_skipping_env, status_db, tmp_path, task_queue):
+    env = time_skipping_env
+    config = write_spec(tmp_path, SCHEDULES)
+    async with status_worker(env.client, config, status_db, task_queue):
+        handle = await env.client.start_workflow(
+            GovernanceStatusWorkflow.run, StatusWorkflowInput(check_temporal_schedules=False),
+            id=unique("status"), task_queue=task_queue,
+        )
+        try:
+            snap = await _wait_rebuilt(handle)
+            assert snap.state.schedules and snap.state.read_error is None
+            body = assert_contract(await _query(handle), now=snap.workflow_time)
+            assert body["systemCredits"] == str(BIG)
+            # 12 system runs, the newest deleted, alice's never visible: the 10 most recent others.
+            assert [r["id"] for r in body["recentRuns"]] == [f"run-{i:02d}" for i in range(10, 0, -1)]
+            assert body["recentRuns"][0]["title"] == "Community — run 10"
+            assert [r["name"] for r in body["upcomingRuns"]][0] == "Minutely"
+            assert len(body["upcomingRuns"]) == 3
+            # A query without input also works (what `temporal workflow query --name status` sends).
+            raw = await handle.query("status")
+            assert raw["systemCredits"] == str(BIG)
+        finally:
+            await handle.terminate()
+
+
+async def test_updates_keep_it_current_and_the_database_wins(time_skipping_env, make_database, tmp_path, task_queue):
+    env = time_skipping_env
+    url = make_database()
+    seed(url, balance=1000)
+    config = write_spec(tmp_path, SCHEDULES[:2])
+    async with status_worker(env.client, config, url, task_queue):
+        handle = await env.client.start_workflow(
+            GovernanceStatusWorkflow.run, StatusWorkflowInput(check_temporal_schedules=False, debounce_seconds=2),
+            id=unique("status"), task_queue=task_queue,
+        )
+        try:
+            await _wait_rebuilt(handle)
+            now = datetime.now(timezone.utc)
+            run = RecentRun(id="brief-1", title="Community — today", started_at=now, last_activity=now)
+            seed(url, balance=1750, runs=[{"id": "brief-1", "title": "Community — today", "started_at": now}])
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(system_credits="1750", run=run, source="test"))
+            body = await _query(handle)
+            assert body["systemCredits"] == "1750"
+            assert body["recentRuns"][0]["id"] == "brief-1"
+
+            # An out-of-order (stale) balance is repaired by the debounced database read.
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(system_credits="1000", source="late"))
+            assert (await _query(handle))["systemCredits"] == "1000"
+            await env.sleep(timedelta(seconds=5))
+            await _eventually(lambda: _query(handle), lambda b: b["systemCredits"] == "1750")
+
+            # A finished run updates its entry; a heartbeat is kept; bad fields are ignored, not fatal.
+            later = now + timedelta(minutes=3)
+            done = RecentRun(id="brief-1", title="Community — today (done)", started_at=now, last_activity=later)
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(run=done, source="run"))
+            hb = {"status": "ok", "time": later.isoformat(), "checks": {"balance": {"ok": True, "detail": "fine"}}}
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(heartbeat=hb, source="heartbeat"))
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(system_credits="-5", source="broken"))
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(heartbeat={"nothing": 1}, source="broken"))
+            body = await _query(handle)
+            assert body["recentRuns"][0]["title"] == "Community — today (done)" and len(body["recentRuns"]) == 1
+            snap: SnapshotQueryResult = await handle.query(GovernanceStatusWorkflow.snapshot)
+            assert snap.state.heartbeat.status == "ok" and snap.state.heartbeat.time == later
+            assert snap.state.updates_received == 6
+            if recording():
+                await save_golden(handle, "status_workflow")
+        finally:
+            await handle.terminate()
+
+
+async def test_upcoming_runs_never_lag_behind_a_passed_fire_time(time_skipping_env, make_database, tmp_path, task_queue):
+    """A cron firing every minute: after each fire time passes, the answer moves on."""
+    env = time_skipping_env
+    url = make_database()
+    config = write_spec(tmp_path, [{"charter": "MINUTELY", "cron": "* * * * *"}])
+    async with status_worker(env.client, config, url, task_queue):
+        handle = await env.client.start_workflow(
+            GovernanceStatusWorkflow.run, StatusWorkflowInput(check_temporal_schedules=False),
+            id=unique("status"), task_queue=task_queue,
+        )
+        try:
+            await _wait_rebuilt(handle)
+            first = await _query(handle)
+            fire = datetime.fromisoformat(first["upcomingRuns"][0]["nextRunAt"].replace("Z", "+00:00"))
+            assert fire > await env.get_current_time()
+            # Sleep past three fire times; each answer is after the server's current time.
+            for _ in range(3):
+                now = await env.get_current_time()
+                await env.sleep(fire - now + timedelta(seconds=1))
+                after = await env.get_current_time()
+                assert after > fire
+                body = await _eventually(lambda: _query(handle),
+                                         lambda b: b["upcomingRuns"][0]["nextRunAt"] != _iso(fire))
+                assert_contract(body, now=after)
+                assert body["upcomingRuns"][0]["nextRunAt"] == _iso(fire + timedelta(minutes=1))
+                fire += timedelta(minutes=1)
+            # The caller's clock wins when it is later than the workflow's.
+            ahead = await env.get_current_time() + timedelta(minutes=10, seconds=30)
+            assert_contract(await _query(handle, at=ahead), now=ahead)
+        finally:
+            await handle.terminate()
+
+
+async def test_continue_as_new_carries_state_and_rebuilds(dev_env, make_database, tmp_path, task_queue):
+    env = dev_env
+    url = make_database()
+    seed(url, balance=500)
+    charter = f"ST{unique('x')[-8:].upper()}"
+    config = write_spec(tmp_path, [{"charter": charter, "cron": "0 0 * * *"},
+                                   {"charter": charter + "B", "cron": "0 1 * * *"}])
+    # An operator paused the first charter's Temporal Schedule: it has no upcoming run.
+    schedule = await env.client.create_schedule(
+        f"governance:{charter}",
+        Schedule(action=ScheduleActionStartWorkflow("Nothing", id=unique("nothing"), task_queue=task_queue),
+                 spec=ScheduleSpec(cron_expressions=["0 0 * * *"]), state=ScheduleState(paused=True, note="test")),
+    )
+    async with status_worker(env.client, config, url, task_queue):
+        handle = await env.client.start_workflow(
+            GovernanceStatusWorkflow.run, StatusWorkflowInput(max_history_events=40, debounce_seconds=0),
+            id=unique("status"), task_queue=task_queue,
+        )
+        try:
+            first_run = (await handle.describe()).run_id
+            await _wait_rebuilt(handle)
+            start = datetime.now(timezone.utc)
+            for i in range(15):
+                t = start + timedelta(seconds=i)
+                await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(
+                    run=RecentRun(id=f"sig-{i:02d}", title=None, started_at=t, last_activity=t), source="test"))
+            seed(url, balance=800)
+            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(schedules_changed=True, source="test"))
+            latest = env.client.get_workflow_handle(handle.id)  # follows the newest run
+            snap = await _eventually(lambda: latest.query(GovernanceStatusWorkflow.snapshot),
+                                     lambda s: s.generation >= 1 and s.state.system_credits == "800", timeout=30)
+            assert (await latest.describe()).run_id != first_run
+            assert snap.state.schedules and [s.paused for s in snap.state.schedules] == [True, False]
+            body = assert_contract(await _query(latest), now=datetime.now(timezone.utc))
+            assert [r["name"] for r in body["upcomingRuns"]] == [display_name(charter + "B")]
+            # Signalled runs survive continue-as-new even though they are not in the database.
+            assert [r["id"] for r in body["recentRuns"]] == [f"sig-{i:02d}" for i in range(14, 4, -1)]
+            history = await latest.fetch_history()
+            assert len(history.events) < 200
+        finally:
+            await env.client.get_workflow_handle(handle.id).terminate()
+            await schedule.delete()
+
+
+async def test_signal_with_start_from_any_area_starts_it(time_skipping_env, make_database, tmp_path, task_queue):
+    """`tell_status` (what every area uses) starts the workflow with `{}` as its input."""
+    env = time_skipping_env
+    url = make_database()
+    seed(url, balance=7)
+    config = write_spec(tmp_path, [])
+    handle = env.client.get_workflow_handle(STATUS_WORKFLOW_ID)
+    try:  # a leftover from another test would receive the signal instead
+        await handle.terminate()
+    except Exception:
+        pass
+    async with status_worker(env.client, config, url, task_queue):
+        await tell_status(env.client, task_queue, StatusUpdate(system_credits="7", source="test"))
+        try:
+            body = await _eventually(lambda: _query(handle), lambda b: b["systemCredits"] == "7")
+            assert body["upcomingRuns"] == [] and body["recentRuns"] == []
+        finally:
+            await handle.terminate()
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+async def _wait_rebuilt(handle, timeout: float = 20) -> SnapshotQueryResult:
+    return await _eventually(lambda: handle.query(GovernanceStatusWorkflow.snapshot),
+                             lambda s: s.state.rebuilt_at is not None and s.state.schedules_read_at is not None,
+                             timeout=timeout)
+
+
+async def _eventually(get, ok, timeout: float = 10):
+    deadline = asyncio.get_running_loop().time() + timeout
+    last = None
+    while True:
+        try:
+            last = await get()
+            if ok(last):
+                return last
+        except Exception as exc:  # the workflow may not have run its first task yet
+            last = exc
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s; last: {last!r}")
+        await asyncio.sleep(0.1)
+
+
+def test_database_fixture_isolated(status_db):
+    with psycopg.connect(status_db) as conn:
+        n = conn.execute("SELECT count(*) FROM governance_runs").fetchone()[0]
+    assert n == 13

@@ -1,0 +1,137 @@
+"""Pure status domain: live upcoming runs (cron + timezone), recent-run merging, names."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from govfleet.domain.status import (
+    RunRecord,
+    ScheduleEntry,
+    StatusError,
+    check_upcoming_in_future,
+    build_status,
+    display_name,
+    iso_z,
+    merge_recent_runs,
+    next_run_at,
+    next_wake,
+    upcoming_runs,
+)
+
+CRONS = ["* * * * *", "*/5 * * * *", "0 */6 * * *", "30 9 * * 1-5", "0 12 * * 1", "30 2 * * *", "0 0 29 2 *",
+         "59 23 31 12 *", "15 1,2,3 * * 0"]
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham"]
+
+instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31),
+                        timezones=st.just(timezone.utc))
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=instants, cron=st.sampled_from(CRONS), tz=st.sampled_from(ZONES))
+def test_next_run_is_strictly_after_now_and_a_real_fire_time(now, cron, tz):
+    nxt = next_run_at(cron, tz, now)
+    assert nxt > now
+    assert nxt.tzinfo == timezone.utc
+    local = nxt.astimezone(ZoneInfo(tz))
+    minute, hour = cron.split()[:2]
+    if minute.isdigit():
+        assert local.minute == int(minute)
+    assert local.second == 0 and local.microsecond == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(now=instants, crons=st.lists(st.tuples(st.sampled_from(CRONS), st.sampled_from(ZONES)), min_size=0, max_size=6))
+def test_upcoming_runs_are_sorted_future_and_at_most_three(now, crons):
+    schedules = [ScheduleEntry(charter=f"C{i}", cron=c, timezone=z) for i, (c, z) in enumerate(crons)]
+    runs = upcoming_runs(schedules, now)
+    assert len(runs) == min(3, len(schedules))
+    times = [r.nextRunAt for r in runs]
+    assert times == sorted(times) and all(t > now for t in times)
+    # the three soonest of all schedules
+    all_times = sorted(next_run_at(s.cron, s.timezone, now) for s in schedules)
+    assert times == all_times[:3]
+    wake = next_wake(schedules, now)
+    assert wake == (all_times[0] if all_times else None)
+
+
+def test_just_after_a_fire_time_the_next_one_is_given():
+    fire = datetime(2026, 2, 17, 12, 0, tzinfo=timezone.utc)
+    assert next_run_at("* * * * *", "UTC", fire) == fire + timedelta(minutes=1)
+    assert next_run_at("* * * * *", "UTC", fire - timedelta(microseconds=1)) == fire
+    assert next_run_at("* * * * *", "UTC", fire + timedelta(microseconds=1)) == fire + timedelta(minutes=1)
+
+
+def test_dst_transitions_in_the_schedule_timezone():
+    berlin = ZoneInfo("Europe/Berlin")
+    # Spring forward: 02:30 does not exist on 2026-03-29; the next fire is still in the future.
+    before = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)  # 01:30 CET
+    nxt = next_run_at("30 2 * * *", "Europe/Berlin", before)
+    assert nxt > before
+    # 09:30 Berlin is 08:30 UTC in winter and 07:30 UTC in summer.
+    assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=timezone.utc)).hour == 8
+    assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=timezone.utc)).hour == 7
+    assert nxt.astimezone(berlin).utcoffset() == timedelta(hours=2)
+
+
+def test_paused_schedules_have_no_upcoming_run():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    schedules = [ScheduleEntry(charter="A", cron="* * * * *", paused=True), ScheduleEntry(charter="B", cron="0 * * * *")]
+    assert [r.name for r in upcoming_runs(schedules, now)] == ["B"]
+
+
+def test_display_names():
+    assert display_name("COMMUNITY") == "Community"
+    assert display_name("public_goods") == "Public Goods"
+    assert display_name("eng-ops.v2") == "Eng Ops V2"
+    assert ScheduleEntry(charter="TREASURY", cron="0 12 * * 1", name="Treasury (weekly)").display_name == "Treasury (weekly)"
+
+
+def test_bad_input_is_named():
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with pytest.raises(StatusError, match="no timezone"):
+        next_run_at("* * * * *", "UTC", datetime(2026, 1, 1))
+    with pytest.raises(StatusError, match="'Mars/Olympus' is not a known IANA timezone"):
+        next_run_at("* * * * *", "Mars/Olympus", now)
+    with pytest.raises(StatusError, match="'61 \\* \\* \\* \\*' is not a valid cron"):
+        next_run_at("61 * * * *", "UTC", now)
+    with pytest.raises(ValidationError, match="is not a valid 5-field cron"):
+        ScheduleEntry(charter="A", cron="* * * *")
+    with pytest.raises(ValidationError, match="not a known IANA timezone"):
+        ScheduleEntry(charter="A", cron="* * * * *", timezone="Nowhere/City")
+
+
+def _run(i: str, minute: int, title: str | None = None) -> RunRecord:
+    t = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=minute)
+    return RunRecord(id=i, title=title, started_at=t, last_activity=t)
+
+
+def test_recent_runs_upsert_order_and_cap():
+    runs = [_run(f"r{i}", i) for i in range(12)]
+    merged = merge_recent_runs([], runs)
+    assert [r.id for r in merged] == [f"r{i}" for i in range(11, 1, -1)]
+    # An update of a run moves it to the top; an older copy never overwrites a newer one.
+    merged = merge_recent_runs(merged, [_run("r3", 30, "done")])
+    assert merged[0].id == "r3" and merged[0].title == "done" and len(merged) == 10
+    merged = merge_recent_runs(merged, [_run("r3", 3, "stale")])
+    assert merged[0].title == "done"
+
+
+def test_check_upcoming_in_future_reports_problems():
+    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+    status = build_status(system_credits="5", schedules=[ScheduleEntry(charter="A", cron="* * * * *")],
+                          recent_runs=[], now=now)
+    assert check_upcoming_in_future(status, now) == []
+    problems = check_upcoming_in_future(status, now + timedelta(minutes=5))
+    assert problems and "is not after" in problems[0]
+
+
+def test_iso_z_is_javascript_style():
+    assert iso_z(datetime(2026, 2, 17, 12, 0, 0, 123456, tzinfo=timezone.utc)) == "2026-02-17T12:00:00.123Z"
+    plus_one = timezone(timedelta(hours=1))
+    assert iso_z(datetime(2026, 2, 17, 13, 0, tzinfo=plus_one)) == "2026-02-17T12:00:00.000Z"
