@@ -68,6 +68,8 @@ async def test_low_balance_alerts_once_then_recovers(dev_env, config, make_datab
         assert first.status == "degraded" and first.alerts == [KIND_LOW_BALANCE]
         assert notes.kinds() == [KIND_LOW_BALANCE]
         assert "balance 0 is below the threshold 1000000" in notes.sent[0].body
+        if recording():
+            await save_golden(dev_env.client.get_workflow_handle(first.event_id), "heartbeat_low_balance")
         # Held breach: no second notice.
         second = await beat(dev_env.client, task_queue)
         assert second.status == "degraded" and second.notified == []
@@ -102,6 +104,9 @@ async def test_missing_tenant_fails_loudly(dev_env, config, make_database, task_
     async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
         with pytest.raises(WorkflowFailureError) as info:
             await beat(dev_env.client, task_queue)
+        if recording():
+            [(eid, *_)] = events(url)
+            await save_golden(dev_env.client.get_workflow_handle(eid), "heartbeat_failed")
     assert "billing account 'cogni_system' does not exist" in str(info.value.cause)
     assert notes.kinds()[0] == KIND_FAILED and notes.sent[0].urgent
     # Recorded before failing: the status surface sees the failure too.
