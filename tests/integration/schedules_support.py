@@ -19,7 +19,7 @@ from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
 from govfleet.settings import Config
 from temporalio.worker import Worker
 
-from workers.factory import LogContextInterceptor, build_worker
+from workers.factory import LogContextInterceptor
 from workers.registry import activities_for, workflows
 from workers.resources import Resources
 
@@ -97,24 +97,20 @@ def _activity_names(acts: list) -> set[str]:
 @asynccontextmanager
 async def fleet_worker(client: Client, config: Config, database_url: str, task_queue: str,
                        interceptors=()) -> AsyncIterator[tuple[Resources, NotificationLog]]:
-    """The fleet's own worker (registry + factory) on a fresh task queue. Until the guardian's
-    `send_notification` activity is registered, a recording stand-in takes its name."""
+    """The fleet's registered workflows and activities (workers/registry.py) on a fresh task queue,
+    as the factory builds them, except that `send_notification` (the guardian's delivery path,
+    tested in its own area) is replaced by a recorder so these tests see exactly what the
+    heartbeat asked to send."""
     resources = await Resources.open(config, database_url, client, pool_size=4)
     log = NotificationLog()
-    extra = []
-    if SEND_NOTIFICATION_ACTIVITY not in _activity_names(activities_for(resources)):
-        @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
-        async def record_notification(req: NotificationRequest) -> None:
-            log.sent.append(req)
 
-        extra.append(record_notification)
-    if interceptors:
-        # The factory fixes its interceptors; a fault-injecting test adds its own to the same lists.
-        worker = Worker(client, task_queue=task_queue, workflows=workflows(),
-                        activities=[*activities_for(resources), *extra],
-                        interceptors=[LogContextInterceptor(), *interceptors])
-    else:
-        worker = build_worker(client, resources, task_queue=task_queue, extra_activities=extra)
+    @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
+    async def record_notification(req: NotificationRequest) -> None:
+        log.sent.append(req)
+
+    acts = [a for a in activities_for(resources) if SEND_NOTIFICATION_ACTIVITY not in _activity_names([a])]
+    worker = Worker(client, task_queue=task_queue, workflows=workflows(), activities=[*acts, record_notification],
+                    interceptors=[LogContextInterceptor(), *interceptors])
     try:
         async with worker:
             yield resources, log
