@@ -13,6 +13,7 @@ import sys
 
 from temporalio.client import Client
 
+from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
 from govfleet.db import StartupError
 from govfleet.settings import Config, load_config
 from govfleet.temporal import connect
@@ -76,6 +77,12 @@ async def reconcile_on_start(config: Config, client: Client) -> str:
     except Exception as exc:
         return f"reconcile failed ({type(exc).__name__}: {exc}); run `govfleet reconcile` to retry"
     print(report.render(), file=sys.stderr, flush=True)
+    if any(o.schedule_id == HEARTBEAT_SCHEDULE_ID and o.outcome == "created" for o in report.outcomes):
+        # A new fleet proves itself at once instead of showing "new" for a whole interval.
+        try:
+            await client.get_schedule_handle(HEARTBEAT_SCHEDULE_ID).trigger()
+        except Exception as exc:
+            print(f"govfleet: could not trigger the first heartbeat: {exc}", file=sys.stderr)
     p = report.plan
     summary = (f"{p.count('create')} created, {p.count('update')} updated, {p.count('delete')} deleted, "
                f"{p.count('unchanged')} unchanged")
