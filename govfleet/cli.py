@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "govfleet.commands.fleet",  # up, worker, migrate
     "govfleet.commands.bench",  # bench
     "govfleet.commands.schedules",  # reconcile
+    "govfleet.commands.status",  # api, status
 ]
 
 

@@ -28,4 +28,11 @@ async def start_services(config: Config, client: Client, database_url: str, args
     from govfleet.commands.schedules import reconcile_on_start
 
     services.described.append(("Schedules", await reconcile_on_start(config, client)))
+
+    # Status surface: the status workflow and the HTTP API + /gov page on SERVICE_PORT, in-process.
+    from govfleet.commands.status import start_in_up
+
+    where, api = await start_in_up(config, client, database_url)
+    services.stoppers.append(api.stop)
+    services.described.append(("API", f"{where}  (status page {where}/gov)"))
     return services

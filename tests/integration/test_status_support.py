@@ -5,10 +5,12 @@ checks the seeding helper itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -101,3 +103,97 @@ def test_seed_writes_what_the_status_reads(make_database):
         assert conn.execute("SELECT balance_credits FROM billing_accounts WHERE id='cogni_system'").fetchone()[0] == 42
         owners = dict(conn.execute("SELECT owner_user_id, count(*) FROM governance_runs GROUP BY 1").fetchall())
     assert owners == {"cogni_system_principal": 3, "alice": 1}
+
+
+# --- a running stack: isolated Temporal namespace, the fleet's worker, the API ---------------
+
+
+async def isolated_client(env) -> Client:
+    """A client on a fresh namespace of the shared dev server, so that the well-known workflow
+    ids (`governance-status`, `governance-guardian`) of this stack meet no other test's."""
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+
+    from govfleet.temporal import connect, ensure_search_attributes
+
+    namespace = unique("ns")
+    await env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400))
+    )
+    client = await connect(env.client.service_client.config.target_host, namespace)
+    await ensure_search_attributes(client)
+    return client
+
+
+class MovableClock:
+    """The API's clock: real time plus an offset a test may move."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        self.frozen: datetime | None = None
+
+    def __call__(self) -> datetime:
+        if self.frozen is not None:
+            return self.frozen
+        return datetime.now(timezone.utc) + self.offset
+
+
+@dataclass
+class Stack:
+    client: Client
+    config: Config
+    database_url: str
+    task_queue: str
+    url: str
+    clock: MovableClock
+
+
+@asynccontextmanager
+async def api_stack(env, database_url: str, tmp_path: Path, *, schedules: list[dict], environ: dict | None = None,
+                    cache_ttl: float = 2.0, start_status: bool = True, worker: bool = True,
+                    extra_spec: str = "") -> AsyncIterator[Stack]:
+    """The fleet's real worker (every registered workflow and activity), the status
+    workflow started the way every area starts it, and the API on a free loopback port."""
+    from govfleet.api import create_app
+    from govfleet.api.server import start_api
+    from govfleet.contracts import StatusUpdate
+    from govfleet.status_client import tell_status
+    from workers.factory import build_worker
+
+    client = await isolated_client(env)
+    task_queue = unique("tq")
+    config = write_spec(tmp_path, schedules, extra_spec, environ={"TEMPORAL_TASK_QUEUE": task_queue, **(environ or {})})
+    clock = MovableClock()
+    resources = await Resources.open(config, database_url, client, pool_size=4)
+    try:
+        async with AsyncExitStack() as stack:
+            if worker:
+                await stack.enter_async_context(build_worker(client, resources, task_queue=task_queue))
+            if start_status:
+                await tell_status(client, task_queue, StatusUpdate(source="test"))
+            app = create_app(config, client=client, database_url=database_url, clock=clock, cache_ttl=cache_ttl,
+                             query_timeout=2.0, pool_size=4)
+            api = await start_api(app)
+            stack.push_async_callback(api.stop)
+            yield Stack(client=client, config=config, database_url=database_url, task_queue=task_queue,
+                        url=api.url, clock=clock)
+    finally:
+        await resources.close()
+
+
+async def wait_status_ready(stack: Stack, timeout: float = 20) -> None:
+    """Until the status workflow has rebuilt from the database and answers."""
+    from workflows.status import GovernanceStatusWorkflow
+
+    handle = stack.client.get_workflow_handle("governance-status")
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            snap = await handle.query(GovernanceStatusWorkflow.snapshot)
+            if snap.state.rebuilt_at is not None and snap.state.schedules_read_at is not None:
+                return
+        except Exception:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the status workflow did not rebuild in time")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,113 @@
+"""One error body for every error the API returns, validation errors included:
+
+    {"error": {"code": "validation_error", "message": "query.limit: ...", "details": [...]}}
+
+`code` is a stable machine-readable word; `message` is one sentence naming what was wrong;
+`details` is optional structured context (for validation errors, one entry per problem).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("govfleet.api")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable machine-readable error code, e.g. `validation_error`, `unauthorized`")
+    message: str = Field(description="what was wrong, in one sentence")
+    details: Any = Field(None, description="structured context (validation problems, rejection type)")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+_STATUS_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
+    500: "internal_error", 502: "bad_gateway", 503: "unavailable", 504: "timeout",
+}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
+def _loc(loc: tuple | list) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
+    return out
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict]:
+    problems = []
+    for e in exc.errors():
+        msg = str(e.get("msg", "invalid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+        problems.append({"field": _loc(e.get("loc", ())), "problem": msg, "type": e.get("type")})
+    return problems
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        first = details[0] if details else {"field": "request", "problem": "invalid"}
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        message = f"{first['field'] or 'request'}: {first['problem']}{more}"
+        return error_response(422, "validation_error", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        if exc.status_code == 405 and message == "Method Not Allowed":
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, code, message, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", path=request.url.path)
+        return error_response(500, "internal_error", f"internal error ({type(exc).__name__}); see the server log")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI `responses=` entries documenting the error body for these statuses."""
+    descriptions = {
+        401: "Missing or wrong bearer token",
+        403: "Forbidden: the authorization was rejected (the body says why)",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid input: the body names each field that was wrong",
+        500: "Internal error",
+        503: "A dependency (Temporal, the database, the guardian) is unavailable",
+    }
+    return {s: {"model": ErrorBody, "description": descriptions.get(s, "Error")} for s in statuses}

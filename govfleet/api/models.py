@@ -1,0 +1,236 @@
+"""Request and response bodies of the HTTP API.
+
+The guardian models are seed 004's shapes field for field (its endpoint examples and data
+models); datetimes are ISO 8601 UTC with a `Z` suffix. Holder-control figures are
+percentages (0-100) as JSON numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from govfleet.domain.status import UtcDatetime, to_utc
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- seed 004: the guardian's eight endpoints -----------------------------------------------
+
+
+class GuardianStatusOut(_Out):
+    monitoring_active: bool
+    last_check: UtcDatetime | None = None
+    check_interval_seconds: int
+    current_holder_control: float | None = None
+    governance_level: str = Field(description="excellent|good|acceptable|caution|warning|critical|emergency (or unknown)")
+    system_status: str = Field(description="operational|redemptions_paused|fully_paused")
+    paused: bool
+    alerts_active: int
+
+
+class GovernanceMetricsOut(_Out):
+    holder_control_percentage: float | None = None
+    total_votes: int | None = None
+    holder_votes: int | None = None
+    seller_votes: int | None = None
+    threshold_level: str
+    margin_above_critical: float | None = None
+    is_stable: bool
+    last_updated: UtcDatetime | None = None
+
+
+class AlertOut(_Out):
+    id: int
+    timestamp: UtcDatetime
+    alert_type: str = Field(description="caution|warning|critical|emergency|tracker_unavailable")
+    holder_control: float | None = None
+    message: str
+    action_taken: str
+    resolved: bool
+    resolved_at: UtcDatetime | None = None
+
+
+class AlertsOut(_Out):
+    alerts: list[AlertOut]
+
+
+class EventOut(_Out):
+    id: int
+    timestamp: UtcDatetime
+    event_type: str = Field(description="governance_check|threshold_crossed|pause|resume|... (the guardian's audit log)")
+    holder_control: float | None = None
+    threshold_level: str
+    action: str
+    details: str | None = None
+
+
+class EventsOut(_Out):
+    events: list[EventOut]
+
+
+Authorization = str | list[str]
+
+
+class PauseIn(_In):
+    reason: str = Field(min_length=1, max_length=2000, description="why the system is paused (signed verbatim)")
+    authorization: Authorization = Field(
+        description="EIP-191 admin authorization token(s) `<nonce>.<expires>.<0x signature>` (`govfleet sign pause`); "
+        "one string (several tokens separated by spaces or commas) or a list of strings"
+    )
+
+
+class PauseOut(_Out):
+    paused: bool
+    paused_at: UtcDatetime
+    reason: str
+    resume_requires: str
+
+
+class ResumeIn(_In):
+    authorization: Authorization = Field(description="EIP-191 admin authorization token(s), as for pause")
+    governance_verified: bool = Field(False, description="required (with a quorum of admins) after an emergency pause")
+    reason: str = Field("", max_length=2000, description="optional; signed verbatim (empty when not given)")
+
+
+class ResumeOut(_Out):
+    paused: bool
+    resumed_at: UtcDatetime
+    current_holder_control: float | None = None
+    safe_to_resume: bool
+
+
+class RulesOut(_Out):
+    critical_threshold: float
+    caution_threshold: float
+    warning_threshold: float
+    pause_redemptions_at: float
+    pause_system_at: float
+    monitoring_interval_normal: int
+    monitoring_interval_caution: int
+    monitoring_interval_critical: int
+
+
+class HealthOut(_Out):
+    status: Literal["healthy", "degraded", "unhealthy"]
+    monitoring_active: bool
+    voting_tracker_connected: bool
+    database: Literal["connected", "disconnected"]
+    last_governance_check: UtcDatetime | None = None
+    seconds_since_last_check: int | None = None
+
+
+class ReadingIn(_In):
+    """A tracker reading pushed to the guardian (the tracker's `/voting/governance` shape)."""
+
+    holder_control_percentage: float = Field(ge=0, le=100)
+    total_votes: int = Field(ge=0)
+    holder_votes: int = Field(ge=0)
+    seller_votes: int = Field(ge=0)
+    last_updated: datetime
+
+    @field_validator("holder_control_percentage")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("holder_control_percentage must be a finite number")
+        return v
+
+    @field_validator("last_updated", mode="after")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("last_updated must carry a timezone (e.g. 2025-11-16T10:00:00Z)")
+        return to_utc(v)
+
+    @model_validator(mode="after")
+    def _votes_add_up(self) -> "ReadingIn":
+        if self.holder_votes + self.seller_votes != self.total_votes:
+            raise ValueError(
+                f"holder_votes ({self.holder_votes}) + seller_votes ({self.seller_votes}) "
+                f"must equal total_votes ({self.total_votes})"
+            )
+        return self
+
+
+class ReadingAccepted(_Out):
+    accepted: bool
+    guardian: str
+
+
+# --- payments -------------------------------------------------------------------------------
+
+
+class ConfirmPaymentIn(_In):
+    client_payment_id: str = Field(min_length=1, max_length=200, description="the payment's id: its idempotency key")
+    user_id: str = Field(min_length=1, max_length=200)
+    amount_usd_cents: int = Field(gt=0, le=10**12, description="amount paid, in US cents")
+
+
+# --- the status surface ---------------------------------------------------------------------
+
+
+class HolderControlStats(_Out):
+    min: float
+    avg: float
+    max: float
+    checks: int
+
+
+class ActivityDay(_Out):
+    date: date
+    runs: int = Field(description="governance runs of the system tenant started that day (UTC)")
+    runs_succeeded: int
+    runs_failed: int = Field(description="runs that ended in error or were refused")
+    credits_received: str = Field(description="credits added to the system tenant that day (bigint as string)")
+    credits_spent: str = Field(description="credits charged to the system tenant that day (bigint as string)")
+    holder_control: HolderControlStats | None = Field(description="from the guardian's governance checks; null when none")
+
+
+class ActivityOut(_Out):
+    tenant: str
+    days: int
+    from_date: date
+    to_date: date
+    series: list[ActivityDay]
+
+
+class Thresholds(_Out):
+    caution: float
+    warning: float
+    critical: float
+    emergency: float
+
+
+class HolderControlPoint(_Out):
+    timestamp: UtcDatetime = Field(description="start of the bucket")
+    holder_control: float = Field(description="average over the bucket")
+    min: float
+    max: float
+    checks: int
+
+
+class HolderControlOut(_Out):
+    hours: float
+    bucket_seconds: int
+    thresholds: Thresholds
+    points: list[HolderControlPoint]
+
+
+class HeartbeatOut(_Out):
+    state: Literal["new", "up", "late", "down", "paused"]
+    status: str | None = Field(None, description="the last heartbeat's status: ok|degraded|failed")
+    last_heartbeat_at: UtcDatetime | None = None
+    interval_seconds: int
+    grace_seconds: int
+    checks: dict | None = None
+    alerts: list[str] = Field(default_factory=list)

@@ -1,0 +1,73 @@
+"""Serving the API in-process: a uvicorn `Server` in an asyncio task, on a socket bound by
+us (port 0 picks a free port). Used by `govfleet up`, `govfleet api`, the tests and the
+benchmark. Signals stay with the host process: uvicorn's own signal capture is disabled
+so Ctrl-C reaches `govfleet up`'s stop event."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+
+class _HostedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self):  # the host process owns SIGINT/SIGTERM
+        yield
+
+
+@dataclass
+class RunningApi:
+    server: uvicorn.Server
+    task: asyncio.Task
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def start_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False,
+                    timeout: float = 30.0) -> RunningApi:
+    """Start serving; returns once the app's lifespan has started (or raises)."""
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = _HostedServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"api:{bound_port}")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not server.started:
+        if task.done():
+            sock.close()
+            exc = task.exception()
+            raise RuntimeError(f"the API did not start on {host}:{bound_port}: {exc or 'startup failed (see log)'}")
+        if loop.time() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"the API did not start on {host}:{bound_port} within {timeout:g}s")
+        await asyncio.sleep(0.02)
+    return RunningApi(server=server, task=task, host=host, port=bound_port)

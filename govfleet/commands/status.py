@@ -1,0 +1,203 @@
+"""`govfleet api` (the HTTP API and the /gov page) and `govfleet status` (the governance
+status as a terminal table)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from datetime import datetime, timezone
+
+from govfleet import db
+from govfleet.settings import Config, load_config
+
+CREDITS_PER_USD = 10_000_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("api", help="serve the HTTP API and the /gov page (needs TEMPORAL_ADDRESS and DATABASE_URL)")
+    p.add_argument("--host", default=None, help="listen address (default SERVICE_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="listen port (default SERVICE_PORT, 8926)")
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("status", help="show the governance status (governance.status.v1) as a table")
+    p.add_argument("--json", action="store_true", help="print the contract's JSON instead of a table")
+    p.add_argument("--api", metavar="URL", default=None,
+                   help="read it from a running API (e.g. http://127.0.0.1:8926) instead of Temporal")
+    p.set_defaults(func=cmd_status)
+
+
+# --- govfleet api ----------------------------------------------------------------------------
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from govfleet.logging import configure_logging
+
+    config = load_config()
+    configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
+    s = config.settings
+    if not s.TEMPORAL_ADDRESS:
+        raise db.StartupError("TEMPORAL_ADDRESS is not set; `govfleet api` serves the fleet of an existing Temporal "
+                              "(use `govfleet up` for everything in one process)")
+    if not s.DATABASE_URL:
+        raise db.StartupError("DATABASE_URL is not set; `govfleet api` needs the fleet's database")
+    db.wait_for_database(s.DATABASE_URL, s.DATABASE_CONNECT_TIMEOUT_SECONDS)
+    db.verify_system_tenant(s.DATABASE_URL)
+    host = args.host or s.SERVICE_HOST
+    port = s.SERVICE_PORT if args.port is None else args.port
+
+    async def main() -> None:
+        from govfleet.api import create_app
+        from govfleet.api.server import start_api
+        from govfleet.temporal import connect
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        client = await connect(s.TEMPORAL_ADDRESS, s.TEMPORAL_NAMESPACE)
+        api = await start_api(create_app(config, client=client), host, port, access_log=True)
+        print(f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
+              file=sys.stderr, flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await api.stop()
+
+    try:
+        asyncio.run(main())
+    except OSError as err:
+        raise db.StartupError(str(err)) from None
+    return 0
+
+
+async def start_in_up(config: Config, client, database_url: str) -> tuple[str, object]:
+    """For `govfleet up`: start the status workflow and serve the API on SERVICE_HOST:SERVICE_PORT
+    in this process. Returns (where it listens, the running server)."""
+    from govfleet.api import create_app
+    from govfleet.api.server import start_api
+    from govfleet.contracts import StatusUpdate
+    from govfleet.status_client import tell_status
+
+    await tell_status(client, config.settings.TEMPORAL_TASK_QUEUE, StatusUpdate(source="govfleet up"))
+    s = config.settings
+    try:
+        api = await start_api(create_app(config, client=client, database_url=database_url), s.SERVICE_HOST,
+                              s.SERVICE_PORT)
+    except OSError as err:
+        raise db.StartupError(f"{err}; set SERVICE_PORT to a free port") from None
+    return api.url, api
+
+
+# --- govfleet status -------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = load_config()
+    if args.api:
+        body, source = asyncio.run(_from_api(args.api.rstrip("/"), config))
+    else:
+        body, source = asyncio.run(_from_temporal(config))
+    if args.json:
+        print(json.dumps(body, indent=2))
+    else:
+        print(render_table(body, source=source, now=datetime.now(timezone.utc)))
+    return 0
+
+
+async def _from_api(url: str, config: Config) -> tuple[dict, str]:
+    import httpx
+
+    from govfleet.domain.status import GovernanceStatusV1
+
+    headers = {}
+    token = config.settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            resp = await http.get(f"{url}/api/v1/governance/status", headers=headers)
+    except httpx.HTTPError as err:
+        raise db.StartupError(f"the API at {url} did not answer: {err}") from None
+    if resp.status_code != 200:
+        try:
+            message = resp.json()["error"]["message"]
+        except Exception:
+            message = resp.text[:200]
+        raise db.StartupError(f"the API at {url} answered {resp.status_code}: {message}")
+    body = GovernanceStatusV1.model_validate(resp.json()).model_dump(mode="json")
+    return body, f"api ({resp.headers.get('x-govfleet-source', 'unknown')})"
+
+
+async def _from_temporal(config: Config) -> tuple[dict, str]:
+    from govfleet.api.service import StatusService
+    from govfleet.temporal import connect
+
+    s = config.settings
+    if not s.TEMPORAL_ADDRESS and not s.DATABASE_URL:
+        raise db.StartupError("set TEMPORAL_ADDRESS (and DATABASE_URL for a fallback), or pass --api URL")
+    client = None
+    if s.TEMPORAL_ADDRESS:
+        try:
+            client = await connect(s.TEMPORAL_ADDRESS, s.TEMPORAL_NAMESPACE)
+        except Exception as err:
+            if not s.DATABASE_URL:
+                raise db.StartupError(f"Temporal at {s.TEMPORAL_ADDRESS} is unreachable: {err}") from None
+    pool = None
+    if s.DATABASE_URL:
+        pool = await db.create_pool(s.DATABASE_URL, max_size=1)
+    try:
+        service = StatusService(config, client, pool, cache_ttl=0, restart_interval=float("inf"))
+        try:
+            status, source = await service.status()
+        except Exception as err:
+            raise db.StartupError(f"governance status is unavailable: {err}") from None
+    finally:
+        if pool is not None:
+            await pool.close()
+    return status.model_dump(mode="json"), source
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return out
+
+
+def _dt(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def _short(s: str) -> str:
+    return _dt(s).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _countdown(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{sec:02d}"
+
+
+def render_table(body: dict, *, source: str, now: datetime) -> str:
+    credits = int(body["systemCredits"])
+    cents = credits * 100 // CREDITS_PER_USD
+    lines = [
+        f"governance status (governance.status.v1) at {now.strftime('%Y-%m-%d %H:%M:%SZ')} — source: {source}",
+        "",
+        f"System credits  {credits:,}  (≈ ${cents // 100:,}.{cents % 100:02d})",
+        "",
+        "Upcoming runs",
+    ]
+    up = [[r["name"], _short(r["nextRunAt"]), _countdown((_dt(r["nextRunAt"]) - now).total_seconds())]
+          for r in body["upcomingRuns"]]
+    lines += _table(["NAME", "NEXT RUN (UTC)", "IN"], up) if up else ["  (no scheduled runs)"]
+    lines += ["", "Recent runs"]
+    recent = [[r["id"], r["title"] or "—", _short(r["startedAt"]), _short(r["lastActivity"])] for r in body["recentRuns"]]
+    lines += _table(["ID", "TITLE", "STARTED (UTC)", "LAST ACTIVITY (UTC)"], recent) if recent else ["  (no runs yet)"]
+    return "\n".join(lines)
