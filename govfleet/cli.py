@@ -15,6 +15,7 @@ from govfleet.settings import ConfigError
 
 COMMAND_MODULES = [
     "govfleet.commands.fleet",  # up, worker, migrate
+    "govfleet.commands.ledger",  # pay, ledger verify|balance
     "govfleet.commands.bench",  # bench
     "govfleet.commands.schedules",  # reconcile
     "govfleet.commands.status",  # api, status

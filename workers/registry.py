@@ -13,6 +13,9 @@ def workflows() -> list[type]:
     from workflows.heartbeat import GovernanceHeartbeat
 
     found += [GovernanceHeartbeat, GovernanceRun]
+    from workflows.payment import PaymentWorkflow
+
+    found += [PaymentWorkflow]
     from workflows.status import GovernanceStatusWorkflow
 
     found += [GovernanceStatusWorkflow]
@@ -36,4 +39,7 @@ def activities_for(resources: Resources) -> list[Any]:
 
     reads = StatusReadActivities(resources)
     found += [reads.read_status_db, reads.read_schedules]
+    from activities.ledger import LedgerActivities
+
+    found += [LedgerActivities(resources).confirm_payment]
     return found

@@ -1,0 +1,229 @@
+"""Billing math and the payment contract (seed 003, Area 3): pure, exact, no I/O.
+
+Credits are integers. The revenue share is a decimal fraction; the system tenant's bonus is
+`floor(purchased × share)` computed with exact rational arithmetic, so 0.75 of 1,000,000,000
+is 750,000,000 whatever the share's digits are. Floats are refused, never rounded.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+CREDITS_PER_USD = 10_000_000
+CREDITS_PER_CENT = CREDITS_PER_USD // 100  # 100,000
+BIGINT_MAX = 2**63 - 1  # PostgreSQL BIGINT
+MAX_USD_CENTS = BIGINT_MAX // CREDITS_PER_CENT  # the largest purchase whose credits fit a bigint
+DEFAULT_REVENUE_SHARE = Decimal("0.75")
+MAX_ID_LENGTH = 200
+
+# Protocol constants (seeded by migration 0002; same values as govfleet.db).
+SYSTEM_TENANT_ID = "cogni_system"
+SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
+
+# Ledger reasons (credit_ledger.reason).
+REASON_PURCHASE = "widget_payment"
+REASON_REVENUE_SHARE = "platform_revenue_share"
+REASON_GOVERNANCE_RUN = "governance_run"
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class BillingError(ValueError):
+    """A billing request that must not be applied; nothing was written."""
+
+
+class InvalidPayment(BillingError):
+    """A payment confirmation whose input is malformed (names the field)."""
+
+
+class PaymentConflict(BillingError):
+    """The payment id was already confirmed with a different user or amount (HTTP 409)."""
+
+    def __init__(self, client_payment_id: str, detail: str):
+        self.client_payment_id = client_payment_id
+        self.detail = detail
+        super().__init__(f"payment {client_payment_id!r} was already confirmed with {detail}")
+
+
+class LedgerOverflow(BillingError):
+    """A credit that would push an amount or a balance past PostgreSQL's bigint."""
+
+
+class InsufficientCredits(BillingError):
+    """A charge larger than the balance; nothing was charged."""
+
+    def __init__(self, account: str, balance: int, amount: int):
+        self.account = account
+        self.balance = balance
+        self.amount = amount
+        super().__init__(
+            f"insufficient credits: account {account!r} has balance {balance} and cannot be charged {amount}"
+        )
+
+
+class ChargeConflict(BillingError):
+    """A charge reference already used with a different amount."""
+
+    def __init__(self, reference: str, reason: str, charged: int, amount: int):
+        self.reference = reference
+        super().__init__(
+            f"charge {reason}/{reference!r} was already made for {charged} credits, not {amount}"
+        )
+
+
+# --- math ---------------------------------------------------------------------------------
+
+
+def _require_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPayment(f"{name} must be an integer, got {value!r}")
+    return value
+
+
+def parse_revenue_share(value: object) -> Decimal:
+    """A share as an exact Decimal in [0, 1]. Accepts Decimal, int, or a decimal string; a float
+    is refused because it is already rounded (pass "0.75", not 0.75)."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"revenue share {value!r} must be given as a decimal string or Decimal, not a float")
+    if isinstance(value, Fraction):
+        raise ValueError(f"revenue share {value!r} must be a decimal, not a fraction")
+    share: Decimal | None = None
+    if isinstance(value, Decimal):
+        share = value
+    elif isinstance(value, (str, int)):
+        try:
+            share = Decimal(str(value).strip())
+        except InvalidOperation:
+            share = None
+    if share is None:
+        raise ValueError(f"revenue share {value!r} is not a decimal number")
+    if not share.is_finite() or not (Decimal(0) <= share <= Decimal(1)):
+        raise ValueError(f"revenue share {value!r} must be between 0 and 1 (e.g. 0.75)")
+    return share
+
+
+def usd_cents_to_credits(amount_usd_cents: int) -> int:
+    """1 USD = 10,000,000 credits, so 1 cent = 100,000 credits."""
+    cents = _require_int("amount_usd_cents", amount_usd_cents)
+    if cents <= 0:
+        raise InvalidPayment(f"amount_usd_cents must be positive, got {cents}")
+    if cents > MAX_USD_CENTS:
+        raise LedgerOverflow(
+            f"amount_usd_cents {cents} is too large: its credits would overflow a bigint (max {MAX_USD_CENTS} cents)"
+        )
+    return cents * CREDITS_PER_CENT
+
+
+def revenue_share_bonus(purchased_credits: int, share: Decimal | str | int) -> int:
+    """floor(purchased × share), exactly."""
+    purchased = _require_int("purchased_credits", purchased_credits)
+    if purchased < 0:
+        raise InvalidPayment(f"purchased_credits must not be negative, got {purchased}")
+    exact = Fraction(parse_revenue_share(share)) * purchased
+    return math.floor(exact)
+
+
+class PurchasePlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_credits: int
+    bonus_credits: int
+
+
+def plan_purchase(amount_usd_cents: int, share: Decimal | str | int) -> PurchasePlan:
+    user = usd_cents_to_credits(amount_usd_cents)
+    bonus = revenue_share_bonus(user, share)
+    # share <= 1 so bonus <= user <= BIGINT_MAX; kept as a guard for the invariant.
+    if bonus > BIGINT_MAX:
+        raise LedgerOverflow(f"bonus of {bonus} credits would overflow a bigint")
+    return PurchasePlan(user_credits=user, bonus_credits=bonus)
+
+
+def credited_balance(account: str, balance: int, amount: int) -> int:
+    """The balance after a credit, refusing a bigint overflow."""
+    if amount > BIGINT_MAX - balance:
+        raise LedgerOverflow(
+            f"crediting {amount} to account {account!r} (balance {balance}) would overflow a bigint (max {BIGINT_MAX})"
+        )
+    return balance + amount
+
+
+def charged_balance(account: str, balance: int, amount: int) -> int:
+    """The balance after a charge, refusing to go below zero."""
+    if amount > balance:
+        raise InsufficientCredits(account, balance, amount)
+    return balance - amount
+
+
+def user_account_id(user_id: str) -> str:
+    return f"acct_{user_id}"
+
+
+# --- the payment contract -----------------------------------------------------------------
+
+
+def _identifier(field: str):
+    def check(value: str) -> str:
+        if not value or not value.strip():
+            raise ValueError(f"{field} is required and must not be empty")
+        if value != value.strip():
+            raise ValueError(f"{field} {value!r} must not start or end with whitespace")
+        if len(value) > MAX_ID_LENGTH:
+            raise ValueError(f"{field} is longer than {MAX_ID_LENGTH} characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(f"{field} {value!r} must not contain control characters")
+        return value
+
+    return check
+
+
+def _not_system_principal(value: str) -> str:
+    if value == SYSTEM_PRINCIPAL_USER_ID:
+        raise ValueError(f"user_id {value!r} is the system principal; purchases credit user accounts")
+    return value
+
+
+ClientPaymentId = Annotated[str, Field(strict=True), AfterValidator(_identifier("client_payment_id"))]
+UserId = Annotated[
+    str, Field(strict=True), AfterValidator(_identifier("user_id")), AfterValidator(_not_system_principal)
+]
+
+
+class ConfirmPaymentInput(BaseModel):
+    """`POST /api/v1/payments/credits/confirm` body and the payment workflow's input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_payment_id: ClientPaymentId
+    user_id: UserId
+    amount_usd_cents: StrictInt = Field(gt=0, le=MAX_USD_CENTS)
+
+
+class ConfirmPaymentResult(BaseModel):
+    """What a confirmation did (or, on `replay`, what the first confirmation did)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    client_payment_id: str
+    user_id: str
+    amount_usd_cents: int
+    billing_account_id: str
+    user_credits: int
+    bonus_credits: int
+    user_balance_after: int
+    system_balance_after: int
+    replay: bool
+
+
+class ChargeResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    charged: int
+    balance_after: int
+    replay: bool
