@@ -234,11 +234,31 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def diff_canonical(old: dict | None, new: dict) -> list[Change]:
+    """Field-by-field changes; `args.<x>` is left out when the top-level `<x>` shows the same
+    change (a charter's timezone is both the schedule's and its run's)."""
     if old is None:
         return []
     a, b = _flatten(old), _flatten(new)
-    return [Change(field=k, old=a.get(k), new=b.get(k)) for k in sorted(set(a) | set(b))
-            if k != "hash_version" and a.get(k) != b.get(k)]
+    changed = {k for k in set(a) | set(b) if k != "hash_version" and a.get(k) != b.get(k)}
+    out = []
+    for k in sorted(changed):
+        top = k.removeprefix("args.")
+        if k != top and top in changed and (a.get(top), b.get(top)) == (a.get(k), b.get(k)):
+            continue
+        out.append(Change(field=k, old=a.get(k), new=b.get(k)))
+    return out
+
+
+def observable_of(canonical: dict) -> dict:
+    """The describe-able fields of a stored canonical dict (what we wrote last time)."""
+    return {
+        "workflow": canonical.get("workflow"),
+        "workflow_id": canonical.get("schedule_id"),
+        "task_queue": canonical.get("task_queue"),
+        "timezone": canonical.get("timezone"),
+        "overlap": canonical.get("overlap"),
+        "catchup_window_seconds": canonical.get("catchup_window_seconds"),
+    }
 
 
 def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: str) -> PlanItem:
@@ -258,8 +278,11 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
     if actual.spec_hash != h:
         changes = diff_canonical(actual.stored, desired.canonical())
         reasons.append("repo-spec changed" if actual.spec_hash else "no spec hash stored")
+    # Out-of-band edits: the described fields against what we wrote last (or, without a stored
+    # spec, against what we want now).
+    last = observable_of(actual.stored) if actual.stored else desired.observable()
     want = desired.observable()
-    drift = [Change(field=k, old=actual.observed.get(k), new=v) for k, v in want.items()
+    drift = [Change(field=k, old=actual.observed.get(k), new=want[k]) for k, v in last.items()
              if actual.observed.get(k) != v]
     if drift:
         reasons.append("changed outside repo-spec")

@@ -119,3 +119,18 @@ def test_missing_hash_is_an_update_and_bad_input_is_refused():
         make_plan([d, d], {}, OWNER)
     with pytest.raises(ValueError, match="task_queue"):
         desired_schedules(example(), "")
+
+
+def test_a_spec_edit_is_not_mistaken_for_an_out_of_band_edit():
+    old = desired_schedules(example(), "tq")[2]  # ENGINEERING, Europe/Berlin
+    new = desired_schedules(example(lambda t: t.replace("Europe/Berlin", "Europe/Paris")), "tq")[2]
+    plan = make_plan([new], {old.schedule_id: actual_for(old)}, OWNER)
+    item = plan.items[0]
+    assert item.action == "update" and item.reason == "repo-spec changed"
+    # One line for the timezone (the run's copy in args is not repeated).
+    assert [(c.field, c.old, c.new) for c in item.changes] == [("timezone", "Europe/Berlin", "Europe/Paris")]
+    # Both at once: edited in the spec AND by hand in Temporal.
+    hand = actual_for(old, observed={**old.observable(), "task_queue": "elsewhere"})
+    both = make_plan([new], {old.schedule_id: hand}, OWNER).items[0]
+    assert both.reason == "repo-spec changed; changed outside repo-spec"
+    assert {c.field for c in both.changes} == {"timezone", "task_queue"}
