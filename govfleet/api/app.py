@@ -38,13 +38,12 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from govfleet import db
+from govfleet import db, payments
 from govfleet.api import queries
 from govfleet.api.errors import ApiError, error_responses, install_error_handlers
 from govfleet.api.models import (
     ActivityOut,
     AlertsOut,
-    ConfirmPaymentIn,
     EventsOut,
     GovernanceMetricsOut,
     GuardianStatusOut,
@@ -61,6 +60,7 @@ from govfleet.api.models import (
     Thresholds,
 )
 from govfleet.api.service import Clock, StatusService, utc_now
+from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
 from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.status import GovernanceStatusV1
 from govfleet.repo_spec import resolve_secret
@@ -609,10 +609,8 @@ def _routes(app: FastAPI) -> None:
     # -- payments (seed 003) --
 
     @app.post(
-        "/api/v1/payments/credits/confirm", tags=["payments"], response_model=None,
-        responses={200: {"description": "The confirmation result (a replay returns the first result)",
-                         "content": {"application/json": {"schema": {"type": "object"}}}},
-                   202: {"description": "Still being confirmed after the wait; send the same request again",
+        "/api/v1/payments/credits/confirm", tags=["payments"], response_model=ConfirmPaymentResult,
+        responses={202: {"description": "Still being confirmed after the wait; send the same request again",
                          "content": {"application/json": {"schema": {"type": "object"}}}},
                    **error_responses(409, 422, 500, 503)},
         summary="Confirm a credit purchase (user credits + system-tenant revenue share)",
@@ -621,12 +619,8 @@ def _routes(app: FastAPI) -> None:
         "the same payload returns the first result; the same id with a different user or amount is a 409. "
         "Deploy it behind the payment provider's verification: this endpoint trusts its caller.",
     )
-    async def confirm_payment(request: Request, body: ConfirmPaymentIn) -> JSONResponse:
+    async def confirm_payment(request: Request, body: ConfirmPaymentInput) -> Any:
         ctx = _ctx(request)
-        try:
-            from govfleet import payments
-        except ImportError:
-            raise ApiError(503, "unavailable", "payments are not available in this build") from None
         if ctx.client is None:
             raise ApiError(503, "unavailable", "no Temporal client configured")
         try:
@@ -644,9 +638,7 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(500, "payment_failed", str(err)) from None
         except RPCError as err:
             raise ApiError(503, "unavailable", f"payment confirmation failed: {err.message}") from None
-        if hasattr(result, "model_dump"):
-            result = result.model_dump(mode="json")
-        return JSONResponse(result)
+        return result
 
 
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")

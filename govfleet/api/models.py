@@ -167,15 +167,6 @@ class ReadingAccepted(_Out):
     guardian: str
 
 
-# --- payments -------------------------------------------------------------------------------
-
-
-class ConfirmPaymentIn(_In):
-    client_payment_id: str = Field(min_length=1, max_length=200, description="the payment's id: its idempotency key")
-    user_id: str = Field(min_length=1, max_length=200)
-    amount_usd_cents: int = Field(gt=0, le=10**12, description="amount paid, in US cents")
-
-
 # --- the status surface ---------------------------------------------------------------------
 
 

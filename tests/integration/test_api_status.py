@@ -316,3 +316,32 @@ async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
             good = {**reading, "holder_control_percentage": 60.0, "seller_votes": 4}
             resp = await http.post("/guardian/readings", json=good, headers={"Authorization": "Bearer push"})
             assert resp.status_code == 503 and resp.json()["error"]["code"] == "guardian_unavailable"
+
+
+async def test_payment_confirmation_end_to_end(http):
+    """Runs last in this module: it changes the system tenant's balance."""
+    before = int((await http.get("/api/v1/governance/status")).json()["systemCredits"])
+    body = {"client_payment_id": "pay-api-1", "user_id": "carol", "amount_usd_cents": 10_000}
+    first = await http.post("/api/v1/payments/credits/confirm", json=body)
+    assert first.status_code == 200, first.text
+    result = first.json()
+    assert result["user_credits"] == 1_000_000_000 and result["bonus_credits"] == 750_000_000
+    assert result["system_balance_after"] == before + 750_000_000
+    again = await http.post("/api/v1/payments/credits/confirm", json=body)
+    assert again.status_code == 200
+    assert {k: v for k, v in again.json().items() if k != "replay"} == {k: v for k, v in result.items() if k != "replay"}
+    conflict = await http.post("/api/v1/payments/credits/confirm", json={**body, "amount_usd_cents": 20_000})
+    assert conflict.status_code == 409, conflict.text
+    err = conflict.json()["error"]
+    assert err["code"] == "payment_conflict" and "pay-api-1" in err["message"]
+    invalid = await http.post("/api/v1/payments/credits/confirm", json={**body, "amount_usd_cents": 0})
+    assert invalid.status_code == 422 and invalid.json()["error"]["details"][0]["field"] == "body.amount_usd_cents"
+    # The ledger told the status workflow: the status shows the bonus (within the cache TTL).
+    import asyncio
+
+    for _ in range(50):
+        credits = (await http.get("/api/v1/governance/status")).json()["systemCredits"]
+        if credits == str(before + 750_000_000):
+            break
+        await asyncio.sleep(0.2)
+    assert credits == str(before + 750_000_000)

@@ -1,0 +1,108 @@
+"""The /gov page in headless Chromium (the system's `chromium`, driven by Playwright), against
+a running stack. Skipped, with the reason, when no Chromium binary is installed; this test
+installs nothing. The screenshot lands in tests/artifacts/gov.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.integration.test_status_support import api_stack, make_runs, seed, wait_status_ready
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "chromium", "chromium-browser", "google-chrome"):
+        if candidate:
+            found = shutil.which(candidate)
+            if found:
+                return found
+    return None
+
+
+CHROMIUM = chromium_path()
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium binary found (install Debian's `chromium` or set CHROMIUM_PATH)"
+)
+
+
+def seed_decline(url: str) -> None:
+    """A demo-like decline from 70 % to 50.5 % over the last 90 minutes, and what follows it."""
+    now = datetime.now(timezone.utc)
+    with psycopg.connect(url) as conn:
+        for i in range(90):
+            hc = 70 - i * (19.5 / 89)
+            conn.execute(
+                """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
+                   VALUES (%s, 'governance_check', %s, 'good', 'none')""",
+                (now - timedelta(minutes=90 - i), round(hc, 2)))
+        conn.execute("""INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
+                        VALUES (%s, 'governance_check', 50.5, 'critical', 'pause')""", (now,))
+        conn.execute("""INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken)
+                        VALUES (%s, 'critical', 50.5, 'Holder control dropped below 51%%', 'paused_redemptions')""",
+                     (now,))
+        conn.execute("""INSERT INTO system_pauses (paused_at, pause_reason, pause_type, scope, holder_control_at_pause)
+                        VALUES (%s, 'Holder control below 51%%', 'automatic', 'redemptions', 50.5)""", (now,))
+    seed(url, balance=8_246_000_000, runs=make_runs(4, start=now - timedelta(hours=5)),
+         heartbeat={"id": "hb-page", "time": now - timedelta(minutes=2), "status": "ok"})
+
+
+async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_database, tmp_path):
+    from playwright.async_api import async_playwright
+
+    url = make_database()
+    seed_decline(url)
+    schedules = [{"charter": "COMMUNITY", "cron": "0 */6 * * *"}, {"charter": "MINUTELY", "cron": "* * * * *"},
+                 {"charter": "TREASURY", "cron": "0 12 * * 1", "timezone": "America/New_York"}]
+    async with api_stack(dev_env, url, tmp_path, schedules=schedules) as stack:
+        await wait_status_ready(stack)
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1200, "height": 1000})
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                await page.goto(f"{stack.url}/gov")
+                await page.wait_for_function("Number(document.body.dataset.loaded || 0) >= 1", timeout=15000)
+
+                assert await page.text_content("#credits") == "8,246,000,000"
+                assert (await page.text_content("#credits-usd")).strip() == "≈ $824.60"
+                badge = page.locator("#level-badge")
+                assert await badge.text_content() == "critical"
+                assert "lvl-critical" in await badge.get_attribute("class")
+                assert await page.text_content("#pause-state") == "redemptions paused"
+                assert await page.text_content("#heartbeat-state") == "up"
+                # Upcoming runs: live countdowns, soonest first, all in the future.
+                items = page.locator("#upcoming li[data-next-run-at]")
+                assert await items.count() == 3
+                assert await items.first.locator("strong").text_content() == "Minutely"
+                times = [datetime.fromisoformat((await items.nth(i).get_attribute("data-next-run-at"))
+                                                .replace("Z", "+00:00")) for i in range(3)]
+                assert times == sorted(times) and times[0] > datetime.now(timezone.utc) - timedelta(seconds=1)
+                first = await items.first.locator(".countdown").text_content()
+                await page.wait_for_timeout(1100)
+                assert await items.first.locator(".countdown").text_content() != first  # it counts down
+                # Recent runs and open alerts.
+                assert await page.locator("#recent tr").count() == 4
+                assert "below 51%" in await page.text_content("#alerts")
+                # The chart: the decline, with the four threshold lines.
+                assert await page.locator("#chart line[data-threshold]").count() == 4
+                line = page.locator("#holder-control-line")
+                assert int(await line.get_attribute("data-points")) >= 30
+                ys = [float(p.split(",")[1]) for p in (await line.get_attribute("points")).split()]
+                assert ys[-1] > ys[0]  # SVG y grows downwards: the line goes down over time
+                assert await page.text_content("#error") == ""
+                assert errors == []
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / "gov.png"), full_page=True)
+                assert (ARTIFACTS / "gov.png").stat().st_size > 10_000
+            finally:
+                await browser.close()
