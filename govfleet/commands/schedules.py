@@ -12,6 +12,7 @@ import asyncio
 import sys
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
 from govfleet.db import StartupError
@@ -50,8 +51,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         client = await _connect(config)
-        report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE,
-                                 dry_run=args.dry_run)
+        try:
+            report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE,
+                                     dry_run=args.dry_run)
+        except RPCError as exc:  # e.g. reading the schedules was refused: nothing was written
+            print(f"govfleet: error: Temporal refused the reconcile ({exc.status.name}): {exc.message}",
+                  file=sys.stderr)
+            return 1
         print(report.render())
         if args.dry_run:
             print("\n(dry run: nothing was changed)")
