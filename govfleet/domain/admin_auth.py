@@ -43,12 +43,17 @@ One bad token rejects the whole call: nothing is half-applied.
 Notes for the workflow that calls this (it is pure and deterministic: no I/O, no clock,
 no randomness; the caller passes ``now`` = ``workflow.now()``):
 
-- Import it in the workflow module under ``workflow.unsafe.imports_passed_through()``
-  (``eth_account`` pulls in ``eth_keys``/``eth_utils``/``Crypto``; passed through, they
-  are imported once by the worker, not per workflow run by the sandbox). Verified by
-  ``tests/integration/test_admin_auth_sandbox.py``.
-- Recovering one signature costs about 6 ms of CPU (pure-Python secp256k1), fine for
-  an admin action, but do not verify in a query.
+- Import it in the workflow module under ``workflow.unsafe.imports_passed_through()``.
+  Checked in ``tests/integration/test_admin_auth_sandbox.py`` (sandboxed workflow,
+  every verdict). Recovery deliberately uses eth-keys' ECDSA and eth-utils' keccak
+  directly (:func:`recover_signer`) and warms keccak up at import: eth-account's own
+  ``Account.recover_message`` does ``import`` statements inside functions on every
+  call, which the sandbox refuses (``Cannot access os.path from inside a workflow``)
+  even when the module itself was passed through. So inside a workflow call only
+  ``verify_admin_action`` / ``canonical_message`` / ``recover_signer`` /
+  ``parse_authorizations``, never ``sign_authorization`` or eth-account directly.
+- Verifying one signature costs about 8 ms of CPU (pure-Python secp256k1): fine for an
+  admin action (or an update validator), but do not verify in a query.
 - Record every returned ``VerifiedSignature.nonce`` in the workflow state's used-nonce
   set (and carry it across continue-as-new). Nonces only need remembering until their
   expiry: ``prune_used_nonces`` can drop expired ones if nonces are kept with expiries.
@@ -57,6 +62,8 @@ no randomness; the caller passes ``now`` = ``workflow.now()``):
   workflow task, so convert it there:
   ``raise ApplicationError(err.message, type="AuthorizationError", details=[err.code], non_retryable=True)``.
   For signals, catch it and record a rejection event (``err.code``, ``err.message``).
+  If a validator verifies, verify again in the handler: another action may have used a
+  nonce in between.
 - ``parse_authorizations`` accepts the HTTP/signal ``authorization`` field as one string
   with one or more tokens separated by whitespace or commas, or as a list of strings,
   so a quorum can be given in one field.
@@ -72,6 +79,10 @@ from datetime import UTC, datetime, timedelta
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.backends.native.ecdsa import ecdsa_raw_recover
+from eth_keys.constants import SECPK1_N
+from eth_keys.exceptions import BadSignature
+from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict
 
 ACTIONS = ("pause", "resume")
@@ -79,12 +90,57 @@ MESSAGE_HEADER = "governance-fleet admin authorization"
 DEFAULT_MAX_AGE_SECONDS = 900
 
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-_EXPIRES_RE = re.compile(r"^[0-9]{1,12}$")
+_EXPIRES_RE = re.compile(r"^[0-9]{1,11}$")  # up to year 5138: always a valid datetime
 _SIGNATURE_RE = re.compile(r"^0x[0-9a-fA-F]{130}$")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _SEPARATORS = re.compile(r"[\s,]+")
 
 ERROR_CODES = ("malformed", "expired", "replayed", "foreign", "quorum")
+
+
+def recover_signer(message: str, signature: bytes) -> str:
+    """The lower-case 0x address whose key made ``signature`` (65 bytes r||s||v, v in
+    0, 1, 27, 28) over ``message`` with EIP-191 personal_sign. Raises BadSignature.
+
+    Same result as ``Account.recover_message(encode_defunct(text=message), signature=...)``
+    (tests check it), but written against eth-keys' pure-Python ECDSA recovery and
+    keccak directly: eth-account's path imports modules inside functions on every
+    call, which Temporal's workflow sandbox refuses even after they were loaded."""
+    if len(signature) != 65:
+        raise BadSignature(f"signature is {len(signature)} bytes, expected 65")
+    r = int.from_bytes(signature[0:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v in (27, 28):
+        v -= 27
+    if v not in (0, 1):
+        raise BadSignature(f"v is {signature[64]}, expected 27 or 28 (or 0 or 1)")
+    if not (1 <= r < SECPK1_N and 1 <= s < SECPK1_N):
+        raise BadSignature("r or s is outside [1, n-1]")
+    body = message.encode("utf-8")
+    digest = keccak(b"\x19Ethereum Signed Message:\n" + str(len(body)).encode("ascii") + body)
+    public_key = ecdsa_raw_recover(digest, (v, r, s))
+    return "0x" + keccak(public_key)[-20:].hex()
+
+
+def _warm_up() -> None:
+    """eth-hash picks its keccak backend lazily, on first use. Doing one recovery now, at
+    import time, makes that import happen while this module is being imported (passed
+    through the workflow sandbox), not later inside a workflow, where the sandbox would
+    refuse it."""
+    signer = recover_signer(
+        MESSAGE_HEADER,
+        bytes.fromhex(
+            "57f92941aa1d6acd1e61bce0e62152d0a3ab303cca5c348ac315f452caaaaf76"
+            "0cab6ad2c7f3b3500ca1e2f0df8014de65bf18cfa6f23aee3a2d2705b4aba2b51b"
+        ),
+    )
+    # Private key 0x00...01 (a well-known throwaway key) signed the header.
+    if signer != "0x7e5f4552091a69125d5dfcb7b8c2659029395bdf":
+        raise RuntimeError(f"EIP-191 recovery self-check failed: got {signer}")
+
+
+_warm_up()
 
 
 class AuthorizationError(ValueError):
@@ -278,8 +334,8 @@ def verify_admin_action(
             action=action, guardian_id=guardian_id, nonce=nonce, expires_at=expires_at, reason=reason
         )
         try:
-            signer = Account.recover_message(encode_defunct(text=message), signature=signature).lower()
-        except Exception as exc:  # invalid v, r or s
+            signer = recover_signer(message, signature)
+        except BadSignature as exc:  # invalid v, r or s
             raise AuthorizationError("malformed", f"{where} (nonce {nonce}): signature cannot be recovered: {exc}") from None
         if signer not in admin_set:
             raise AuthorizationError(

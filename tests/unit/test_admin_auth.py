@@ -21,6 +21,7 @@ from govfleet.domain.admin_auth import (
     expires_in,
     parse_authorizations,
     prune_used_nonces,
+    recover_signer,
     sign_authorization,
     verify_admin_action,
 )
@@ -163,6 +164,7 @@ def test_same_nonce_twice_in_one_call():
         ("bad nonce!.1763287800.0x" + "00" * 65, "nonce"),
         ("nonce-0001.soon.0x" + "00" * 65, "expiry 'soon' is not Unix seconds"),
         ("nonce-0001.1763287800.0x1234", "130 hex digits"),
+        ("nonce-0001.999999999999.0x" + "00" * 65, "is not Unix seconds"),
         ("nonce-0001.1763287800." + "ab" * 65, "130 hex digits"),
         ("nonce-0001.1763287800.0x" + "zz" * 65, "130 hex digits"),
     ],
@@ -281,3 +283,19 @@ def test_helpers():
     assert expires_in(NOW.replace(microsecond=500), 600) == NOW + timedelta(seconds=600)
     nonces = {"old-nonce-1": NOW - timedelta(seconds=1), "new-nonce-1": NOW + timedelta(seconds=1)}
     assert prune_used_nonces(nonces, NOW) == {"new-nonce-1": NOW + timedelta(seconds=1)}
+
+
+def test_recover_signer_matches_eth_account():
+    for i, key in enumerate([KEY0, KEY1, KEY2]):
+        msg = f"message {i}\nwith ünïcode and two lines"
+        sig = Account.sign_message(encode_defunct(text=msg), key).signature
+        assert recover_signer(msg, bytes(sig)) == Account.recover_message(
+            encode_defunct(text=msg), signature=sig).lower() == address_of(key)
+
+
+def test_out_of_range_r_or_s_is_malformed():
+    t = token()
+    nonce, exp, sig = t.split(".")
+    n_hex = "ff" * 32  # above the curve order
+    rejected("malformed", [f"{nonce}.{exp}.0x{n_hex}{sig[66:]}"])
+    rejected("malformed", [f"{nonce}.{exp}.0x{sig[2:66]}{n_hex}{sig[-2:]}"])
