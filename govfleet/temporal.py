@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -47,6 +48,23 @@ async def connect(address: str, namespace: str = "default", runtime: Runtime | N
     return await Client.connect(
         address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime
     )
+
+
+async def connect_when_ready(
+    address: str, namespace: str = "default", timeout: float = 60, runtime: Runtime | None = None
+) -> Client:
+    """Connect, retrying while a just-started server reports it is not serving yet
+    ("Frontend is not healthy yet"); gives up with the last error after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            client = await connect(address, namespace, runtime=runtime)
+            await client.count_workflows()  # the first real RPC; fails while the frontend warms up
+            return client
+        except RuntimeError:
+            if asyncio.get_running_loop().time() >= deadline:
+                raise
+            await asyncio.sleep(0.3)
 
 
 async def ensure_search_attributes(client: Client) -> None:

@@ -13,7 +13,7 @@ from govfleet import db
 from govfleet.embedded import EmbeddedPostgres, EmbeddedTemporal
 from govfleet.logging import configure_logging, get_logger
 from govfleet.settings import Config, load_config
-from govfleet.temporal import connect, ensure_search_attributes, metrics_runtime
+from govfleet.temporal import connect, connect_when_ready, ensure_search_attributes, metrics_runtime
 
 log = get_logger("govfleet")
 
@@ -130,7 +130,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             from govfleet.commands.up_services import start_services
 
             stop = _stop_event()
-            client = await connect(address, config.settings.TEMPORAL_NAMESPACE)
+            client = await connect_when_ready(address, config.settings.TEMPORAL_NAMESPACE)
             if temporal is None:
                 await ensure_search_attributes(client)
             worker_task = asyncio.create_task(run_workers_until(config, database_url, address, stop))
