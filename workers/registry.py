@@ -42,4 +42,7 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.ledger import LedgerActivities
 
     found += [LedgerActivities(resources).confirm_payment]
+    from activities.notify import NotificationActivities
+
+    found += [NotificationActivities(resources).send_notification]
     return found

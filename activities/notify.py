@@ -1,0 +1,258 @@
+"""Activity `send_notification`: guardian alerts and heartbeat failures to people.
+
+Channels, from repo-spec `guardian.notifications` (secrets are `${ENV_VAR}` references,
+resolved from the worker's environment when the activity runs; an unset one is skipped
+with a warning):
+
+- `admin_urls`: apprise URLs that get every notification;
+- `urgent_urls`: apprise URLs that also get urgent ones (`NotificationRequest.urgent`);
+- `webhook`: a POST of a JSON body (`webhook_payload`) signed with HMAC-SHA256
+  (`X-Govfleet-Signature: sha256=<hex>`) and carrying `X-Govfleet-Idempotency-Key`.
+
+Apprise URLs of the generic JSON / form / XML kinds (`json://`, `form://`, `xml://` and
+their `s` variants) also get the `X-Govfleet-Idempotency-Key` header.
+
+Delivery is at least once, per channel. Every channel that accepts a notification is
+recorded in `notification_deliveries` under (idempotency key, channel); a retry of the
+activity skips those and sends only to the rest. When any channel fails, the channels that
+did succeed are recorded first, then the activity raises (`NotificationDeliveryFailed`,
+retryable), so Temporal retries it with the caller's retry policy. An apprise URL that
+apprise cannot parse is a configuration error: the activity then fails non-retryably
+(`NotificationChannelInvalid`) once every other channel is done. Callers run it in the
+background (never in the check loop's critical path) and catch its final failure.
+
+Result: `NotificationResult` (as a dict when the caller gives no result type).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+from collections.abc import Mapping
+from urllib.parse import quote, urlsplit
+
+import apprise
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
+from govfleet.logging import get_logger
+from govfleet.repo_spec import NotificationsSpec, resolve_secret
+from workers.resources import Resources
+
+log = get_logger("govfleet.notify")
+
+WEBHOOK_CHANNEL = "webhook"
+APPRISE_TIMEOUT_SECONDS = 15.0
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+_HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
+_APPRISE_HAS_TIMEOUT = "timeout" in inspect.signature(apprise.Apprise.notify).parameters
+
+
+class NotificationResult(BaseModel):
+    idempotency_key: str
+    delivered: list[str] = Field(default_factory=list)  # channels that got it in this attempt
+    already_delivered: list[str] = Field(default_factory=list)  # channels that got it in an earlier attempt
+    skipped: list[str] = Field(default_factory=list)  # channels whose secret is unset
+    failed: list[str] = Field(default_factory=list)  # "channel: reason" (only in the raised error's details)
+
+
+class Channel(BaseModel):
+    name: str  # never holds a secret: 'apprise:${VAR}' or 'webhook'
+    kind: str  # 'apprise' | 'webhook'
+    target: str | None = None  # the resolved URL (secret: never logged)
+    secret: str | None = None  # the webhook's HMAC secret
+    webhook_url: str | None = None
+
+
+def apprise_channel_name(ref: str) -> str:
+    return f"apprise:{ref}"
+
+
+def plan_channels(spec: NotificationsSpec, urgent: bool, environ: Mapping[str, str]) -> tuple[list[Channel], list[str]]:
+    """The channels a notification goes to, and the names of those skipped because their
+    secret is unset. Admin URLs always; urgent URLs too when urgent; the webhook always."""
+    refs = list(spec.admin_urls) + (list(spec.urgent_urls) if urgent else [])
+    channels: list[Channel] = []
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for ref in refs:
+        name = apprise_channel_name(ref)
+        if name in seen:
+            continue
+        seen.add(name)
+        url = resolve_secret(ref, environ)
+        if url is None:
+            skipped.append(name)
+        else:
+            channels.append(Channel(name=name, kind="apprise", target=url))
+    if spec.webhook is not None:
+        secret = resolve_secret(spec.webhook.secret, environ)
+        if secret is None:
+            skipped.append(WEBHOOK_CHANNEL)
+        else:
+            channels.append(Channel(name=WEBHOOK_CHANNEL, kind="webhook", webhook_url=spec.webhook.url, secret=secret))
+    return channels, skipped
+
+
+def with_idempotency_header(url: str, key: str) -> str:
+    """Apprise's generic JSON/form/XML URLs take extra HTTP headers as `+Name=value`."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in _HEADER_SCHEMES:
+        return url
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}+{IDEMPOTENCY_HEADER}={quote(key, safe='')}"
+
+
+def webhook_payload(req: NotificationRequest) -> dict:
+    """The webhook's JSON body: the same for every retry of one notification."""
+    return {
+        "idempotency_key": req.idempotency_key,
+        "kind": req.kind,
+        "urgent": req.urgent,
+        "title": req.title,
+        "body": req.body,
+        "data": req.data,
+        "source": "governance-fleet",
+    }
+
+
+def _where(url: str) -> str:
+    """A URL without credentials, query or fragment, for messages."""
+    p = urlsplit(url)
+    host = p.hostname or ""
+    port = f":{p.port}" if p.port else ""
+    return f"{p.scheme}://{host}{port}{p.path}"
+
+
+class ChannelError(Exception):
+    def __init__(self, channel: str, reason: str, *, permanent: bool = False):
+        self.channel = channel
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(f"{channel}: {reason}")
+
+
+class NotificationActivities:
+    def __init__(self, resources: Resources, environ: Mapping[str, str] | None = None):
+        self._resources = resources
+        self._environ = environ
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return os.environ if self._environ is None else self._environ
+
+    async def _delivered(self, key: str) -> set[str]:
+        async with self._resources.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT channel FROM notification_deliveries WHERE idempotency_key = %s", (key,)
+            )
+            return {row["channel"] for row in await cur.fetchall()}
+
+    async def _record(self, req: NotificationRequest, channels: list[str], attempt: int) -> None:
+        if not channels:
+            return
+        async with self._resources.pool.connection() as conn:
+            async with conn.transaction():
+                async with conn.cursor() as cur:
+                    await cur.executemany(
+                        "INSERT INTO notification_deliveries (idempotency_key, channel, kind, urgent, attempt) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key, channel) DO NOTHING",
+                        [(req.idempotency_key, c, req.kind, req.urgent, attempt) for c in channels],
+                    )
+
+    async def _send_apprise(self, channel: Channel, req: NotificationRequest) -> None:
+        assert channel.target is not None
+        ap = apprise.Apprise()
+        if not ap.add(with_idempotency_header(channel.target, req.idempotency_key)):
+            raise ChannelError(channel.name, "apprise cannot use this URL (check the variable's value)", permanent=True)
+        kwargs: dict = {"timeout": APPRISE_TIMEOUT_SECONDS} if _APPRISE_HAS_TIMEOUT else {}
+        result = await ap.async_notify(
+            body=req.body,
+            title=req.title,
+            notify_type=apprise.NotifyType.FAILURE if req.urgent else apprise.NotifyType.WARNING,
+            **kwargs,
+        )
+        if not result:
+            logs = getattr(result, "logs", None)
+            reasons = [e.message for e in logs() if str(e.level) in ("WARNING", "ERROR", "CRITICAL")] if logs else []
+            raise ChannelError(channel.name, "; ".join(reasons) or "apprise reported a failure")
+
+    async def _send_webhook(self, channel: Channel, req: NotificationRequest) -> None:
+        assert channel.webhook_url is not None and channel.secret is not None
+        body = canonical_body(webhook_payload(req))
+        headers = {
+            "Content-Type": "application/json",
+            IDEMPOTENCY_HEADER: req.idempotency_key,
+            SIGNATURE_HEADER: sign_body(channel.secret, body),
+            "User-Agent": "governance-fleet",
+        }
+        try:
+            resp = await self._resources.http.post(
+                channel.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS
+            )
+        except Exception as exc:  # httpx.HTTPError, invalid URL
+            raise ChannelError(channel.name, f"{_where(channel.webhook_url)}: {type(exc).__name__}: {exc}") from None
+        if not 200 <= resp.status_code < 300:
+            raise ChannelError(channel.name, f"{_where(channel.webhook_url)} answered HTTP {resp.status_code}")
+
+    async def _send(self, channel: Channel, req: NotificationRequest) -> None:
+        if channel.kind == "webhook":
+            await self._send_webhook(channel, req)
+        else:
+            await self._send_apprise(channel, req)
+
+    @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
+    async def send_notification(self, req: NotificationRequest) -> NotificationResult:
+        attempt = activity.info().attempt
+        return await self.deliver(req, attempt=attempt)
+
+    async def deliver(self, req: NotificationRequest, *, attempt: int = 1) -> NotificationResult:
+        if not req.idempotency_key:
+            raise ApplicationError("notification has an empty idempotency_key", type="InvalidNotification",
+                                   non_retryable=True)
+        spec = self._resources.config.spec.guardian.notifications
+        channels, skipped = plan_channels(spec, req.urgent, self.environ)
+        for name in skipped:
+            log.warning("notification channel skipped: its secret is not set", channel=name,
+                        idempotency_key=req.idempotency_key)
+        done = await self._delivered(req.idempotency_key)
+        result = NotificationResult(
+            idempotency_key=req.idempotency_key,
+            already_delivered=[c.name for c in channels if c.name in done],
+            skipped=skipped,
+        )
+        pending = [c for c in channels if c.name not in done]
+        if not channels:
+            log.warning("notification has no channel to go to", kind=req.kind, idempotency_key=req.idempotency_key)
+        outcomes = await asyncio.gather(*(self._send(c, req) for c in pending), return_exceptions=True)
+        errors: list[ChannelError] = []
+        for channel, outcome in zip(pending, outcomes):
+            if outcome is None:
+                result.delivered.append(channel.name)
+            elif isinstance(outcome, ChannelError):
+                errors.append(outcome)
+            elif isinstance(outcome, BaseException):
+                errors.append(ChannelError(channel.name, f"{type(outcome).__name__}: {outcome}"))
+        # Record what did go out before reporting what did not: a retry must not re-send it.
+        await self._record(req, result.delivered, attempt)
+        for name in result.delivered:
+            log.info("notification delivered", channel=name, kind=req.kind, idempotency_key=req.idempotency_key)
+        if errors:
+            result.failed = [str(e) for e in errors]
+            retryable = [e for e in errors if not e.permanent]
+            summary = (
+                f"notification {req.idempotency_key} ({req.kind}): {len(errors)} of {len(channels)} channels "
+                f"failed: {'; '.join(result.failed)}"
+            )
+            log.warning("notification channels failed", failed=result.failed, idempotency_key=req.idempotency_key)
+            raise ApplicationError(
+                summary,
+                result.model_dump(),
+                type="NotificationDeliveryFailed" if retryable else "NotificationChannelInvalid",
+                non_retryable=not retryable,
+            )
+        return result
