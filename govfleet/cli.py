@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "govfleet.commands.bench",  # bench
     "govfleet.commands.schedules",  # reconcile
     "govfleet.commands.status",  # api, status
+    "govfleet.commands.sign",  # sign pause|resume
 ]
 
 

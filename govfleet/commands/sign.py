@@ -1,0 +1,191 @@
+"""`govfleet sign pause|resume`: an EIP-191 admin authorization from a key file.
+
+    govfleet sign pause --key-file admin.key --reason "Manual intervention required"
+    govfleet sign resume --key-file admin.key --governance-verified --json > resume.json
+    govfleet sign resume --key-file second-admin.key --add-to resume.json --json   # quorum
+
+Prints the authorization token on stdout (with `--json`, the request body for
+`POST /guardian/pause|resume`, `temporal workflow signal|update --input`), and on stderr
+who signed what, until when. The key file is a hex private key on one line (`0x` optional;
+blank lines and `#` comments ignored) or an Ethereum keystore (V3 JSON), whose password is
+read from the environment variable named by `--password-env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from govfleet.contracts import GUARDIAN_WORKFLOW_ID
+from govfleet.domain.admin_auth import (
+    DEFAULT_MAX_AGE_SECONDS,
+    NONCE_RE,
+    address_of,
+    expires_in,
+    parse_authorizations,
+    sign_authorization,
+)
+
+MAX_TTL_SECONDS = 86_400
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+class SignError(ValueError):
+    """Bad input to `govfleet sign`; the message says what."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sign",
+        help="sign an admin pause/resume authorization (EIP-191) with a key file",
+        description="Print an EIP-191 authorization for a guardian pause or resume, signed with an admin key.",
+    )
+    p.add_argument("action", choices=["pause", "resume"], help="what the authorization allows")
+    p.add_argument("--key-file", required=True, help="hex private key (one line) or Ethereum keystore JSON")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable holding the keystore's password")
+    p.add_argument("--reason", default=None,
+                   help="the reason (signed; must equal the request's reason). Pause: required. Resume: default ''")
+    p.add_argument("--guardian", default=GUARDIAN_WORKFLOW_ID,
+                   help=f"guardian workflow id (default {GUARDIAN_WORKFLOW_ID})")
+    p.add_argument("--ttl", type=int, default=600,
+                   help=f"seconds until the authorization expires (default 600; guardians refuse more than "
+                        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_MAX_AGE_SECONDS})")
+    p.add_argument("--nonce", default=None, help="nonce (default: 32 random hex digits); never reuse one")
+    p.add_argument("--json", action="store_true", help="print the request body instead of the bare token")
+    p.add_argument("--governance-verified", action="store_true",
+                   help="resume: set governance_verified in the --json body (needed after an emergency pause)")
+    p.add_argument("--add-to", metavar="FILE",
+                   help="add this signature to the authorization of a request body written by another admin "
+                        "(its reason is used); implies --json")
+    p.set_defaults(func=cmd_sign)
+
+
+def read_private_key(path: str, password_env: str | None, environ: dict[str, str] | None = None) -> bytes:
+    """The 32-byte private key in `path` (hex line, or keystore JSON with its password in
+    the environment variable `password_env`)."""
+    env = os.environ if environ is None else environ
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SignError(f"key file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SignError(f"key file {path} cannot be read: {exc}") from None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            keystore = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise SignError(f"key file {path} looks like JSON but is not valid JSON: {exc}") from None
+        if not password_env:
+            raise SignError(f"key file {path} is a keystore: give --password-env VAR (VAR holds its password)")
+        password = env.get(password_env)
+        if password is None:
+            raise SignError(f"environment variable {password_env} (keystore password) is not set")
+        from eth_account import Account
+
+        try:
+            return bytes(Account.decrypt(keystore, password))
+        except ValueError as exc:
+            raise SignError(f"keystore {path} cannot be decrypted: {exc}") from None
+        except (KeyError, TypeError) as exc:
+            raise SignError(f"key file {path} is not an Ethereum keystore (missing {exc})") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if len(lines) != 1:
+        raise SignError(f"key file {path} must hold one hex private key on one line (found {len(lines)} lines)")
+    hexkey = lines[0].removeprefix("0x").removeprefix("0X")
+    if len(hexkey) != 64 or any(c not in "0123456789abcdefABCDEF" for c in hexkey):
+        raise SignError(f"key file {path} does not hold a private key (64 hex digits, 0x optional)")
+    key = bytes.fromhex(hexkey)
+    if not (1 <= int.from_bytes(key, "big") < SECP256K1_N):
+        raise SignError(f"key file {path} does not hold a valid secp256k1 private key (0 or not below the curve order)")
+    return key
+
+
+def _read_body(path: str) -> dict:
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SignError(f"--add-to file {path} does not exist") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SignError(f"--add-to file {path} is not a JSON request body: {exc}") from None
+    if not isinstance(body, dict) or "authorization" not in body:
+        raise SignError(f"--add-to file {path} is not a request body with an 'authorization' field")
+    return body
+
+
+def build_body(action: str, tokens: list[str], reason: str, governance_verified: bool) -> dict:
+    authorization: str | list[str] = tokens[0] if len(tokens) == 1 else tokens
+    if action == "pause":
+        return {"reason": reason, "authorization": authorization}
+    return {"authorization": authorization, "governance_verified": governance_verified, "reason": reason}
+
+
+def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """(stdout text, stderr summary) of `govfleet sign`, or SignError."""
+    base: dict | None = _read_body(args.add_to) if args.add_to else None
+    reason = args.reason
+    if base is not None:
+        file_reason = base.get("reason", "")
+        if reason is not None and reason != file_reason:
+            raise SignError(f"--reason {reason!r} differs from the reason in {args.add_to} ({file_reason!r}); "
+                            "every admin must sign the same reason")
+        reason = file_reason
+        if not isinstance(reason, str):
+            raise SignError(f"the reason in {args.add_to} is not a string")
+    if reason is None:
+        reason = ""
+    if args.governance_verified and args.action != "resume":
+        raise SignError("--governance-verified applies to resume only")
+    if args.action == "pause" and not reason.strip():
+        raise SignError("a pause needs a reason: give --reason TEXT (it is signed, and shown in the audit log)")
+    if not (1 <= args.ttl <= MAX_TTL_SECONDS):
+        raise SignError(f"--ttl must be between 1 and {MAX_TTL_SECONDS} seconds, got {args.ttl}")
+    nonce = args.nonce or secrets.token_hex(16)
+    if not NONCE_RE.match(nonce):
+        raise SignError(f"--nonce must be 8 to 64 characters of [A-Za-z0-9_-], got {nonce!r}")
+    if not args.guardian or any(c.isspace() for c in args.guardian):
+        raise SignError(f"--guardian must be a workflow id without spaces, got {args.guardian!r}")
+
+    key = read_private_key(args.key_file, args.password_env, environ)
+    expires_at = expires_in(now, args.ttl)
+    token = sign_authorization(key, action=args.action, guardian_id=args.guardian, reason=reason,
+                               expires_at=expires_at, nonce=nonce)
+    signer = address_of(key)
+    summary = (f"signed {args.action} of {args.guardian} by {signer}, nonce {nonce}, expires "
+               f"{expires_at.isoformat().replace('+00:00', 'Z')} (in {args.ttl} s)")
+    if args.ttl > DEFAULT_MAX_AGE_SECONDS:
+        summary += (f"\nwarning: --ttl {args.ttl} is above the default guardian.signature_max_age_seconds "
+                    f"({DEFAULT_MAX_AGE_SECONDS}); a guardian with the default refuses it as expired")
+
+    if base is None and not args.json:
+        return token, summary
+    if base is not None:
+        try:
+            tokens = parse_authorizations(base.get("authorization")) + [token]
+        except ValueError as exc:
+            raise SignError(f"the authorization in {args.add_to} is not a token or a list of tokens: {exc}") from None
+        governance_verified = bool(base.get("governance_verified", False)) or args.governance_verified
+    else:
+        tokens = [token]
+        governance_verified = args.governance_verified
+    body = build_body(args.action, tokens, reason, governance_verified)
+    if base is not None:
+        summary += f"\n{len(tokens)} signatures in the body now"
+    return json.dumps(body), summary
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    try:
+        out, summary = sign_command(args, datetime.now(UTC))
+    except SignError as exc:
+        print(f"govfleet sign: error: {exc}", file=sys.stderr)
+        return 2
+    print(out)
+    print(summary, file=sys.stderr)
+    return 0
