@@ -1,7 +1,8 @@
 """The feature services behind the routes (seed 000's `getGovernanceStatus` layer).
 
 `StatusService` answers `governance.status.v1`: it reads the status workflow's read model
-(query `snapshot`), caches it for a short TTL with a single request in flight, and computes
+(query `snapshot`), caches it for a short TTL (then serves it while one background refresh
+runs; concurrent refreshes share one query), and computes
 the upcoming runs from the request's own wall clock every time, so they are never in the
 past when answered, whatever the cache age. When the workflow does not answer (no worker,
 Temporal down) it falls back to the same reads from the database and the repo-spec, and
@@ -57,6 +58,7 @@ class StatusService:
         *,
         clock: Clock = utc_now,
         cache_ttl: float = 2.0,
+        max_stale: float = 30.0,
         query_timeout: float = 3.0,
         restart_interval: float = 30.0,
     ):
@@ -65,16 +67,36 @@ class StatusService:
         self.pool = pool
         self.clock = clock
         self.cache_ttl = cache_ttl
+        self.max_stale = max(max_stale, cache_ttl)
+        self._background: asyncio.Task | None = None
         self.query_timeout = query_timeout
         self.restart_interval = restart_interval
         self._cached: Snapshot | None = None
         self._inflight: asyncio.Future | None = None
         self._last_restart = float("-inf")
+        self._rendered: tuple[Snapshot, datetime, datetime | None, bytes] | None = None
 
     async def snapshot(self) -> Snapshot:
+        """The read model: fresh within `cache_ttl`; after that the cached one is still served
+        (up to `max_stale`) while one background refresh runs, so no request waits for it."""
         cached = self._cached
-        if cached is not None and time.monotonic() - cached.taken_at < self.cache_ttl:
-            return cached
+        if cached is not None and self.cache_ttl > 0:
+            age = time.monotonic() - cached.taken_at
+            if age < self.cache_ttl:
+                return cached
+            if age < self.max_stale:
+                if self._background is None or self._background.done():
+                    self._background = asyncio.create_task(self._refresh_quietly())
+                return cached
+        return await self._fresh()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self._fresh()
+        except Exception as exc:
+            log.warning("status refresh failed; serving the previous read model", error=str(exc)[:200])
+
+    async def _fresh(self) -> Snapshot:
         if self._inflight is not None:
             return await asyncio.shield(self._inflight)
         loop = asyncio.get_running_loop()
@@ -132,6 +154,24 @@ class StatusService:
             heartbeat_interval_seconds=hb.interval_minutes * 60, heartbeat_grace_seconds=hb.grace_seconds,
             heartbeat=heartbeat, recent_runs=runs, rebuilt_at=self.clock(),
         )
+
+    async def status_json(self) -> tuple[bytes, str]:
+        """The contract as JSON bytes. The rendering is reused while it is provably the same:
+        same read model, and the clock still before the soonest upcoming run (before it, no
+        schedule's next fire time can change); otherwise it is computed again."""
+        snap = await self.snapshot()
+        now = self.clock()
+        r = self._rendered
+        if r is not None and r[0] is snap and r[1] <= now and (r[2] is None or now < r[2]):
+            return r[3], snap.source
+        s = snap.state
+        status = build_status(
+            system_credits=s.system_credits, schedules=s.schedules, recent_runs=s.recent_runs, now=now
+        )
+        body = status.model_dump_json().encode()
+        until = status.upcomingRuns[0].nextRunAt if status.upcomingRuns else None
+        self._rendered = (snap, now, until, body)
+        return body, snap.source
 
     async def status(self) -> tuple[GovernanceStatusV1, str]:
         snap = await self.snapshot()

@@ -145,9 +145,27 @@ def display_name(charter: str) -> str:
     return " ".join(w[:1].upper() + w[1:].lower() for w in words if w) or charter
 
 
+# (cron, tz) -> (computed after, first fire strictly after it). For any `now` in
+# [computed after, fire) the answer is the same fire time (there is no fire in between), so a
+# hit returns exactly what croniter would; it only saves croniter's ~0.25 ms per call.
+_NEXT_CACHE: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+_NEXT_CACHE_MAX = 4096
+
+
 def next_run_at(cron: str, tz: str, now: datetime) -> datetime:
     """The first fire time of `cron` (wall clock in `tz`) strictly after `now`, in UTC."""
     now_utc = to_utc(now)
+    hit = _NEXT_CACHE.get((cron, tz))
+    if hit is not None and hit[0] <= now_utc < hit[1]:
+        return hit[1]
+    result = _next_run_at(cron, tz, now_utc)
+    if len(_NEXT_CACHE) >= _NEXT_CACHE_MAX:
+        _NEXT_CACHE.clear()
+    _NEXT_CACHE[(cron, tz)] = (now_utc, result)
+    return result
+
+
+def _next_run_at(cron: str, tz: str, now_utc: datetime) -> datetime:
     try:
         zone = ZoneInfo(tz)
     except Exception:
@@ -156,7 +174,7 @@ def next_run_at(cron: str, tz: str, now: datetime) -> datetime:
         raise StatusError(f"{cron!r} is not a valid cron expression")
     it = croniter(cron, now_utc.astimezone(zone))
     # croniter's get_next is strictly after its start; the loop guards against any DST
-    # edge case that would yield a time not after `now` (bounded: a year of minutes).
+    # edge case that would yield a time not after `now` (bounded: ten tries).
     for _ in range(10):
         candidate = to_utc(it.get_next(datetime))
         if candidate > now_utc:

@@ -135,3 +135,14 @@ def test_iso_z_is_javascript_style():
     assert iso_z(datetime(2026, 2, 17, 12, 0, 0, 123456, tzinfo=timezone.utc)) == "2026-02-17T12:00:00.123Z"
     plus_one = timezone(timedelta(hours=1))
     assert iso_z(datetime(2026, 2, 17, 13, 0, tzinfo=plus_one)) == "2026-02-17T12:00:00.000Z"
+
+
+def test_the_next_run_cache_answers_exactly_what_croniter_answers():
+    from govfleet.domain import status as domain
+
+    start = datetime(2026, 3, 29, 0, 58, 30, tzinfo=timezone.utc)  # across a DST change in Berlin
+    times = [start + timedelta(seconds=17 * i) for i in range(400)]
+    times += list(reversed(times[::7]))  # and backwards in time, which must not reuse a later answer
+    for cron, tz in [("* * * * *", "UTC"), ("*/5 * * * *", "Europe/Berlin"), ("30 2 * * *", "Europe/Berlin")]:
+        for t in times:
+            assert next_run_at(cron, tz, t) == domain._next_run_at(cron, tz, t), (cron, tz, t)
