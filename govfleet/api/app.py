@@ -44,6 +44,7 @@ from govfleet.api.errors import ApiError, error_responses, install_error_handler
 from govfleet.api.models import (
     ActivityOut,
     AlertsOut,
+    ConfirmPaymentBody,
     EventsOut,
     GovernanceMetricsOut,
     GuardianStatusOut,
@@ -60,7 +61,7 @@ from govfleet.api.models import (
     Thresholds,
 )
 from govfleet.api.service import Clock, StatusService, utc_now
-from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
+from govfleet.domain.billing import ConfirmPaymentResult
 from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.status import GovernanceStatusV1
 from govfleet.repo_spec import resolve_secret
@@ -103,7 +104,10 @@ def _ctx(request: Request) -> ApiContext:
     return request.app.state.ctx
 
 
-_bearer = HTTPBearer(auto_error=False, description="Required on read endpoints only when API_READ_TOKEN is set")
+_read_bearer = HTTPBearer(auto_error=False, scheme_name="ReadToken",
+                          description="`API_READ_TOKEN`: required on read endpoints only when the server sets it")
+_push_bearer = HTTPBearer(auto_error=False, scheme_name="PushToken",
+                          description="`GUARDIAN_PUSH_TOKEN`: required to push tracker readings")
 
 
 def _token_matches(given: HTTPAuthorizationCredentials | None, expected: str) -> bool:
@@ -113,7 +117,7 @@ def _token_matches(given: HTTPAuthorizationCredentials | None, expected: str) ->
 
 
 async def require_read_access(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_read_bearer)
 ) -> None:
     token = _ctx(request).config.settings.API_READ_TOKEN
     if token and not _token_matches(credentials, token):
@@ -122,7 +126,7 @@ async def require_read_access(
 
 
 async def require_push_token(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_push_bearer)
 ) -> None:
     cfg = _ctx(request).config
     token = cfg.settings.GUARDIAN_PUSH_TOKEN or resolve_secret(cfg.spec.guardian.tracker.push_token, os.environ)
@@ -195,6 +199,9 @@ def create_app(
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = generate()
+            ctx = getattr(app.state, "ctx", None)
+            if ctx is not None and not ctx.config.settings.API_READ_TOKEN:
+                _drop_security(schema, "ReadToken")  # reads are public on this server
             # Bodies parsed by hand (to answer with our error format) are documented here.
             schema.setdefault("components", {}).setdefault("schemas", {})["ReadingIn"] = ReadingIn.model_json_schema(
                 ref_template="#/components/schemas/{model}"
@@ -619,7 +626,7 @@ def _routes(app: FastAPI) -> None:
         "the same payload returns the first result; the same id with a different user or amount is a 409. "
         "Deploy it behind the payment provider's verification: this endpoint trusts its caller.",
     )
-    async def confirm_payment(request: Request, body: ConfirmPaymentInput) -> Any:
+    async def confirm_payment(request: Request, body: ConfirmPaymentBody) -> Any:
         ctx = _ctx(request)
         if ctx.client is None:
             raise ApiError(503, "unavailable", "no Temporal client configured")
@@ -639,6 +646,15 @@ def _routes(app: FastAPI) -> None:
         except RPCError as err:
             raise ApiError(503, "unavailable", f"payment confirmation failed: {err.message}") from None
         return result
+
+
+def _drop_security(schema: dict, scheme: str) -> None:
+    for operations in schema.get("paths", {}).values():
+        for op in operations.values():
+            if isinstance(op, dict) and "security" in op:
+                op["security"] = [r for r in op["security"] if scheme not in r]
+                if not op["security"]:
+                    del op["security"]
 
 
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
