@@ -140,6 +140,7 @@ class NotificationActivities:
     def __init__(self, resources: Resources, environ: Mapping[str, str] | None = None):
         self._resources = resources
         self._environ = environ
+        self._warned: set[str] = set()
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -216,9 +217,11 @@ class NotificationActivities:
                                    non_retryable=True)
         spec = self._resources.config.spec.guardian.notifications
         channels, skipped = plan_channels(spec, req.urgent, self.environ)
-        for name in skipped:
-            log.warning("notification channel skipped: its secret is not set", channel=name,
-                        idempotency_key=req.idempotency_key)
+        for name in skipped:  # warned once per channel and worker process, then logged at debug
+            say = log.debug if name in self._warned else log.warning
+            self._warned.add(name)
+            say("notification channel skipped: its secret is not set", channel=name,
+                idempotency_key=req.idempotency_key)
         done = await self._delivered(req.idempotency_key)
         result = NotificationResult(
             idempotency_key=req.idempotency_key,
@@ -227,7 +230,9 @@ class NotificationActivities:
         )
         pending = [c for c in channels if c.name not in done]
         if not channels:
-            log.warning("notification has no channel to go to", kind=req.kind, idempotency_key=req.idempotency_key)
+            say = log.debug if "" in self._warned else log.warning
+            self._warned.add("")
+            say("notification has no channel to go to", kind=req.kind, idempotency_key=req.idempotency_key)
         outcomes = await asyncio.gather(*(self._send(c, req) for c in pending), return_exceptions=True)
         errors: list[ChannelError] = []
         for channel, outcome in zip(pending, outcomes):
