@@ -318,6 +318,38 @@ async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
             assert resp.status_code == 503 and resp.json()["error"]["code"] == "guardian_unavailable"
 
 
+async def _govfleet(*args: str, env: dict) -> tuple[int, str, str]:
+    import asyncio
+    import os
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "govfleet.cli", *args, env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_govfleet_status_prints_the_same_status(stack):
+    env = {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+           "TEMPORAL_NAMESPACE": stack.client.namespace, "DATABASE_URL": stack.database_url,
+           "REPO_SPEC_PATH": stack.config.settings.REPO_SPEC_PATH, "TEMPORAL_TASK_QUEUE": stack.task_queue}
+    asked = datetime.now(timezone.utc)
+    code, out, err = await _govfleet("status", "--json", env=env)
+    assert code == 0, err
+    body = assert_contract(out, now=asked)
+    assert body["systemCredits"] == "8246000000"
+    code, table, err = await _govfleet("status", env=env)
+    assert code == 0, err
+    assert "source: workflow" in table and "System credits  8,246,000,000  (≈ $824.60)" in table
+    assert "Minutely" in table and "Community — run 2" in table
+    code, out, err = await _govfleet("status", "--json", "--api", stack.url, env={})
+    assert code == 0, err
+    assert json.loads(out)["systemCredits"] == "8246000000"
+    code, out, err = await _govfleet("status", "--api", "http://127.0.0.1:9", env={})
+    assert code == 2 and "did not answer" in err
+
+
 async def test_payment_confirmation_end_to_end(http):
     """Runs last in this module: it changes the system tenant's balance."""
     before = int((await http.get("/api/v1/governance/status")).json()["systemCredits"])
