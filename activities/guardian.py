@@ -1,0 +1,193 @@
+"""The guardian's adapters: the tracker (HTTP), the audit tables (PostgreSQL), the
+breaker targets (HTTP). Every write carries an idempotency key, so a retried or
+replayed activity never writes a row twice or pauses a target twice.
+
+- `guardian_fetch_reading`: `GET {tracker}/voting/governance`, validated by the pure
+  `validate_reading`; any problem is returned as a typed `TrackerFailure` (never
+  raised), so a bad reading is one small result in history, not a retry storm.
+- `guardian_record`: one transaction per check with the check event and whatever
+  crossing, alert, resolution and pause rows it produced (`ON CONFLICT` on their
+  idempotency keys); returns the database ids.
+- `guardian_call_breaker`: `POST {target}/admin/pause|resume` with the JSON body and
+  the `Idempotency-Key` header `<guardian workflow id>:<pause id>`; a non-2xx answer
+  raises so that Temporal retries it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import httpx
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from govfleet.domain.guardian import (
+    BreakerCall,
+    FetchReadingInput,
+    FetchReadingResult,
+    InvalidReading,
+    RecordBatch,
+    RecordResult,
+    TrackerFailure,
+    validate_reading,
+)
+from govfleet.repo_spec import resolve_secret
+from workers.resources import Resources
+
+FETCH_READING_ACTIVITY = "guardian_fetch_reading"
+RECORD_ACTIVITY = "guardian_record"
+CALL_BREAKER_ACTIVITY = "guardian_call_breaker"
+POOL_TIMEOUT_SECONDS = 5.0
+
+
+class BreakerCallResult(BaseModel):
+    target: str
+    action: str
+    status_code: int
+    duplicate: bool | None = None
+
+
+def _failure(code: str, message: str) -> FetchReadingResult:
+    return FetchReadingResult(failure=TrackerFailure(code=code, message=message))
+
+
+class GuardianActivities:
+    def __init__(self, resources: Resources):
+        self._r = resources
+
+    @activity.defn(name=FETCH_READING_ACTIVITY)
+    async def fetch_reading(self, req: FetchReadingInput) -> FetchReadingResult:
+        url = req.url.rstrip("/") + "/voting/governance"
+        try:
+            resp = await self._r.http.get(url, timeout=req.timeout_seconds)
+        except httpx.TimeoutException:
+            return _failure("unreachable", f"GET {url} timed out after {req.timeout_seconds:g} s")
+        except httpx.HTTPError as exc:
+            return _failure("unreachable", f"GET {url} failed: {type(exc).__name__}: {exc}")
+        if resp.status_code != 200:
+            return _failure("http_error", f"GET {url} answered {resp.status_code}: {resp.text[:200]}")
+        try:
+            raw = resp.json()
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return _failure("not_json", f"GET {url} answered a body that is not JSON: {resp.text[:120]!r}")
+        try:
+            reading = validate_reading(raw, now=datetime.now(UTC), staleness_seconds=req.staleness_seconds)
+        except InvalidReading as exc:
+            return _failure(exc.code, exc.message)
+        return FetchReadingResult(reading=reading)
+
+    @activity.defn(name=RECORD_ACTIVITY)
+    async def record(self, batch: RecordBatch) -> RecordResult:
+        result = RecordResult()
+        gid = batch.guardian_id
+        async with self._r.pool.connection(timeout=POOL_TIMEOUT_SECONDS) as conn:
+            async with conn.transaction():
+                if batch.events:
+                    ev = batch.events
+                    cur = await conn.execute(
+                        """
+                        INSERT INTO governance_events
+                            (guardian_id, timestamp, event_type, holder_control, threshold_level, action,
+                             details, idempotency_key)
+                        SELECT %s, u.* FROM unnest(%s::timestamptz[], %s::text[], %s::numeric[], %s::text[],
+                                                   %s::text[], %s::text[], %s::text[]) AS u
+                        ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+                        RETURNING id, idempotency_key
+                        """,
+                        (
+                            gid, [e.timestamp for e in ev], [e.event_type[:30] for e in ev],
+                            [e.holder_control for e in ev], [e.threshold_level[:20] for e in ev],
+                            [e.action[:50] for e in ev], [e.details for e in ev], [e.key for e in ev],
+                        ),
+                    )
+                    result.event_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
+                if batch.alerts_opened:
+                    al = batch.alerts_opened
+                    cur = await conn.execute(
+                        """
+                        INSERT INTO governance_alerts
+                            (guardian_id, timestamp, alert_type, holder_control, message, action_taken,
+                             idempotency_key)
+                        SELECT %s, u.* FROM unnest(%s::timestamptz[], %s::text[], %s::numeric[], %s::text[],
+                                                   %s::text[], %s::text[]) AS u
+                        ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+                        RETURNING id, idempotency_key
+                        """,
+                        (
+                            gid, [a.timestamp for a in al], [a.alert_type[:30] for a in al],
+                            [a.holder_control for a in al], [a.message for a in al],
+                            [a.action_taken[:50] for a in al], [a.key for a in al],
+                        ),
+                    )
+                    result.alert_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
+                if batch.alerts_resolved:
+                    res = batch.alerts_resolved
+                    await conn.execute(
+                        """
+                        UPDATE governance_alerts a SET resolved = true, resolved_at = u.resolved_at
+                        FROM unnest(%s::text[], %s::timestamptz[]) AS u(key, resolved_at)
+                        WHERE a.idempotency_key = u.key AND NOT a.resolved
+                        """,
+                        ([r.key for r in res], [r.resolved_at for r in res]),
+                    )
+                for p in batch.pauses_opened:
+                    await conn.execute(
+                        """
+                        INSERT INTO system_pauses
+                            (guardian_id, paused_at, pause_reason, pause_type, scope, holder_control_at_pause,
+                             pause_key)
+                        VALUES (%s, %s, %s, %s, %s, %s, %s)
+                        ON CONFLICT (pause_key) DO NOTHING
+                        """,
+                        (gid, p.paused_at, p.reason, p.pause_type, p.scope, p.holder_control_at_pause, p.key),
+                    )
+                for p in batch.pauses_resumed:
+                    await conn.execute(
+                        """
+                        UPDATE system_pauses SET resumed_at = %s, resumed_by = %s, resume_reason = %s
+                        WHERE pause_key = %s AND resumed_at IS NULL
+                        """,
+                        (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
+                    )
+        return result
+
+    @activity.defn(name=CALL_BREAKER_ACTIVITY)
+    async def call_breaker(self, call: BreakerCall) -> BreakerCallResult:
+        url = call.url.rstrip("/") + f"/admin/{call.action}"
+        headers = {"Idempotency-Key": call.idempotency_key}
+        if call.token_ref:
+            token = resolve_secret(call.token_ref, os.environ)
+            if not token:
+                raise ApplicationError(
+                    f"breaker target {call.target}: token {call.token_ref} is not set in the worker's environment"
+                )
+            headers["Authorization"] = f"Bearer {token}"
+        body = {
+            "idempotency_key": call.idempotency_key,
+            "action": call.action,
+            "service": call.target,
+            "scope": call.scope,
+            "reason": call.reason,
+            "guardian_id": call.guardian_id,
+            "holder_control": call.holder_control,
+            "requested_at": call.requested_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        try:
+            resp = await self._r.http.post(url, json=body, headers=headers, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"POST {url} ({call.target}) failed: {type(exc).__name__}: {exc}") from None
+        if not 200 <= resp.status_code < 300:
+            raise ApplicationError(f"POST {url} ({call.target}) answered {resp.status_code}: {resp.text[:200]}")
+        duplicate = None
+        try:
+            data = resp.json()
+            if isinstance(data, dict) and isinstance(data.get("duplicate"), bool):
+                duplicate = data["duplicate"]
+        except ValueError:
+            pass
+        activity.logger.info("breaker %s %s acknowledged (key %s)", call.target, call.action, call.idempotency_key)
+        return BreakerCallResult(target=call.target, action=call.action, status_code=resp.status_code,
+                                 duplicate=duplicate)

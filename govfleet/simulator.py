@@ -1,0 +1,374 @@
+"""Tracker simulator: a real HTTP server on loopback that plays the voting-weight tracker
+and the breaker targets, for the demo (`govfleet tracker-sim`, `govfleet up`), the tests
+and the benchmarks.
+
+Serves
+- `GET /voting/governance`: the tracker's reading (`holder_control_percentage`,
+  `total_votes`, `holder_votes`, `seller_votes`, `last_updated`) following a scenario;
+- `POST /admin/pause`, `POST /admin/resume`: breaker targets (every target of the
+  repo-spec may point here; the body's `service` names the target). Every call is
+  recorded; a repeated idempotency key is acknowledged as a duplicate and not applied
+  again. A call without `idempotency_key` is refused (400).
+- a control API: `GET /sim/state`, `GET /sim/calls`, `POST /sim/reading`
+  (`{"holder_control_percentage": 48.0}` or `{"values": [...], "per_request": true}`),
+  `POST /sim/scenario` (`{"scenario": "rapid-drop", "per_request": false}`),
+  `POST /sim/fail` (`{"action": "pause", "times": 2, "status": 503}`), `POST /sim/reset`.
+
+Scenarios (`SCENARIOS`): steady, gradual-decline (70 -> 51 -> 48.5), rapid-drop (70 then 48),
+recovery (48 -> 70), oscillate (crossing the caution, warning and critical thresholds
+repeatedly) and garbage (every reading invalid in a different way). A scenario advances one
+step every `step_seconds` of wall-clock time, or, with `per_request`, one step per reading
+served (deterministic for tests under time skipping); the last value is held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+TOTAL_VOTES = 10_000
+
+
+def _gradual() -> list[float]:
+    return [float(v) for v in range(70, 51, -1)] + [51.5, 51.0, 50.5, 50.0, 49.5, 49.0, 48.5]
+
+
+def _recovery() -> list[float]:
+    values = [48.0 + 0.5 * i for i in range(0, 17)]  # 48.0 .. 56.0
+    return values + [58.0, 60.0, 62.0, 65.0, 68.0, 70.0]
+
+
+SCENARIOS: dict[str, list[Any]] = {
+    "steady": [70.5],
+    "gradual-decline": _gradual(),
+    "rapid-drop": [70.0, 70.0, 70.0, 48.0],
+    "recovery": _recovery(),
+    "oscillate": [60.0, 56.0, 54.0, 52.5, 51.5, 50.5, 51.5, 52.5, 54.0, 56.0],
+    "garbage": ["out_of_range", "votes_mismatch", "stale", "not_json", "http_500", "missing_field", "string_value"],
+}
+CYCLIC = {"oscillate", "garbage"}
+DEFAULT_STEP_SECONDS = 8.0
+
+
+def reading_body(h: float, *, now: datetime | None = None) -> dict[str, Any]:
+    """A consistent tracker reading for holder control `h` (two decimals)."""
+    holder = int(round(h * TOTAL_VOTES / 100))
+    now = now or datetime.now(UTC)
+    return {
+        "holder_control_percentage": holder * 100 / TOTAL_VOTES,
+        "total_votes": TOTAL_VOTES,
+        "holder_votes": holder,
+        "seller_votes": TOTAL_VOTES - holder,
+        "last_updated": now.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def garbage_response(kind: str, now: datetime | None = None) -> tuple[int, bytes]:
+    """An invalid tracker answer of the given kind: (HTTP status, body)."""
+    now = now or datetime.now(UTC)
+    good = reading_body(55.0, now=now)
+    if kind == "out_of_range":
+        body: Any = {**good, "holder_control_percentage": 140.0}
+    elif kind == "votes_mismatch":
+        body = {**good, "seller_votes": good["seller_votes"] + 1234}
+    elif kind == "stale":
+        body = reading_body(55.0, now=now - timedelta(hours=1))
+    elif kind == "not_json":
+        return 200, b"<html>tracker maintenance</html>"
+    elif kind == "http_500":
+        return 500, b'{"error": "internal"}'
+    elif kind == "missing_field":
+        body = {k: v for k, v in good.items() if k != "holder_votes"}
+    elif kind == "string_value":
+        body = {**good, "holder_control_percentage": "55.0"}
+    elif kind == "nan":
+        return 200, json.dumps({**good, "holder_control_percentage": math.nan}).encode()
+    else:
+        raise ValueError(f"unknown garbage kind {kind!r}")
+    return 200, json.dumps(body).encode()
+
+
+@dataclass
+class BreakerCallRecord:
+    action: str
+    service: str | None
+    idempotency_key: str | None
+    body: dict
+    headers: dict
+    received_at: float  # time.monotonic()
+    duplicate: bool
+    status: int
+
+
+@dataclass
+class TrackerSimulator:
+    """The simulator's state; `app` is its ASGI application."""
+
+    scenario: str = "steady"
+    step_seconds: float = DEFAULT_STEP_SECONDS
+    per_request: bool = False
+    clock: Callable[[], float] = time.monotonic
+    values: list[Any] = field(default_factory=list)
+    cyclic: bool = False
+    started: float = 0.0
+    served: int = 0
+    calls: list[BreakerCallRecord] = field(default_factory=list)
+    applied: dict[tuple[str, str, str], BreakerCallRecord] = field(default_factory=dict)
+    failures: dict[str, list[int]] = field(default_factory=dict)  # action -> statuses to answer first
+    _changed: asyncio.Event | None = None
+
+    def __post_init__(self) -> None:
+        self.set_scenario(self.scenario, per_request=self.per_request, step_seconds=self.step_seconds)
+
+    # -- control ----------------------------------------------------------------------
+
+    def set_scenario(self, name: str, *, per_request: bool | None = None, step_seconds: float | None = None) -> None:
+        if name not in SCENARIOS:
+            raise ValueError(f"unknown scenario {name!r} (one of {', '.join(SCENARIOS)})")
+        self.scenario = name
+        self._script(list(SCENARIOS[name]), cyclic=name in CYCLIC, per_request=per_request, step_seconds=step_seconds)
+
+    def set_values(self, values: list[Any], *, per_request: bool = True, cyclic: bool = False,
+                   step_seconds: float | None = None) -> None:
+        """Script the readings: numbers are holder control, strings are garbage kinds."""
+        if not values:
+            raise ValueError("values must not be empty")
+        for v in values:
+            if isinstance(v, str):
+                garbage_response(v)  # validates the kind
+            elif not isinstance(v, (int, float)) or isinstance(v, bool):
+                raise ValueError(f"value {v!r} is neither a holder-control number nor a garbage kind")
+        self.scenario = "custom"
+        self._script(list(values), cyclic=cyclic, per_request=per_request, step_seconds=step_seconds)
+
+    def set_reading(self, h: float) -> None:
+        """Hold one holder-control value from now on."""
+        self.set_values([float(h)], per_request=True)
+
+    def _script(self, values: list[Any], *, cyclic: bool, per_request: bool | None, step_seconds: float | None) -> None:
+        self.values = values
+        self.cyclic = cyclic
+        if per_request is not None:
+            self.per_request = per_request
+        if step_seconds is not None:
+            if step_seconds <= 0:
+                raise ValueError("step_seconds must be positive")
+            self.step_seconds = step_seconds
+        self.started = self.clock()
+        self.served = 0
+
+    def fail_next(self, action: str, times: int, status: int = 503) -> None:
+        if action not in ("pause", "resume"):
+            raise ValueError(f"action must be pause or resume, got {action!r}")
+        self.failures[action] = [status] * times
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.applied.clear()
+        self.failures.clear()
+        self.set_scenario("steady", per_request=False)
+
+    def current_step(self) -> int:
+        if self.per_request:
+            return self.served
+        return int((self.clock() - self.started) // self.step_seconds)
+
+    def current_value(self) -> Any:
+        i = self.current_step()
+        if self.cyclic:
+            return self.values[i % len(self.values)]
+        return self.values[min(i, len(self.values) - 1)]
+
+    def next_response(self) -> tuple[int, bytes]:
+        value = self.current_value()
+        self.served += 1
+        if isinstance(value, str):
+            return garbage_response(value)
+        return 200, json.dumps(reading_body(float(value))).encode()
+
+    def pauses(self, service: str | None = None) -> list[BreakerCallRecord]:
+        """Applied (first, successful) pause calls, optionally for one service."""
+        return [c for c in self.applied.values() if c.action == "pause" and (service is None or c.service == service)]
+
+    def resumes(self, service: str | None = None) -> list[BreakerCallRecord]:
+        return [c for c in self.applied.values() if c.action == "resume" and (service is None or c.service == service)]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "per_request": self.per_request, "step_seconds": self.step_seconds,
+            "step": self.current_step(), "current": self.current_value(), "served": self.served,
+            "paused_services": sorted({c.service or "" for c in self.pauses()}
+                                      - {c.service or "" for c in self.resumes()}),
+        }
+
+    def calls_view(self) -> list[dict[str, Any]]:
+        return [
+            {"action": c.action, "service": c.service, "idempotency_key": c.idempotency_key, "status": c.status,
+             "duplicate": c.duplicate, "body": c.body}
+            for c in self.calls
+        ]
+
+    async def wait_for(self, predicate: Callable[["TrackerSimulator"], bool], timeout: float) -> bool:
+        """Wait until `predicate(self)` holds (checked after every breaker call)."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=remaining)
+            except TimeoutError:
+                return predicate(self)
+        return True
+
+    # -- HTTP -------------------------------------------------------------------------
+
+    async def _governance(self, request: Request) -> Response:
+        status, body = self.next_response()
+        return Response(body, status_code=status, media_type="application/json")
+
+    async def _breaker(self, request: Request) -> Response:
+        action = request.url.path.rsplit("/", 1)[-1]
+        received = time.monotonic()
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError
+        except (ValueError, json.JSONDecodeError):
+            return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+        key = body.get("idempotency_key") or request.headers.get("idempotency-key")
+        service = body.get("service")
+        queued = self.failures.get(action)
+        if queued:
+            status = queued.pop(0)
+            self._record(BreakerCallRecord(action, service, key, body, dict(request.headers), received, False, status))
+            return JSONResponse({"error": "injected failure"}, status_code=status)
+        if not key:
+            self._record(BreakerCallRecord(action, service, key, body, dict(request.headers), received, False, 400))
+            return JSONResponse({"error": "idempotency_key is required"}, status_code=400)
+        ident = (action, service or "", key)
+        duplicate = ident in self.applied
+        rec = BreakerCallRecord(action, service, key, body, dict(request.headers), received, duplicate, 200)
+        if not duplicate:
+            self.applied[ident] = rec
+        self._record(rec)
+        return JSONResponse({"ok": True, "action": action, "service": service, "duplicate": duplicate})
+
+    def _record(self, rec: BreakerCallRecord) -> None:
+        self.calls.append(rec)
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _state(self, request: Request) -> Response:
+        return JSONResponse(self.state())
+
+    async def _calls(self, request: Request) -> Response:
+        return JSONResponse({"calls": self.calls_view()})
+
+    async def _control(self, request: Request) -> Response:
+        what = request.url.path.rsplit("/", 1)[-1]
+        try:
+            body = await request.json() if what != "reset" else {}
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            if what == "reading":
+                if "values" in body:
+                    self.set_values(list(body["values"]), per_request=bool(body.get("per_request", True)),
+                                    cyclic=bool(body.get("cyclic", False)), step_seconds=body.get("step_seconds"))
+                elif "holder_control_percentage" in body:
+                    h = body["holder_control_percentage"]
+                    if isinstance(h, bool) or not isinstance(h, (int, float)):
+                        raise ValueError("holder_control_percentage must be a number")
+                    self.set_reading(float(h))
+                else:
+                    raise ValueError("give holder_control_percentage or values")
+            elif what == "scenario":
+                self.set_scenario(str(body.get("scenario")), per_request=body.get("per_request"),
+                                  step_seconds=body.get("step_seconds"))
+            elif what == "fail":
+                self.fail_next(str(body.get("action")), int(body.get("times", 1)), int(body.get("status", 503)))
+            elif what == "reset":
+                self.reset()
+        except (ValueError, TypeError, json.JSONDecodeError) as exc:
+            return JSONResponse({"error": str(exc) or "invalid body"}, status_code=400)
+        return JSONResponse(self.state())
+
+    @property
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/voting/governance", self._governance, methods=["GET"]),
+            Route("/admin/pause", self._breaker, methods=["POST"]),
+            Route("/admin/resume", self._breaker, methods=["POST"]),
+            Route("/sim/state", self._state, methods=["GET"]),
+            Route("/sim/calls", self._calls, methods=["GET"]),
+            Route("/sim/reading", self._control, methods=["POST"]),
+            Route("/sim/scenario", self._control, methods=["POST"]),
+            Route("/sim/fail", self._control, methods=["POST"]),
+            Route("/sim/reset", self._control, methods=["POST"]),
+        ])
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal capture: the host process owns Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class RunningSimulator:
+    sim: TrackerSimulator
+    host: str
+    port: int
+    server: uvicorn.Server
+    task: asyncio.Task
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def start_simulator(sim: TrackerSimulator | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
+    """Serve `sim` on host:port (port 0: a free port) in this event loop."""
+    sim = sim or TrackerSimulator()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot serve the tracker simulator on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    sock.setblocking(False)
+    config = uvicorn.Config(sim.app, log_config=None, access_log=False, lifespan="off")
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("tracker simulator stopped during start-up")
+        await asyncio.sleep(0.01)
+    return RunningSimulator(sim=sim, host=host, port=sock.getsockname()[1], server=server, task=task)

@@ -1,0 +1,384 @@
+"""GuardianCore: the alert state machine (one open alert per type, escalation, hysteresis
+and dwell), breaker decisions (exactly once, never an automatic resume), tracker-failure
+counting, notifications, and signed admin pause/resume — plain tests, real signatures.
+
+The private keys below are the well-known, public Hardhat/Anvil development accounts 0
+and 1 (the demo admins of .cogni/repo-spec.yaml) and account 2 (not an admin). Never use
+them for anything of value.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from govfleet.domain.admin_auth import sign_authorization
+from govfleet.domain.guardian import (
+    AdminRejected,
+    GuardianCore,
+    GuardianState,
+    PauseInput,
+    ResumeInput,
+    TrackerFailure,
+    guardian_config,
+    validate_reading,
+)
+from govfleet.repo_spec import parse_repo_spec
+from govfleet.simulator import reading_body
+from tests.conftest import EXAMPLE_SPEC
+
+ADMIN_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0 (public)
+ADMIN_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat #1 (public)
+OUTSIDER = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"  # Hardhat #2, not an admin
+T0 = datetime(2025, 11, 16, 10, 0, tzinfo=UTC)
+GID = "governance-guardian"
+
+
+def make_core(**overrides) -> GuardianCore:
+    spec = parse_repo_spec(EXAMPLE_SPEC.read_text())
+    return GuardianCore(guardian_config(spec.guardian, **overrides), GuardianState(chain="c0ffee"))
+
+
+class Driver:
+    """Feeds readings one check at a time and collects every effect."""
+
+    def __init__(self, core: GuardianCore, step_seconds: float = 1.0):
+        self.core = core
+        self.now = T0
+        self.step = timedelta(seconds=step_seconds)
+        self.events: list = []
+        self.alerts_opened: list = []
+        self.resolved: list = []
+        self.calls: list = []
+        self.notes: list = []
+        self.attrs: list = []
+
+    def collect(self):
+        fx = self.core.drain()
+        self.events += fx.record.events
+        self.alerts_opened += fx.record.alerts_opened
+        self.resolved += fx.record.alerts_resolved
+        self.calls += fx.breaker_calls
+        self.notes += fx.notifications
+        if fx.search_attributes:
+            self.attrs.append(fx.search_attributes)
+        return fx
+
+    def feed(self, *values: float, step: timedelta | None = None):
+        for h in values:
+            self.now += step or self.step
+            self.core.on_reading(
+                validate_reading(reading_body(h, now=self.now), now=self.now, staleness_seconds=120), self.now
+            )
+            self.collect()
+
+    def fail(self, times: int = 1, code: str = "unreachable"):
+        for _ in range(times):
+            self.now += self.step
+            self.core.on_invalid(TrackerFailure(code=code, message="connection refused"), self.now)
+            self.collect()
+
+    def notable(self) -> list[tuple[str, str]]:
+        return [(e.event_type, e.action) for e in self.events if e.event_type != "governance_check"]
+
+    def sign(self, key: str, action: str, reason: str = "", nonce: str | None = None, ttl: int = 600) -> str:
+        n = nonce or f"nonce{len(self.events):04d}{key[-6:]}{action}"
+        return sign_authorization(key, action=action, guardian_id=GID, reason=reason,
+                                  expires_at=self.now + timedelta(seconds=ttl), nonce=n)
+
+
+def test_gradual_decline_70_51_49():
+    d = Driver(make_core())
+    d.feed(*[float(v) for v in range(70, 51, -1)], 51.5, 51.0, 50.5, 50.0, 49.5, 49.0, 48.5)
+    assert d.notable() == [
+        ("threshold_crossed", "none"),  # excellent -> good
+        ("threshold_crossed", "none"),  # good -> acceptable
+        ("threshold_crossed", "alert_caution"),
+        ("threshold_crossed", "alert_warning"),
+        ("threshold_crossed", "pause_redemptions"),
+        ("pause", "pause"),
+        ("threshold_crossed", "pause_everything"),
+        ("pause", "pause"),
+    ]
+    assert [(a.alert_type, a.holder_control, a.action_taken) for a in d.alerts_opened] == [
+        ("caution", 54.0, "increased_monitoring"),
+        ("warning", 51.5, "urgent_notification_prepare_pause"),
+        ("critical", 50.5, "paused_redemptions"),
+        ("emergency", 48.5, "paused_everything"),
+    ]
+    pauses = [p for p in d.core.state.pauses]
+    assert [(c.target, c.action, c.idempotency_key) for c in d.calls] == [
+        ("redemption-algorithm", "pause", f"{GID}:{pauses[0].pause_id}"),
+        ("sol-treasury-core", "pause", f"{GID}:{pauses[1].pause_id}"),
+    ]
+    assert [(p.scope, p.emergency, p.pause_type) for p in pauses] == [
+        ("redemptions", False, "automatic"), ("everything", True, "automatic")]
+    assert [(n.kind, n.urgent) for n in d.notes] == [
+        ("caution", False), ("warning", True), ("critical", True), ("emergency", True)]
+    assert d.core.status().model_dump() == {
+        "monitoring_active": True, "last_check": d.now, "check_interval_seconds": 1,
+        "current_holder_control": 48.5, "governance_level": "emergency", "system_status": "fully_paused",
+        "paused": True, "alerts_active": 4,
+    }
+    assert d.core.resume_requires() == "governance_vote"
+    levels = [a["GovernanceLevel"] for a in d.attrs]
+    assert levels == ["excellent", "good", "acceptable", "caution", "warning", "critical", "emergency"]
+    assert [a["SystemStatus"] for a in d.attrs][-3:] == ["operational", "redemptions_paused", "fully_paused"]
+
+
+def test_every_check_is_audited_with_holder_control():
+    d = Driver(make_core())
+    d.feed(70.0, 69.5, 54.0)
+    checks = [e for e in d.events if e.event_type == "governance_check"]
+    assert [(e.holder_control, e.threshold_level, e.action) for e in checks] == [
+        (70.0, "excellent", "none"), (69.5, "good", "none"), (54.0, "caution", "alert")]
+    assert len({e.key for e in d.events}) == len(d.events)
+
+
+def test_rapid_drop_pauses_everything_once_in_one_check():
+    d = Driver(make_core())
+    d.feed(70.0, 70.0, 48.0, 48.0, 47.0)
+    assert d.notable() == [("threshold_crossed", "pause_everything"), ("pause", "pause")]
+    assert [a.alert_type for a in d.alerts_opened] == ["caution", "warning", "critical", "emergency"]
+    (pause,) = d.core.state.pauses
+    assert sorted((c.target, c.idempotency_key) for c in d.calls) == [
+        ("redemption-algorithm", pause.key), ("sol-treasury-core", pause.key)]
+    # One notification for the whole escalation: the most severe, naming the others.
+    assert [(n.kind, n.urgent) for n in d.notes] == [("emergency", True)]
+    assert d.notes[0].data["also_opened"] == ["caution", "warning", "critical"]
+    assert "Level: emergency\nHolder Control: 48%\nThreshold: 49%\nAction Taken: paused_everything" in d.notes[0].body
+
+
+def test_hovering_at_51_does_not_flap():
+    d = Driver(make_core())
+    d.feed(55.0, 51.5)
+    before = len(d.notable())
+    hover = [50.9, 51.1, 50.95, 51.05, 51.0, 50.9, 51.1] * 10
+    d.feed(*hover)
+    assert d.notable()[before:] == [("threshold_crossed", "pause_redemptions"), ("pause", "pause")]
+    assert [a.alert_type for a in d.alerts_opened] == ["caution", "warning", "critical"]
+    assert len(d.calls) == 1
+    assert d.core.state.level == "critical"
+    assert d.core.interval_seconds() == 1
+    # 55 -> 51.5 opened caution and warning in one check: one (escalation) notification.
+    assert [n.kind for n in d.notes] == ["warning", "critical"]
+
+
+def test_alert_clears_only_after_hysteresis_and_dwell():
+    d = Driver(make_core())
+    d.feed(53.0)  # caution alert open
+    d.feed(55.4, 55.4, 55.4, 55.4)  # above the threshold but inside the 0.5 hysteresis band
+    assert d.core.open_alert("caution") is not None
+    d.feed(55.5, 55.5)
+    d.fail(1)  # an invalid reading neither counts nor resets
+    d.feed(55.2)  # back inside the band: the dwell starts again
+    d.feed(55.5, 55.6)
+    assert d.core.open_alert("caution") is not None and d.core.state.level == "caution"
+    d.feed(56.0)
+    assert d.core.open_alert("caution") is None
+    assert d.core.state.level == "acceptable"
+    assert d.notable()[-2:] == [("threshold_crossed", "decreased_monitoring"), ("alert_resolved", "cleared_caution_alert")]
+    assert [n.kind for n in d.notes] == ["caution", "recovery"]
+    assert d.core.alerts().alerts[0].resolved is True
+
+
+def test_reminder_only_after_the_repeat_interval():
+    d = Driver(make_core(), step_seconds=5)
+    d.feed(53.0)
+    d.feed(*[53.0] * (12 * 60 - 1))  # 5 s checks for 59 min 55 s
+    assert [n.kind for n in d.notes] == ["caution"]
+    d.feed(53.0)  # 60 minutes after the first notification
+    assert [(n.kind, n.data["reminder"]) for n in d.notes] == [("caution", False), ("caution", True)]
+    d.feed(51.5)  # escalation notifies at once
+    assert [(n.kind, n.urgent) for n in d.notes][-1] == ("warning", True)
+    assert len({n.idempotency_key for n in d.notes}) == len(d.notes)
+
+
+def test_tracker_failures_raise_one_alert_and_recovery_resolves_it():
+    d = Driver(make_core())
+    d.feed(53.0)
+    d.fail(2)
+    assert d.core.open_alert("tracker_unavailable") is None
+    d.fail(1, code="stale")
+    d.fail(5)
+    alert = d.core.open_alert("tracker_unavailable")
+    assert alert is not None and "3 consecutive invalid readings (last: stale" in alert.message
+    assert [a.alert_type for a in d.alerts_opened] == ["caution", "tracker_unavailable"]
+    assert d.core.state.level == "caution" and d.calls == []
+    assert [e.action for e in d.events if e.event_type == "tracker_error"] == ["none", "none", "alert"] + ["none"] * 5
+    d.feed(53.0)
+    assert d.core.open_alert("tracker_unavailable") is None
+    assert ("alert_resolved", "cleared_tracker_unavailable_alert") in d.notable()
+    assert [n.kind for n in d.notes] == ["caution", "tracker_unavailable", "recovery"]
+
+
+def test_invalid_readings_never_move_the_level_or_trip_a_breaker():
+    d = Driver(make_core())
+    d.feed(70.0)
+    for code in ("out_of_range", "votes_mismatch", "stale", "not_json", "http_error"):
+        d.fail(1, code=code)
+    assert d.core.state.level == "excellent" and d.calls == [] and d.core.system_status() == "operational"
+
+
+def test_push_reading_is_validated_in_the_core():
+    d = Driver(make_core())
+    d.now += timedelta(seconds=1)
+    assert d.core.on_push({**reading_body(52.5, now=d.now)}, d.now).holder_control_percentage == 52.5
+    assert d.core.on_push({"holder_control_percentage": 10}, d.now) is None
+    d.collect()
+    assert d.events[-1].event_type == "tracker_error" and "push: missing_field" in d.events[-1].details
+    assert d.core.state.level == "caution"
+
+
+def test_never_resumes_automatically():
+    d = Driver(make_core())
+    d.feed(70.0, 50.0)
+    d.feed(*[70.0] * 20)
+    assert d.core.system_status() == "redemptions_paused"
+    assert [c.action for c in d.calls] == ["pause"]
+    # Alerts clear with the dwell, the pause stays.
+    assert d.core.open_alerts() == []
+    assert d.core.state.level == "excellent"
+
+
+def test_resume_from_redemptions_pause_with_one_signature():
+    d = Driver(make_core())
+    d.feed(70.0, 50.5, 51.2)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume"))
+    verified = d.core.authorize_resume(req, d.now)
+    fresh = validate_reading(reading_body(51.2, now=d.now), now=d.now, staleness_seconds=120)
+    result = d.core.resume(req, verified, d.now, fresh, None)
+    d.collect()
+    assert result.model_dump() == {"paused": False, "resumed_at": d.now, "current_holder_control": 51.2,
+                                   "safe_to_resume": True}
+    (pause,) = d.core.state.pauses
+    assert [(c.target, c.action, c.idempotency_key) for c in d.calls] == [
+        ("redemption-algorithm", "pause", pause.key), ("redemption-algorithm", "resume", pause.key)]
+    assert pause.resumed_by == "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+    assert d.core.system_status() == "operational"
+    assert d.core.open_alert("critical") is None
+    assert ("resume", "resume") in d.notable()
+    # Multiple crossings: a new drop is a new pause with a new key.
+    d.feed(50.8)
+    assert [c.action for c in d.calls] == ["pause", "resume", "pause"]
+    assert d.calls[2].idempotency_key != pause.key
+
+
+def test_resume_requires_holder_control_at_or_above_critical_now():
+    d = Driver(make_core())
+    d.feed(70.0, 50.5)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume"))
+    verified = d.core.authorize_resume(req, d.now)
+    fresh = validate_reading(reading_body(50.99, now=d.now), now=d.now, staleness_seconds=120)
+    with pytest.raises(AdminRejected) as info:
+        d.core.resume(req, verified, d.now, fresh, None)
+    assert info.value.code == "unsafe_to_resume" and "50.99% is below the critical threshold 51%" in info.value.message
+    with pytest.raises(AdminRejected) as info:
+        d.core.resume(req, verified, d.now, None, TrackerFailure(code="stale", message="old"))
+    assert info.value.code == "holder_control_unknown"
+    d.collect()
+    assert d.core.system_status() == "redemptions_paused"
+    assert [c.action for c in d.calls] == ["pause"]
+    assert d.notable()[-2:] == [("admin_rejected", "rejected_resume"), ("admin_rejected", "rejected_resume")]
+
+
+def test_emergency_resume_needs_governance_vote_and_quorum():
+    d = Driver(make_core())
+    d.feed(70.0, 48.0)
+    d.feed(*[60.0] * 5)
+    one = ResumeInput(authorization=d.sign(ADMIN_0, "resume"), governance_verified=True)
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(one, d.now)
+    assert info.value.code == "quorum"
+    both = ResumeInput(authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0001"),
+                                      d.sign(ADMIN_1, "resume", nonce="quorumB0001")])
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(both, d.now)
+    assert info.value.code == "governance_unverified"
+    both = ResumeInput(authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0002"),
+                                      d.sign(ADMIN_1, "resume", nonce="quorumB0002")], governance_verified=True)
+    verified = d.core.authorize_resume(both, d.now)
+    fresh = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+    d.core.resume(both, verified, d.now, fresh, None)
+    d.collect()
+    assert d.core.system_status() == "operational"
+    assert sorted((c.target, c.action) for c in d.calls if c.action == "resume") == [
+        ("redemption-algorithm", "resume"), ("sol-treasury-core", "resume")]
+    assert d.core.state.pauses[0].resumed_by == (
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8,0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266")
+
+
+def test_manual_pause_and_replay_forgery_expiry():
+    d = Driver(make_core())
+    d.feed(70.0)
+    token = d.sign(ADMIN_0, "pause", reason="Manual intervention required")
+    result = d.core.pause(PauseInput(reason="Manual intervention required", authorization=token), d.now)
+    d.collect()
+    assert result.model_dump() == {"paused": True, "paused_at": d.now, "reason": "Manual intervention required",
+                                   "resume_requires": "admin_approval"}
+    assert d.core.system_status() == "fully_paused"
+    assert sorted(c.target for c in d.calls) == ["redemption-algorithm", "sol-treasury-core"]
+    state_before = d.core.state.model_dump()
+
+    def rejected(req, code):
+        with pytest.raises(AdminRejected) as info:
+            d.core.pause(req, d.now)
+        assert info.value.code == code, info.value.message
+        d.collect()
+
+    rejected(PauseInput(reason="Manual intervention required", authorization=token), "replayed")
+    rejected(PauseInput(reason="Manual intervention required",
+                        authorization=d.sign(OUTSIDER, "pause", reason="Manual intervention required")), "foreign")
+    rejected(PauseInput(reason="something else",
+                        authorization=d.sign(ADMIN_0, "pause", reason="Manual intervention required")), "foreign")
+    rejected(PauseInput(reason="x", authorization="not-a-token"), "malformed")
+    rejected(PauseInput(reason="x", authorization=""), "malformed")
+    rejected(PauseInput(reason="x", authorization=d.sign(ADMIN_0, "pause", reason="x", ttl=3600)), "expired")
+    rejected(PauseInput(reason="x", authorization=d.sign(ADMIN_0, "resume", reason="x")), "foreign")
+    after = d.core.state.model_dump()
+    # A rejected action changes nothing but the audit trail.
+    for key in ("pauses", "alerts", "used_nonces", "level", "reading"):
+        assert after[key] == state_before[key], key
+    assert [a for e, a in d.notable() if e == "admin_rejected"] == ["rejected_pause"] * 7
+    assert len(d.calls) == 2
+
+
+def test_resume_when_not_paused_is_rejected_and_consumes_the_nonce():
+    d = Driver(make_core())
+    d.feed(70.0)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="notpaused01"))
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(req, d.now)
+    assert info.value.code == "not_paused"
+    assert "notpaused01" in d.core.state.used_nonces
+
+
+def test_queries_have_the_seed_shapes():
+    d = Driver(make_core())
+    d.feed(70.5, 54.2)
+    assert set(d.core.status().model_dump()) == {
+        "monitoring_active", "last_check", "check_interval_seconds", "current_holder_control",
+        "governance_level", "system_status", "paused", "alerts_active"}
+    gov = d.core.governance().model_dump()
+    assert gov == {"holder_control_percentage": 54.2, "total_votes": 10000, "holder_votes": 5420,
+                   "seller_votes": 4580, "threshold_level": "caution", "margin_above_critical": 3.2,
+                   "is_stable": False, "last_updated": d.now}
+    assert set(d.core.alerts().alerts[0].model_dump()) == {
+        "id", "timestamp", "alert_type", "holder_control", "message", "action_taken", "resolved", "resolved_at"}
+    assert d.core.alerts().alerts[0].message == "Holder control dropped below 55%"
+    ev = d.core.events(limit=2).events
+    assert len(ev) == 2 and ev[0].timestamp >= ev[1].timestamp
+    assert d.core.rules_view().model_dump() == {
+        "critical_threshold": 51.0, "caution_threshold": 55.0, "warning_threshold": 52.0,
+        "pause_redemptions_at": 51.0, "pause_system_at": 49.0, "monitoring_interval_normal": 30,
+        "monitoring_interval_caution": 5, "monitoring_interval_critical": 1}
+
+
+def test_state_survives_a_round_trip_through_json():
+    d = Driver(make_core())
+    d.feed(70.0, 50.0)
+    d.core.pause(PauseInput(reason="hold", authorization=d.sign(ADMIN_0, "pause", reason="hold")), d.now)
+    d.collect()
+    copy = GuardianState.model_validate_json(d.core.state.model_dump_json())
+    assert copy == d.core.state

@@ -1,0 +1,418 @@
+"""Workflow `GovernanceGuardian` (id `governance-guardian`, from repo-spec `guardian.workflow_id`).
+
+Orchestration only: every rule lives in the pure `GuardianCore`
+(govfleet/domain/guardian.py); this workflow feeds it readings and admin actions in
+order and carries out the effects it returns.
+
+Loop: wait for the check interval of the current level (a Temporal timer), cut short
+by anything in the inbox (signal `reading`, signal or update `pause` / `resume`); then
+one local activity fetches and validates the reading, the core decides, and one local
+activity writes the audit rows of that check in one transaction (about 7 history
+events per check). Breaker calls and notifications are ordinary activities started in
+the background — a failing channel or an unreachable target is retried by Temporal and
+never blocks or fails the loop. Breaker calls to one target run in order (a resume can
+never overtake its pause). Every state change happens in the main loop, so handlers
+never race it; update handlers wait for their command's result.
+
+Continue-as-new happens after `continue_as_new_after_events` history events (default
+2,500, well before the server's 4,096 suggestion) or when the server suggests it, once
+handlers have finished; the whole state, unprocessed signals, queued breaker calls,
+unsent notifications and unwritten audit rows travel in one `GuardianInput`.
+
+Interfaces: signals `reading`, `pause`, `resume`; updates `pause`, `resume`;
+queries `status`, `governance`, `alerts`, `events`, `rules` (seed 004 shapes, from
+workflow state) and `stats` (loop counters). Search attributes `GovernanceLevel` and
+`SystemStatus` are upserted when they change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, Field
+
+    from activities.guardian import GuardianActivities
+    from govfleet.contracts import GUARDIAN_WORKFLOW, SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+    from govfleet.domain import admin_auth  # noqa: F401  (eth-account, imported once by the worker)
+    from govfleet.domain.guardian import (
+        AdminRejected,
+        AlertsResult,
+        BreakerCall,
+        EventsResult,
+        FetchReadingInput,
+        GovernanceResult,
+        GuardianConfig,
+        GuardianCore,
+        GuardianState,
+        GuardianStatus,
+        PauseInput,
+        PauseResult,
+        Reading,
+        ReadingPayload,
+        RecordBatch,
+        ResumeInput,
+        ResumeResult,
+        RulesResult,
+        TrackerFailure,
+    )
+    from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
+
+MAX_IN_FLIGHT_UPDATES = 8
+HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
+
+
+class PendingCommand(BaseModel):
+    """A signal not yet processed when the run continued as new."""
+
+    kind: Literal["reading", "pause", "resume"]
+    reading: ReadingPayload | None = None
+    pause: PauseInput | None = None
+    resume: ResumeInput | None = None
+
+
+class GuardianInput(BaseModel):
+    """Start input and continue-as-new carrier: everything the guardian knows."""
+
+    config: GuardianConfig
+    state: GuardianState | None = None
+    inbox: list[PendingCommand] = Field(default_factory=list)
+    breaker_queue: list[BreakerCall] = Field(default_factory=list)
+    notifications: list[NotificationRequest] = Field(default_factory=list)
+    unrecorded: RecordBatch | None = None
+    runs: int = 0  # how many times this guardian has continued as new
+
+
+class AlertsQueryInput(BaseModel):
+    limit: int = 20
+
+
+class EventsQueryInput(BaseModel):
+    limit: int = 50
+
+
+class StatusQueryInput(BaseModel):
+    pass
+
+
+class StatsResult(BaseModel):
+    checks: int
+    runs: int
+    history_length: int
+    pending_breaker_calls: int
+    pending_notifications: int
+    unrecorded_rows: int
+    used_nonces: int
+
+
+@dataclass
+class _Command:
+    kind: str
+    payload: Any
+    via: str  # "signal" | "update"
+    done: bool = False
+    result: Any = None
+    error: AdminRejected | None = None
+
+
+@workflow.defn(name=GUARDIAN_WORKFLOW)
+class GuardianWorkflow:
+    @workflow.init
+    def __init__(self, input: GuardianInput) -> None:
+        state = input.state or GuardianState(chain=workflow.info().run_id.replace("-", "")[:12])
+        self.config = input.config
+        self.core = GuardianCore(input.config, state)
+        self._fresh = input.state is None
+        self._runs = input.runs
+        self._inbox: list[_Command] = []
+        for pc in input.inbox:
+            payload = {"reading": pc.reading, "pause": pc.pause, "resume": pc.resume}[pc.kind]
+            self._inbox.append(_Command(pc.kind, payload, "signal"))
+        self._carried_breakers = list(input.breaker_queue)
+        self._carried_notifications = list(input.notifications)
+        self._unrecorded: RecordBatch | None = input.unrecorded
+        self._breaker_queues: dict[str, list[BreakerCall]] = {}
+        self._breaker_workers: set[str] = set()
+        self._notifications: dict[str, NotificationRequest] = {}
+
+    # -- run --------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: GuardianInput) -> None:
+        for call in self._carried_breakers:
+            self._enqueue_breaker(call)
+        for req in self._carried_notifications:
+            self._start_notification(req)
+        poll = self._fresh  # a new guardian checks at once; a continued one keeps its rhythm
+        while True:
+            if not poll and not self._inbox:
+                try:
+                    await workflow.wait_condition(
+                        lambda: bool(self._inbox),
+                        timeout=timedelta(seconds=self.core.interval_seconds()),
+                        timeout_summary="next check",
+                    )
+                except asyncio.TimeoutError:
+                    poll = True
+            await self._step(poll)
+            poll = False
+            if self._should_continue_as_new():
+                await self._continue_as_new()
+
+    async def _step(self, poll: bool) -> None:
+        handled: list[_Command] = []
+        if poll:
+            reading, failure = await self._fetch()
+            self.core.on_fetch(reading, failure, workflow.now(), "poll")
+        while self._inbox:
+            cmd = self._inbox.pop(0)
+            await self._handle(cmd)
+            handled.append(cmd)
+        await self._apply()
+        for cmd in handled:
+            cmd.done = True
+
+    async def _handle(self, cmd: _Command) -> None:
+        now = workflow.now()
+        try:
+            if cmd.kind == "reading":
+                self.core.on_push(cmd.payload.model_dump(), now)
+            elif cmd.kind == "pause":
+                cmd.result = self.core.pause(cmd.payload, now)
+            elif cmd.kind == "resume":
+                verified = self.core.authorize_resume(cmd.payload, now)
+                reading, failure = await self._fetch()  # "holder control at or above critical *now*"
+                now = workflow.now()
+                self.core.on_fetch(reading, failure, now, "resume")
+                cmd.result = self.core.resume(cmd.payload, verified, now, reading, failure)
+        except AdminRejected as exc:
+            cmd.error = exc
+            workflow.logger.warning("admin %s via %s rejected: %s: %s", cmd.kind, cmd.via, exc.code, exc.message)
+
+    async def _fetch(self) -> tuple[Reading | None, TrackerFailure | None]:
+        cfg = self.config
+        try:
+            res = await workflow.execute_local_activity_method(
+                GuardianActivities.fetch_reading,
+                FetchReadingInput(url=cfg.tracker_url, timeout_seconds=cfg.tracker_timeout_seconds,
+                                  staleness_seconds=cfg.staleness_seconds),
+                start_to_close_timeout=timedelta(seconds=cfg.tracker_timeout_seconds + 3),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+                summary="fetch reading",
+            )
+        except ActivityError as exc:
+            cause = exc.cause or exc
+            return None, TrackerFailure(code="unreachable", message=f"fetch activity failed: {cause}")
+        return res.reading, res.failure
+
+    async def _apply(self) -> None:
+        fx = self.core.drain()
+        for call in fx.breaker_calls:
+            self._enqueue_breaker(call)
+        for req in fx.notifications:
+            self._start_notification(req)
+        if fx.search_attributes and self.config.upsert_search_attributes:
+            updates = []
+            if "GovernanceLevel" in fx.search_attributes:
+                updates.append(GOVERNANCE_LEVEL.value_set(fx.search_attributes["GovernanceLevel"]))
+            updates.append(SYSTEM_STATUS.value_set(fx.search_attributes["SystemStatus"]))
+            workflow.upsert_search_attributes(updates)
+        if fx.breaker_calls:
+            # Let this workflow task complete so the breaker calls are dispatched now,
+            # before the audit write (a local activity holds the task open).
+            await workflow.sleep(timedelta(milliseconds=1))
+        batch = fx.record if self._unrecorded is None else self._unrecorded.merged(fx.record)
+        if batch.empty():
+            return
+        try:
+            result = await workflow.execute_local_activity_method(
+                GuardianActivities.record,
+                batch,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(milliseconds=500)),
+                summary="record audit",
+            )
+        except ActivityError as exc:
+            # Keep monitoring; the rows (idempotent) go with the next check's write.
+            self._unrecorded = batch
+            workflow.logger.warning("audit write failed, retrying with the next check: %s", exc.cause or exc)
+            return
+        self._unrecorded = None
+        self.core.assign_ids(result)
+
+    # -- background work --------------------------------------------------------------
+
+    def _enqueue_breaker(self, call: BreakerCall) -> None:
+        self._breaker_queues.setdefault(call.target, []).append(call)
+        if call.target not in self._breaker_workers:
+            self._breaker_workers.add(call.target)
+            asyncio.create_task(self._breaker_worker(call.target))
+
+    async def _breaker_worker(self, target: str) -> None:
+        queue = self._breaker_queues[target]
+        try:
+            while queue:
+                call = queue[0]
+                try:
+                    await workflow.execute_activity_method(
+                        GuardianActivities.call_breaker,
+                        call,
+                        start_to_close_timeout=timedelta(seconds=15),
+                        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                                                 maximum_interval=timedelta(seconds=60)),
+                        summary=f"{call.action} {call.target}",
+                    )
+                except ActivityError as exc:  # only on cancellation: retries are unlimited
+                    workflow.logger.error("breaker %s %s abandoned: %s", call.target, call.action, exc.cause or exc)
+                queue.pop(0)
+        finally:
+            self._breaker_workers.discard(target)
+
+    def _start_notification(self, req: NotificationRequest) -> None:
+        self._notifications[req.idempotency_key] = req
+        asyncio.create_task(self._send(req))
+
+    async def _send(self, req: NotificationRequest) -> None:
+        try:
+            await workflow.execute_activity(
+                SEND_NOTIFICATION_ACTIVITY,
+                req,
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=15),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
+                                         maximum_interval=timedelta(seconds=60)),
+                summary=f"notify {req.kind}",
+            )
+        except ActivityError as exc:
+            workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
+        finally:
+            self._notifications.pop(req.idempotency_key, None)
+
+    def _pending_breaker_calls(self) -> list[BreakerCall]:
+        return [c for q in self._breaker_queues.values() for c in q]
+
+    # -- continue-as-new --------------------------------------------------------------
+
+    def _should_continue_as_new(self) -> bool:
+        info = workflow.info()
+        length = info.get_current_history_length()
+        if not (info.is_continue_as_new_suggested() or length >= self.config.continue_as_new_after_events):
+            return False
+        # Prefer a moment without breaker calls in flight, within a bounded margin.
+        return not self._pending_breaker_calls() or \
+            length >= self.config.continue_as_new_after_events + HARD_HISTORY_LIMIT_MARGIN
+
+    async def _continue_as_new(self) -> None:
+        # Let update handlers finish: process whatever they queued, then wait for them.
+        while self._inbox or not workflow.all_handlers_finished():
+            if self._inbox:
+                await self._step(False)
+            else:
+                await workflow.wait_condition(lambda: bool(self._inbox) or workflow.all_handlers_finished())
+        carried = [
+            PendingCommand(kind=c.kind, **{c.kind: c.payload}) for c in self._inbox
+        ]
+        workflow.continue_as_new(GuardianInput(
+            config=self.config,
+            state=self.core.state,
+            inbox=carried,
+            breaker_queue=self._pending_breaker_calls(),
+            notifications=list(self._notifications.values()),
+            unrecorded=self._unrecorded,
+            runs=self._runs + 1,
+        ))
+
+    # -- signals and updates ----------------------------------------------------------
+
+    @workflow.signal(name="reading")
+    def reading_signal(self, payload: ReadingPayload) -> None:
+        """A pushed tracker reading: checked at once, cutting the current sleep short."""
+        self._inbox.append(_Command("reading", payload, "signal"))
+
+    @workflow.signal(name="pause")
+    def pause_signal(self, req: PauseInput) -> None:
+        """Signed manual pause (CLI). A rejection leaves an `admin_rejected` event."""
+        self._inbox.append(_Command("pause", req, "signal"))
+
+    @workflow.signal(name="resume")
+    def resume_signal(self, req: ResumeInput) -> None:
+        """Signed resume (CLI). A rejection leaves an `admin_rejected` event."""
+        self._inbox.append(_Command("resume", req, "signal"))
+
+    async def _run_update(self, kind: str, payload: Any) -> Any:
+        cmd = _Command(kind, payload, "update")
+        self._inbox.append(cmd)
+        await workflow.wait_condition(lambda: cmd.done)
+        if cmd.error is not None:
+            raise ApplicationError(cmd.error.message, cmd.error.code, type="AdminRejected", non_retryable=True)
+        return cmd.result
+
+    @workflow.update(name="pause")
+    async def pause_update(self, req: PauseInput) -> PauseResult:
+        """Signed manual pause (HTTP). Fails with the reason when rejected (and audits it)."""
+        return await self._run_update("pause", req)
+
+    @pause_update.validator
+    def _validate_pause(self, req: PauseInput) -> None:
+        self._validate_admin_request(req.authorization)
+        if not req.reason.strip():
+            raise ValueError("reason is required for a pause")
+
+    @workflow.update(name="resume")
+    async def resume_update(self, req: ResumeInput) -> ResumeResult:
+        """Signed resume (HTTP). Fails with the reason when rejected (and audits it)."""
+        return await self._run_update("resume", req)
+
+    @resume_update.validator
+    def _validate_resume(self, req: ResumeInput) -> None:
+        self._validate_admin_request(req.authorization)
+
+    def _validate_admin_request(self, authorization: str | list[str]) -> None:
+        # Cheap shape checks only; signatures are verified (and rejections audited) in order
+        # by the main loop.
+        if not authorization or (isinstance(authorization, list) and not any(authorization)):
+            raise ValueError("authorization is required (an EIP-191 token from `govfleet sign`)")
+        if sum(1 for c in self._inbox if c.via == "update") >= MAX_IN_FLIGHT_UPDATES:
+            raise ValueError("too many admin actions in flight; retry in a moment")
+
+    # -- queries ----------------------------------------------------------------------
+
+    @workflow.query(name="status")
+    def status(self, input: StatusQueryInput | None = None) -> GuardianStatus:
+        return self.core.status()
+
+    @workflow.query(name="governance")
+    def governance(self, input: StatusQueryInput | None = None) -> GovernanceResult:
+        return self.core.governance()
+
+    @workflow.query(name="alerts")
+    def alerts(self, input: AlertsQueryInput | None = None) -> AlertsResult:
+        return self.core.alerts((input or AlertsQueryInput()).limit)
+
+    @workflow.query(name="events")
+    def events(self, input: EventsQueryInput | None = None) -> EventsResult:
+        return self.core.events((input or EventsQueryInput()).limit)
+
+    @workflow.query(name="rules")
+    def rules(self, input: StatusQueryInput | None = None) -> RulesResult:
+        return self.core.rules_view()
+
+    @workflow.query(name="stats")
+    def stats(self, input: StatusQueryInput | None = None) -> StatsResult:
+        unrecorded = self._unrecorded
+        return StatsResult(
+            checks=self.core.state.checks,
+            runs=self._runs,
+            history_length=workflow.info().get_current_history_length(),
+            pending_breaker_calls=len(self._pending_breaker_calls()),
+            pending_notifications=len(self._notifications),
+            unrecorded_rows=0 if unrecorded is None else len(unrecorded.events) + len(unrecorded.alerts_opened),
+            used_nonces=len(self.core.state.used_nonces),
+        )
