@@ -85,14 +85,13 @@ def one_statement_script() -> str:
 
 
 def pgbench_path() -> str:
-    try:
-        import pgserver
+    import importlib.util
 
-        candidate = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench"
+    spec = importlib.util.find_spec("pgserver")  # located, not imported (importing it has side effects)
+    if spec is not None and spec.origin:
+        candidate = Path(spec.origin).parent / "pginstall" / "bin" / "pgbench"
         if candidate.exists():
             return str(candidate)
-    except ImportError:
-        pass
     found = shutil.which("pgbench") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"))), None)
     if not found:
         raise FileNotFoundError("pgbench not found (install the PyPI package pgserver, or PostgreSQL's client tools)")

@@ -62,6 +62,7 @@ class LedgerUnavailable(RuntimeError):
 
 _ASSERT_PREFIX = "ledger_assert: "
 
+
 def _confirm_statement(with_bonus: bool) -> str:
     """The whole purchase as ONE statement (hence one transaction, one round trip).
 

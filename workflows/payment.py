@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.ledger import CONFIRM_PAYMENT_ACTIVITY, NON_RETRYABLE_TYPES
@@ -58,6 +58,7 @@ class PaymentWorkflow:
                     start_to_close_timeout=timedelta(seconds=10),
                     retry_policy=RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2)),
                 )
-            except ActivityError as err:  # status is a read model; never fail a payment for it
+            except FailureError as err:  # status is a read model; never fail a payment for it
+                # (a failed local activity surfaces as its own error, e.g. ApplicationError or TimeoutError)
                 workflow.logger.warning("could not tell status about payment %s: %s", request.client_payment_id, err)
         return result

@@ -169,6 +169,8 @@ async def test_a_status_failure_never_fails_a_payment(dev_env, config, make_data
                           activities=[LedgerActivities(resources, fault="").confirm_payment, status_is_down]):
             result = await confirm_via_workflow(dev_env.client, task_queue, pay("wf-status-down", "erin", 100))
         assert result.replay is False and result.bonus_credits == 7_500_000
+        assert await activity_types(dev_env.client, "payment-wf-status-down") == ["confirm_payment",
+                                                                                   NOTIFY_STATUS_ACTIVITY]
         await assert_invariant(resources)
     finally:
         await resources.close()
@@ -249,3 +251,46 @@ async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(dev_env, m
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def govfleet(args: list[str], **env_over: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env.update(REPO_SPEC_PATH=str(REPO_ROOT / ".cogni" / "repo-spec.yaml"), **env_over)
+    return subprocess.run([sys.executable, "-m", "govfleet.cli", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+async def test_govfleet_pay_confirms_through_the_running_fleet(dev_env, config, make_database, task_queue):
+    url = make_database()
+    address = dev_env.client.service_client.config.target_host
+    env = dict(TEMPORAL_ADDRESS=address, TEMPORAL_TASK_QUEUE=task_queue)
+    async with fleet(dev_env.client, config, url, task_queue) as resources:
+        ok = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--usd", "100"], **env)
+        assert ok.returncode == 0, ok.stderr
+        result = json.loads(ok.stdout)
+        assert (result["user_credits"], result["bonus_credits"], result["replay"]) == (1_000_000_000, 750_000_000,
+                                                                                       False)
+        again = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "10000"],
+                                        **env)
+        assert again.returncode == 0 and json.loads(again.stdout)["replay"] is True
+
+        conflict = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "1"],
+                                           **env)
+        assert conflict.returncode == 1
+        assert "'cli-1'" in conflict.stderr and "amount_usd_cents" in conflict.stderr
+
+        bad = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-2", "--user", "alice", "--usd", "1.234"], **env)
+        assert bad.returncode == 1 and "whole number of cents" in bad.stderr
+        assert entries(url, "cli-2") == []
+
+        balance = await asyncio.to_thread(govfleet, ["ledger", "balance"], DATABASE_URL=url)
+        assert balance.returncode == 0, balance.stderr
+        assert json.loads(balance.stdout)["balance_credits"] == "750000000"
+        await assert_invariant(resources)
+
+
+def test_an_invalid_revenue_share_stops_the_worker_at_start_up():
+    bad = govfleet(["worker"], SYSTEM_TENANT_REVENUE_SHARE="1.5", DATABASE_URL="postgresql://unused/x",
+                   TEMPORAL_ADDRESS="127.0.0.1:1")
+    assert bad.returncode == 2
+    assert "SYSTEM_TENANT_REVENUE_SHARE" in bad.stderr and "between 0 and 1" in bad.stderr

@@ -171,3 +171,19 @@ def test_confirm_input_names_the_bad_field(payload, field):
     with pytest.raises(ValidationError) as info:
         ConfirmPaymentInput.model_validate(payload)
     assert field in {str(loc) for e in info.value.errors() for loc in e["loc"]}
+
+
+@pytest.mark.parametrize("text, cents", [("100", 10_000), ("12.34", 1_234), ("$5", 500), ("0.01", 1), ("7.50", 750)])
+def test_cli_dollars_to_cents(text, cents):
+    from govfleet.commands.ledger import usd_to_cents
+
+    assert usd_to_cents(text) == cents
+
+
+@pytest.mark.parametrize("text, message", [("1.234", "whole number of cents"), ("abc", "not a number"),
+                                           ("NaN", "whole number of cents"), ("Infinity", "whole number of cents")])
+def test_cli_dollars_refuses_what_is_not_cents(text, message):
+    from govfleet.commands.ledger import usd_to_cents
+
+    with pytest.raises(ValueError, match=message):
+        usd_to_cents(text)
