@@ -334,8 +334,9 @@ class _QuietServer(uvicorn.Server):
 
 
 @dataclass
-class RunningSimulator:
-    sim: TrackerSimulator
+class Served:
+    """An ASGI app served by uvicorn in this event loop."""
+
     host: str
     port: int
     server: uvicorn.Server
@@ -351,24 +352,48 @@ class RunningSimulator:
             await self.task
 
 
-async def start_simulator(sim: TrackerSimulator | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
-    """Serve `sim` on host:port (port 0: a free port) in this event loop."""
-    sim = sim or TrackerSimulator()
+async def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0, what: str = "server") -> Served:
+    """Serve `app` on host:port (port 0: a free port) in this event loop; returns once listening."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(f"cannot serve the tracker simulator on {host}:{port}: {exc.strerror or exc}") from None
+        raise OSError(f"cannot serve the {what} on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(128)
     sock.setblocking(False)
-    config = uvicorn.Config(sim.app, log_config=None, access_log=False, lifespan="off")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
-            raise RuntimeError("tracker simulator stopped during start-up")
+            raise RuntimeError(f"{what} stopped during start-up")
         await asyncio.sleep(0.01)
-    return RunningSimulator(sim=sim, host=host, port=sock.getsockname()[1], server=server, task=task)
+    return Served(host=host, port=sock.getsockname()[1], server=server, task=task)
+
+
+@dataclass
+class RunningSimulator:
+    sim: TrackerSimulator
+    served: Served
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    @property
+    def port(self) -> int:
+        return self.served.port
+
+    async def stop(self) -> None:
+        await self.served.stop()
+
+
+async def start_simulator(sim: TrackerSimulator | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
+    """Serve `sim` on host:port (port 0: a free port) in this event loop."""
+    sim = sim or TrackerSimulator()
+    served = await serve_asgi(sim.app, host=host, port=port, what="tracker simulator")
+    return RunningSimulator(sim=sim, served=served)

@@ -19,6 +19,9 @@ def workflows() -> list[type]:
     from workflows.status import GovernanceStatusWorkflow
 
     found += [GovernanceStatusWorkflow]
+    from workflows.guardian import GuardianWorkflow
+
+    found += [GuardianWorkflow]
     return found
 
 
@@ -45,4 +48,8 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.notify import NotificationActivities
 
     found += [NotificationActivities(resources).send_notification]
+    from activities.guardian import GuardianActivities
+
+    guardian = GuardianActivities(resources)
+    found += [guardian.fetch_reading, guardian.record, guardian.call_breaker]
     return found

@@ -64,6 +64,7 @@ from govfleet.domain.admin_auth import (
     prune_used_nonces,
     verify_admin_action,
 )
+from govfleet.domain.alerts_template import is_urgent, render_alert
 from govfleet.repo_spec import BreakerTarget, GuardianRules, GuardianSpec
 
 # --- levels ----------------------------------------------------------------------------
@@ -600,18 +601,9 @@ def render_alert_body(
     *, alert_type: str, holder_control: float | None, threshold: Decimal | float | None, action: str,
     timestamp: datetime, system_status: str,
 ) -> str:
-    """Seed 004's alert message template."""
-    hc = "unknown" if holder_control is None else _fmt_pct(round(to_decimal(holder_control), 2))
-    th = "n/a" if threshold is None else _fmt_pct(threshold)
-    return (
-        "🚨 TIE GOVERNANCE ALERT\n\n"
-        f"Level: {alert_type}\n"
-        f"Holder Control: {hc}%\n"
-        f"Threshold: {th}%\n"
-        f"Action Taken: {action}\n\n"
-        f"Timestamp: {_iso(timestamp)}\n"
-        f"System Status: {system_status}"
-    )
+    """Seed 004's alert message template (govfleet.domain.alerts_template)."""
+    return render_alert(alert_type=alert_type, holder_control=holder_control, threshold=threshold, action=action,
+                        timestamp=timestamp, system_status=system_status)
 
 
 class GuardianCore:
@@ -939,7 +931,7 @@ class GuardianCore:
         }
 
     def _alert_notification(self, now: datetime, alert: Alert, *, reminder: bool, also: list[str]) -> None:
-        urgent = alert.alert_type != "caution"
+        urgent = is_urgent(alert.alert_type)
         threshold = alert_threshold(alert.alert_type, self.rules)
         prefix = "Reminder: " if reminder else ""
         h = self.current_h()

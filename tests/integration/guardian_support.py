@@ -70,13 +70,15 @@ def make_config(config: Config, sim: RunningSimulator, guardian_id: str, **overr
 @asynccontextmanager
 async def guardian_worker(
     client: Client, task_queue: str, config: Config, database_url: str, recorder: NotificationRecorder | None = None,
-    **worker_kwargs,
+    *, more_activities=None, **worker_kwargs,
 ) -> AsyncIterator[Resources]:
     resources = await Resources.open(config, database_url, client, pool_size=4)
     acts = GuardianActivities(resources)
     activities = [acts.fetch_reading, acts.record, acts.call_breaker]
     if recorder is not None:
         activities.append(recorder.send_notification)
+    if more_activities is not None:
+        activities += more_activities(resources)
     try:
         async with Worker(client, task_queue=task_queue, workflows=[GuardianWorkflow], activities=activities,
                           **worker_kwargs):
