@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "govfleet.commands.schedules",  # reconcile
     "govfleet.commands.status",  # api, status
     "govfleet.commands.sign",  # sign pause|resume
+    "govfleet.commands.guardian",  # tracker-sim
 ]
 
 

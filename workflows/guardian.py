@@ -19,9 +19,10 @@ Continue-as-new happens after `continue_as_new_after_events` history events (def
 handlers have finished; the whole state, unprocessed signals, queued breaker calls,
 unsent notifications and unwritten audit rows travel in one `GuardianInput`.
 
-Interfaces: signals `reading`, `pause`, `resume`; updates `pause`, `resume`;
-queries `status`, `governance`, `alerts`, `events`, `rules` (seed 004 shapes, from
-workflow state) and `stats` (loop counters). Search attributes `GovernanceLevel` and
+Interfaces: signals `reading`, `pause`, `resume` (and `configure`, sent by `govfleet up`
+when repo-spec changed); updates `pause`, `resume`; queries `status`, `governance`,
+`alerts`, `events`, `rules` (seed 004 shapes, from workflow state), `stats` (loop
+counters) and `config`. Search attributes `GovernanceLevel` and
 `SystemStatus` are upserted when they change.
 """
 
@@ -72,10 +73,11 @@ HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in f
 class PendingCommand(BaseModel):
     """A signal not yet processed when the run continued as new."""
 
-    kind: Literal["reading", "pause", "resume"]
+    kind: Literal["reading", "pause", "resume", "configure"]
     reading: ReadingPayload | None = None
     pause: PauseInput | None = None
     resume: ResumeInput | None = None
+    configure: GuardianConfig | None = None
 
 
 class GuardianInput(BaseModel):
@@ -133,7 +135,8 @@ class GuardianWorkflow:
         self._runs = input.runs
         self._inbox: list[_Command] = []
         for pc in input.inbox:
-            payload = {"reading": pc.reading, "pause": pc.pause, "resume": pc.resume}[pc.kind]
+            payload = {"reading": pc.reading, "pause": pc.pause, "resume": pc.resume,
+                       "configure": pc.configure}[pc.kind]
             self._inbox.append(_Command(pc.kind, payload, "signal"))
         self._carried_breakers = list(input.breaker_queue)
         self._carried_notifications = list(input.notifications)
@@ -192,6 +195,10 @@ class GuardianWorkflow:
                 now = workflow.now()
                 self.core.on_fetch(reading, failure, now, "resume")
                 cmd.result = self.core.resume(cmd.payload, verified, now, reading, failure)
+            elif cmd.kind == "configure":
+                # repo-spec changed: new rules, tracker and targets from the next check on.
+                self.config = cmd.payload.model_copy(update={"guardian_id": self.config.guardian_id})
+                self.core.reconfigure(self.config, now)
         except AdminRejected as exc:
             cmd.error = exc
             workflow.logger.warning("admin %s via %s rejected: %s: %s", cmd.kind, cmd.via, exc.code, exc.message)
@@ -382,7 +389,16 @@ class GuardianWorkflow:
         if sum(1 for c in self._inbox if c.via == "update") >= MAX_IN_FLIGHT_UPDATES:
             raise ValueError("too many admin actions in flight; retry in a moment")
 
+    @workflow.signal(name="configure")
+    def configure_signal(self, config: GuardianConfig) -> None:
+        """New configuration from repo-spec (sent by `govfleet up` when it changed)."""
+        self._inbox.append(_Command("configure", config, "signal"))
+
     # -- queries ----------------------------------------------------------------------
+
+    @workflow.query(name="config")
+    def config_query(self, input: StatusQueryInput | None = None) -> GuardianConfig:
+        return self.config
 
     @workflow.query(name="status")
     def status(self, input: StatusQueryInput | None = None) -> GuardianStatus:

@@ -35,4 +35,9 @@ async def start_services(config: Config, client: Client, database_url: str, args
     where, api = await start_in_up(config, client, database_url)
     services.stoppers.append(api.stop)
     services.described.append(("API", f"{where}  (status page {where}/gov)"))
+
+    # Guardian: the tracker simulator for the demo (unless --no-simulator) and the guardian workflow.
+    from govfleet.commands.guardian import start_guardian_services
+
+    await start_guardian_services(config, client, args, services)
     return services

@@ -752,6 +752,14 @@ class GuardianCore:
             holder_control=_round2(self.current_h()), token_ref=target.token, requested_at=now,
         )
 
+    def reconfigure(self, config: GuardianConfig, now: datetime) -> None:
+        """New rules/targets from repo-spec; audited. Levels follow at the next check."""
+        changed = sorted(k for k in GuardianConfig.model_fields
+                         if getattr(config, k) != getattr(self.config, k))
+        self.config = config
+        self.rules = config.rules
+        self._event(now, "config_changed", "none", "changed: " + (", ".join(changed) or "nothing"))
+
     # -- checks -----------------------------------------------------------------------
 
     def on_fetch(self, reading: Reading | None, failure: TrackerFailure | None, now: datetime,

@@ -9,6 +9,7 @@ The private keys are the well-known, public Hardhat/Anvil development accounts 0
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -129,7 +130,9 @@ def check_count(database_url: str, guardian_id: str) -> int:
 async def eventually(predicate, timeout: float = 20.0, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while True:
-        value = await predicate() if asyncio.iscoroutinefunction(predicate) else predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
