@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import os
 import time
 from collections.abc import Callable
@@ -584,15 +585,16 @@ def _routes(app: FastAPI) -> None:
     )
     async def guardian_readings(request: Request) -> ReadingAccepted:
         ctx = _ctx(request)
+        body = await request.body()
         try:
-            raw = await request.json()
+            raw = json.loads(body)
         except ValueError:
             raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)") from None
         if not isinstance(raw, dict):
             raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)")
         problems = None
         try:
-            ReadingIn.model_validate(raw)
+            ReadingIn.model_validate_json(body, strict=True)
         except ValidationError as err:
             problems = [{"field": ".".join(map(str, e["loc"])) or "body", "problem": _clean(e["msg"]),
                          "type": e["type"]} for e in err.errors()]

@@ -22,7 +22,8 @@ class _Out(BaseModel):
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a body is refused unless it has exactly the documented JSON types (no "60" for 60).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --- seed 004: the guardian's eight endpoints -----------------------------------------------
