@@ -315,6 +315,7 @@ class GuardianConfig(BaseModel):
     signature_max_age_seconds: int = 900
     # Workflow mechanics.
     continue_as_new_after_events: int = 2500  # well before the server's 4,096 suggestion
+    audit_flush_seconds: int = 5  # routine check rows of fast (1 s) checks are written in batches this old
     recent_events: int = 200
     recent_alerts: int = 100
     upsert_search_attributes: bool = True
@@ -459,6 +460,11 @@ class RecordBatch(BaseModel):
     alerts_resolved: list[AlertResolution] = Field(default_factory=list)
     pauses_opened: list[Pause] = Field(default_factory=list)
     pauses_resumed: list[Pause] = Field(default_factory=list)
+
+    def routine(self) -> bool:
+        """Only governance_check events: nothing that must be written at once."""
+        return not (self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed) \
+            and all(e.event_type == "governance_check" for e in self.events)
 
     def empty(self) -> bool:
         return not (self.events or self.alerts_opened or self.alerts_resolved or self.pauses_opened

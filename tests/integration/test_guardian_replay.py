@@ -31,7 +31,12 @@ from tests.integration.guardian_support import (
 )
 from workflows.guardian import GuardianWorkflow
 
-GOLDEN = GOLDEN_DIR / "guardian_pause.json"
+# Every saved guardian history must keep replaying while runs of its code version may be open.
+GOLDENS = [
+    GOLDEN_DIR / "guardian_pause.json",  # before the guardian-audit-batches patch
+    GOLDEN_DIR / "guardian_pause_v2.json",  # current code (recorded by the test below)
+]
+GOLDEN = GOLDENS[-1]
 
 
 def _activity_types(history_json: str) -> list[str]:
@@ -72,8 +77,9 @@ async def test_record_guardian_golden_history(time_skipping_env, task_queue, con
         await running.stop()
 
 
-def test_golden_history_has_a_pause_and_a_resume():
-    text = GOLDEN.read_text()
+@pytest.mark.parametrize("path", GOLDENS, ids=[p.stem for p in GOLDENS])
+def test_golden_history_has_a_pause_and_a_resume(path):
+    text = path.read_text()
     acts = _activity_types(text)
     assert acts.count("guardian_call_breaker") == 2  # pause, then resume, of the redemption target
     assert "send_notification" in acts
@@ -82,8 +88,9 @@ def test_golden_history_has_a_pause_and_a_resume():
     assert len(markers) >= 8  # local activities: fetch + record per check
 
 
-async def test_saved_guardian_history_replays():
-    history = WorkflowHistory.from_json("governance-guardian-golden", GOLDEN.read_text())
+@pytest.mark.parametrize("path", GOLDENS, ids=[p.stem for p in GOLDENS])
+async def test_saved_guardian_history_replays(path):
+    history = WorkflowHistory.from_json("governance-guardian-golden", path.read_text())
     replayer = Replayer(workflows=[GuardianWorkflow], data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
@@ -102,5 +109,6 @@ async def test_a_changed_decision_is_detected_on_replay():
     assert result.replay_failure is not None
 
 
-def test_golden_file_is_in_place():
-    assert Path(GOLDEN).exists(), "record it with GOVFLEET_RECORD_GOLDEN=1"
+def test_golden_files_are_in_place():
+    for path in GOLDENS:
+        assert Path(path).exists(), f"{path.name}: record it with GOVFLEET_RECORD_GOLDEN=1"
