@@ -95,6 +95,8 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 assert "below 51%" in await page.text_content("#alerts")
                 # The chart: the decline, with the four threshold lines.
                 assert await page.locator("#chart line[data-threshold]").count() == 4
+                # zoomed to the data: the 90-minute decline fills the window
+                assert await page.text_content("#chart-window") == "last 95 minutes"
                 line = page.locator("#holder-control-line")
                 assert int(await line.get_attribute("data-points")) >= 30
                 ys = [float(p.split(",")[1]) for p in (await line.get_attribute("points")).split()]
