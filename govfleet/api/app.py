@@ -72,6 +72,7 @@ log = structlog.get_logger("govfleet.api")
 
 SOURCE_HEADER = "X-Govfleet-Source"
 PAYMENT_WAIT_SECONDS = 30.0
+ACTIVITY_CACHE_SECONDS = 60.0  # the daily series scans a month of audit rows: at most once a minute
 API_DESCRIPTION = """\
 The status surface of governance-fleet: the system tenant's governance status
 (`governance.status.v1`), its daily activity, the guardian's eight endpoints (seed 004),
@@ -95,6 +96,7 @@ class ApiContext:
     clock: Clock
     query_timeout: float
     _tracker_probe: tuple[float, bool] = field(default=(float("-inf"), False))
+    _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 
     @property
     def guardian_id(self) -> str:
@@ -336,18 +338,27 @@ def _routes(app: FastAPI) -> None:
         "`runs` (governance runs started that day, with `runs_succeeded` and `runs_failed`, from "
         "governance_runs), `credits_received` and `credits_spent` (sums of the system tenant's positive and "
         "negative credit-ledger entries, as strings), and `holder_control` min/avg/max over the guardian's "
-        "`governance_check` audit events (null on days without checks). System tenant only; no user id.",
+        "`governance_check` audit events (null on days without checks). System tenant only; no user id. "
+        "Computed at most once a minute per `days` value (today's figures may lag by up to 60 s).",
     )
     async def governance_activity(request: Request, days: int = Query(30, ge=1, le=366)) -> ActivityOut:
         ctx = _ctx(request)
         last = ctx.clock().date()
         first = last - timedelta(days=days - 1)
+        key = (days, last)
+        hit = ctx._activity.get(key)
+        if hit is not None and time.monotonic() - hit[0] < ACTIVITY_CACHE_SECONDS:
+            return hit[1]
         try:
             async with ctx.pool.connection() as conn:
                 series = await queries.activity(conn, ctx.guardian_id, first=first, last=last)
         except Exception as exc:
             raise ApiError(503, "database_unavailable", f"activity is unavailable: {exc}") from None
-        return ActivityOut(tenant=db.SYSTEM_TENANT_ID, days=days, from_date=first, to_date=last, series=series)
+        out = ActivityOut(tenant=db.SYSTEM_TENANT_ID, days=days, from_date=first, to_date=last, series=series)
+        if len(ctx._activity) > 400:
+            ctx._activity.clear()
+        ctx._activity[key] = (time.monotonic(), out)
+        return out
 
     @app.get(
         "/api/v1/governance/heartbeat", tags=["governance"], response_model=HeartbeatOut, dependencies=read,
