@@ -1,0 +1,31 @@
+"""`govfleet status`'s table (pure rendering of the contract)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from govfleet.commands.status import render_table
+
+
+def test_table_shows_credits_countdowns_and_runs():
+    now = datetime(2026, 2, 17, 11, 59, 30, tzinfo=timezone.utc)
+    body = {
+        "systemCredits": "9223372036854775807",
+        "upcomingRuns": [{"name": "Minutely", "nextRunAt": "2026-02-17T12:00:00.000Z"},
+                         {"name": "Treasury", "nextRunAt": "2026-02-23T17:00:00.000Z"}],
+        "recentRuns": [{"id": "governance:COMMUNITY-1", "title": None, "startedAt": "2026-02-17T06:00:00.000Z",
+                        "lastActivity": "2026-02-17T06:00:05.120Z"}],
+    }
+    table = render_table(body, source="workflow", now=now)
+    assert "System credits  9,223,372,036,854,775,807  (≈ $922,337,203,685.47)" in table
+    lines = table.splitlines()
+    assert any(line.split() == ["Minutely", "2026-02-17", "12:00:00Z", "00:00:30"] for line in lines)
+    assert any(line.split() == ["Treasury", "2026-02-23", "17:00:00Z", "6d", "05:00:30"] for line in lines)
+    assert any(line.startswith("  governance:COMMUNITY-1  —") for line in lines)
+    assert "source: workflow" in lines[0]
+
+
+def test_empty_status():
+    table = render_table({"systemCredits": "0", "upcomingRuns": [], "recentRuns": []}, source="database",
+                         now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    assert "(no scheduled runs)" in table and "(no runs yet)" in table and "≈ $0.00" in table
