@@ -88,8 +88,10 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                                                 .replace("Z", "+00:00")) for i in range(3)]
                 assert times == sorted(times) and times[0] > datetime.now(timezone.utc) - timedelta(seconds=1)
                 first = await items.first.locator(".countdown").text_content()
-                await page.wait_for_timeout(1100)
-                assert await items.first.locator(".countdown").text_content() != first  # it counts down
+                # It counts down (within a few seconds: timers are coarse on a loaded machine).
+                await page.wait_for_function(
+                    "first => document.querySelector('#upcoming li[data-next-run-at] .countdown').textContent !== first",
+                    arg=first, timeout=5000)
                 # Recent runs and open alerts.
                 assert await page.locator("#recent tr").count() == 4
                 assert "below 51%" in await page.text_content("#alerts")
