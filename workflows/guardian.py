@@ -42,7 +42,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, Field, ValidationError
 
     from activities.guardian import GuardianActivities
     from govfleet.contracts import GUARDIAN_WORKFLOW, SEND_NOTIFICATION_ACTIVITY, NotificationRequest
@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         RecordBatch,
         ResumeInput,
         ResumeResult,
+        SEVERITY,
         RulesResult,
         TrackerFailure,
     )
@@ -129,6 +130,15 @@ class _Command:
     error: AdminRejected | None = None
 
 
+def _parse(model: type[BaseModel], body: Any) -> BaseModel | str:
+    """The signal body as `model`, or the validation problem as text (audited as malformed)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
+        return f"malformed {model.__name__} body: {problems}"
+
+
 @workflow.defn(name=GUARDIAN_WORKFLOW)
 class GuardianWorkflow:
     @workflow.init
@@ -149,6 +159,9 @@ class GuardianWorkflow:
         self._breaker_queues: dict[str, list[BreakerCall]] = {}
         self._breaker_workers: set[str] = set()
         self._notifications: dict[str, NotificationRequest] = {}
+        self._meter = None
+        self._checks_seen = state.checks
+        self._tasks: set[asyncio.Task] = set()  # background work, referenced until done
 
     # -- run --------------------------------------------------------------------------
 
@@ -190,7 +203,9 @@ class GuardianWorkflow:
     async def _handle(self, cmd: _Command) -> None:
         now = workflow.now()
         try:
-            if cmd.kind == "reading":
+            if isinstance(cmd.payload, str):  # a signal body that did not parse
+                self.core.reject(now, cmd.kind, "malformed", cmd.payload)
+            elif cmd.kind == "reading":
                 self.core.on_push(cmd.payload.model_dump(), now)
             elif cmd.kind == "pause":
                 cmd.result = self.core.pause(cmd.payload, now)
@@ -231,8 +246,27 @@ class GuardianWorkflow:
         oldest = min(e.timestamp for e in batch.events)
         return workflow.now() - oldest < flush_after
 
+    def _record_metrics(self, breaker_calls: list[BreakerCall]) -> None:
+        """Prometheus metrics through the worker runtime (not emitted during replay)."""
+        if self._meter is None:
+            self._meter = workflow.metric_meter().with_additional_attributes({"guardian": self.config.guardian_id})
+            self._m_level = self._meter.create_gauge("governance_level", "0 excellent .. 6 emergency; -1 unknown")
+            self._m_holder = self._meter.create_gauge_float("governance_holder_control", "last valid holder control %")
+            self._m_checks = self._meter.create_counter("governance_checks", "guardian checks made")
+            self._m_trips = self._meter.create_counter("governance_breaker_calls", "breaker pause/resume calls issued")
+        state = self.core.state
+        self._m_level.set(SEVERITY.get(state.level or "", -1))
+        if state.reading is not None:
+            self._m_holder.set(float(state.reading.holder_control_percentage))
+        if state.checks > self._checks_seen:
+            self._m_checks.add(state.checks - self._checks_seen)
+            self._checks_seen = state.checks
+        for call in breaker_calls:
+            self._m_trips.add(1, {"target": call.target, "action": call.action})
+
     async def _apply(self, flush: bool = False) -> None:
         fx = self.core.drain()
+        self._record_metrics(fx.breaker_calls)
         for call in fx.breaker_calls:
             self._enqueue_breaker(call)
         for req in fx.notifications:
@@ -276,7 +310,7 @@ class GuardianWorkflow:
         self._breaker_queues.setdefault(call.target, []).append(call)
         if call.target not in self._breaker_workers:
             self._breaker_workers.add(call.target)
-            asyncio.create_task(self._breaker_worker(call.target))
+            self._background(self._breaker_worker(call.target))
 
     async def _breaker_worker(self, target: str) -> None:
         queue = self._breaker_queues[target]
@@ -300,7 +334,12 @@ class GuardianWorkflow:
 
     def _start_notification(self, req: NotificationRequest) -> None:
         self._notifications[req.idempotency_key] = req
-        asyncio.create_task(self._send(req))
+        self._background(self._send(req))
+
+    def _background(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _send(self, req: NotificationRequest) -> None:
         try:
@@ -339,8 +378,8 @@ class GuardianWorkflow:
                 await self._step(False)
             else:
                 await workflow.wait_condition(lambda: bool(self._inbox) or workflow.all_handlers_finished())
-        carried = [
-            PendingCommand(kind=c.kind, **{c.kind: c.payload}) for c in self._inbox
+        carried = [  # (only signals remain here; an unparsable body was already audited)
+            PendingCommand(kind=c.kind, **{c.kind: c.payload}) for c in self._inbox if not isinstance(c.payload, str)
         ]
         workflow.continue_as_new(GuardianInput(
             config=self.config,
@@ -360,14 +399,15 @@ class GuardianWorkflow:
         self._inbox.append(_Command("reading", payload, "signal"))
 
     @workflow.signal(name="pause")
-    def pause_signal(self, req: PauseInput) -> None:
-        """Signed manual pause (CLI). A rejection leaves an `admin_rejected` event."""
-        self._inbox.append(_Command("pause", req, "signal"))
+    def pause_signal(self, req: dict[str, Any]) -> None:
+        """Signed manual pause (CLI), body as `PauseInput`. Any rejection, a malformed body
+        included, leaves an `admin_rejected` event."""
+        self._inbox.append(_Command("pause", _parse(PauseInput, req), "signal"))
 
     @workflow.signal(name="resume")
-    def resume_signal(self, req: ResumeInput) -> None:
-        """Signed resume (CLI). A rejection leaves an `admin_rejected` event."""
-        self._inbox.append(_Command("resume", req, "signal"))
+    def resume_signal(self, req: dict[str, Any]) -> None:
+        """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves an `admin_rejected` event."""
+        self._inbox.append(_Command("resume", _parse(ResumeInput, req), "signal"))
 
     async def _run_update(self, kind: str, payload: Any) -> Any:
         cmd = _Command(kind, payload, "update")

@@ -112,6 +112,10 @@ class GovernanceHeartbeat:
         event = build_cloudevent(event_id=event_id, source=heartbeat_source(inp.dao_name), time=now,
                                  evaluation=evaluation, thresholds=thresholds, notified_at=plan.notified_at)
         result = HeartbeatResult(event_id=event_id, status=evaluation.status, alerts=evaluation.alerts)
+        # Prometheus (through the worker runtime): 1 ok, 0.5 degraded, 0 failed.
+        workflow.metric_meter().create_gauge_float(
+            "governance_heartbeat_health", "1 ok, 0.5 degraded, 0 failed"
+        ).set({"ok": 1.0, "failed": 0.0}.get(evaluation.status, 0.5))
 
         try:
             recorded = await workflow.execute_activity_method(
