@@ -89,6 +89,12 @@ async def _trial(kind: str, interval: int | None, ctx: dict, rng: random.Random)
         return (sim.pauses("redemption-algorithm")[0].received_at - t0) * 1000
     finally:
         if handle is not None:
+            deadline = time.monotonic() + 5  # let the other breaker call land before the simulator goes
+            while time.monotonic() < deadline:
+                stats = await handle.query(GuardianWorkflow.stats)
+                if stats.pending_breaker_calls == 0 and stats.pending_notifications == 0:
+                    break
+                await asyncio.sleep(0.02)
             await handle.terminate("benchmark trial over")
         if task is not None:
             task.cancel()

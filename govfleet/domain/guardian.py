@@ -983,6 +983,10 @@ class GuardianCore:
             self.state.used_nonces[v.nonce] = v.expires_at
         return verified
 
+    def reject(self, now: datetime, action: str, code: str, message: str) -> None:
+        """Refuse an admin action for a reason found outside the core (e.g. an unparsable body)."""
+        self._reject(now, action, code, message)
+
     def _reject(self, now: datetime, action: str, code: str, message: str) -> None:
         self._event(now, "admin_rejected", f"rejected_{action}", f"{code}: {message}")
         raise AdminRejected(code, message)

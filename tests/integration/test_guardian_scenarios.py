@@ -255,13 +255,17 @@ async def test_invalid_admin_request_shape_is_rejected_by_signal_as_event(time_s
     await eventually(lambda: check_count(database_url, handle.id) == 1)
     await handle.signal("pause", {"reason": "", "authorization": "garbage"})
     await handle.signal("pause", {"reason": "x"})
+    await handle.signal("pause", {"reason": 5, "authorization": "x"})
     now = await time_skipping_env.get_current_time()
     await handle.signal("pause", {"reason": "quorum test", "authorization": [
         sign(ADMIN_0, "pause", now, reason="quorum test", guardian_id=handle.id),
         sign(ADMIN_1, "pause", now, reason="quorum test", guardian_id=handle.id)]})
     await eventually(lambda: len(sim.sim.pauses()) == 2)
-    await eventually(lambda: len(notable_events(database_url, handle.id)) == 3)
-    assert notable_events(database_url, handle.id) == [
-        ("admin_rejected", "rejected_pause"), ("admin_rejected", "rejected_pause"), ("pause", "pause")]
+    await eventually(lambda: len(notable_events(database_url, handle.id)) == 4)
+    assert notable_events(database_url, handle.id) == [("admin_rejected", "rejected_pause")] * 3 + [("pause", "pause")]
+    details = [e.details for e in (await handle.query(GuardianWorkflow.events)).events
+               if e.event_type == "admin_rejected"]
+    assert details[0].startswith("malformed: malformed PauseInput body: reason: Input should be a valid string")
+    assert details[1].startswith("malformed: no authorization given for pause")
     result = await handle.query(GuardianWorkflow.status)
     assert (result.system_status, result.paused) == ("fully_paused", True)
