@@ -150,3 +150,22 @@ async def settle(handle: WorkflowHandle, timeout: float = 20.0) -> None:
         return stats.pending_breaker_calls == 0 and stats.pending_notifications == 0
 
     await eventually(idle, timeout=timeout)
+
+
+async def _serve_worker(address: str, task_queue: str, database_url: str) -> None:
+    """A guardian worker in its own process (killed with SIGKILL by the crash test)."""
+    from govfleet.temporal import connect
+    from tests.conftest import EXAMPLE_SPEC
+    from govfleet.settings import load_config
+
+    client = await connect(address)
+    config = load_config(environ={}, repo_spec_path=EXAMPLE_SPEC)
+    async with guardian_worker(client, task_queue, config, database_url, NotificationRecorder()):
+        print("worker ready", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_serve_worker(*sys.argv[1:4]))
