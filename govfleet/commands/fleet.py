@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
-from govfleet import db
+from govfleet import db, local_fleet
 from govfleet.embedded import EmbeddedPostgres, EmbeddedTemporal
 from govfleet.logging import configure_logging, get_logger
 from govfleet.settings import Config, load_config
@@ -133,6 +132,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             client = await connect_when_ready(address, config.settings.TEMPORAL_NAMESPACE)
             if temporal is None:
                 await ensure_search_attributes(client)
+            local_fleet.record(data_dir, temporal_address=address, database_url=database_url)
             worker_task = asyncio.create_task(run_workers_until(config, database_url, address, stop))
             services = await start_services(config, client, database_url, args)
             print(
@@ -160,6 +160,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         asyncio.run(main())
     finally:
+        local_fleet.clear(data_dir)
         for thing in reversed(started):
             thing.stop()
     return 0

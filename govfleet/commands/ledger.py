@@ -13,11 +13,10 @@ import json
 import sys
 from decimal import Decimal, InvalidOperation
 
-from govfleet.db import StartupError, create_pool, redact
-from govfleet.settings import Config, load_config
+from govfleet.db import create_pool, redact
+from govfleet.local_fleet import connect_fleet, require_database_url, with_local_fleet
+from govfleet.settings import load_config
 
-# `govfleet up` serves its embedded Temporal here; used when TEMPORAL_ADDRESS is unset.
-EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,26 +51,10 @@ def usd_to_cents(text: str) -> int:
     return int(cents)
 
 
-async def _connect(config: Config):
-    from govfleet.temporal import connect
-
-    address = config.settings.TEMPORAL_ADDRESS or EMBEDDED_TEMPORAL_ADDRESS
-    try:
-        return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE), 15)
-    except Exception as exc:
-        hint = "" if config.settings.TEMPORAL_ADDRESS else (
-            " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
-        )
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StartupError(
-            f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS"
-        ) from None
-
-
 def cmd_pay(args: argparse.Namespace) -> int:
     from govfleet.payments import BillingError, PaymentPending, confirm_via_workflow, parse_confirm_input
 
-    config = load_config()
+    config = with_local_fleet(load_config())
     try:
         cents = args.cents if args.cents is not None else usd_to_cents(args.usd)
         request = parse_confirm_input(
@@ -82,7 +65,7 @@ def cmd_pay(args: argparse.Namespace) -> int:
         return 1
 
     async def main() -> int:
-        client = await _connect(config)
+        client = await connect_fleet(config)
         try:
             result = await confirm_via_workflow(
                 client, config.settings.TEMPORAL_TASK_QUEUE, request, timeout=args.timeout
@@ -96,18 +79,11 @@ def cmd_pay(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-def _database_url(args: argparse.Namespace, config: Config) -> str:
-    url = args.database_url or config.settings.DATABASE_URL
-    if not url:
-        raise StartupError("DATABASE_URL is not set; set it or pass --database-url")
-    return url
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     from govfleet.ledger import verify
 
-    config = load_config()
-    url = _database_url(args, config)
+    config = with_local_fleet(load_config())
+    url = require_database_url(config, args.database_url)
 
     async def main():
         pool = await create_pool(url, max_size=1)
@@ -140,8 +116,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_balance(args: argparse.Namespace) -> int:
     from govfleet.ledger import spent_today, system_balance
 
-    config = load_config()
-    url = _database_url(args, config)
+    config = with_local_fleet(load_config())
+    url = require_database_url(config, args.database_url)
     budget = config.spec.governance.system_tenant.budget_credits_per_day
 
     async def main() -> tuple[int, int]:

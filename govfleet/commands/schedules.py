@@ -15,12 +15,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
-from govfleet.db import StartupError
+from govfleet.local_fleet import connect_fleet, with_local_fleet
 from govfleet.settings import Config, load_config
-from govfleet.temporal import connect
-
-# `govfleet up` serves its embedded Temporal here; used when TEMPORAL_ADDRESS is unset.
-EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,24 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_reconcile)
 
 
-async def _connect(config: Config) -> Client:
-    address = config.settings.TEMPORAL_ADDRESS or EMBEDDED_TEMPORAL_ADDRESS
-    try:
-        return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE), 15)
-    except Exception as exc:
-        hint = "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StartupError(f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS") from None
-
-
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from schedules.reconciler import reconcile
 
     # Validates the whole file first: an invalid spec raises RepoSpecError before any connection.
-    config = load_config(repo_spec_path=args.repo_spec)
+    config = with_local_fleet(load_config(repo_spec_path=args.repo_spec))
 
     async def main() -> int:
-        client = await _connect(config)
+        client = await connect_fleet(config)
         try:
             report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE,
                                      dry_run=args.dry_run)

@@ -12,6 +12,7 @@ import sys
 from datetime import datetime, timezone
 
 from govfleet import db
+from govfleet.local_fleet import with_local_fleet
 from govfleet.settings import Config, load_config
 
 CREDITS_PER_USD = 10_000_000
@@ -96,7 +97,7 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, o
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = load_config()
+    config = with_local_fleet(load_config())
     if args.api:
         body, source = asyncio.run(_from_api(args.api.rstrip("/"), config))
     else:

@@ -108,6 +108,16 @@ async def test_up_runs_the_fleet_and_stops_everything(tmp_path):
         assert await _worker_is_polling(address)
         assert (data_dir / "temporal" / "temporal.db").exists()
         assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
+        # A second shell needs no configuration: commands find the running fleet.
+        env = {k: v for k, v in fleet.env.items()}
+        env["GOVFLEET_DATA_DIR"] = str(data_dir)
+        status = subprocess.run([sys.executable, "-m", "govfleet.cli", "status", "--json"], env=env, cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert '"systemCredits"' in status.stdout
+        verify = subprocess.run([sys.executable, "-m", "govfleet.cli", "ledger", "verify"], env=env, cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert verify.returncode == 0, verify.stderr
         client = await connect(address)
         handle = await client.start_workflow("StateSurvivesRestart", id="state-check", task_queue="nobody-polls")
         first_run_id = handle.result_run_id
@@ -116,6 +126,7 @@ async def test_up_runs_the_fleet_and_stops_everything(tmp_path):
     assert code == 0, fleet.output
     time.sleep(1)
     assert server_pids(data_dir) == [], "a server process outlived `govfleet up`"
+    assert not (data_dir / "fleet.json").exists()
 
     again = Fleet(data_dir)
     again.start()

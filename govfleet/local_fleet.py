@@ -1,0 +1,102 @@
+"""The fleet that `govfleet up` runs on this machine, for the other commands.
+
+`govfleet up` writes `<data dir>/fleet.json` (its pid and the addresses of what it started)
+and removes it on exit. Commands that talk to a fleet (`status`, `pay`, `ledger`, `reconcile`)
+fill an unset TEMPORAL_ADDRESS / DATABASE_URL from it while that process lives, so a user can
+run them in a second shell with no configuration. Explicit environment variables always win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from govfleet.db import StartupError
+from govfleet.settings import Config, Settings
+
+FLEET_FILE = "fleet.json"
+EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def record(data_dir: Path, *, temporal_address: str, database_url: str) -> Path:
+    path = data_dir / FLEET_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": os.getpid(), "temporal_address": temporal_address, "database_url": database_url}))
+    path.chmod(0o600)
+    return path
+
+
+def clear(data_dir: Path) -> None:
+    path = data_dir / FLEET_FILE
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def running(settings: Settings) -> dict | None:
+    """The addresses of a live `govfleet up` under the configured data dir, if any."""
+    path = Path(settings.GOVFLEET_DATA_DIR) / FLEET_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data.get("pid"), int) and _alive(data["pid"]) else None
+
+
+def with_local_fleet(config: Config) -> Config:
+    """`config` with TEMPORAL_ADDRESS / DATABASE_URL taken from a running `govfleet up`
+    where the environment leaves them unset."""
+    s = config.settings
+    if s.TEMPORAL_ADDRESS and s.DATABASE_URL:
+        return config
+    local = running(s)
+    if not local:
+        return config
+    update = {}
+    if not s.TEMPORAL_ADDRESS:
+        update["TEMPORAL_ADDRESS"] = local["temporal_address"]
+    if not s.DATABASE_URL:
+        update["DATABASE_URL"] = local["database_url"]
+    return Config(settings=s.model_copy(update=update), spec=config.spec)
+
+
+def temporal_address(config: Config) -> str:
+    return config.settings.TEMPORAL_ADDRESS or EMBEDDED_TEMPORAL_ADDRESS
+
+
+def require_database_url(config: Config, flag: str | None = None) -> str:
+    url = flag or config.settings.DATABASE_URL
+    if not url:
+        raise StartupError(
+            "DATABASE_URL is not set and no `govfleet up` is running here; set it"
+            + (" or pass --database-url" if flag is None else "")
+        )
+    return url
+
+
+async def connect_fleet(config: Config):
+    """A Temporal client for the configured (or local) fleet, or one clear StartupError."""
+    import asyncio
+
+    from govfleet.temporal import connect
+
+    address = temporal_address(config)
+    try:
+        return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE), 15)
+    except Exception as exc:
+        hint = "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StartupError(f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS") from None
