@@ -16,7 +16,9 @@ Serves
 
 Scenarios (`SCENARIOS`): steady, gradual-decline (70 -> 51 -> 48.5), rapid-drop (70 then 48),
 recovery (48 -> 70), oscillate (crossing the caution, warning and critical thresholds
-repeatedly) and garbage (every reading invalid in a different way). A scenario advances one
+repeatedly) and garbage (every reading invalid in a different way). Scripted values may also
+be `"timeout"`: that reading is answered only after `slow_seconds` (default 5 s), longer than
+any sensible tracker timeout, so the caller gives up first. A scenario advances one
 step every `step_seconds` of wall-clock time, or, with `per_request`, one step per reading
 served (deterministic for tests under time skipping); the last value is held.
 """
@@ -62,6 +64,7 @@ SCENARIOS: dict[str, list[Any]] = {
 }
 CYCLIC = {"oscillate", "garbage"}
 DEFAULT_STEP_SECONDS = 8.0
+TIMEOUT = "timeout"  # a scripted value: the reading is answered only after `slow_seconds`
 
 
 def reading_body(h: float, *, now: datetime | None = None) -> dict[str, Any]:
@@ -129,6 +132,7 @@ class TrackerSimulator:
     calls: list[BreakerCallRecord] = field(default_factory=list)
     applied: dict[tuple[str, str, str], BreakerCallRecord] = field(default_factory=dict)
     failures: dict[str, list[int]] = field(default_factory=dict)  # action -> statuses to answer first
+    slow_seconds: float = 5.0  # how long a scripted "timeout" reading takes to answer
     _changed: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
@@ -149,7 +153,8 @@ class TrackerSimulator:
             raise ValueError("values must not be empty")
         for v in values:
             if isinstance(v, str):
-                garbage_response(v)  # validates the kind
+                if v != TIMEOUT:
+                    garbage_response(v)  # validates the kind
             elif not isinstance(v, (int, float)) or isinstance(v, bool):
                 raise ValueError(f"value {v!r} is neither a holder-control number nor a garbage kind")
         self.scenario = "custom"
@@ -241,6 +246,10 @@ class TrackerSimulator:
     # -- HTTP -------------------------------------------------------------------------
 
     async def _governance(self, request: Request) -> Response:
+        if self.current_value() == TIMEOUT:
+            self.served += 1
+            await asyncio.sleep(self.slow_seconds)  # the caller's timeout is shorter
+            return JSONResponse({"error": "answered too late"}, status_code=504)
         status, body = self.next_response()
         return Response(body, status_code=status, media_type="application/json")
 
