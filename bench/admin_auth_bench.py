@@ -9,12 +9,11 @@ Pure CPU, no servers. Keys are the public Hardhat development accounts 0 and 1 (
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from bench._common import print_table, write_json
 from govfleet.domain.admin_auth import sign_authorization, verify_admin_action
 from govfleet.domain.webhook_signature import canonical_body, sign_body
 
@@ -85,14 +84,6 @@ def run(quick: bool) -> dict:
     }
 
 
-def print_table(figures: dict) -> None:
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    print(f"{'-' * width}  -----")
-    for k, v in figures.items():
-        print(f"{k:<{width}}  {v}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="30 samples instead of 300")
@@ -100,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     figures = run(args.quick)
     print_table(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+    write_json(figures, args.json)
     return 0
 
 

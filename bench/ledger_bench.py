@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -39,6 +38,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+from bench._common import print_table as _print_table
+from bench._common import write_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARE = Decimal("0.75")
@@ -286,11 +288,7 @@ def run(quick: bool, *, seconds: float | None = None, clients: int = 8) -> dict:
 
 
 def print_table(figures: dict) -> None:
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    print(f"{'-' * width}  -----")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    _print_table(figures)
     print(f"\nmachine: {os.cpu_count()} cpus, Python {sys.version.split()[0]} (shared with whatever else runs)")
 
 
@@ -303,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures = run(args.quick, seconds=args.seconds, clients=args.clients)
     print_table(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+    write_json(figures, args.json)
     return 0 if figures["invariant_ok"] else 1
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import time
-from pathlib import Path
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from bench._common import print_table, write_json
 from govfleet.repo_spec import parse_repo_spec
 from govfleet.temporal import temporal_cli_path
 
@@ -117,14 +116,6 @@ def run(quick: bool) -> dict:
     return asyncio.run(_run(20 if quick else 200))
 
 
-def print_table(figures: dict) -> None:
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    print(f"{'-' * width}  -----")
-    for k, v in figures.items():
-        print(f"{k:<{width}}  {v}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="20 schedules instead of 200")
@@ -136,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--schedules must be at least 2")
     figures = asyncio.run(_run(n))
     print_table(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+    write_json(figures, args.json)
     return 0
 
 

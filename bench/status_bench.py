@@ -37,6 +37,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from bench._common import write_json
+
 SCHEDULES = """\
 governance:
   schedules:
@@ -292,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--seconds must be positive and --connections at least 1")
     figures = asyncio.run(_run(seconds, args.connections))
     print_table(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+    write_json(figures, args.json)
     return 0
 
 
