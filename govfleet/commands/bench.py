@@ -44,14 +44,6 @@ def discover() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if not m.name.startswith("_"))
 
 
-def flatten(prefix: str, value, out: dict) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = value
-
-
 def cmd_bench(args: argparse.Namespace) -> int:
     sys.path.insert(0, os.getcwd())
     try:
@@ -79,14 +71,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, default=str))
-    rows: dict = {}
-    for name, figures in results["benchmarks"].items():
-        flatten(name, figures, rows)
-    width = max((len(k) for k in rows), default=10)
-    print(f"\n{'figure':<{width}}  value")
-    print(f"{'-' * width}  -----")
-    for key, value in rows.items():
-        print(f"{key:<{width}}  {value}")
+    from bench._common import print_table
+
+    print()
+    print_table(results["benchmarks"])
     m = results["machine"]
     print(f"\nmachine: {m.get('cpu', '?')}, {m['cpus']} cpus, {m.get('memory_gib', '?')} GiB, Python {m['python']}")
     print(f"written: {out}")
