@@ -14,11 +14,13 @@ their `s` variants) also get the `X-Govfleet-Idempotency-Key` header.
 
 Delivery is at least once, per channel. Every channel that accepts a notification is
 recorded in `notification_deliveries` under (idempotency key, channel); a retry of the
-activity skips those and sends only to the rest. When any channel fails, the channels that
-did succeed are recorded first, then the activity raises (`NotificationDeliveryFailed`,
-retryable), so Temporal retries it with the caller's retry policy. An apprise URL that
-apprise cannot parse is a configuration error: the activity then fails non-retryably
-(`NotificationChannelInvalid`) once every other channel is done. Callers run it in the
+activity skips those and sends only to the rest. While that table cannot be read or written
+(PostgreSQL down: an alert about exactly that must still go out) the activity sends to every
+channel anyway and logs that the record is missing, so a retry may send a channel twice.
+When any channel fails, the channels that did succeed are recorded first, then the activity
+raises (`NotificationDeliveryFailed`, retryable), so Temporal retries it with the caller's
+retry policy. An apprise URL that apprise cannot parse is a configuration error: the activity
+then fails non-retryably (`NotificationChannelInvalid`) once every other channel is done. Callers run it in the
 background (never in the check loop's critical path) and catch its final failure.
 
 Result: `NotificationResult` (as a dict when the caller gives no result type).
@@ -33,6 +35,8 @@ from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
 import apprise
+import psycopg
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -48,6 +52,7 @@ log = get_logger("govfleet.notify")
 WEBHOOK_CHANNEL = "webhook"
 APPRISE_TIMEOUT_SECONDS = 15.0
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+DELIVERIES_TIMEOUT_SECONDS = 2.0  # waiting longer for the deliveries table only delays the notification
 _HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
 _APPRISE_HAS_TIMEOUT = "timeout" in inspect.signature(apprise.Apprise.notify).parameters
 
@@ -128,6 +133,11 @@ def _where(url: str) -> str:
     return f"{p.scheme}://{host}{port}{p.path}"
 
 
+def _brief(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
 class ChannelError(Exception):
     def __init__(self, channel: str, reason: str, *, permanent: bool = False):
         self.channel = channel
@@ -147,23 +157,34 @@ class NotificationActivities:
         return os.environ if self._environ is None else self._environ
 
     async def _delivered(self, key: str) -> set[str]:
-        async with self._resources.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT channel FROM notification_deliveries WHERE idempotency_key = %s", (key,)
-            )
-            return {row["channel"] for row in await cur.fetchall()}
+        """Channels that already got this notification; none known while the table is unreachable."""
+        try:
+            async with self._resources.pool.connection(timeout=DELIVERIES_TIMEOUT_SECONDS) as conn:
+                cur = await conn.execute(
+                    "SELECT channel FROM notification_deliveries WHERE idempotency_key = %s", (key,)
+                )
+                return {row["channel"] for row in await cur.fetchall()}
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("delivery records unreadable; sending to every channel", idempotency_key=key,
+                        error=_brief(exc))
+            return set()
 
     async def _record(self, req: NotificationRequest, channels: list[str], attempt: int) -> None:
         if not channels:
             return
-        async with self._resources.pool.connection() as conn:
-            async with conn.transaction():
-                async with conn.cursor() as cur:
-                    await cur.executemany(
-                        "INSERT INTO notification_deliveries (idempotency_key, channel, kind, urgent, attempt) "
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key, channel) DO NOTHING",
-                        [(req.idempotency_key, c, req.kind, req.urgent, attempt) for c in channels],
-                    )
+        try:
+            async with self._resources.pool.connection(timeout=DELIVERIES_TIMEOUT_SECONDS) as conn:
+                async with conn.transaction():
+                    async with conn.cursor() as cur:
+                        await cur.executemany(
+                            "INSERT INTO notification_deliveries (idempotency_key, channel, kind, urgent, attempt) "
+                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key, channel) DO NOTHING",
+                            [(req.idempotency_key, c, req.kind, req.urgent, attempt) for c in channels],
+                        )
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            # What went out went out; a retry of this notification may send these channels again.
+            log.warning("delivery not recorded", idempotency_key=req.idempotency_key, channels=channels,
+                        error=_brief(exc))
 
     async def _send_apprise(self, channel: Channel, req: NotificationRequest) -> None:
         assert channel.target is not None

@@ -73,6 +73,8 @@ with workflow.unsafe.imports_passed_through():
 
 MAX_IN_FLIGHT_UPDATES = 8
 AUDIT_BATCHES_PATCH = "guardian-audit-batches"  # runs started before it write every check at once
+AUDIT_OUTAGE_PATCH = "guardian-audit-outage"  # failed audit writes back off and alert (database_unavailable)
+AUDIT_PROBE_SECONDS = 3  # while audit writes fail, one attempt of at most this long per retry
 HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
 
 
@@ -118,6 +120,7 @@ class StatsResult(BaseModel):
     pending_notifications: int
     unrecorded_rows: int
     used_nonces: int
+    audit_failures: int = 0  # consecutive failed audit writes (PostgreSQL unreachable)
 
 
 @dataclass
@@ -288,21 +291,36 @@ class GuardianWorkflow:
             # Fast checks: routine rows go in batches (history stays near 6 events per check).
             self._unrecorded = batch
             return
+        # While writes fail (only under AUDIT_OUTAGE_PATCH), the rows wait between short attempts
+        # so that the checks keep their rhythm.
+        failing = self.core.state.audit_failures > 0
+        if failing and not flush and not self.core.audit_write_due(workflow.now()):
+            self._unrecorded = batch
+            return
         try:
             result = await workflow.execute_local_activity_method(
                 GuardianActivities.record,
                 batch,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(milliseconds=500)),
+                start_to_close_timeout=timedelta(seconds=AUDIT_PROBE_SECONDS if failing else 10),
+                retry_policy=RetryPolicy(maximum_attempts=1 if failing else 2,
+                                         initial_interval=timedelta(milliseconds=500)),
                 summary="record audit",
             )
         except ActivityError as exc:
             # Keep monitoring; the rows (idempotent) go with the next check's write.
             self._unrecorded = batch
             workflow.logger.warning("audit write failed, retrying with the next check: %s", exc.cause or exc)
+            if workflow.patched(AUDIT_OUTAGE_PATCH):
+                self.core.on_audit_failed(workflow.now(), str(exc.cause or exc))
+                for req in self.core.take_notifications():
+                    self._start_notification(req)
             return
         self._unrecorded = None
         self.core.assign_ids(result)
+        if self.core.state.audit_failures:
+            self.core.on_audit_written(workflow.now())
+            for req in self.core.take_notifications():
+                self._start_notification(req)
 
     # -- background work --------------------------------------------------------------
 
@@ -487,4 +505,5 @@ class GuardianWorkflow:
             pending_notifications=len(self._notifications),
             unrecorded_rows=0 if unrecorded is None else len(unrecorded.events) + len(unrecorded.alerts_opened),
             used_nonces=len(self.core.state.used_nonces),
+            audit_failures=self.core.state.audit_failures,
         )

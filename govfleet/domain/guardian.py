@@ -45,6 +45,12 @@ staleness limit or from the future are *invalid* (`InvalidReading` with a code):
 are audited as `tracker_error` events, never move the level and never trip a breaker;
 `failures_before_alert` consecutive failures open a `tracker_unavailable` alert that
 the next valid reading resolves.
+
+Audit writes: when writing the audit rows fails (PostgreSQL unreachable) the rows are
+kept and written later, with every check in between; the next attempt waits
+`AUDIT_RETRY_SECONDS` after a failure. `audit_failures_before_alert` consecutive failed
+writes send one urgent `database_unavailable` notification; the first write that succeeds
+after it sends a `database_recovered` notice and leaves an `audit_unavailable` event.
 """
 
 from __future__ import annotations
@@ -79,6 +85,9 @@ GOOD_AT = Decimal("60")
 
 LEVEL_ALERTS = ("caution", "warning", "critical", "emergency")
 TRACKER_ALERT = "tracker_unavailable"
+DATABASE_ALERT = "database_unavailable"  # a notification kind: audit writes keep failing
+DATABASE_RECOVERED = "database_recovered"
+AUDIT_RETRY_SECONDS = 5  # after a failed audit write, the next attempt waits this long
 ALERT_ACTIONS = {
     "caution": "increased_monitoring",
     "warning": "urgent_notification_prepare_pause",
@@ -316,6 +325,7 @@ class GuardianConfig(BaseModel):
     # Workflow mechanics.
     continue_as_new_after_events: int = 2500  # well before the server's 4,096 suggestion
     audit_flush_seconds: int = 5  # routine check rows of fast (1 s) checks are written in batches this old
+    audit_failures_before_alert: int = Field(2, ge=1)  # consecutive failed audit writes, then database_unavailable
     recent_events: int = 200
     recent_alerts: int = 100
     upsert_search_attributes: bool = True
@@ -441,6 +451,10 @@ class GuardianState(BaseModel):
     seq: Counters = Field(default_factory=Counters)
     checks: int = 0
     published: dict[str, str] = Field(default_factory=dict)  # search attributes last upserted
+    audit_failures: int = 0  # consecutive failed audit writes
+    audit_failing_since: datetime | None = None
+    audit_last_failure: datetime | None = None
+    audit_alerted: bool = False  # database_unavailable sent for the current run of failures
 
 
 # --- effects ---------------------------------------------------------------------------
@@ -1105,6 +1119,62 @@ class GuardianCore:
             monitoring_interval_caution=r.monitoring_interval_caution,
             monitoring_interval_critical=r.monitoring_interval_critical,
         )
+
+    # -- audit writes -----------------------------------------------------------------
+
+    def audit_write_due(self, now: datetime) -> bool:
+        """Whether to attempt the audit write now: always, except within AUDIT_RETRY_SECONDS
+        of a failed one (the rows wait, the checks go on)."""
+        st = self.state
+        return st.audit_last_failure is None or now - st.audit_last_failure >= timedelta(seconds=AUDIT_RETRY_SECONDS)
+
+    def on_audit_failed(self, now: datetime, error: str) -> None:
+        """An audit write failed (its rows are kept for the next one)."""
+        st = self.state
+        st.audit_failures += 1
+        st.audit_failing_since = st.audit_failing_since or now
+        st.audit_last_failure = now
+        if st.audit_failures >= self.config.audit_failures_before_alert and not st.audit_alerted:
+            st.audit_alerted = True
+            since = st.audit_failing_since
+            self._notify(
+                now, DATABASE_ALERT, True, f"Governance audit log unavailable ({self.config.guardian_id})",
+                "\n".join([
+                    "🚨 TIE GOVERNANCE AUDIT LOG UNAVAILABLE", "",
+                    f"{st.audit_failures} consecutive audit writes failed since {_iso(since)}.",
+                    f"Last error: {error[:300]}",
+                    "Monitoring and circuit breakers continue; the audit rows are kept and written once "
+                    "the database answers again.", "",
+                    f"Timestamp: {_iso(now)}",
+                    f"System Status: {self.system_status()}",
+                ]),
+                {"failures": st.audit_failures, "failing_since": _iso(since), "error": error[:300]},
+            )
+
+    def on_audit_written(self, now: datetime) -> None:
+        """An audit write succeeded: ends a run of failures (a recovery notice if one was alerted)."""
+        st = self.state
+        if not st.audit_failures:
+            return
+        since, failures = st.audit_failing_since, st.audit_failures
+        if st.audit_alerted:
+            outage = (now - since).total_seconds() if since else 0.0
+            details = (f"{failures} audit writes failed from {_iso(since)} to {_iso(now)} ({outage:.0f} s); "
+                       "the rows were kept and are written")
+            self._event(now, "audit_unavailable", "recovered", details)
+            self._notify(now, DATABASE_RECOVERED, False, f"Governance audit log recovered ({self.config.guardian_id})",
+                         "\n".join(["✅ TIE GOVERNANCE AUDIT LOG RECOVERED", "", details, "",
+                                    f"Timestamp: {_iso(now)}", f"System Status: {self.system_status()}"]),
+                         {"failures": failures, "failing_since": _iso(since), "outage_seconds": round(outage, 1)})
+        st.audit_failures = 0
+        st.audit_failing_since = None
+        st.audit_last_failure = None
+        st.audit_alerted = False
+
+    def take_notifications(self) -> list[NotificationRequest]:
+        """The notifications produced since the last drain, for sending at once."""
+        taken, self._fx.notifications = self._fx.notifications, []
+        return taken
 
     def assign_ids(self, result: RecordResult) -> None:
         for e in self.state.events:

@@ -255,7 +255,8 @@ class OwnPostgres:
     def __init__(self, root: Path | None = None):
         import pgserver
 
-        self.root = Path(root or tempfile.mkdtemp(prefix="govfleet-fault-pg-"))
+        self.root = Path(root or tempfile.mkdtemp(prefix="govfleet-fault-pg-"))  # short: the socket lives in it
+        self.root.mkdir(parents=True, exist_ok=True)
         self.pgdata = self.root / "pgdata"
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.root))
         # pgserver initialises the data directory (as a dedicated system user when run as root).

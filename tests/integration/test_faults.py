@@ -21,20 +21,28 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 from temporalio.api.enums.v1 import EventType
 
 from activities.guardian import CALL_BREAKER_ACTIVITY
-from govfleet.contracts import PAYMENT_WORKFLOW, payment_workflow_id
+from activities.notify import NotificationActivities
+from govfleet.contracts import PAYMENT_WORKFLOW, NotificationRequest, payment_workflow_id
 from govfleet.payments import ConfirmPaymentInput, ConfirmPaymentResult
+from govfleet.settings import load_config
 from govfleet.simulator import TrackerSimulator, start_simulator
 from govfleet.temporal import connect_when_ready
 from tests.integration.fleet_support import (
+    WEBHOOK_SECRET,
+    WEBHOOK_SECRET_ENV,
     OwnPostgres,
     OwnTemporal,
     Receiver,
     WorkerProcess,
     check_times,
+    free_port,
     history_identities,
     largest_gap,
     start_guardian,
@@ -44,6 +52,7 @@ from tests.integration.fleet_support import (
     write_spec,
 )
 from tests.integration.guardian_support import alerts, check_count, pauses, rows
+from workers.resources import Resources
 from workflows.guardian import GuardianWorkflow
 
 
@@ -202,6 +211,125 @@ async def _at_least(get, n: int) -> bool:
         return await get() >= n
     except Exception:  # the server is still coming back
         return False
+
+
+# --- 3. PostgreSQL down for 30 s ---------------------------------------------------------
+
+OUTAGE_SECONDS = 30
+
+
+async def test_postgres_down_for_30s_loses_nothing_and_alerts(dev_env, task_queue, sim, receiver, workers, tmp_path):
+    pg = await asyncio.to_thread(OwnPostgres)
+    await pg.start()
+    try:
+        await _postgres_outage(dev_env, task_queue, sim, receiver, workers, tmp_path, pg)
+    finally:
+        await asyncio.to_thread(pg.close)
+
+
+async def _postgres_outage(dev_env, task_queue, sim, receiver, workers, tmp_path, pg: OwnPostgres) -> None:
+    url = await asyncio.to_thread(pg.make_database)
+    address = temporal_address(dev_env.client)
+    spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url=sim.url, webhook_url=receiver.url,
+                      rules={"monitoring_interval_normal": 1})
+    worker = start_worker(address=address, database_url=url, task_queue=task_queue, spec_path=spec,
+                          log=tmp_path / "worker.log")
+    workers.append(worker)
+    await worker.wait_polling()
+    handle, cfg = await start_guardian(dev_env.client, task_queue, spec)
+    gid = cfg.guardian_id
+
+    async def stats():
+        return await handle.query(GuardianWorkflow.stats)
+
+    await wait_for(lambda: check_count(url, gid) >= 3, 30, "the first audit rows", worker)
+    checks_before = (await stats()).checks
+    down_at = time.monotonic()
+    await pg.stop()
+
+    # A payment confirmed while the database is down.
+    pid = f"fault-{uuid.uuid4().hex[:8]}"
+    payment = await dev_env.client.start_workflow(
+        PAYMENT_WORKFLOW, ConfirmPaymentInput(client_payment_id=pid, user_id="olga", amount_usd_cents=2_500),
+        id=payment_workflow_id(pid), task_queue=task_queue, result_type=ConfirmPaymentResult)
+
+    await wait_for(lambda: "database_unavailable" in receiver.kinds(), OUTAGE_SECONDS, "database_unavailable", worker)
+    alerted_after = time.monotonic() - down_at
+    await asyncio.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - down_at)))
+    during = await stats()
+    assert worker.alive()
+    assert during.audit_failures >= 2 and during.unrecorded_rows > 0
+    await pg.start()
+    up_at = time.monotonic()
+
+    result = await asyncio.wait_for(payment.result(), 60)
+    await wait_for(lambda: "database_recovered" in receiver.kinds(), 60, "the recovery notice", worker)
+    recovered_after = time.monotonic() - up_at
+
+    # A slow interval makes the guardian write what it holds and go quiet; then compare.
+    slow = cfg.rules.model_copy(update={"monitoring_interval_normal": 60})
+    await handle.signal(GuardianWorkflow.configure_signal, cfg.model_copy(update={"rules": slow}))
+
+    await wait_for(lambda: _flushed(handle), 30, "the kept rows to be written", worker)
+    final = await stats()
+    assert worker.alive()
+
+    # Every check the guardian made, before, during and after the outage, is in the table once.
+    assert check_count(url, gid) == final.checks
+    keys = [r["idempotency_key"] for r in rows(url, "SELECT idempotency_key FROM governance_events "
+                                                    "WHERE guardian_id = %s", gid)]
+    numbers = sorted(int(k.rsplit(":e", 1)[1]) for k in keys)
+    assert numbers == list(range(1, len(numbers) + 1))  # no event key skipped, none twice
+    assert during.checks - checks_before >= OUTAGE_SECONDS // 4  # it kept checking while the database was down
+    times = check_times(url, gid)
+    outage_gap = largest_gap(times)
+    [event] = rows(url, "SELECT action, details FROM governance_events WHERE guardian_id = %s "
+                        "AND event_type = 'audit_unavailable'", gid)
+    assert event["action"] == "recovered"
+
+    # The payment landed once, with its bonus.
+    assert result.replay is False
+    assert rows(url, "SELECT billing_account_id, amount FROM credit_ledger WHERE reference = %s ORDER BY id", pid) \
+        == [{"billing_account_id": "acct_olga", "amount": 250_000_000},
+            {"billing_account_id": "cogni_system", "amount": 187_500_000}]
+
+    # Notifications: signed, the alert urgent, each kind once.
+    unique = receiver.unique()
+    assert [d.body["kind"] for d in unique] == ["database_unavailable", "database_recovered"]
+    assert unique[0].body["urgent"] is True and all(d.signed for d in receiver.deliveries)
+    print(f"\npostgres outage {OUTAGE_SECONDS}s: {during.checks - checks_before} checks during it, "
+          f"largest gap between checks {outage_gap:.1f}s, alert after {alerted_after:.1f}s, "
+          f"rows written {recovered_after:.1f}s after restart")
+    await stop_guardian(handle)
+
+
+async def _flushed(handle) -> bool:
+    s = await handle.query(GuardianWorkflow.stats)
+    cfg = await handle.query(GuardianWorkflow.config_query)
+    return s.unrecorded_rows == 0 and s.audit_failures == 0 and cfg.rules.monitoring_interval_normal == 60
+
+
+async def test_a_notification_goes_out_while_its_delivery_records_are_unreachable(receiver, tmp_path):
+    """send_notification delivers even when notification_deliveries cannot be read or written
+    (nothing listens on the database port): at least once, never not at all."""
+    spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url="http://127.0.0.1:9", webhook_url=receiver.url)
+    config = load_config(environ={}, repo_spec_path=spec)
+    dead_url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
+    pool = AsyncConnectionPool(dead_url, min_size=1, open=False, kwargs={"row_factory": dict_row})
+    await pool.open(wait=False)
+    resources = Resources(config=config, database_url=dead_url, pool=pool, http=httpx.AsyncClient(), client=None)
+    try:
+        acts = NotificationActivities(resources, environ={WEBHOOK_SECRET_ENV: WEBHOOK_SECRET})
+        req = NotificationRequest(idempotency_key="g:c:n1", kind="database_unavailable", urgent=True,
+                                  title="Governance audit log unavailable", body="PostgreSQL is down")
+        started = time.monotonic()
+        result = await acts.deliver(req)
+        assert result.delivered == ["webhook"] and result.failed == []
+        assert time.monotonic() - started < 10  # bounded waits for the unreachable table
+        [delivery] = receiver.deliveries
+        assert delivery.signed and delivery.key == "g:c:n1" and delivery.body["kind"] == "database_unavailable"
+    finally:
+        await resources.close()
 
 
 # --- 4. the tracker misbehaves -----------------------------------------------------------
