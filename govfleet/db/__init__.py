@@ -102,6 +102,13 @@ def verify_system_tenant(database_url: str) -> None:
         )
 
 
+# psycopg_pool retries a lost connection with an unbounded exponential backoff (1, 2, 4, ...
+# 32 s ...) for `reconnect_timeout`; after a 30 s outage the next attempt could be half a minute
+# away. Giving up on an attempt after this long instead makes the next request start a fresh
+# one, so the pool is back within seconds of PostgreSQL.
+RECONNECT_TIMEOUT_SECONDS = 10.0
+
+
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     pool = AsyncConnectionPool(
         database_url,
@@ -109,6 +116,7 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
         max_size=max_size,
         open=False,
         kwargs={"row_factory": dict_row, "autocommit": False},
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
     await pool.open(wait=True, timeout=30)
     return pool
