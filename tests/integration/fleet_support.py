@@ -314,6 +314,13 @@ def check_times(database_url: str, guardian_id: str) -> list[datetime]:
                       "AND event_type = 'governance_check' ORDER BY timestamp", guardian_id)]
 
 
+def event_numbers(database_url: str, guardian_id: str) -> list[int]:
+    """The sequence numbers of the guardian's audit event keys (`<id>:<chain>:e<n>`) in the table."""
+    keys = [r["idempotency_key"] for r in rows(
+        database_url, "SELECT idempotency_key FROM governance_events WHERE guardian_id = %s", guardian_id)]
+    return sorted(int(k.rsplit(":e", 1)[1]) for k in keys)
+
+
 def largest_gap(times: list[datetime]) -> float:
     return max(((b - a).total_seconds() for a, b in zip(times, times[1:])), default=0.0)
 
