@@ -31,6 +31,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,11 @@ from temporalio.client import Client, WorkflowHandle
 from govfleet import db
 from govfleet.commands.guardian import ensure_guardian
 from govfleet.domain.guardian import GuardianConfig, guardian_config
-from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify_signature
+from govfleet.domain.webhook_signature import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    verify_signature,
+)
 from govfleet.embedded import EmbeddedTemporal, wait_for_port
 from govfleet.settings import load_config
 from govfleet.simulator import Served, serve_asgi
@@ -210,7 +215,7 @@ class Receiver:
         ))
         return JSONResponse({"ok": True})
 
-    async def start(self) -> "Receiver":
+    async def start(self) -> Receiver:
         app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
         self.served = await serve_asgi(app, what="webhook receiver")
         return self
@@ -322,7 +327,7 @@ def event_numbers(database_url: str, guardian_id: str) -> list[int]:
 
 
 def largest_gap(times: list[datetime]) -> float:
-    return max(((b - a).total_seconds() for a, b in zip(times, times[1:])), default=0.0)
+    return max(((b - a).total_seconds() for a, b in pairwise(times)), default=0.0)
 
 
 async def history_identities(handle: WorkflowHandle) -> list[tuple[int, str, str]]:
