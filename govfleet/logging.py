@@ -12,6 +12,17 @@ import sys
 import structlog
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing (not at configuration time),
+    so a replaced or captured stderr never leaves loggers pointing at a closed stream."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(fmt: str | None = None, level: str = "INFO") -> None:
     use_json = (fmt == "json") or (fmt is None and not sys.stderr.isatty())
     processors: list = [
@@ -25,7 +36,7 @@ def configure_logging(fmt: str | None = None, level: str = "INFO") -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     # Route the standard library (Temporal SDK, uvicorn) through the same level.
