@@ -61,6 +61,8 @@ class LedgerUnavailable(RuntimeError):
 
 
 _ASSERT_PREFIX = "ledger_assert: "
+FIRST_PURCHASE_RACE = {"billing_accounts_pkey", "billing_accounts_owner_uidx", "users_pkey"}
+FIRST_PURCHASE_ATTEMPTS = 3
 
 
 def _confirm_statement(with_bonus: bool) -> str:
@@ -244,14 +246,23 @@ async def confirm_payment(
         await conn.set_autocommit(True)
         try:
             try:
-                if before_commit is None:
-                    cur = await conn.execute(statement, params)
-                    row = await cur.fetchone()
-                else:
-                    async with conn.transaction():
-                        cur = await conn.execute(statement, params)
-                        row = await cur.fetchone()
-                        await before_commit()
+                for attempt in range(1, FIRST_PURCHASE_ATTEMPTS + 1):
+                    try:
+                        if before_commit is None:
+                            cur = await conn.execute(statement, params)
+                            row = await cur.fetchone()
+                        else:
+                            async with conn.transaction():
+                                cur = await conn.execute(statement, params)
+                                row = await cur.fetchone()
+                                await before_commit()
+                        break
+                    except pg_errors.UniqueViolation as exc:
+                        # Two first purchases of one user raced to create the user / account. ON
+                        # CONFLICT arbitrates on one unique index only, so the loser fails on the
+                        # other; its statement was rolled back whole, and now the account exists.
+                        if exc.diag.constraint_name not in FIRST_PURCHASE_RACE or attempt == FIRST_PURCHASE_ATTEMPTS:
+                            raise
             except pg_errors.UniqueViolation as exc:
                 if exc.diag.constraint_name != "payments_pkey":
                     raise

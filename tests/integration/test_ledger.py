@@ -183,6 +183,18 @@ async def test_fifty_concurrent_first_purchases_of_one_new_user_create_one_accou
     assert max(r.user_balance_after for r in results) == expected
 
 
+async def test_racing_first_purchases_of_many_new_users_all_land(pool):
+    # Each round: fresh users, several first purchases each, all at once. The account-creating
+    # race (two INSERTs of one new account) must never surface as an error.
+    for round_no in range(6):
+        users = [f"racer-{round_no}-{i}" for i in range(6)]
+        orders = [(f"pay-racer-{round_no}-{u}-{k}", u, 1000 + k) for u in users for k in range(4)]
+        results = await asyncio.gather(*[ledger.confirm_payment(pool, pay(*o), share=SHARE) for o in orders])
+        assert not any(r.replay for r in results)
+        for u in users:
+            assert await balance(pool, f"acct_{u}") == sum(usd_cents_to_credits(1000 + k) for k in range(4))
+
+
 async def test_two_hundred_distinct_concurrent_purchases_sum_exactly(pool):
     rng = random.Random(3)
     users = [f"crowd-{i}" for i in range(25)]
