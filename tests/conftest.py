@@ -1,5 +1,5 @@
-"""Session fixtures: a fresh PostgreSQL database, the Temporal time-skipping server and the
-Temporal dev server (both binaries from pip), a fresh task queue per test.
+"""Fixtures: a fresh PostgreSQL database and the Temporal dev server per session, the Temporal
+time-skipping server per test (both binaries from pip), a fresh task queue per test.
 
 `TEST_DATABASE_URL` (a server URL; a fresh database is created on it) is used when set,
 otherwise an embedded PostgreSQL from `pgserver` is started for the session.
@@ -109,8 +109,10 @@ def config() -> Config:
     return load_config(environ={}, repo_spec_path=EXAMPLE_SPEC)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test (it starts in a fraction of a second): skipping is
+    global to a server, so another test's activity still in flight would hold its clock still."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
     )
