@@ -26,21 +26,20 @@ served (deterministic for tests under time skipping); the last value is held.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import math
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from govfleet.api.server import RunningApi, start_api
 
 TOTAL_VOTES = 10_000
 
@@ -334,60 +333,10 @@ class TrackerSimulator:
         ])
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its own signal capture: the host process owns Ctrl-C."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@dataclass
-class Served:
-    """An ASGI app served by uvicorn in this event loop."""
-
-    host: str
-    port: int
-    server: uvicorn.Server
-    task: asyncio.Task
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        self.server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-async def serve_asgi(app: Any, *, host: str = "127.0.0.1", port: int = 0, what: str = "server") -> Served:
-    """Serve `app` on host:port (port 0: a free port) in this event loop; returns once listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise OSError(f"cannot serve the {what} on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(128)
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = _QuietServer(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError(f"{what} stopped during start-up")
-        await asyncio.sleep(0.01)
-    return Served(host=host, port=sock.getsockname()[1], server=server, task=task)
-
-
 @dataclass
 class RunningSimulator:
     sim: TrackerSimulator
-    served: Served
+    served: RunningApi
 
     @property
     def url(self) -> str:
@@ -404,5 +353,5 @@ class RunningSimulator:
 async def start_simulator(sim: TrackerSimulator | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
     """Serve `sim` on host:port (port 0: a free port) in this event loop."""
     sim = sim or TrackerSimulator()
-    served = await serve_asgi(sim.app, host=host, port=port, what="tracker simulator")
+    served = await start_api(sim.app, host, port)
     return RunningSimulator(sim=sim, served=served)

@@ -1,6 +1,6 @@
-"""Serving the API in-process: a uvicorn `Server` in an asyncio task, on a socket bound by
-us (port 0 picks a free port). Used by `govfleet up`, `govfleet api`, the tests and the
-benchmark. Signals stay with the host process: uvicorn's own signal capture is disabled
+"""Serving an ASGI app in-process: a uvicorn `Server` in an asyncio task, on a socket bound by
+us (port 0 picks a free port). Used for the API (`govfleet up`, `govfleet api`), the tracker
+simulator, the tests' loopback receivers and the benchmarks. Signals stay with the host process: uvicorn's own signal capture is disabled
 so Ctrl-C reaches `govfleet up`'s stop event."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import asyncio
 import contextlib
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
 
 
 class _HostedServer(uvicorn.Server):
@@ -52,9 +52,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_api(app: FastAPI, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False,
+async def start_api(app: Any, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False,
                     timeout: float = 30.0) -> RunningApi:
-    """Start serving; returns once the app's lifespan has started (or raises)."""
+    """Start serving any ASGI app; returns once its lifespan has started (or raises)."""
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on",

@@ -54,7 +54,7 @@ from govfleet.domain.webhook_signature import (
 )
 from govfleet.embedded import EmbeddedTemporal, wait_for_port
 from govfleet.settings import load_config
-from govfleet.simulator import Served, serve_asgi
+from govfleet.api.server import RunningApi, start_api
 from tests.integration.guardian_support import rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +195,7 @@ class Receiver:
     """A loopback webhook endpoint (the notification channel): records every POST."""
 
     deliveries: list[Delivery] = field(default_factory=list)
-    served: Served | None = None
+    served: RunningApi | None = None
 
     @property
     def url(self) -> str:
@@ -217,7 +217,7 @@ class Receiver:
 
     async def start(self) -> Receiver:
         app = Starlette(routes=[Route("/hook", self._hook, methods=["POST"])])
-        self.served = await serve_asgi(app, what="webhook receiver")
+        self.served = await start_api(app)
         return self
 
     async def stop(self) -> None:

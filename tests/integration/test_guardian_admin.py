@@ -21,7 +21,8 @@ from temporalio.exceptions import ApplicationError
 from activities.notify import NotificationActivities
 from govfleet.repo_spec import NotificationsSpec, WebhookSpec
 from govfleet.settings import Config
-from govfleet.simulator import TrackerSimulator, serve_asgi, start_simulator
+from govfleet.api.server import start_api
+from govfleet.simulator import TrackerSimulator, start_simulator
 from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
 from tests.integration.guardian_support import (
     ADMIN_0,
@@ -198,7 +199,7 @@ class FlakyWebhook:
 async def test_failing_notification_channel_never_blocks_the_loop(dev_env, task_queue, config, database_url, sim):
     secret = "loopback-test-secret"
     hook = FlakyWebhook(secret, fail=2)
-    served = await serve_asgi(Starlette(routes=[Route("/hook", hook.receive, methods=["POST"])]), what="webhook")
+    served = await start_api(Starlette(routes=[Route("/hook", hook.receive, methods=["POST"])]))
     try:
         guardian_spec = config.spec.guardian.model_copy(update={"notifications": NotificationsSpec(
             webhook=WebhookSpec(url=f"{served.url}/hook", secret="${GUARDIAN_TEST_WEBHOOK_SECRET}"))})
