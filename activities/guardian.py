@@ -24,17 +24,15 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from govfleet.domain.guardian import (
-    BreakerCall,
+from govfleet.domain.guardian.models import BreakerCall, RecordBatch, RecordResult
+from govfleet.domain.guardian.readings import (
     FetchReadingInput,
     FetchReadingResult,
     InvalidReading,
-    RecordBatch,
-    RecordResult,
     TrackerFailure,
     validate_reading,
 )
-from govfleet.repo_spec import resolve_secret
+from govfleet.domain.secret_ref import resolve_secret
 from workers.resources import Resources
 
 FETCH_READING_ACTIVITY = "guardian_fetch_reading"

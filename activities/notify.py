@@ -42,9 +42,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
-from govfleet.repo_spec import NotificationsSpec, resolve_secret
+from govfleet.repo_spec import NotificationsSpec
 from workers.resources import Resources
 
 log = get_logger("govfleet.notify")

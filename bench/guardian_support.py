@@ -144,8 +144,8 @@ async def guardian_worker(client, task_queue: str, database_url: str, *, extra_w
 
 
 def guardian_cfg(sim_url: str, guardian_id: str, **overrides):
-    from govfleet.domain.guardian import guardian_config
-    from govfleet.repo_spec import BreakerTarget
+    from govfleet.domain.guardian.models import BreakerTarget
+    from govfleet.repo_spec import guardian_config
 
     spec = load_example_config().spec.guardian
     breakers = [BreakerTarget(name="redemption-algorithm", url=sim_url, scope="redemptions"),

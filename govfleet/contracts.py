@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from govfleet.domain.notifications import NotificationRequest  # noqa: F401  (re-exported)
+
 # Workflow types (as registered with Temporal) and well-known workflow ids (PRODUCT.md).
 GUARDIAN_WORKFLOW = "GovernanceGuardian"
 GUARDIAN_WORKFLOW_ID = "governance-guardian"
@@ -42,14 +44,3 @@ class StatusUpdate(BaseModel):
     schedules_changed: bool = False  # the reconciler changed schedules: re-read them
     heartbeat: dict | None = None  # the latest heartbeat CloudEvent's data (status, time, checks)
     source: str = Field("", description="who sent it, for the audit trail")
-
-
-class NotificationRequest(BaseModel):
-    """Input of activity `send_notification` (guardian alerts, heartbeat failures)."""
-
-    idempotency_key: str
-    kind: str  # e.g. caution|warning|critical|emergency|tracker_unavailable|governance.heartbeat.low_balance|recovery
-    urgent: bool = False
-    title: str
-    body: str
-    data: dict = Field(default_factory=dict)

@@ -8,17 +8,18 @@ names the dotted path and the offending value, e.g.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from pathlib import Path
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-SECRET_REF = re.compile(r"^\$\{([A-Z_][A-Z0-9_]*)\}$")
+from govfleet.domain.guardian.levels import GuardianRules
+from govfleet.domain.guardian.models import GUARDIAN_WORKFLOW_ID, BreakerTarget, GuardianConfig
+from govfleet.domain.secret_ref import SecretRef
+
 CHARTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ETH_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -51,20 +52,6 @@ def validate_timezone(name: str) -> str:
     return name
 
 
-def _secret(value: Any) -> str:
-    if not isinstance(value, str) or not SECRET_REF.match(value):
-        raise ValueError(f"{value!r} must be a ${{ENV_VAR}} reference, never a literal secret")
-    return value
-
-
-def resolve_secret(ref: str | None, environ: Mapping[str, str]) -> str | None:
-    """The value of a `${ENV_VAR}` reference, or None when it is unset or empty."""
-    if not ref:
-        return None
-    m = SECRET_REF.match(ref)
-    return (environ.get(m.group(1)) or None) if m else None
-
-
 def _address(value: Any) -> str:
     if not isinstance(value, str) or not ETH_ADDRESS.match(value):
         raise ValueError(f"{value!r} is not an Ethereum address (0x followed by 40 hex digits)")
@@ -73,8 +60,6 @@ def _address(value: Any) -> str:
 
 EthAddress = Annotated[str, BeforeValidator(_address)]
 
-# A `${ENV_VAR}` reference. Literal secrets are refused at load time.
-SecretRef = Annotated[str, BeforeValidator(_secret)]
 
 
 # --- cogni_dao -------------------------------------------------------------------------
@@ -183,50 +168,12 @@ class GovernanceSpec(_Model):
 # --- guardian --------------------------------------------------------------------------
 
 
-class GuardianRules(_Model):
-    """Thresholds and intervals (PRODUCT.md decision table; seed 004 defaults)."""
-
-    caution_threshold: Decimal = Decimal("55.0")
-    warning_threshold: Decimal = Decimal("52.0")
-    critical_threshold: Decimal = Decimal("51.0")
-    emergency_threshold: Decimal = Decimal("49.0")
-    monitoring_interval_normal: int = Field(30, ge=1)
-    monitoring_interval_caution: int = Field(5, ge=1)
-    monitoring_interval_critical: int = Field(1, ge=1)
-    hysteresis: Decimal = Field(Decimal("0.5"), ge=0)
-    clear_after_checks: int = Field(3, ge=1)
-    renotify_minutes: int = Field(60, ge=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "GuardianRules":
-        order = [
-            ("caution_threshold", self.caution_threshold),
-            ("warning_threshold", self.warning_threshold),
-            ("critical_threshold", self.critical_threshold),
-            ("emergency_threshold", self.emergency_threshold),
-        ]
-        for (n1, v1), (n2, v2) in zip(order, order[1:]):
-            if not v1 > v2:
-                raise ValueError(f"{n1} ({v1}) must be above {n2} ({v2})")
-        for n, v in order:
-            if not (0 <= v <= 100):
-                raise ValueError(f"{n} ({v}) must be within [0, 100]")
-        return self
-
-
 class TrackerSpec(_Model):
     url: str = "http://127.0.0.1:8922"
     timeout_seconds: float = Field(2.0, gt=0)
     staleness_seconds: int = Field(120, ge=1)
     failures_before_alert: int = Field(3, ge=1)
     push_token: SecretRef | None = None
-
-
-class BreakerTarget(_Model):
-    name: str
-    url: str
-    scope: Literal["redemptions", "everything"]
-    token: SecretRef | None = None
 
 
 class WebhookSpec(_Model):
@@ -238,7 +185,6 @@ class NotificationsSpec(_Model):
     admin_urls: list[SecretRef] = Field(default_factory=list)
     urgent_urls: list[SecretRef] = Field(default_factory=list)
     webhook: WebhookSpec | None = None
-
 
 
 class GuardianSpec(_Model):
@@ -260,7 +206,25 @@ class GuardianSpec(_Model):
 
     @property
     def workflow_id(self) -> str:
-        return "governance-guardian" if not self.name else f"governance-guardian-{self.name}"
+        return GUARDIAN_WORKFLOW_ID if not self.name else f"{GUARDIAN_WORKFLOW_ID}-{self.name}"
+
+
+def guardian_config(spec: GuardianSpec, **overrides: Any) -> GuardianConfig:
+    """The guardian workflow's configuration from repo-spec's `guardian` block."""
+    data: dict[str, Any] = dict(
+        guardian_id=spec.workflow_id,
+        rules=spec.rules,
+        tracker_url=spec.tracker.url,
+        tracker_timeout_seconds=spec.tracker.timeout_seconds,
+        staleness_seconds=spec.tracker.staleness_seconds,
+        failures_before_alert=spec.tracker.failures_before_alert,
+        breakers=list(spec.breakers),
+        admins=list(spec.admins),
+        resume_quorum=spec.resume_quorum,
+        signature_max_age_seconds=spec.signature_max_age_seconds,
+    )
+    data.update(overrides)
+    return GuardianConfig(**data)
 
 
 class RepoSpec(_Model):

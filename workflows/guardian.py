@@ -47,27 +47,26 @@ with workflow.unsafe.imports_passed_through():
     from activities.guardian import GuardianActivities
     from govfleet.contracts import GUARDIAN_WORKFLOW, SEND_NOTIFICATION_ACTIVITY, NotificationRequest
     from govfleet.domain import admin_auth  # noqa: F401  (eth-account, imported once by the worker)
-    from govfleet.domain.guardian import (
+    from govfleet.domain.guardian.core import GuardianCore
+    from govfleet.domain.guardian.levels import SEVERITY
+    from govfleet.domain.guardian.models import (
         AdminRejected,
-        AlertsResult,
         BreakerCall,
-        EventsResult,
-        FetchReadingInput,
-        GovernanceResult,
         GuardianConfig,
-        GuardianCore,
         GuardianState,
-        GuardianStatus,
         PauseInput,
         PauseResult,
-        Reading,
-        ReadingPayload,
         RecordBatch,
         ResumeInput,
         ResumeResult,
-        SEVERITY,
+    )
+    from govfleet.domain.guardian.readings import FetchReadingInput, Reading, ReadingPayload, TrackerFailure
+    from govfleet.domain.guardian.views import (
+        AlertsResult,
+        EventsResult,
+        GovernanceResult,
+        GuardianStatus,
         RulesResult,
-        TrackerFailure,
     )
     from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
 

@@ -64,8 +64,8 @@ from govfleet.api.models import (
 from govfleet.api.service import Clock, StatusService, utc_now
 from govfleet.domain.billing import ConfirmPaymentResult
 from govfleet.domain.heartbeat import heartbeat_state
+from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.status import GovernanceStatusV1
-from govfleet.repo_spec import resolve_secret
 from govfleet.settings import Config, load_config
 
 log = structlog.get_logger("govfleet.api")

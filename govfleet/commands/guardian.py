@@ -13,8 +13,9 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from govfleet.db import StartupError
-from govfleet.domain.guardian import GuardianConfig, guardian_config
+from govfleet.domain.guardian.models import GuardianConfig
 from govfleet.logging import get_logger
+from govfleet.repo_spec import guardian_config
 from govfleet.settings import Config
 from govfleet.simulator import DEFAULT_STEP_SECONDS, SCENARIOS, RunningSimulator, TrackerSimulator, start_simulator
 

@@ -45,16 +45,17 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from govfleet import db
+from govfleet.api.server import RunningApi, start_api
 from govfleet.commands.guardian import ensure_guardian
-from govfleet.domain.guardian import GuardianConfig, guardian_config
+from govfleet.domain.guardian.models import GuardianConfig
 from govfleet.domain.webhook_signature import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     verify_signature,
 )
 from govfleet.embedded import EmbeddedTemporal, wait_for_port
+from govfleet.repo_spec import guardian_config
 from govfleet.settings import load_config
-from govfleet.api.server import RunningApi, start_api
 from tests.integration.guardian_support import rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

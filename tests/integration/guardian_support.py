@@ -25,8 +25,8 @@ from temporalio.worker import Worker
 from activities.guardian import GuardianActivities
 from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
 from govfleet.domain.admin_auth import sign_authorization
-from govfleet.domain.guardian import GuardianConfig, guardian_config
-from govfleet.repo_spec import BreakerTarget
+from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
+from govfleet.repo_spec import guardian_config
 from govfleet.settings import Config
 from govfleet.simulator import RunningSimulator
 from workers.resources import Resources
@@ -154,9 +154,9 @@ async def settle(handle: WorkflowHandle, timeout: float = 20.0) -> None:
 
 async def _serve_worker(address: str, task_queue: str, database_url: str) -> None:
     """A guardian worker in its own process (killed with SIGKILL by the crash test)."""
+    from govfleet.settings import load_config
     from govfleet.temporal import connect
     from tests.conftest import EXAMPLE_SPEC
-    from govfleet.settings import load_config
 
     client = await connect(address)
     config = load_config(environ={}, repo_spec_path=EXAMPLE_SPEC)

@@ -19,9 +19,10 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import NotificationActivities
+from govfleet.api.server import start_api
+from govfleet.domain.guardian.models import PauseInput, ResumeInput
 from govfleet.repo_spec import NotificationsSpec, WebhookSpec
 from govfleet.settings import Config
-from govfleet.api.server import start_api
 from govfleet.simulator import TrackerSimulator, start_simulator
 from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
 from tests.integration.guardian_support import (
@@ -42,7 +43,6 @@ from tests.integration.guardian_support import (
     start_guardian,
 )
 from workflows.guardian import AlertsQueryInput, EventsQueryInput, GuardianWorkflow
-from govfleet.domain.guardian import PauseInput, ResumeInput
 
 
 @pytest.fixture

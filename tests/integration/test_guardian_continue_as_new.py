@@ -12,7 +12,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from govfleet.domain.guardian import PauseInput
+from govfleet.domain.guardian.models import PauseInput
 from govfleet.simulator import TrackerSimulator, start_simulator
 from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 from tests.integration.guardian_support import (

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from govfleet.commands.guardian import demo_guardian_config, ensure_guardian
-from govfleet.domain.guardian import InvalidReading, validate_reading
+from govfleet.domain.guardian.readings import InvalidReading, validate_reading
 from govfleet.simulator import SCENARIOS, TrackerSimulator, start_simulator
 from tests.conftest import REPO_ROOT
 from tests.integration.guardian_support import (

@@ -9,14 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from govfleet.domain.guardian import (
-    AUDIT_RETRY_SECONDS,
-    DATABASE_ALERT,
-    DATABASE_RECOVERED,
-    GuardianConfig,
-    GuardianCore,
-    GuardianState,
-)
+from govfleet.domain.guardian.core import AUDIT_RETRY_SECONDS, GuardianCore
+from govfleet.domain.guardian.levels import DATABASE_ALERT, DATABASE_RECOVERED
+from govfleet.domain.guardian.models import GuardianConfig, GuardianState
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 

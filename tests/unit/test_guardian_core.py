@@ -14,17 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from govfleet.domain.admin_auth import sign_authorization
-from govfleet.domain.guardian import (
-    AdminRejected,
-    GuardianCore,
-    GuardianState,
-    PauseInput,
-    ResumeInput,
-    TrackerFailure,
-    guardian_config,
-    validate_reading,
-)
-from govfleet.repo_spec import parse_repo_spec
+from govfleet.domain.guardian.core import GuardianCore
+from govfleet.domain.guardian.models import AdminRejected, GuardianState, PauseInput, ResumeInput
+from govfleet.domain.guardian.readings import TrackerFailure, validate_reading
+from govfleet.repo_spec import guardian_config, parse_repo_spec
 from govfleet.simulator import reading_body
 from tests.conftest import EXAMPLE_SPEC
 

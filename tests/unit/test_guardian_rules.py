@@ -9,15 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from govfleet.domain.guardian import (
-    InvalidReading,
-    determine_level,
-    guardian_config,
-    interval_for,
-    render_alert_body,
-    validate_reading,
-)
-from govfleet.repo_spec import GuardianRules, parse_repo_spec
+from govfleet.domain.alerts_template import render_alert
+from govfleet.domain.guardian.levels import GuardianRules, determine_level, interval_for
+from govfleet.domain.guardian.readings import InvalidReading, validate_reading
+from govfleet.repo_spec import guardian_config, parse_repo_spec
 from govfleet.simulator import garbage_response, reading_body
 
 RULES = GuardianRules()
@@ -153,7 +148,7 @@ def test_every_simulator_garbage_kind_is_rejected(kind):
 
 
 def test_alert_template_is_the_seeds():
-    body = render_alert_body(alert_type="caution", holder_control=54.2, threshold=Decimal("55.0"),
+    body = render_alert(alert_type="caution", holder_control=54.2, threshold=Decimal("55.0"),
                              action="increased_monitoring", timestamp=NOW, system_status="operational")
     assert body == (
         "🚨 TIE GOVERNANCE ALERT\n\n"

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from govfleet.repo_spec import RepoSpecError, load_repo_spec, parse_repo_spec, resolve_secret
+from govfleet.domain.secret_ref import resolve_secret
+from govfleet.repo_spec import RepoSpecError, load_repo_spec, parse_repo_spec
 from tests.conftest import EXAMPLE_SPEC
 
 

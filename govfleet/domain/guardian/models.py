@@ -1,0 +1,250 @@
+"""The guardian's state, carried whole across continue-as-new, and the effects of a decision
+(audit rows, breaker calls, notifications) that the workflow carries out. See docs/guardian.md.
+
+Idempotency: every audit row, pause and notification has a key built from the guardian id,
+the state's `chain` (fixed at the first run) and a counter, so a retried write or call is
+never applied twice; a breaker call's key is `<guardian id>:<pause id>`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from govfleet.domain.guardian.levels import GuardianRules, round2
+from govfleet.domain.guardian.readings import Reading, TrackerFailure
+from govfleet.domain.guardian.views import AlertView, EventView
+from govfleet.domain.notifications import NotificationRequest
+from govfleet.domain.secret_ref import SecretRef
+
+GUARDIAN_WORKFLOW_ID = "governance-guardian"  # the default guardian's workflow id
+
+
+class BreakerTarget(BaseModel):
+    """A service the guardian pauses and resumes (repo-spec `guardian.breakers`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    url: str
+    scope: Literal["redemptions", "everything"]
+    token: SecretRef | None = None
+
+
+class GuardianConfig(BaseModel):
+    """Everything the guardian workflow needs from repo-spec (passed in its input so
+    that its history says which tracker and targets it used)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    guardian_id: str = GUARDIAN_WORKFLOW_ID
+    rules: GuardianRules = GuardianRules()
+    tracker_url: str = "http://127.0.0.1:8922"
+    tracker_timeout_seconds: float = 2.0
+    staleness_seconds: int = 120
+    failures_before_alert: int = 3
+    breakers: list[BreakerTarget] = Field(default_factory=list)
+    admins: list[str] = Field(default_factory=list)
+    resume_quorum: int = 2
+    signature_max_age_seconds: int = 900
+    # Workflow mechanics.
+    continue_as_new_after_events: int = 2500  # well before the server's 4,096 suggestion
+    audit_flush_seconds: int = 5  # routine check rows of fast (1 s) checks are written in batches this old
+    audit_failures_before_alert: int = Field(2, ge=1)  # consecutive failed audit writes, then database_unavailable
+    recent_events: int = 200
+    recent_alerts: int = 100
+    upsert_search_attributes: bool = True
+
+
+class Alert(BaseModel):
+    key: str  # idempotency key of its governance_alerts row
+    id: int | None = None  # database id, once written
+    alert_type: str
+    timestamp: datetime
+    holder_control: float | None
+    message: str
+    action_taken: str
+    resolved: bool = False
+    resolved_at: datetime | None = None
+    notified_at: datetime | None = None
+    notifications: int = 0
+    clear_streak: int = 0
+
+    def view(self) -> AlertView:
+        return AlertView(
+            id=self.id, timestamp=self.timestamp, alert_type=self.alert_type,
+            holder_control=round2(self.holder_control), message=self.message,
+            action_taken=self.action_taken, resolved=self.resolved, resolved_at=self.resolved_at,
+        )
+
+
+class AuditEvent(BaseModel):
+    key: str  # idempotency key of its governance_events row
+    id: int | None = None
+    timestamp: datetime
+    event_type: str  # governance_check|threshold_crossed|alert_resolved|pause|resume|tracker_error|admin_rejected
+    holder_control: float | None
+    threshold_level: str
+    action: str
+    details: str | None = None
+
+    def view(self) -> EventView:
+        return EventView(
+            id=self.id, timestamp=self.timestamp, event_type=self.event_type,
+            holder_control=round2(self.holder_control), threshold_level=self.threshold_level,
+            action=self.action, details=self.details,
+        )
+
+
+class Pause(BaseModel):
+    pause_id: str
+    key: str  # `<guardian id>:<pause id>`: breaker idempotency key and system_pauses.pause_key
+    pause_type: Literal["automatic", "manual"]
+    scope: Literal["redemptions", "everything"]
+    emergency: bool = False  # automatic at the emergency level: resuming needs a governance vote
+    paused_at: datetime
+    reason: str
+    holder_control_at_pause: float | None
+    targets: list[str] = Field(default_factory=list)
+    resumed_at: datetime | None = None
+    resumed_by: str | None = None
+    resume_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.resumed_at is None
+
+
+class BreakerCall(BaseModel):
+    """One call to a breaker target (activity `guardian_call_breaker`)."""
+
+    guardian_id: str
+    target: str
+    url: str
+    action: Literal["pause", "resume"]
+    idempotency_key: str
+    scope: str
+    reason: str
+    holder_control: float | None
+    token_ref: str | None = None
+    requested_at: datetime
+
+
+class Counters(BaseModel):
+    event: int = 0
+    alert: int = 0
+    pause: int = 0
+    notify: int = 0
+
+
+class GuardianState(BaseModel):
+    """All of the guardian's memory; carried whole across continue-as-new."""
+
+    chain: str  # fixed at the first run; makes idempotency keys unique per guardian lifetime
+    level: str | None = None  # effective level (see GuardianCore)
+    raw_level: str | None = None
+    reading: Reading | None = None
+    last_check: datetime | None = None
+    last_valid_check: datetime | None = None
+    consecutive_failures: int = 0
+    last_error: TrackerFailure | None = None
+    alerts: list[Alert] = Field(default_factory=list)  # open ones plus the most recent resolved
+    events: list[AuditEvent] = Field(default_factory=list)  # most recent audit events
+    pauses: list[Pause] = Field(default_factory=list)  # active ones plus the most recent resumed
+    used_nonces: dict[str, datetime] = Field(default_factory=dict)  # nonce -> expiry
+    seq: Counters = Field(default_factory=Counters)
+    checks: int = 0
+    published: dict[str, str] = Field(default_factory=dict)  # search attributes last upserted
+    audit_failures: int = 0  # consecutive failed audit writes
+    audit_failing_since: datetime | None = None
+    audit_last_failure: datetime | None = None
+    audit_alerted: bool = False  # database_unavailable sent for the current run of failures
+
+
+class AlertResolution(BaseModel):
+    key: str
+    resolved_at: datetime
+
+
+class RecordBatch(BaseModel):
+    """Audit rows for one transaction (activity `guardian_record`)."""
+
+    guardian_id: str
+    events: list[AuditEvent] = Field(default_factory=list)
+    alerts_opened: list[Alert] = Field(default_factory=list)
+    alerts_resolved: list[AlertResolution] = Field(default_factory=list)
+    pauses_opened: list[Pause] = Field(default_factory=list)
+    pauses_resumed: list[Pause] = Field(default_factory=list)
+
+    def routine(self) -> bool:
+        """Only governance_check events: nothing that must be written at once."""
+        return not (self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed) \
+            and all(e.event_type == "governance_check" for e in self.events)
+
+    def empty(self) -> bool:
+        return not (self.events or self.alerts_opened or self.alerts_resolved or self.pauses_opened
+                    or self.pauses_resumed)
+
+    def merged(self, later: RecordBatch) -> RecordBatch:
+        return RecordBatch(
+            guardian_id=self.guardian_id,
+            events=self.events + later.events,
+            alerts_opened=self.alerts_opened + later.alerts_opened,
+            alerts_resolved=self.alerts_resolved + later.alerts_resolved,
+            pauses_opened=self.pauses_opened + later.pauses_opened,
+            pauses_resumed=self.pauses_resumed + later.pauses_resumed,
+        )
+
+
+class RecordResult(BaseModel):
+    event_ids: dict[str, int] = Field(default_factory=dict)
+    alert_ids: dict[str, int] = Field(default_factory=dict)
+
+
+class Effects(BaseModel):
+    record: RecordBatch
+    breaker_calls: list[BreakerCall] = Field(default_factory=list)
+    notifications: list[NotificationRequest] = Field(default_factory=list)
+    search_attributes: dict[str, str] | None = None  # {"GovernanceLevel": .., "SystemStatus": ..} when changed
+
+
+class AdminRejected(Exception):
+    """An admin action was refused; `code` says why (an AuthorizationError code, or
+    not_paused, governance_unverified, holder_control_unknown, unsafe_to_resume)."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+class PauseInput(BaseModel):
+    """Body of signal/update `pause` (= `POST /guardian/pause`)."""
+
+    reason: str = ""
+    authorization: str | list[str] = ""
+
+
+class PauseResult(BaseModel):
+    paused: bool
+    paused_at: datetime
+    reason: str
+    resume_requires: str  # admin_approval | governance_vote
+
+
+class ResumeInput(BaseModel):
+    """Body of signal/update `resume` (= `POST /guardian/resume`); `reason` is optional
+    and must be the reason the admins signed (`""` when none)."""
+
+    authorization: str | list[str] = ""
+    governance_verified: bool = False
+    reason: str = ""
+
+
+class ResumeResult(BaseModel):
+    paused: bool
+    resumed_at: datetime
+    current_holder_control: float | None
+    safe_to_resume: bool
