@@ -12,10 +12,25 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from govfleet.contracts.governance_run import (
+    BEGIN_ACTIVITY,
+    CHARGE_ACTIVITY,
+    ENTRYPOINT_BRIEF_ACTIVITY,
+    ENTRYPOINT_HEARTBEAT_ACTIVITY,
+    ENTRYPOINT_HTTP_ACTIVITY,
+    FINISH_ACTIVITY,
+    BeginRunInput,
+    BeginRunResult,
+    ChargeRunInput,
+    ChargeRunResult,
+    EntrypointInput,
+    EntrypointResult,
+    FinishRunInput,
+    FinishRunResult,
+)
 from govfleet.db import GOVERNANCE_GRANT_ID, SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
 from govfleet.domain.governance_run import (
     AlertLine,
@@ -34,63 +49,6 @@ from workers.resources import Resources
 BUDGET_LOCK_KEY = 0x6F76_7275_6E00  # "govrun"
 BRIEF_ALERTS = 5
 HTTP_BRIEF_LIMIT = 20_000
-
-
-class BeginRunInput(BaseModel):
-    run_id: str
-    schedule_id: str
-    charter: str
-    entrypoint: str
-    title: str
-    scheduled_at: datetime
-
-
-class BeginRunResult(BaseModel):
-    started_at: datetime
-    last_activity: datetime
-    status: str  # running | refused (or a final status when a finished run is begun again)
-    reason: str | None = None
-
-
-class ChargeRunInput(BaseModel):
-    run_id: str
-    schedule_id: str
-    amount: int
-    budget_credits_per_day: int
-
-
-class ChargeRunResult(BaseModel):
-    charged: int = 0
-    balance_after: int | None = None
-    replay: bool = False
-    refused_reason: str | None = None
-
-
-class FinishRunInput(BaseModel):
-    run_id: str
-    status: str  # success | error | refused
-    reason: str | None = None
-    brief: str | None = None
-
-
-class FinishRunResult(BaseModel):
-    last_activity: datetime
-
-
-class EntrypointInput(BaseModel):
-    run_id: str
-    schedule_id: str
-    charter: str
-    title: str
-    scheduled_at: datetime
-    idempotency_key: str
-    agent_url: str | None = None
-    budget_credits_per_day: int = 0
-
-
-class EntrypointResult(BaseModel):
-    brief: str | None = None
-    detail: str = ""
 
 
 def _utc(t: datetime) -> datetime:
@@ -114,7 +72,7 @@ class GovernanceRunActivities:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    @activity.defn(name="governance_run_begin")
+    @activity.defn(name=BEGIN_ACTIVITY)
     async def begin(self, inp: BeginRunInput) -> BeginRunResult:
         """Record the run (once) and validate the governance grant for its entrypoint."""
         pool = self._resources.pool
@@ -145,7 +103,7 @@ class GovernanceRunActivities:
         return BeginRunResult(started_at=row["started_at"], last_activity=done["updated_at"] if done else row["updated_at"],
                               status="refused", reason=refusal)
 
-    @activity.defn(name="governance_run_charge")
+    @activity.defn(name=CHARGE_ACTIVITY)
     async def charge(self, inp: ChargeRunInput) -> ChargeRunResult:
         """Charge the run at 1x within the daily budget, once (ledger reference = run id)."""
         from govfleet import ledger
@@ -179,7 +137,7 @@ class GovernanceRunActivities:
                                (charged.charged, inp.run_id))
         return ChargeRunResult(charged=charged.charged, balance_after=charged.balance_after, replay=charged.replay)
 
-    @activity.defn(name="governance_run_finish")
+    @activity.defn(name=FINISH_ACTIVITY)
     async def finish(self, inp: FinishRunInput) -> FinishRunResult:
         if inp.status not in ("success", "error", "refused"):
             raise ApplicationError(f"status must be success, error or refused, got {inp.status!r}", non_retryable=True)
@@ -194,7 +152,7 @@ class GovernanceRunActivities:
 
     # --- entrypoints -----------------------------------------------------------------------
 
-    @activity.defn(name="governance_entrypoint_heartbeat")
+    @activity.defn(name=ENTRYPOINT_HEARTBEAT_ACTIVITY)
     async def entrypoint_heartbeat(self, inp: EntrypointInput) -> EntrypointResult:
         """The heartbeat's checks, as a run: a short markdown report (no heartbeat event)."""
         from activities.heartbeat import gather_facts
@@ -210,7 +168,7 @@ class GovernanceRunActivities:
                                    non_retryable=True)
         return EntrypointResult(brief="\n".join(lines) + "\n", detail=ev.status)
 
-    @activity.defn(name="governance_entrypoint_brief")
+    @activity.defn(name=ENTRYPOINT_BRIEF_ACTIVITY)
     async def entrypoint_brief(self, inp: EntrypointInput) -> EntrypointResult:
         """Guardian status, heartbeat, balance and recent alerts, as a markdown brief."""
         from govfleet import ledger
@@ -260,7 +218,7 @@ class GovernanceRunActivities:
         )
         return EntrypointResult(brief=render_brief(facts), detail="brief generated")
 
-    @activity.defn(name="governance_entrypoint_http")
+    @activity.defn(name=ENTRYPOINT_HTTP_ACTIVITY)
     async def entrypoint_http(self, inp: EntrypointInput) -> EntrypointResult:
         """POST the run to the charter's agent; the agent deduplicates on the idempotency key."""
         if not inp.agent_url:

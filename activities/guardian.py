@@ -20,32 +20,26 @@ import os
 from datetime import UTC, datetime
 
 import httpx
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from govfleet.domain.guardian.models import BreakerCall, RecordBatch, RecordResult
-from govfleet.domain.guardian.readings import (
+from govfleet.contracts.guardian import (
+    CALL_BREAKER_ACTIVITY,
+    FETCH_READING_ACTIVITY,
+    RECORD_ACTIVITY,
+    BreakerCall,
+    BreakerCallResult,
     FetchReadingInput,
     FetchReadingResult,
-    InvalidReading,
-    TrackerFailure,
-    validate_reading,
+    RecordBatch,
+    RecordResult,
 )
+from govfleet.domain.guardian.readings import InvalidReading, TrackerFailure, validate_reading
 from govfleet.domain.secret_ref import resolve_secret
+from govfleet.domain.timestamps import iso_utc
 from workers.resources import Resources
 
-FETCH_READING_ACTIVITY = "guardian_fetch_reading"
-RECORD_ACTIVITY = "guardian_record"
-CALL_BREAKER_ACTIVITY = "guardian_call_breaker"
 POOL_TIMEOUT_SECONDS = 5.0
-
-
-class BreakerCallResult(BaseModel):
-    target: str
-    action: str
-    status_code: int
-    duplicate: bool | None = None
 
 
 def _failure(code: str, message: str) -> FetchReadingResult:
@@ -171,7 +165,7 @@ class GuardianActivities:
             "reason": call.reason,
             "guardian_id": call.guardian_id,
             "holder_control": call.holder_control,
-            "requested_at": call.requested_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "requested_at": iso_utc(call.requested_at),
         }
         try:
             resp = await self._r.http.post(url, json=body, headers=headers, timeout=10.0)

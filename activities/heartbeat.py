@@ -10,35 +10,22 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from govfleet.contracts.heartbeat import (
+    GATHER_ACTIVITY,
+    POST_SINK_ACTIVITY,
+    RECORD_ACTIVITY,
+    HeartbeatGathered,
+    PostSinkInput,
+    PostSinkResult,
+    RecordHeartbeatInput,
+    RecordHeartbeatResult,
+)
 from govfleet.db import GOVERNANCE_GRANT_ID, SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
 from govfleet.domain.heartbeat import HeartbeatFacts, PreviousHeartbeat, previous_from_event
 from workers.resources import Resources
-
-
-class HeartbeatGathered(BaseModel):
-    facts: HeartbeatFacts
-    previous: PreviousHeartbeat | None = None
-
-
-class RecordHeartbeatInput(BaseModel):
-    event: dict
-
-
-class RecordHeartbeatResult(BaseModel):
-    inserted: bool
-
-
-class PostSinkInput(BaseModel):
-    url: str
-    event: dict
-
-
-class PostSinkResult(BaseModel):
-    status_code: int
 
 
 async def gather_facts(resources: Resources) -> HeartbeatFacts:
@@ -79,13 +66,13 @@ class HeartbeatActivities:
     def __init__(self, resources: Resources):
         self._resources = resources
 
-    @activity.defn(name="heartbeat_gather")
+    @activity.defn(name=GATHER_ACTIVITY)
     async def gather(self) -> HeartbeatGathered:
         facts = await gather_facts(self._resources)
         previous = await latest_heartbeat(self._resources, before_id=activity.info().workflow_id)
         return HeartbeatGathered(facts=facts, previous=previous)
 
-    @activity.defn(name="heartbeat_record")
+    @activity.defn(name=RECORD_ACTIVITY)
     async def record(self, inp: RecordHeartbeatInput) -> RecordHeartbeatResult:
         ev = inp.event
         for key in ("id", "source", "type", "time", "data"):
@@ -102,7 +89,7 @@ class HeartbeatActivities:
             await conn.commit()
         return RecordHeartbeatResult(inserted=inserted)
 
-    @activity.defn(name="heartbeat_post_sink")
+    @activity.defn(name=POST_SINK_ACTIVITY)
     async def post_sink(self, inp: PostSinkInput) -> PostSinkResult:
         """Structured-mode CloudEvent; the event id lets the sink drop duplicates of a retry."""
         try:

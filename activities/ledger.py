@@ -16,19 +16,15 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from govfleet import ledger
+from govfleet.contracts.payment import CONFIRM_PAYMENT_ACTIVITY
 from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult, PaymentConflict
 from govfleet.logging import get_logger
 from workers.resources import Resources
-
-CONFIRM_PAYMENT_ACTIVITY = "confirm_payment"
 
 # Fault injection for tests and drills only: `before_commit:SECONDS` or `after_commit:SECONDS`
 # makes the confirmation sleep inside its transaction (before COMMIT) or after it (before the
 # activity reports), so a test can kill the worker at exactly that point.
 FAULT_ENV = "GOVFLEET_FAULT_CONFIRM_PAUSE"
-
-# Errors that retrying cannot fix: the workflow fails with the same type and message.
-NON_RETRYABLE_TYPES = ("InvalidPayment", "PaymentConflict", "LedgerOverflow")
 
 log = get_logger(__name__)
 

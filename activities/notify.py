@@ -37,11 +37,11 @@ from urllib.parse import quote, urlsplit
 import apprise
 import psycopg
 from psycopg_pool import PoolTimeout
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest, NotificationResult
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
@@ -56,14 +56,6 @@ WEBHOOK_TIMEOUT_SECONDS = 10.0
 DELIVERIES_TIMEOUT_SECONDS = 2.0  # waiting longer for the deliveries table only delays the notification
 _HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
 _APPRISE_HAS_TIMEOUT = "timeout" in inspect.signature(apprise.Apprise.notify).parameters
-
-
-class NotificationResult(BaseModel):
-    idempotency_key: str
-    delivered: list[str] = Field(default_factory=list)  # channels that got it in this attempt
-    already_delivered: list[str] = Field(default_factory=list)  # channels that got it in an earlier attempt
-    skipped: list[str] = Field(default_factory=list)  # channels whose secret is unset
-    failed: list[str] = Field(default_factory=list)  # "channel: reason" (only in the raised error's details)
 
 
 class Channel(BaseModel):

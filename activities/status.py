@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from govfleet.contracts import NOTIFY_STATUS_ACTIVITY, StatusUpdate
+from govfleet.contracts.status import NOTIFY_STATUS_ACTIVITY, StatusUpdate
 from govfleet.status_client import tell_status
 from workers.resources import Resources
 

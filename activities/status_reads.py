@@ -13,53 +13,24 @@ from datetime import datetime
 from pathlib import Path
 
 import psycopg
-from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
+from govfleet.contracts.governance_run import schedule_id
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
+from govfleet.contracts.status import (
+    READ_SCHEDULES_ACTIVITY,
+    READ_STATUS_DB_ACTIVITY,
+    ReadSchedulesInput,
+    ReadSchedulesResult,
+    ReadStatusDbInput,
+    ReadStatusDbResult,
+)
 from govfleet.db import SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
-from govfleet.domain.status import RECENT_LIMIT, RunRecord, ScheduleEntry, display_name
-from govfleet.repo_spec import RepoSpec, RepoSpecError, load_repo_spec
+from govfleet.domain.status import RECENT_LIMIT, HeartbeatRecord, RunRecord, schedule_entries
+from govfleet.repo_spec import RepoSpecError, load_repo_spec
 from workers.resources import Resources
-
-READ_STATUS_DB_ACTIVITY = "status_read_db"
-READ_SCHEDULES_ACTIVITY = "status_read_schedules"
-
-
-class HeartbeatRecord(BaseModel):
-    """The latest `governance.heartbeat` CloudEvent, as stored in heartbeat_events."""
-
-    id: str
-    time: datetime
-    status: str
-    type: str = "governance.heartbeat"
-    data: dict = Field(default_factory=dict)
-
-
-class ReadStatusDbInput(BaseModel):
-    recent_limit: int = RECENT_LIMIT
-
-
-class ReadStatusDbResult(BaseModel):
-    system_credits: str
-    recent_runs: list[RunRecord]
-    heartbeat: HeartbeatRecord | None = None
-    read_at: datetime
-
-
-class ReadSchedulesInput(BaseModel):
-    check_temporal: bool = True  # look up each schedule's pause state in Temporal
-
-
-class ReadSchedulesResult(BaseModel):
-    schedules: list[ScheduleEntry]
-    heartbeat_interval_seconds: int
-    heartbeat_grace_seconds: int
-    heartbeat_paused: bool = False
-    spec_error: str | None = None  # the repo-spec on disk is invalid: the last good one was used
-
 
 # --- plain reads (shared with the API) -------------------------------------------------
 
@@ -114,17 +85,6 @@ def _col(row, name: str, index: int = 0):
     return row[name] if isinstance(row, dict) else row[index]
 
 
-def schedule_id(charter: str) -> str:
-    return f"governance:{charter}"
-
-
-def schedules_from_spec(spec: RepoSpec) -> list[ScheduleEntry]:
-    return [
-        ScheduleEntry(charter=s.charter, cron=s.cron, timezone=s.timezone, name=display_name(s.charter))
-        for s in spec.governance.schedules
-    ]
-
-
 async def schedule_paused(client: Client, schedule_id: str) -> bool | None:
     """Whether the Temporal Schedule is paused by an operator; None when it does not exist."""
     try:
@@ -163,7 +123,7 @@ class StatusReadActivities:
         except RepoSpecError as err:
             spec, spec_error = config.spec, str(err)
             activity.logger.warning("repo-spec unreadable, using the one loaded at start: %s", err)
-        schedules = schedules_from_spec(spec)
+        schedules = schedule_entries(spec.governance.schedules)
         heartbeat_paused = False
         if input.check_temporal:
             client = self._resources.client

@@ -61,8 +61,9 @@ async def _measure(env, start_all, collect, n: int, warmup: float, seconds: floa
 
 async def _run(quick: bool, guardians: list[int] | None, seconds: float | None) -> dict:
     from bench.guardian_support import dev_server, fresh_database, guardian_cfg, guardian_worker
+    from govfleet.contracts.guardian import GuardianInput
     from govfleet.simulator import TrackerSimulator, start_simulator
-    from workflows.guardian import GuardianInput, GuardianWorkflow
+    from workflows.guardian import GuardianWorkflow
 
     sizes = guardians or ([10] if quick else [50, 100])
     seconds = seconds or (5 if quick else 30)

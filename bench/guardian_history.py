@@ -35,8 +35,9 @@ async def _chain_lengths(client, workflow_id: str) -> list[int]:
 
 
 async def _run(quick: bool, minutes: float | None) -> dict:
+    from govfleet.contracts.guardian import GuardianInput
     from govfleet.simulator import TrackerSimulator, reading_body, start_simulator
-    from workflows.guardian import GuardianInput, GuardianWorkflow
+    from workflows.guardian import GuardianWorkflow
 
     minutes = minutes or (2 if quick else 30)
     figures: dict = {"quick": quick, "simulated_minutes": minutes}

@@ -60,8 +60,9 @@ async def _seed_loop(sim_url: str, pool, http, rules, loop_id: str) -> None:
 
 
 async def _trial(kind: str, interval: int | None, ctx: dict, rng: random.Random) -> float:
+    from govfleet.contracts.guardian import GuardianInput
     from govfleet.simulator import TrackerSimulator, reading_body, start_simulator
-    from workflows.guardian import GuardianInput, GuardianWorkflow
+    from workflows.guardian import GuardianWorkflow
 
     client, tq, resources = ctx["client"], ctx["task_queue"], ctx["resources"]
     running = await start_simulator(TrackerSimulator())

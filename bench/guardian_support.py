@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from govfleet.contracts import NotificationRequest
+from govfleet.contracts.notifications import NotificationRequest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = REPO_ROOT / ".cogni" / "repo-spec.yaml"
@@ -110,7 +110,7 @@ class NotificationSink:
     def activity(self):
         from temporalio import activity
 
-        from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY
+        from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY
 
         @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
         async def send_notification(req: NotificationRequest) -> None:

@@ -64,7 +64,7 @@ async def _serve_async(temporal_address, database_url, spec_path, task_queue, po
     from govfleet.api import create_app
     from govfleet.api.server import start_api
     from govfleet.api.service import StatusService
-    from govfleet.contracts import StatusUpdate
+    from govfleet.contracts.status import StatusUpdate
     from govfleet.settings import load_config
     from govfleet.status_client import tell_status
     from govfleet.temporal import connect

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
-from govfleet.contracts import PAYMENT_WORKFLOW, payment_workflow_id
+from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
 from govfleet.domain.billing import (
     BillingError,
     ConfirmPaymentInput,

@@ -16,8 +16,10 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from govfleet.contracts.governance_run import schedule_id
+from govfleet.contracts.guardian import guardian_workflow_id
 from govfleet.domain.guardian.levels import GuardianRules
-from govfleet.domain.guardian.models import GUARDIAN_WORKFLOW_ID, BreakerTarget, GuardianConfig
+from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.domain.secret_ref import SecretRef
 
 CHARTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -140,7 +142,7 @@ class ScheduleSpec(_Model):
 
     @property
     def schedule_id(self) -> str:
-        return f"governance:{self.charter}"
+        return schedule_id(self.charter)
 
 
 class GovernanceSpec(_Model):
@@ -206,7 +208,7 @@ class GuardianSpec(_Model):
 
     @property
     def workflow_id(self) -> str:
-        return GUARDIAN_WORKFLOW_ID if not self.name else f"{GUARDIAN_WORKFLOW_ID}-{self.name}"
+        return guardian_workflow_id(self.name)
 
 
 def guardian_config(spec: GuardianSpec, **overrides: Any) -> GuardianConfig:

@@ -10,9 +10,7 @@ from __future__ import annotations
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from govfleet.contracts import STATUS_WORKFLOW, STATUS_WORKFLOW_ID, StatusUpdate
-
-STATUS_UPDATE_SIGNAL = "update"
+from govfleet.contracts.status import STATUS_WORKFLOW, STATUS_WORKFLOW_ID, UPDATE_SIGNAL, StatusUpdate
 
 
 async def tell_status(client: Client, task_queue: str, update: StatusUpdate) -> None:
@@ -22,6 +20,6 @@ async def tell_status(client: Client, task_queue: str, update: StatusUpdate) -> 
         id=STATUS_WORKFLOW_ID,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal=STATUS_UPDATE_SIGNAL,
+        start_signal=UPDATE_SIGNAL,
         start_signal_args=[update],
     )

@@ -51,14 +51,13 @@ from govfleet.domain.schedule_spec import (
     DesiredSchedule,
     Plan,
     PlanItem,
-    default_owner,
-    desired_schedules,
     make_plan,
     plan_item,
     render_plan,
 )
 from govfleet.logging import get_logger
 from govfleet.repo_spec import RepoSpec
+from schedules.desired import default_owner, desired_schedules
 
 log = get_logger("govfleet.reconcile")
 
@@ -378,7 +377,7 @@ async def reconcile(
 
 async def _tell_status(client: Client, task_queue: str) -> None:
     """Best-effort: the status workflow re-reads the schedules (it rebuilds on start anyway)."""
-    from govfleet.contracts import StatusUpdate
+    from govfleet.contracts.status import StatusUpdate
     from govfleet.status_client import tell_status
 
     try:

@@ -1,4 +1,5 @@
-"""GovernanceRun: one charter's scheduled run, paid by the system tenant.
+"""Workflow `GovernanceRun`: one charter's scheduled run, paid by the system tenant (names and
+payloads: govfleet/contracts/governance_run.py; the rules: docs/schedules.md).
 
 begin (record the run, validate the grant) → charge (1x, within the daily budget, once) →
 entrypoint from the registry (HEARTBEAT, BRIEF, HTTP) → finish (success or error with reason).
@@ -12,36 +13,30 @@ The run id is the workflow id; for schedule-started runs Temporal makes it
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
-    from activities.governance_run import (
+    from activities.governance_run import GovernanceRunActivities
+    from activities.status import StatusActivities
+    from govfleet.contracts.governance_run import (
+        GOVERNANCE_RUN_WORKFLOW,
         BeginRunInput,
         ChargeRunInput,
         EntrypointInput,
-        EntrypointResult,
         FinishRunInput,
-        GovernanceRunActivities,
+        GovernanceRunInput,
+        GovernanceRunResult,
     )
-    from govfleet.contracts import GOVERNANCE_RUN_WORKFLOW, NOTIFY_STATUS_ACTIVITY, RecentRun, StatusUpdate
+    from govfleet.contracts.status import RecentRun, StatusUpdate
     from govfleet.domain.governance_run import idempotency_key, run_title
-    from govfleet.domain.schedule_spec import GovernanceRunInput
-
-__all__ = ["GovernanceRun", "GovernanceRunInput", "GovernanceRunResult", "ENTRYPOINTS"]
+    from workflows.activity_options import RUN_DB, RUN_STATUS, run_entrypoint
+    from workflows.failures import cause_message
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
-
-DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                       maximum_interval=timedelta(seconds=30))
-ENTRYPOINT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                               maximum_interval=timedelta(seconds=30), maximum_attempts=3)
-BEST_EFFORT = RetryPolicy(maximum_attempts=2)
 
 # The entrypoint registry: name -> (activity, start-to-close timeout).
 ENTRYPOINTS = {
@@ -49,21 +44,6 @@ ENTRYPOINTS = {
     "BRIEF": (GovernanceRunActivities.entrypoint_brief, timedelta(seconds=60)),
     "HTTP": (GovernanceRunActivities.entrypoint_http, timedelta(seconds=120)),
 }
-
-
-class GovernanceRunResult(BaseModel):
-    run_id: str
-    title: str
-    status: str  # success | error | refused
-    reason: str | None = None
-    credits_charged: int = 0
-    idempotency_key: str
-
-
-def _cause(err: BaseException) -> str:
-    while getattr(err, "cause", None) is not None:
-        err = err.cause  # type: ignore[assignment]
-    return str(err) or type(err).__name__
 
 
 @workflow.defn(name=GOVERNANCE_RUN_WORKFLOW)
@@ -76,13 +56,11 @@ class GovernanceRun:
                         or info.start_time)
         title = run_title(inp.charter, scheduled_at, inp.timezone)
         key = idempotency_key(inp.schedule_id, scheduled_at)
-        db = dict(start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(minutes=10),
-                  retry_policy=DB_RETRY)
 
         begun = await workflow.execute_activity_method(
             GovernanceRunActivities.begin,
             BeginRunInput(run_id=run_id, schedule_id=inp.schedule_id, charter=inp.charter,
-                          entrypoint=inp.entrypoint, title=title, scheduled_at=scheduled_at), **db)
+                          entrypoint=inp.entrypoint, title=title, scheduled_at=scheduled_at), **RUN_DB)
         result = GovernanceRunResult(run_id=run_id, title=title, status=begun.status, reason=begun.reason,
                                      idempotency_key=key)
         await self._tell_status(run_id, title, begun.started_at, begun.last_activity)
@@ -92,34 +70,34 @@ class GovernanceRun:
         charge = await workflow.execute_activity_method(
             GovernanceRunActivities.charge,
             ChargeRunInput(run_id=run_id, schedule_id=inp.schedule_id, amount=inp.credits_per_run,
-                           budget_credits_per_day=inp.budget_credits_per_day), **db)
+                           budget_credits_per_day=inp.budget_credits_per_day), **RUN_DB)
         if charge.refused_reason:
-            return await self._finish(result, begun.started_at, "refused", charge.refused_reason, None, db)
+            return await self._finish(result, begun.started_at, "refused", charge.refused_reason, None)
         result.credits_charged = charge.charged
 
         entry = ENTRYPOINTS.get(inp.entrypoint)
         if entry is None:
             return await self._finish(result, begun.started_at, "error",
                                       f"unknown entrypoint {inp.entrypoint!r} (known: {', '.join(ENTRYPOINTS)})",
-                                      None, db)
+                                      None)
         activity_fn, timeout = entry
         try:
-            out: EntrypointResult = await workflow.execute_activity_method(
+            out = await workflow.execute_activity_method(
                 activity_fn,
                 EntrypointInput(run_id=run_id, schedule_id=inp.schedule_id, charter=inp.charter, title=title,
                                 scheduled_at=scheduled_at, idempotency_key=key, agent_url=inp.agent_url,
                                 budget_credits_per_day=inp.budget_credits_per_day),
-                start_to_close_timeout=timeout, retry_policy=ENTRYPOINT_RETRY)
+                **run_entrypoint(timeout))
         except ActivityError as err:
             return await self._finish(result, begun.started_at, "error",
-                                      f"{inp.entrypoint} failed: {_cause(err)}", None, db)
-        return await self._finish(result, begun.started_at, "success", None, out.brief, db)
+                                      f"{inp.entrypoint} failed: {cause_message(err)}", None)
+        return await self._finish(result, begun.started_at, "success", None, out.brief)
 
-    async def _finish(self, result: GovernanceRunResult, started_at, status: str, reason: str | None,
-                      brief: str | None, db: dict) -> GovernanceRunResult:
+    async def _finish(self, result: GovernanceRunResult, started_at: datetime, status: str, reason: str | None,
+                      brief: str | None) -> GovernanceRunResult:
         done = await workflow.execute_activity_method(
             GovernanceRunActivities.finish,
-            FinishRunInput(run_id=result.run_id, status=status, reason=reason, brief=brief), **db)
+            FinishRunInput(run_id=result.run_id, status=status, reason=reason, brief=brief), **RUN_DB)
         result.status, result.reason = status, reason
         await self._tell_status(result.run_id, result.title, started_at, done.last_activity)
         if status == "error":
@@ -127,13 +105,12 @@ class GovernanceRun:
                                    type="GovernanceRunFailed", non_retryable=True)
         return result
 
-    async def _tell_status(self, run_id: str, title: str, started_at, last_activity) -> None:
+    async def _tell_status(self, run_id: str, title: str, started_at: datetime, last_activity: datetime) -> None:
         try:
-            await workflow.execute_activity(
-                NOTIFY_STATUS_ACTIVITY,
+            await workflow.execute_activity_method(
+                StatusActivities.notify_status,
                 StatusUpdate(run=RecentRun(id=run_id, title=title, started_at=started_at,
                                            last_activity=last_activity), source="governance_run"),
-                start_to_close_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(seconds=20),
-                retry_policy=BEST_EFFORT)
+                **RUN_STATUS)
         except ActivityError:
             workflow.logger.warning("could not tell the status workflow about run %s", run_id)

@@ -1,33 +1,23 @@
-"""Workflow `GovernanceGuardian` (id `governance-guardian`, from repo-spec `guardian.workflow_id`).
+"""Workflow `GovernanceGuardian`: orchestration only. Every rule lives in the pure
+`GuardianCore` (govfleet/domain/guardian/core.py); this workflow feeds it readings and admin
+actions in order and carries out the effects it returns. Names and payloads:
+govfleet/contracts/guardian.py; the rules: docs/guardian.md.
 
-Orchestration only: every rule lives in the pure `GuardianCore`
-(govfleet/domain/guardian.py); this workflow feeds it readings and admin actions in
-order and carries out the effects it returns.
+Loop: wait for the check interval of the current level (a Temporal timer), cut short by
+anything in the inbox (signal `reading`, signal or update `pause` / `resume`); then one local
+activity fetches and validates the reading, the core decides, and one local activity writes
+the audit rows of that check in one transaction. Routine rows of fast checks (interval below
+`audit_flush_seconds`) are written in batches at most that old; anything else (a crossing, an
+alert, a pause, an admin action) is written at once, so a 1 s loop stays near 6 history events
+per check.
 
-Loop: wait for the check interval of the current level (a Temporal timer), cut short
-by anything in the inbox (signal `reading`, signal or update `pause` / `resume`); then
-one local activity fetches and validates the reading, the core decides, and one local
-activity writes the audit rows of that check in one transaction. Routine rows of fast
-checks (interval below `audit_flush_seconds`, default 5 s) are written in batches at
-most that old; anything else (a crossing, an alert, a pause, an admin action) is written
-at once. That keeps a 1 s loop near 6 history events per check.
-
-Breaker calls and notifications are ordinary activities started in the background — a
-failing channel or an unreachable target is retried by Temporal and never blocks or
-fails the loop. Breaker calls to one target run in order (a resume can
-never overtake its pause). Every state change happens in the main loop, so handlers
-never race it; update handlers wait for their command's result.
-
-Continue-as-new happens after `continue_as_new_after_events` history events (default
-2,500, well before the server's 4,096 suggestion) or when the server suggests it, once
-handlers have finished; the whole state, unprocessed signals, queued breaker calls,
-unsent notifications and unwritten audit rows travel in one `GuardianInput`.
-
-Interfaces: signals `reading`, `pause`, `resume` (and `configure`, sent by `govfleet up`
-when repo-spec changed); updates `pause`, `resume`; queries `status`, `governance`,
-`alerts`, `events`, `rules` (seed 004 shapes, from workflow state), `stats` (loop
-counters) and `config`. Search attributes `GovernanceLevel` and
-`SystemStatus` are upserted when they change.
+Breaker calls and notifications are ordinary activities started in the background: a failing
+channel or an unreachable target is retried by Temporal and never blocks or fails the loop.
+Breaker calls to one target run in order (a resume can never overtake its pause). Every state
+change happens in the main loop, so handlers never race it; update handlers wait for their
+command's result. Continue-as-new happens after `continue_as_new_after_events` history events
+or when the server suggests it, once handlers have finished, carrying everything in one
+`GuardianInput`.
 """
 
 from __future__ import annotations
@@ -35,91 +25,70 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field, ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from activities.guardian import GuardianActivities
-    from govfleet.contracts import GUARDIAN_WORKFLOW, SEND_NOTIFICATION_ACTIVITY, NotificationRequest
-    from govfleet.domain import admin_auth  # noqa: F401  (eth-account, imported once by the worker)
-    from govfleet.domain.guardian.core import GuardianCore
-    from govfleet.domain.guardian.levels import SEVERITY
-    from govfleet.domain.guardian.models import (
-        AdminRejected,
+    from activities.notify import NotificationActivities
+    from govfleet.contracts.guardian import (
+        ALERTS_QUERY,
+        CONFIG_QUERY,
+        CONFIGURE_SIGNAL,
+        EVENTS_QUERY,
+        GOVERNANCE_QUERY,
+        GUARDIAN_WORKFLOW,
+        PAUSE_SIGNAL,
+        PAUSE_UPDATE,
+        READING_SIGNAL,
+        RESUME_SIGNAL,
+        RESUME_UPDATE,
+        RULES_QUERY,
+        STATS_QUERY,
+        STATUS_QUERY,
+        AlertsQueryInput,
+        AlertsResult,
         BreakerCall,
+        EventsQueryInput,
+        EventsResult,
+        FetchReadingInput,
+        GovernanceResult,
         GuardianConfig,
-        GuardianState,
+        GuardianInput,
+        GuardianStatus,
         PauseInput,
         PauseResult,
+        PendingCommand,
+        ReadingPayload,
         RecordBatch,
         ResumeInput,
         ResumeResult,
-    )
-    from govfleet.domain.guardian.readings import FetchReadingInput, Reading, ReadingPayload, TrackerFailure
-    from govfleet.domain.guardian.views import (
-        AlertsResult,
-        EventsResult,
-        GovernanceResult,
-        GuardianStatus,
         RulesResult,
+        StatsResult,
+        StatusQueryInput,
     )
+    from govfleet.contracts.notifications import NotificationRequest
+    from govfleet.domain import admin_auth  # noqa: F401  (eth-account, imported once by the worker)
+    from govfleet.domain.guardian.core import GuardianCore
+    from govfleet.domain.guardian.levels import SEVERITY
+    from govfleet.domain.guardian.models import AdminRejected, GuardianState
+    from govfleet.domain.guardian.readings import Reading, TrackerFailure
     from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
+    from workflows.activity_options import (
+        GUARDIAN_BREAKER_CALL,
+        GUARDIAN_NOTIFICATION,
+        guardian_fetch,
+        guardian_record,
+    )
 
 MAX_IN_FLIGHT_UPDATES = 8
 AUDIT_BATCHES_PATCH = "guardian-audit-batches"  # runs started before it write every check at once
 AUDIT_OUTAGE_PATCH = "guardian-audit-outage"  # failed audit writes back off and alert (database_unavailable)
-AUDIT_PROBE_SECONDS = 3  # while audit writes fail, one attempt of at most this long per retry
 HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
-
-
-class PendingCommand(BaseModel):
-    """A signal not yet processed when the run continued as new."""
-
-    kind: Literal["reading", "pause", "resume", "configure"]
-    reading: ReadingPayload | None = None
-    pause: PauseInput | None = None
-    resume: ResumeInput | None = None
-    configure: GuardianConfig | None = None
-
-
-class GuardianInput(BaseModel):
-    """Start input and continue-as-new carrier: everything the guardian knows."""
-
-    config: GuardianConfig
-    state: GuardianState | None = None
-    inbox: list[PendingCommand] = Field(default_factory=list)
-    breaker_queue: list[BreakerCall] = Field(default_factory=list)
-    notifications: list[NotificationRequest] = Field(default_factory=list)
-    unrecorded: RecordBatch | None = None
-    runs: int = 0  # how many times this guardian has continued as new
-
-
-class AlertsQueryInput(BaseModel):
-    limit: int = 20
-
-
-class EventsQueryInput(BaseModel):
-    limit: int = 50
-
-
-class StatusQueryInput(BaseModel):
-    pass
-
-
-class StatsResult(BaseModel):
-    checks: int
-    runs: int
-    history_length: int
-    pending_breaker_calls: int
-    pending_notifications: int
-    unrecorded_rows: int
-    used_nonces: int
-    audit_failures: int = 0  # consecutive failed audit writes (PostgreSQL unreachable)
 
 
 @dataclass
@@ -232,8 +201,7 @@ class GuardianWorkflow:
                 GuardianActivities.fetch_reading,
                 FetchReadingInput(url=cfg.tracker_url, timeout_seconds=cfg.tracker_timeout_seconds,
                                   staleness_seconds=cfg.staleness_seconds),
-                start_to_close_timeout=timedelta(seconds=cfg.tracker_timeout_seconds + 3),
-                retry_policy=RetryPolicy(maximum_attempts=1),
+                **guardian_fetch(cfg.tracker_timeout_seconds),
                 summary="fetch reading",
             )
         except ActivityError as exc:
@@ -298,12 +266,7 @@ class GuardianWorkflow:
             return
         try:
             result = await workflow.execute_local_activity_method(
-                GuardianActivities.record,
-                batch,
-                start_to_close_timeout=timedelta(seconds=AUDIT_PROBE_SECONDS if failing else 10),
-                retry_policy=RetryPolicy(maximum_attempts=1 if failing else 2,
-                                         initial_interval=timedelta(milliseconds=500)),
-                summary="record audit",
+                GuardianActivities.record, batch, **guardian_record(failing), summary="record audit",
             )
         except ActivityError as exc:
             # Keep monitoring; the rows (idempotent) go with the next check's write.
@@ -336,11 +299,7 @@ class GuardianWorkflow:
                 call = queue[0]
                 try:
                     await workflow.execute_activity_method(
-                        GuardianActivities.call_breaker,
-                        call,
-                        start_to_close_timeout=timedelta(seconds=15),
-                        retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                                 maximum_interval=timedelta(seconds=60)),
+                        GuardianActivities.call_breaker, call, **GUARDIAN_BREAKER_CALL,
                         summary=f"{call.action} {call.target}",
                     )
                 except ActivityError as exc:  # only on cancellation: retries are unlimited
@@ -360,14 +319,8 @@ class GuardianWorkflow:
 
     async def _send(self, req: NotificationRequest) -> None:
         try:
-            await workflow.execute_activity(
-                SEND_NOTIFICATION_ACTIVITY,
-                req,
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=15),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                                         maximum_interval=timedelta(seconds=60)),
-                summary=f"notify {req.kind}",
+            await workflow.execute_activity_method(
+                NotificationActivities.send_notification, req, **GUARDIAN_NOTIFICATION, summary=f"notify {req.kind}",
             )
         except ActivityError as exc:
             workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
@@ -410,18 +363,18 @@ class GuardianWorkflow:
 
     # -- signals and updates ----------------------------------------------------------
 
-    @workflow.signal(name="reading")
+    @workflow.signal(name=READING_SIGNAL)
     def reading_signal(self, payload: ReadingPayload) -> None:
         """A pushed tracker reading: checked at once, cutting the current sleep short."""
         self._inbox.append(_Command("reading", payload, "signal"))
 
-    @workflow.signal(name="pause")
+    @workflow.signal(name=PAUSE_SIGNAL)
     def pause_signal(self, req: dict[str, Any]) -> None:
         """Signed manual pause (CLI), body as `PauseInput`. Any rejection, a malformed body
         included, leaves an `admin_rejected` event."""
         self._inbox.append(_Command("pause", _parse(PauseInput, req), "signal"))
 
-    @workflow.signal(name="resume")
+    @workflow.signal(name=RESUME_SIGNAL)
     def resume_signal(self, req: dict[str, Any]) -> None:
         """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves an `admin_rejected` event."""
         self._inbox.append(_Command("resume", _parse(ResumeInput, req), "signal"))
@@ -434,7 +387,7 @@ class GuardianWorkflow:
             raise ApplicationError(cmd.error.message, cmd.error.code, type="AdminRejected", non_retryable=True)
         return cmd.result
 
-    @workflow.update(name="pause")
+    @workflow.update(name=PAUSE_UPDATE)
     async def pause_update(self, req: PauseInput) -> PauseResult:
         """Signed manual pause (HTTP). Fails with the reason when rejected (and audits it)."""
         return await self._run_update("pause", req)
@@ -445,7 +398,7 @@ class GuardianWorkflow:
         if not req.reason.strip():
             raise ValueError("reason is required for a pause")
 
-    @workflow.update(name="resume")
+    @workflow.update(name=RESUME_UPDATE)
     async def resume_update(self, req: ResumeInput) -> ResumeResult:
         """Signed resume (HTTP). Fails with the reason when rejected (and audits it)."""
         return await self._run_update("resume", req)
@@ -462,38 +415,38 @@ class GuardianWorkflow:
         if sum(1 for c in self._inbox if c.via == "update") >= MAX_IN_FLIGHT_UPDATES:
             raise ValueError("too many admin actions in flight; retry in a moment")
 
-    @workflow.signal(name="configure")
+    @workflow.signal(name=CONFIGURE_SIGNAL)
     def configure_signal(self, config: GuardianConfig) -> None:
         """New configuration from repo-spec (sent by `govfleet up` when it changed)."""
         self._inbox.append(_Command("configure", config, "signal"))
 
     # -- queries ----------------------------------------------------------------------
 
-    @workflow.query(name="config")
+    @workflow.query(name=CONFIG_QUERY)
     def config_query(self, input: StatusQueryInput | None = None) -> GuardianConfig:
         return self.config
 
-    @workflow.query(name="status")
+    @workflow.query(name=STATUS_QUERY)
     def status(self, input: StatusQueryInput | None = None) -> GuardianStatus:
         return self.core.status()
 
-    @workflow.query(name="governance")
+    @workflow.query(name=GOVERNANCE_QUERY)
     def governance(self, input: StatusQueryInput | None = None) -> GovernanceResult:
         return self.core.governance()
 
-    @workflow.query(name="alerts")
+    @workflow.query(name=ALERTS_QUERY)
     def alerts(self, input: AlertsQueryInput | None = None) -> AlertsResult:
         return self.core.alerts((input or AlertsQueryInput()).limit)
 
-    @workflow.query(name="events")
+    @workflow.query(name=EVENTS_QUERY)
     def events(self, input: EventsQueryInput | None = None) -> EventsResult:
         return self.core.events((input or EventsQueryInput()).limit)
 
-    @workflow.query(name="rules")
+    @workflow.query(name=RULES_QUERY)
     def rules(self, input: StatusQueryInput | None = None) -> RulesResult:
         return self.core.rules_view()
 
-    @workflow.query(name="stats")
+    @workflow.query(name=STATS_QUERY)
     def stats(self, input: StatusQueryInput | None = None) -> StatsResult:
         unrecorded = self._unrecorded
         return StatsResult(

@@ -1,4 +1,5 @@
-"""GovernanceHeartbeat: started by the `governance:heartbeat` schedule every interval.
+"""Workflow `GovernanceHeartbeat`, started by the `governance:heartbeat` schedule every interval
+(names and payloads: govfleet/contracts/heartbeat.py; the checks: docs/heartbeat.md).
 
 gather (DB) → evaluate (pure) → CloudEvent → record (DB) → POST to the sink (optional) →
 notifications (deduped, recovery) → tell the status workflow.
@@ -14,25 +15,21 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field
-
-    from activities.heartbeat import (
-        HeartbeatActivities,
-        HeartbeatGathered,
+    from activities.heartbeat import HeartbeatActivities
+    from activities.notify import NotificationActivities
+    from activities.status import StatusActivities
+    from govfleet.contracts.heartbeat import (
+        HEARTBEAT_WORKFLOW,
+        HeartbeatInput,
+        HeartbeatResult,
         PostSinkInput,
         RecordHeartbeatInput,
     )
-    from govfleet.contracts import (
-        HEARTBEAT_WORKFLOW,
-        NOTIFY_STATUS_ACTIVITY,
-        SEND_NOTIFICATION_ACTIVITY,
-        NotificationRequest,
-        StatusUpdate,
-    )
+    from govfleet.contracts.notifications import NotificationRequest
+    from govfleet.contracts.status import StatusUpdate
     from govfleet.domain.heartbeat import (
         CHECK_SYSTEM_TENANT,
         KIND_FAILED,
@@ -47,36 +44,14 @@ with workflow.unsafe.imports_passed_through():
         heartbeat_source,
         plan_notifications,
     )
-    from govfleet.domain.schedule_spec import HeartbeatInput
-
-__all__ = ["GovernanceHeartbeat", "HeartbeatInput", "HeartbeatResult"]
-
-DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                       maximum_interval=timedelta(seconds=10), maximum_attempts=4)
-SIDE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                         maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+    from workflows.activity_options import HEARTBEAT_DB, HEARTBEAT_NOTIFICATION, HEARTBEAT_SINK, HEARTBEAT_STATUS
+    from workflows.failures import cause_message
 
 _TITLES = {
     KIND_FAILED: "Governance heartbeat FAILED: the system tenant cannot act",
     KIND_LOW_BALANCE: "Governance heartbeat: system tenant balance is low",
     KIND_GRANT_EXPIRING: "Governance heartbeat: the governance execution grant expires soon",
 }
-
-
-class HeartbeatResult(BaseModel):
-    event_id: str
-    status: str
-    alerts: list[str] = Field(default_factory=list)
-    notified: list[str] = Field(default_factory=list)  # kinds actually sent (incl. "recovery")
-    recorded: bool = False
-    sink_delivered: bool | None = None  # None: no sink configured
-    problems: list[str] = Field(default_factory=list)  # best-effort steps that did not succeed
-
-
-def _cause(err: BaseException) -> str:
-    while getattr(err, "cause", None) is not None:
-        err = err.cause  # type: ignore[assignment]
-    return str(err) or type(err).__name__
 
 
 @workflow.defn(name=HEARTBEAT_WORKFLOW)
@@ -91,14 +66,12 @@ class GovernanceHeartbeat:
         problems: list[str] = []
 
         try:
-            gathered: HeartbeatGathered = await workflow.execute_activity_method(
-                HeartbeatActivities.gather, start_to_close_timeout=timedelta(seconds=20),
-                schedule_to_close_timeout=timedelta(minutes=1), retry_policy=DB_RETRY)
+            gathered = await workflow.execute_activity_method(HeartbeatActivities.gather, **HEARTBEAT_DB)
             evaluation = evaluate(gathered.facts, thresholds, now)
             previous = gathered.previous
         except ActivityError as err:
             # The database cannot be read: the tenant cannot act. Say so, loudly.
-            reason = f"cannot read the system tenant: {_cause(err)}"
+            reason = f"cannot read the system tenant: {cause_message(err)}"
             evaluation = HeartbeatEvaluation(
                 status="failed", alerts=[KIND_FAILED], balance=None, grant_expires_at=None,
                 checks=[CheckResult(name=CHECK_SYSTEM_TENANT, ok=False, detail=reason)])
@@ -119,25 +92,21 @@ class GovernanceHeartbeat:
 
         try:
             recorded = await workflow.execute_activity_method(
-                HeartbeatActivities.record, RecordHeartbeatInput(event=event),
-                start_to_close_timeout=timedelta(seconds=20), schedule_to_close_timeout=timedelta(minutes=1),
-                retry_policy=DB_RETRY)
+                HeartbeatActivities.record, RecordHeartbeatInput(event=event), **HEARTBEAT_DB)
             result.recorded = True
             if not recorded.inserted:
                 problems.append(f"event {event_id} was already recorded")
         except ActivityError as err:
-            problems.append(f"could not record the heartbeat event: {_cause(err)}")
+            problems.append(f"could not record the heartbeat event: {cause_message(err)}")
 
         if inp.sink_url:
             try:
                 await workflow.execute_activity_method(
-                    HeartbeatActivities.post_sink, PostSinkInput(url=inp.sink_url, event=event),
-                    start_to_close_timeout=timedelta(seconds=15), schedule_to_close_timeout=timedelta(minutes=1),
-                    retry_policy=SIDE_RETRY)
+                    HeartbeatActivities.post_sink, PostSinkInput(url=inp.sink_url, event=event), **HEARTBEAT_SINK)
                 result.sink_delivered = True
             except ActivityError as err:
                 result.sink_delivered = False
-                problems.append(f"sink: {_cause(err)}")
+                problems.append(f"sink: {cause_message(err)}")
 
         details = "\n".join(f"- {c.name}: {'ok' if c.ok else 'FAILED'} — {c.detail}" for c in evaluation.checks)
         requests = [
@@ -154,21 +123,19 @@ class GovernanceHeartbeat:
                 data={**event["data"], "recovered_from": plan.recovered_from}))
         for req in requests:
             try:
-                await workflow.execute_activity(
-                    SEND_NOTIFICATION_ACTIVITY, req, start_to_close_timeout=timedelta(seconds=20),
-                    schedule_to_close_timeout=timedelta(seconds=45), retry_policy=SIDE_RETRY)
+                await workflow.execute_activity_method(
+                    NotificationActivities.send_notification, req, **HEARTBEAT_NOTIFICATION)
                 result.notified.append(req.kind)
             except ActivityError as err:
-                problems.append(f"notification {req.kind}: {_cause(err)}")
+                problems.append(f"notification {req.kind}: {cause_message(err)}")
 
         try:
-            await workflow.execute_activity(
-                NOTIFY_STATUS_ACTIVITY,
+            await workflow.execute_activity_method(
+                StatusActivities.notify_status,
                 StatusUpdate(heartbeat={**event["data"], "time": event["time"], "id": event_id}, source="heartbeat"),
-                start_to_close_timeout=timedelta(seconds=10), schedule_to_close_timeout=timedelta(seconds=20),
-                retry_policy=SIDE_RETRY)
+                **HEARTBEAT_STATUS)
         except ActivityError as err:
-            problems.append(f"status: {_cause(err)}")
+            problems.append(f"status: {cause_message(err)}")
 
         result.problems = problems
         if evaluation.status == "failed":

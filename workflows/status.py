@@ -1,18 +1,13 @@
-"""`governance-status`: the thin, long-lived read model behind the status surface.
+"""Workflow `GovernanceStatus`: the thin, long-lived read model behind the status surface
+(names and payloads: govfleet/contracts/status.py; the contract it answers: docs/status.md).
 
-- Query `status` answers exactly `governance.status.v1` (seed 000). Query `snapshot` gives
-  the whole read model (what the HTTP API uses; it computes the upcoming runs itself from
-  the request's wall clock).
-- Signal `update` (`govfleet.contracts.StatusUpdate`, sent with signal-with-start by every
-  area) keeps it current: balances, runs, heartbeats, "schedules changed".
-- Rebuilt from the database and the repo-spec on start, on every continue-as-new, after a
-  burst of updates (debounced, because signals may arrive out of order) and every
-  `refresh_seconds` (a lost update is repaired there, never a lost fact).
+Rebuilt from the database and the repo-spec on start, on every continue-as-new, after a burst
+of `update` signals (debounced, because signals may arrive out of order) and every
+`refresh_seconds` (a lost update is repaired there, never a lost fact).
 
-Upcoming runs are never in the past when answered: the workflow wakes at every fire time
-of every schedule, so `workflow.now()` (the time a query sees) never lags behind a passed
-fire time, and a caller may pass its own clock (`StatusQueryInput.at`), which wins when
-later. The HTTP API goes further and computes them from its own clock per request.
+Upcoming runs are never in the past when answered: the workflow wakes at every fire time of
+every schedule, so `workflow.now()` (the time a query sees) never lags behind a passed fire
+time, and a caller may pass its own clock (`StatusQueryInput.at`), which wins when later.
 
 History stays bounded: the workflow continues as new when the server suggests it or after
 `max_history_events`, once running handlers have finished, carrying its whole state.
@@ -23,87 +18,37 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.status_reads import (
-        READ_SCHEDULES_ACTIVITY,
-        READ_STATUS_DB_ACTIVITY,
+    from activities.status_reads import StatusReadActivities
+    from govfleet.contracts.status import (
+        SNAPSHOT_QUERY,
+        STATUS_QUERY,
+        STATUS_WORKFLOW,
+        UPDATE_SIGNAL,
         HeartbeatRecord,
         ReadSchedulesInput,
-        ReadSchedulesResult,
         ReadStatusDbInput,
-        ReadStatusDbResult,
+        SnapshotQueryInput,
+        SnapshotQueryResult,
+        StatusQueryInput,
+        StatusState,
+        StatusUpdate,
+        StatusWorkflowInput,
     )
-    from govfleet.contracts import STATUS_WORKFLOW, StatusUpdate
     from govfleet.domain.status import (
         GovernanceStatusV1,
         RunRecord,
-        ScheduleEntry,
         StatusError,
         build_status,
         credits_string,
         merge_recent_runs,
         next_wake,
     )
-
-STATUS_QUERY = "status"
-SNAPSHOT_QUERY = "snapshot"
-UPDATE_SIGNAL = "update"
-
-
-class StatusState(BaseModel):
-    """Everything the status surface shows; carried across continue-as-new."""
-
-    system_credits: str = "0"
-    credits_known: bool = False  # False until the first database read or ledger update
-    schedules: list[ScheduleEntry] = Field(default_factory=list)
-    heartbeat_interval_seconds: int = 300
-    heartbeat_grace_seconds: int = 60
-    heartbeat_paused: bool = False
-    heartbeat: HeartbeatRecord | None = None
-    recent_runs: list[RunRecord] = Field(default_factory=list)
-    rebuilt_at: datetime | None = None  # last successful database read
-    schedules_read_at: datetime | None = None
-    updated_at: datetime | None = None  # last change of any kind
-    spec_error: str | None = None
-    read_error: str | None = None  # the last rebuild failed (the previous state is kept)
-    updates_received: int = 0
-
-
-class StatusWorkflowInput(BaseModel):
-    """All fields default: senders start this workflow with `{}` (signal-with-start)."""
-
-    state: StatusState | None = None
-    refresh_seconds: int = Field(900, ge=1)
-    debounce_seconds: float = Field(2.0, ge=0)
-    max_history_events: int = Field(3000, ge=10)
-    check_temporal_schedules: bool = True
-    generation: int = 0  # how many times this read model has continued as new
-
-
-class StatusQueryInput(BaseModel):
-    at: datetime | None = None  # the caller's clock: upcoming runs are after max(at, workflow time)
-
-
-class SnapshotQueryInput(BaseModel):
-    pass
-
-
-class SnapshotQueryResult(BaseModel):
-    state: StatusState
-    workflow_time: datetime
-    generation: int
-
-
-_ACTIVITY_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=20),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
-                             maximum_attempts=3),
-)
+    from workflows.activity_options import STATUS_READ
+    from workflows.failures import cause_message
 
 
 @workflow.defn(name=STATUS_WORKFLOW)
@@ -161,11 +106,10 @@ class GovernanceStatusWorkflow:
         errors = []
         if schedules:
             try:
-                res: ReadSchedulesResult = await workflow.execute_activity(
-                    READ_SCHEDULES_ACTIVITY,
+                res = await workflow.execute_activity_method(
+                    StatusReadActivities.read_schedules,
                     ReadSchedulesInput(check_temporal=self._input.check_temporal_schedules),
-                    result_type=ReadSchedulesResult,
-                    **_ACTIVITY_OPTIONS,
+                    **STATUS_READ,
                 )
                 s = self._state
                 s.schedules = res.schedules
@@ -175,14 +119,11 @@ class GovernanceStatusWorkflow:
                 s.spec_error = res.spec_error
                 s.schedules_read_at = workflow.now()
             except ActivityError as err:
-                errors.append(f"schedules: {_cause(err)}")
+                errors.append(f"schedules: {cause_message(err)}")
         if db:
             try:
-                got: ReadStatusDbResult = await workflow.execute_activity(
-                    READ_STATUS_DB_ACTIVITY,
-                    ReadStatusDbInput(),
-                    result_type=ReadStatusDbResult,
-                    **_ACTIVITY_OPTIONS,
+                got = await workflow.execute_activity_method(
+                    StatusReadActivities.read_status_db, ReadStatusDbInput(), **STATUS_READ,
                 )
                 s = self._state
                 s.system_credits = got.system_credits
@@ -195,7 +136,7 @@ class GovernanceStatusWorkflow:
                     s.heartbeat = got.heartbeat
                 s.rebuilt_at = workflow.now()
             except ActivityError as err:
-                errors.append(f"database: {_cause(err)}")
+                errors.append(f"database: {cause_message(err)}")
         self._state.read_error = "; ".join(errors) or None
         if errors:
             workflow.logger.warning("status rebuild failed, keeping the previous state: %s", self._state.read_error)
@@ -248,12 +189,6 @@ class GovernanceStatusWorkflow:
     @workflow.query(name=SNAPSHOT_QUERY)
     def snapshot(self, input: SnapshotQueryInput | None = None) -> SnapshotQueryResult:
         return SnapshotQueryResult(state=self._state, workflow_time=workflow.now(), generation=self._input.generation)
-
-
-def _cause(err: BaseException) -> str:
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return str(err) or type(err).__name__
 
 
 def _heartbeat_record(data: dict, now: datetime) -> HeartbeatRecord | None:

@@ -62,6 +62,7 @@ from govfleet.api.models import (
     Thresholds,
 )
 from govfleet.api.service import Clock, StatusService, utc_now
+from govfleet.contracts import guardian as guardian_contract
 from govfleet.domain.billing import ConfirmPaymentResult
 from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.secret_ref import resolve_secret
@@ -430,7 +431,7 @@ def _routes(app: FastAPI) -> None:
     async def guardian_status(request: Request, response: Response) -> GuardianStatusOut:
         ctx = _ctx(request)
         try:
-            value = await _guardian_query(ctx, "status")
+            value = await _guardian_query(ctx, guardian_contract.STATUS_QUERY)
             response.headers[SOURCE_HEADER] = "workflow"
             return _shape(GuardianStatusOut, value, "status")
         except ApiError as err:
@@ -452,7 +453,7 @@ def _routes(app: FastAPI) -> None:
         description="From the guardian workflow's `governance` query: its last valid tracker reading.",
     )
     async def guardian_governance(request: Request) -> GovernanceMetricsOut:
-        return _shape(GovernanceMetricsOut, await _guardian_query(_ctx(request), "governance"), "governance")
+        return _shape(GovernanceMetricsOut, await _guardian_query(_ctx(request), guardian_contract.GOVERNANCE_QUERY), "governance")
 
     @app.get(
         "/guardian/alerts", tags=["guardian"], response_model=AlertsOut, dependencies=read,
@@ -498,7 +499,7 @@ def _routes(app: FastAPI) -> None:
     )
     async def guardian_pause(request: Request, body: PauseIn) -> PauseOut:
         _require_authorization(body.authorization)
-        result = await _guardian_update(_ctx(request), "pause", body.model_dump(mode="json"))
+        result = await _guardian_update(_ctx(request), guardian_contract.PAUSE_UPDATE, body.model_dump(mode="json"))
         return _shape(PauseOut, result, "pause")
 
     @app.post(
@@ -511,7 +512,7 @@ def _routes(app: FastAPI) -> None:
     )
     async def guardian_resume(request: Request, body: ResumeIn) -> ResumeOut:
         _require_authorization(body.authorization)
-        result = await _guardian_update(_ctx(request), "resume", body.model_dump(mode="json"))
+        result = await _guardian_update(_ctx(request), guardian_contract.RESUME_UPDATE, body.model_dump(mode="json"))
         return _shape(ResumeOut, result, "resume")
 
     @app.get(
@@ -523,7 +524,7 @@ def _routes(app: FastAPI) -> None:
     async def guardian_rules(request: Request, response: Response) -> RulesOut:
         ctx = _ctx(request)
         try:
-            value = await _guardian_query(ctx, "rules")
+            value = await _guardian_query(ctx, guardian_contract.RULES_QUERY)
             response.headers[SOURCE_HEADER] = "workflow"
             return _shape(RulesOut, value, "rules")
         except ApiError as err:
@@ -560,7 +561,7 @@ def _routes(app: FastAPI) -> None:
 
         async def guardian() -> dict | None:
             try:
-                return _shape(GuardianStatusOut, await _guardian_query(ctx, "status"), "status").model_dump()
+                return _shape(GuardianStatusOut, await _guardian_query(ctx, guardian_contract.STATUS_QUERY), "status").model_dump()
             except ApiError:
                 return None
 
@@ -614,7 +615,7 @@ def _routes(app: FastAPI) -> None:
             raise ApiError(503, "guardian_unavailable", "no Temporal client configured")
         handle = ctx.client.get_workflow_handle(ctx.guardian_id)
         try:
-            await handle.signal("reading", payload, rpc_timeout=timedelta(seconds=ctx.query_timeout))
+            await handle.signal(guardian_contract.READING_SIGNAL, payload, rpc_timeout=timedelta(seconds=ctx.query_timeout))
         except RPCError as err:
             if problems is None:
                 if err.status == RPCStatusCode.NOT_FOUND:

@@ -21,17 +21,11 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
-from activities.status_reads import (
-    read_latest_heartbeat,
-    read_recent_runs,
-    read_system_credits,
-    schedules_from_spec,
-)
-from govfleet.contracts import STATUS_WORKFLOW_ID, StatusUpdate
-from govfleet.domain.status import GovernanceStatusV1, build_status
+from activities.status_reads import read_latest_heartbeat, read_recent_runs, read_system_credits
+from govfleet.contracts.status import SNAPSHOT_QUERY, STATUS_WORKFLOW_ID, SnapshotQueryResult, StatusState, StatusUpdate
+from govfleet.domain.status import GovernanceStatusV1, build_status, schedule_entries
 from govfleet.settings import Config
 from govfleet.status_client import tell_status
-from workflows.status import SNAPSHOT_QUERY, SnapshotQueryResult, StatusState
 
 log = structlog.get_logger("govfleet.api")
 
@@ -150,7 +144,7 @@ class StatusService:
             heartbeat = await read_latest_heartbeat(conn)
         hb = self.config.spec.governance.heartbeat
         return StatusState(
-            system_credits=credits, credits_known=True, schedules=schedules_from_spec(self.config.spec),
+            system_credits=credits, credits_known=True, schedules=schedule_entries(self.config.spec.governance.schedules),
             heartbeat_interval_seconds=hb.interval_minutes * 60, heartbeat_grace_seconds=hb.grace_seconds,
             heartbeat=heartbeat, recent_runs=runs, rebuilt_at=self.clock(),
         )

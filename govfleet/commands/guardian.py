@@ -12,8 +12,8 @@ import sys
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from govfleet.contracts.guardian import CONFIG_QUERY, CONFIGURE_SIGNAL, GUARDIAN_WORKFLOW, GuardianConfig, GuardianInput
 from govfleet.db import StartupError
-from govfleet.domain.guardian.models import GuardianConfig
 from govfleet.logging import get_logger
 from govfleet.repo_spec import guardian_config
 from govfleet.settings import Config
@@ -91,18 +91,16 @@ def demo_guardian_config(config: Config, sim: RunningSimulator | None) -> Guardi
 async def ensure_guardian(client: Client, task_queue: str, cfg: GuardianConfig) -> tuple[WorkflowHandle, str]:
     """Start the guardian workflow unless it runs; send it `configure` when its configuration
     differs. Returns the handle and what was done: started | reconfigured | running."""
-    from workflows.guardian import GuardianInput, GuardianWorkflow
-
     try:
         handle = await client.start_workflow(
-            GuardianWorkflow.run, GuardianInput(config=cfg), id=cfg.guardian_id, task_queue=task_queue,
+            GUARDIAN_WORKFLOW, GuardianInput(config=cfg), id=cfg.guardian_id, task_queue=task_queue,
         )
         return handle, "started"
     except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle_for(GuardianWorkflow.run, cfg.guardian_id)
-    current = await handle.query(GuardianWorkflow.config_query)
+        handle = client.get_workflow_handle(cfg.guardian_id)
+    current = await handle.query(CONFIG_QUERY, result_type=GuardianConfig)
     if current != cfg:
-        await handle.signal(GuardianWorkflow.configure_signal, cfg)
+        await handle.signal(CONFIGURE_SIGNAL, cfg)
         return handle, "reconfigured"
     return handle, "running"
 

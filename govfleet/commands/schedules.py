@@ -14,7 +14,7 @@ import sys
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.local_fleet import connect_fleet, with_local_fleet
 from govfleet.settings import Config, load_config
 

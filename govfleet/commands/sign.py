@@ -21,7 +21,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from govfleet.contracts import GUARDIAN_WORKFLOW_ID
+from govfleet.contracts.guardian import GUARDIAN_WORKFLOW_ID
 from govfleet.domain.admin_auth import (
     DEFAULT_MAX_AGE_SECONDS,
     NONCE_RE,

@@ -80,7 +80,7 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, o
     in this process. Returns (where it listens, the running server)."""
     from govfleet.api import create_app
     from govfleet.api.server import start_api
-    from govfleet.contracts import StatusUpdate
+    from govfleet.contracts.status import StatusUpdate
     from govfleet.status_client import tell_status
 
     await tell_status(client, config.settings.TEMPORAL_TASK_QUEUE, StatusUpdate(source="govfleet up"))

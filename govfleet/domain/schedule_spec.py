@@ -1,8 +1,9 @@
-"""Schedules as code, pure: the desired Temporal Schedules derived from repo-spec, their spec
-hash, and the plan (create / update / delete / unchanged / blocked) against what exists.
+"""Schedules as code, pure: a desired Temporal Schedule, its spec hash, and the plan (create /
+update / delete / unchanged / blocked) against what exists (see docs/schedules.md).
 
-No I/O and no Temporal imports. `schedules/reconciler.py` reads the actual state from
-Temporal into `ActualSchedule`s and applies the plan.
+No I/O and no Temporal imports. `schedules/desired.py` derives the desired schedules from
+repo-spec; `schedules/reconciler.py` reads the actual state from Temporal into
+`ActualSchedule`s and applies the plan.
 
 Drift detection never compares a described cron with the spec's cron (the server turns cron
 strings into calendar specs, so the cron never comes back). Instead every desired schedule is
@@ -19,58 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
-
-from govfleet.contracts import GOVERNANCE_RUN_WORKFLOW, HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW
-from govfleet.repo_spec import RepoSpec, ScheduleSpec
 
 HASH_VERSION = 1
 MEMO_KEY = "govfleet"
 # Temporal treats catch-up windows below 10 s as 10 s; we say so instead of pretending.
 MIN_CATCHUP_WINDOW_SECONDS = 10
-HEARTBEAT_EXECUTION_TIMEOUT_SECONDS = 600
-GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS = 3600
-
-
-def default_owner(spec: RepoSpec) -> str:
-    """Who owns the schedules reconciled from this repo-spec (stored in their memos)."""
-    return f"governance-fleet:{spec.cogni_dao.name}"
-
-
-def schedule_id_for(charter: str) -> str:
-    return f"governance:{charter}"
-
-
-# --- workflow inputs carried by the schedules (pure pydantic, used by the workflows too) ---
-
-
-class HeartbeatInput(BaseModel):
-    """Input of workflow GovernanceHeartbeat (the `governance:heartbeat` schedule's args)."""
-
-    interval_minutes: int = Field(5, ge=1)
-    grace_seconds: int = Field(60, ge=0)
-    low_balance_threshold_credits: int = Field(1_000_000, ge=0)
-    grant_expiry_warning_hours: int = Field(24, ge=0)
-    renotify_minutes: int = Field(60, ge=1)
-    sink_url: str | None = None
-    dao_name: str = "cogni"
-
-
-class GovernanceRunInput(BaseModel):
-    """Input of workflow GovernanceRun (one charter's schedule args)."""
-
-    schedule_id: str
-    charter: str
-    entrypoint: str
-    timezone: str = "UTC"
-    agent_url: str | None = None
-    credits_per_run: int = Field(ge=0)
-    budget_credits_per_day: int = Field(ge=0)
-    # Only for runs started by hand: the schedule sets TemporalScheduledStartTime itself.
-    scheduled_at: datetime | None = None
 
 
 # --- desired state --------------------------------------------------------------------------
@@ -118,57 +75,6 @@ def spec_hash(canonical: dict) -> str:
 
 def effective_catchup(seconds: int) -> int:
     return max(seconds, MIN_CATCHUP_WINDOW_SECONDS)
-
-
-def _charter_schedule(s: ScheduleSpec, spec: RepoSpec, task_queue: str, catchup: int) -> DesiredSchedule:
-    tenant = spec.governance.system_tenant
-    run = GovernanceRunInput(
-        schedule_id=s.schedule_id,
-        charter=s.charter,
-        entrypoint=s.entrypoint,
-        timezone=s.timezone,
-        agent_url=s.agent_url,
-        credits_per_run=tenant.credits_per_run if s.credits_per_run is None else s.credits_per_run,
-        budget_credits_per_day=tenant.budget_credits_per_day,
-    )
-    return DesiredSchedule(
-        schedule_id=s.schedule_id,
-        workflow=GOVERNANCE_RUN_WORKFLOW,
-        args=run.model_dump(mode="json", exclude={"scheduled_at"}),
-        task_queue=task_queue,
-        cron=s.cron,
-        timezone=s.timezone,
-        catchup_window_seconds=catchup,
-        execution_timeout_seconds=GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS,
-        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}',
-    )
-
-
-def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
-    """Every schedule repo-spec declares: the heartbeat first, then the charters in file order."""
-    if not task_queue:
-        raise ValueError("task_queue must not be empty")
-    g = spec.governance
-    catchup = effective_catchup(g.catchup_window_seconds)
-    hb = g.heartbeat
-    heartbeat = DesiredSchedule(
-        schedule_id=HEARTBEAT_SCHEDULE_ID,
-        workflow=HEARTBEAT_WORKFLOW,
-        args=HeartbeatInput(
-            interval_minutes=hb.interval_minutes,
-            grace_seconds=hb.grace_seconds,
-            low_balance_threshold_credits=hb.low_balance_threshold_credits,
-            grant_expiry_warning_hours=hb.grant_expiry_warning_hours,
-            sink_url=hb.sink_url,
-            dao_name=spec.cogni_dao.name,
-        ).model_dump(mode="json"),
-        task_queue=task_queue,
-        interval_seconds=hb.interval_minutes * 60,
-        catchup_window_seconds=catchup,
-        execution_timeout_seconds=HEARTBEAT_EXECUTION_TIMEOUT_SECONDS,
-        summary=f"every {hb.interval_minutes} min · HEARTBEAT",
-    )
-    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in g.schedules)]
 
 
 # --- actual state and the plan --------------------------------------------------------------

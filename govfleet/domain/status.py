@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Annotated
+from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -145,6 +145,23 @@ def display_name(charter: str) -> str:
     return " ".join(w[:1].upper() + w[1:].lower() for w in words if w) or charter
 
 
+class DeclaredSchedule(Protocol):
+    """A charter's schedule as repo-spec declares it (`governance.schedules[]`)."""
+
+    @property
+    def charter(self) -> str: ...
+    @property
+    def cron(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+
+
+def schedule_entries(declared: Iterable[DeclaredSchedule]) -> list[ScheduleEntry]:
+    """The status surface's view of the declared schedules (not yet checked for pauses)."""
+    return [ScheduleEntry(charter=s.charter, cron=s.cron, timezone=s.timezone, name=display_name(s.charter))
+            for s in declared]
+
+
 # (cron, tz) -> (computed after, first fire strictly after it). For any `now` in
 # [computed after, fire) the answer is the same fire time (there is no fire in between), so a
 # hit returns exactly what croniter would; it only saves croniter's ~0.25 ms per call.
@@ -203,7 +220,7 @@ def next_wake(schedules: Iterable[ScheduleEntry], now: datetime) -> datetime | N
     return min(times) if times else None
 
 
-# --- recent runs -----------------------------------------------------------------------
+# --- recent runs and the heartbeat ---------------------------------------------------------
 
 
 class RunRecord(BaseModel):
@@ -220,6 +237,16 @@ class RunRecord(BaseModel):
     @classmethod
     def _utc(cls, v: datetime) -> datetime:
         return to_utc(v)
+
+
+class HeartbeatRecord(BaseModel):
+    """The latest `governance.heartbeat` CloudEvent, as stored in heartbeat_events."""
+
+    id: str
+    time: datetime
+    status: str
+    type: str = "governance.heartbeat"
+    data: dict = Field(default_factory=dict)
 
 
 def merge_recent_runs(

@@ -23,14 +23,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.guardian import GuardianActivities
-from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.contracts.guardian import GuardianInput
+from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
 from govfleet.domain.admin_auth import sign_authorization
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.repo_spec import guardian_config
 from govfleet.settings import Config
 from govfleet.simulator import RunningSimulator
 from workers.resources import Resources
-from workflows.guardian import GuardianInput, GuardianWorkflow
+from workflows.guardian import GuardianWorkflow
 
 ADMIN_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0 (public)
 ADMIN_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat #1 (public)

@@ -14,11 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 from temporalio import activity
 from temporalio.client import Client
-
-from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
-from govfleet.settings import Config
 from temporalio.worker import Worker
 
+from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.settings import Config
 from workers.factory import LogContextInterceptor
 from workers.registry import activities_for, workflows
 from workers.resources import Resources

@@ -10,7 +10,7 @@ import httpx
 import psycopg
 import pytest
 
-from govfleet.contracts import RecentRun, StatusUpdate
+from govfleet.contracts.status import RecentRun, StatusUpdate
 from govfleet.status_client import tell_status
 from tests.integration.test_status_support import (
     api_stack,

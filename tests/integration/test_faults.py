@@ -27,13 +27,10 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError
 
-from activities.guardian import CALL_BREAKER_ACTIVITY
 from activities.notify import NotificationActivities
-from govfleet.contracts import (
-    PAYMENT_WORKFLOW,
-    NotificationRequest,
-    payment_workflow_id,
-)
+from govfleet.contracts.guardian import CALL_BREAKER_ACTIVITY
+from govfleet.contracts.notifications import NotificationRequest
+from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
 from govfleet.payments import ConfirmPaymentInput, ConfirmPaymentResult
 from govfleet.settings import load_config
 from govfleet.simulator import TrackerSimulator, start_simulator

@@ -12,16 +12,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from temporalio.client import WorkflowFailureError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from govfleet.contracts import GOVERNANCE_RUN_WORKFLOW
-from govfleet.domain.schedule_spec import GovernanceRunInput
+from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW, GovernanceRunInput, GovernanceRunResult
 from govfleet.repo_spec import parse_repo_spec
 from schedules.reconciler import describe_or_none, reconcile
 from tests.golden.record import recording, save_golden
 from tests.integration.schedules_support import LoopbackServer, fleet_worker, fund_system_tenant, system_balance
-from workflows.governance_run import GovernanceRunResult
 
 SCHEDULED = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 

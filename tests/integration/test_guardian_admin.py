@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.notify import NotificationActivities
 from govfleet.api.server import start_api
+from govfleet.contracts.guardian import AlertsQueryInput, EventsQueryInput
 from govfleet.domain.guardian.models import PauseInput, ResumeInput
 from govfleet.repo_spec import NotificationsSpec, WebhookSpec
 from govfleet.settings import Config
@@ -42,7 +43,7 @@ from tests.integration.guardian_support import (
     sign,
     start_guardian,
 )
-from workflows.guardian import AlertsQueryInput, EventsQueryInput, GuardianWorkflow
+from workflows.guardian import GuardianWorkflow
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from govfleet.contracts.guardian import READING_SIGNAL, RESUME_SIGNAL
 from govfleet.simulator import TrackerSimulator, reading_body, start_simulator
 from tests.golden.record import GOLDEN_DIR, recording, save_golden
 from tests.integration.guardian_support import (
@@ -63,12 +64,12 @@ async def test_record_guardian_golden_history(time_skipping_env, task_queue, con
             await env.sleep(35)
             await eventually(lambda: len(running.sim.pauses()) == 1)
             now = await env.get_current_time()
-            await handle.signal("resume", {"authorization": sign(OUTSIDER, "resume", now, guardian_id=handle.id,
+            await handle.signal(RESUME_SIGNAL, {"authorization": sign(OUTSIDER, "resume", now, guardian_id=handle.id,
                                                                  nonce="goldenforged01")})
-            await handle.signal("resume", {"authorization": sign(ADMIN_0, "resume", now, guardian_id=handle.id,
+            await handle.signal(RESUME_SIGNAL, {"authorization": sign(ADMIN_0, "resume", now, guardian_id=handle.id,
                                                                  nonce="goldenvalid001")})
             await eventually(lambda: len(running.sim.resumes()) == 1)
-            await handle.signal("reading", reading_body(54.0, now=await env.get_current_time()))
+            await handle.signal(READING_SIGNAL, reading_body(54.0, now=await env.get_current_time()))
             await env.sleep(3)
             await settle(handle)
             await save_golden(handle, GOLDEN.stem)

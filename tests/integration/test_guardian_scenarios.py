@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
+from govfleet.contracts.guardian import PAUSE_SIGNAL, READING_SIGNAL, RESUME_SIGNAL
 from govfleet.simulator import SCENARIOS, TrackerSimulator, reading_body, start_simulator
-from workflows.guardian import GuardianWorkflow
 from tests.integration.guardian_support import (
     ADMIN_0,
     ADMIN_1,
@@ -28,6 +28,7 @@ from tests.integration.guardian_support import (
     sign,
     start_guardian,
 )
+from workflows.guardian import GuardianWorkflow
 
 
 @pytest.fixture
@@ -139,12 +140,12 @@ async def test_recovery_from_pause_needs_a_signed_resume(time_skipping_env, guar
 
     now = await env.get_current_time()
     # A forged resume (not an admin) changes nothing but the audit log.
-    await handle.signal("resume", {"authorization": sign(OUTSIDER, "resume", now, guardian_id=gid)})
+    await handle.signal(RESUME_SIGNAL, {"authorization": sign(OUTSIDER, "resume", now, guardian_id=gid)})
     await env.sleep(1)
     assert (await handle.query(GuardianWorkflow.status)).paused is True
     # A valid one resumes (one admin signature after a redemptions pause).
     now = await env.get_current_time()
-    await handle.signal("resume", {"authorization": sign(ADMIN_0, "resume", now, guardian_id=gid)})
+    await handle.signal(RESUME_SIGNAL, {"authorization": sign(ADMIN_0, "resume", now, guardian_id=gid)})
     await eventually(lambda: len(sim.sim.resumes()) == 1)
     await eventually(lambda: pauses(database_url, gid)[0]["resumed_at"] is not None)
     status = await handle.query(GuardianWorkflow.status)
@@ -214,7 +215,7 @@ async def test_pushed_reading_is_checked_at_once(time_skipping_env, guardian, si
     await eventually(lambda: check_count(database_url, handle.id) == 1)
     before = await env.get_current_time()
     # The guardian sleeps 30 s now; a push must not wait for it.
-    await handle.signal("reading", reading_body(48.0, now=before))
+    await handle.signal(READING_SIGNAL, reading_body(48.0, now=before))
     await eventually(lambda: len(sim.sim.pauses()) == 2, timeout=10)
     after = await env.get_current_time()
     assert after - before < timedelta(seconds=1)
@@ -253,11 +254,11 @@ async def test_invalid_admin_request_shape_is_rejected_by_signal_as_event(time_s
                                                                          database_url):
     handle = await guardian([70.0])
     await eventually(lambda: check_count(database_url, handle.id) == 1)
-    await handle.signal("pause", {"reason": "", "authorization": "garbage"})
-    await handle.signal("pause", {"reason": "x"})
-    await handle.signal("pause", {"reason": 5, "authorization": "x"})
+    await handle.signal(PAUSE_SIGNAL, {"reason": "", "authorization": "garbage"})
+    await handle.signal(PAUSE_SIGNAL, {"reason": "x"})
+    await handle.signal(PAUSE_SIGNAL, {"reason": 5, "authorization": "x"})
     now = await time_skipping_env.get_current_time()
-    await handle.signal("pause", {"reason": "quorum test", "authorization": [
+    await handle.signal(PAUSE_SIGNAL, {"reason": "quorum test", "authorization": [
         sign(ADMIN_0, "pause", now, reason="quorum test", guardian_id=handle.id),
         sign(ADMIN_1, "pause", now, reason="quorum test", guardian_id=handle.id)]})
     await eventually(lambda: len(sim.sim.pauses()) == 2)

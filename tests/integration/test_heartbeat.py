@@ -12,15 +12,13 @@ import psycopg
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from govfleet.contracts import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW, HeartbeatInput, HeartbeatResult
 from govfleet.domain.heartbeat import KIND_FAILED, KIND_GRANT_EXPIRING, KIND_LOW_BALANCE, KIND_RECOVERY
-from govfleet.domain.schedule_spec import HeartbeatInput
 from govfleet.repo_spec import parse_repo_spec
 from schedules.reconciler import describe_or_none, reconcile
 from tests.conftest import EXAMPLE_SPEC
 from tests.golden.record import recording, save_golden
 from tests.integration.schedules_support import LoopbackServer, fleet_worker, fund_system_tenant
-from workflows.heartbeat import HeartbeatResult
 
 
 def events(url: str) -> list[tuple]:

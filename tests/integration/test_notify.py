@@ -21,14 +21,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 
-from govfleet.contracts import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
+from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
 from govfleet.db import create_pool
 from govfleet.domain.webhook_signature import verify_signature
 from govfleet.repo_spec import RepoSpec
 from govfleet.settings import Config
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notify import NotificationActivities, NotificationResult, with_idempotency_header
+    from activities.notify import NotificationActivities, with_idempotency_header
+    from govfleet.contracts.notifications import NotificationResult
     from workers.resources import Resources
 
 SECRET = "test-webhook-secret"

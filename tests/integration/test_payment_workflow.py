@@ -27,7 +27,8 @@ from temporalio.worker import Worker
 
 from activities.ledger import FAULT_ENV, LedgerActivities
 from govfleet import ledger
-from govfleet.contracts import NOTIFY_STATUS_ACTIVITY, PAYMENT_WORKFLOW, StatusUpdate, payment_workflow_id
+from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
+from govfleet.contracts.status import NOTIFY_STATUS_ACTIVITY, StatusUpdate
 from govfleet.payments import (
     ConfirmPaymentInput,
     ConfirmPaymentResult,

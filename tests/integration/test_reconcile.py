@@ -17,7 +17,7 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
-from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.repo_spec import RepoSpecError, parse_repo_spec
 from schedules.reconciler import describe_or_none, reconcile
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleIntervalSpec, ScheduleSpec
 
-from govfleet.contracts import HEARTBEAT_SCHEDULE_ID
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from schedules.reconciler import describe_or_none
 from tests.conftest import EXAMPLE_SPEC, REPO_ROOT
 

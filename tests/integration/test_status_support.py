@@ -21,10 +21,9 @@ from temporalio.worker import Worker
 from activities.status import StatusActivities
 from activities.status_reads import StatusReadActivities
 from govfleet.settings import Config, load_config
+from tests.unit.test_status_contract import assert_contract  # noqa: F401  (re-exported for the status tests)
 from workers.resources import Resources
 from workflows.status import GovernanceStatusWorkflow
-
-from tests.unit.test_status_contract import assert_contract  # noqa: F401  (re-exported for the status tests)
 
 
 def unique(prefix: str) -> str:
@@ -156,7 +155,7 @@ async def api_stack(env, database_url: str, tmp_path: Path, *, schedules: list[d
     workflow started the way every area starts it, and the API on a free loopback port."""
     from govfleet.api import create_app
     from govfleet.api.server import start_api
-    from govfleet.contracts import StatusUpdate
+    from govfleet.contracts.status import StatusUpdate
     from govfleet.status_client import tell_status
     from workers.factory import build_worker
 

@@ -18,7 +18,15 @@ from temporalio.client import (
     ScheduleState,
 )
 
-from govfleet.contracts import STATUS_WORKFLOW_ID, RecentRun, StatusUpdate
+from govfleet.contracts.status import (
+    STATUS_QUERY,
+    STATUS_WORKFLOW_ID,
+    RecentRun,
+    SnapshotQueryResult,
+    StatusQueryInput,
+    StatusUpdate,
+    StatusWorkflowInput,
+)
 from govfleet.domain.status import display_name
 from govfleet.status_client import tell_status
 from tests.golden.record import recording, save_golden
@@ -30,12 +38,7 @@ from tests.integration.test_status_support import (
     unique,
     write_spec,
 )
-from workflows.status import (
-    GovernanceStatusWorkflow,
-    SnapshotQueryResult,
-    StatusQueryInput,
-    StatusWorkflowInput,
-)
+from workflows.status import GovernanceStatusWorkflow
 
 SCHEDULES = [
     {"charter": "COMMUNITY", "cron": "0 */6 * * *"},
@@ -81,7 +84,7 @@ async def test_rebuilds_from_the_database_and_answers_the_contract(time_skipping
             assert [r["name"] for r in body["upcomingRuns"]][0] == "Minutely"
             assert len(body["upcomingRuns"]) == 3
             # A query without input also works (what `temporal workflow query --name status` sends).
-            raw = await handle.query("status")
+            raw = await handle.query(STATUS_QUERY)
             assert raw["systemCredits"] == str(BIG)
         finally:
             await handle.terminate()

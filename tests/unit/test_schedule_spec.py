@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from govfleet.contracts import GOVERNANCE_RUN_WORKFLOW, HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW
-from govfleet.domain.schedule_spec import (
-    ActualSchedule,
-    GovernanceRunInput,
-    HeartbeatInput,
-    default_owner,
-    desired_schedules,
-    make_plan,
-    render_plan,
-)
+from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW, GovernanceRunInput
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW, HeartbeatInput
+from govfleet.domain.schedule_spec import ActualSchedule, make_plan, render_plan
 from govfleet.repo_spec import parse_repo_spec
+from schedules.desired import default_owner, desired_schedules
 from tests.conftest import EXAMPLE_SPEC
 
 OWNER = "governance-fleet:cogni-demo"

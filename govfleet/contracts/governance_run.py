@@ -1,0 +1,118 @@
+"""Workflow `GovernanceRun`: one charter's scheduled run, paid by the system tenant (see
+docs/schedules.md). Each charter's schedule is `governance:<charter>`; the run id is the
+workflow id, for schedule-started runs `<schedule id>-<scheduled time>`, which is the primary
+key of its `governance_runs` row and the ledger reference of its charge.
+
+A run refused for its grant or budget completes with status `refused`; a run whose entrypoint
+failed is recorded as `error` and fails the workflow (type `GovernanceRunFailed`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "BEGIN_ACTIVITY", "CHARGE_ACTIVITY", "ENTRYPOINT_BRIEF_ACTIVITY", "ENTRYPOINT_HEARTBEAT_ACTIVITY",
+    "ENTRYPOINT_HTTP_ACTIVITY", "FINISH_ACTIVITY", "GOVERNANCE_RUN_WORKFLOW", "BeginRunInput", "BeginRunResult",
+    "ChargeRunInput", "ChargeRunResult", "EntrypointInput", "EntrypointResult", "FinishRunInput", "FinishRunResult",
+    "GovernanceRunInput", "GovernanceRunResult", "schedule_id",
+]
+
+GOVERNANCE_RUN_WORKFLOW = "GovernanceRun"
+
+BEGIN_ACTIVITY = "governance_run_begin"
+CHARGE_ACTIVITY = "governance_run_charge"
+FINISH_ACTIVITY = "governance_run_finish"
+ENTRYPOINT_HEARTBEAT_ACTIVITY = "governance_entrypoint_heartbeat"
+ENTRYPOINT_BRIEF_ACTIVITY = "governance_entrypoint_brief"
+ENTRYPOINT_HTTP_ACTIVITY = "governance_entrypoint_http"
+
+
+def schedule_id(charter: str) -> str:
+    """The Temporal Schedule of a charter."""
+    return f"governance:{charter}"
+
+
+class GovernanceRunInput(BaseModel):
+    """The workflow's input (one charter's schedule args)."""
+
+    schedule_id: str
+    charter: str
+    entrypoint: str
+    timezone: str = "UTC"
+    agent_url: str | None = None
+    credits_per_run: int = Field(ge=0)
+    budget_credits_per_day: int = Field(ge=0)
+    # Only for runs started by hand: the schedule sets TemporalScheduledStartTime itself.
+    scheduled_at: datetime | None = None
+
+
+class GovernanceRunResult(BaseModel):
+    run_id: str
+    title: str
+    status: str  # success | error | refused
+    reason: str | None = None
+    credits_charged: int = 0
+    idempotency_key: str
+
+
+# --- activities the workflow calls ------------------------------------------------------
+
+
+class BeginRunInput(BaseModel):
+    run_id: str
+    schedule_id: str
+    charter: str
+    entrypoint: str
+    title: str
+    scheduled_at: datetime
+
+
+class BeginRunResult(BaseModel):
+    started_at: datetime
+    last_activity: datetime
+    status: str  # running | refused (or a final status when a finished run is begun again)
+    reason: str | None = None
+
+
+class ChargeRunInput(BaseModel):
+    run_id: str
+    schedule_id: str
+    amount: int
+    budget_credits_per_day: int
+
+
+class ChargeRunResult(BaseModel):
+    charged: int = 0
+    balance_after: int | None = None
+    replay: bool = False
+    refused_reason: str | None = None
+
+
+class FinishRunInput(BaseModel):
+    run_id: str
+    status: str  # success | error | refused
+    reason: str | None = None
+    brief: str | None = None
+
+
+class FinishRunResult(BaseModel):
+    last_activity: datetime
+
+
+class EntrypointInput(BaseModel):
+    run_id: str
+    schedule_id: str
+    charter: str
+    title: str
+    scheduled_at: datetime
+    idempotency_key: str
+    agent_url: str | None = None
+    budget_credits_per_day: int = 0
+
+
+class EntrypointResult(BaseModel):
+    brief: str | None = None
+    detail: str = ""

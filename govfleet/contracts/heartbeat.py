@@ -1,0 +1,73 @@
+"""Workflow `GovernanceHeartbeat`, started by the schedule `governance:heartbeat` every
+interval (see docs/heartbeat.md). Its workflow id is the schedule's `<schedule id>-<time>`,
+which is also the CloudEvent id and the idempotency key of everything one heartbeat writes.
+
+A heartbeat whose checks failed ends the workflow as failed (type `HeartbeatFailed`, with the
+`HeartbeatResult` as details) after everything was recorded and sent.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from govfleet.domain.heartbeat import HeartbeatFacts, PreviousHeartbeat
+
+__all__ = [
+    "GATHER_ACTIVITY", "HEARTBEAT_SCHEDULE_ID", "HEARTBEAT_WORKFLOW", "POST_SINK_ACTIVITY", "RECORD_ACTIVITY",
+    "HeartbeatGathered", "HeartbeatInput", "HeartbeatResult", "PostSinkInput", "PostSinkResult",
+    "RecordHeartbeatInput", "RecordHeartbeatResult",
+]
+
+HEARTBEAT_WORKFLOW = "GovernanceHeartbeat"
+HEARTBEAT_SCHEDULE_ID = "governance:heartbeat"
+
+GATHER_ACTIVITY = "heartbeat_gather"
+RECORD_ACTIVITY = "heartbeat_record"
+POST_SINK_ACTIVITY = "heartbeat_post_sink"
+
+
+class HeartbeatInput(BaseModel):
+    """The workflow's input (the `governance:heartbeat` schedule's args)."""
+
+    interval_minutes: int = Field(5, ge=1)
+    grace_seconds: int = Field(60, ge=0)
+    low_balance_threshold_credits: int = Field(1_000_000, ge=0)
+    grant_expiry_warning_hours: int = Field(24, ge=0)
+    renotify_minutes: int = Field(60, ge=1)
+    sink_url: str | None = None
+    dao_name: str = "cogni"
+
+
+class HeartbeatResult(BaseModel):
+    event_id: str
+    status: str
+    alerts: list[str] = Field(default_factory=list)
+    notified: list[str] = Field(default_factory=list)  # kinds actually sent (incl. "recovery")
+    recorded: bool = False
+    sink_delivered: bool | None = None  # None: no sink configured
+    problems: list[str] = Field(default_factory=list)  # best-effort steps that did not succeed
+
+
+# --- activities the workflow calls ------------------------------------------------------
+
+
+class HeartbeatGathered(BaseModel):
+    facts: HeartbeatFacts
+    previous: PreviousHeartbeat | None = None
+
+
+class RecordHeartbeatInput(BaseModel):
+    event: dict
+
+
+class RecordHeartbeatResult(BaseModel):
+    inserted: bool
+
+
+class PostSinkInput(BaseModel):
+    url: str
+    event: dict
+
+
+class PostSinkResult(BaseModel):
+    status_code: int

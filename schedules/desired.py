@@ -1,0 +1,73 @@
+"""The schedules a repo-spec declares, as `DesiredSchedule`s (pure: no I/O, no Temporal).
+
+The heartbeat first (`governance:heartbeat`, every `governance.heartbeat.interval_minutes`),
+then one `governance:<charter>` per `governance.schedules[]` entry, in file order. Each carries
+the workflow type and input its runs start with; its canonical form is what the spec hash
+covers (see docs/schedules.md).
+"""
+
+from __future__ import annotations
+
+from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW, GovernanceRunInput
+from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW, HeartbeatInput
+from govfleet.domain.schedule_spec import DesiredSchedule, effective_catchup
+from govfleet.repo_spec import RepoSpec, ScheduleSpec
+
+HEARTBEAT_EXECUTION_TIMEOUT_SECONDS = 600
+GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS = 3600
+
+
+def default_owner(spec: RepoSpec) -> str:
+    """Who owns the schedules reconciled from this repo-spec (stored in their memos)."""
+    return f"governance-fleet:{spec.cogni_dao.name}"
+
+
+def _charter_schedule(s: ScheduleSpec, spec: RepoSpec, task_queue: str, catchup: int) -> DesiredSchedule:
+    tenant = spec.governance.system_tenant
+    run = GovernanceRunInput(
+        schedule_id=s.schedule_id,
+        charter=s.charter,
+        entrypoint=s.entrypoint,
+        timezone=s.timezone,
+        agent_url=s.agent_url,
+        credits_per_run=tenant.credits_per_run if s.credits_per_run is None else s.credits_per_run,
+        budget_credits_per_day=tenant.budget_credits_per_day,
+    )
+    return DesiredSchedule(
+        schedule_id=s.schedule_id,
+        workflow=GOVERNANCE_RUN_WORKFLOW,
+        args=run.model_dump(mode="json", exclude={"scheduled_at"}),
+        task_queue=task_queue,
+        cron=s.cron,
+        timezone=s.timezone,
+        catchup_window_seconds=catchup,
+        execution_timeout_seconds=GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS,
+        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}',
+    )
+
+
+def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
+    """Every schedule repo-spec declares: the heartbeat first, then the charters in file order."""
+    if not task_queue:
+        raise ValueError("task_queue must not be empty")
+    g = spec.governance
+    catchup = effective_catchup(g.catchup_window_seconds)
+    hb = g.heartbeat
+    heartbeat = DesiredSchedule(
+        schedule_id=HEARTBEAT_SCHEDULE_ID,
+        workflow=HEARTBEAT_WORKFLOW,
+        args=HeartbeatInput(
+            interval_minutes=hb.interval_minutes,
+            grace_seconds=hb.grace_seconds,
+            low_balance_threshold_credits=hb.low_balance_threshold_credits,
+            grant_expiry_warning_hours=hb.grant_expiry_warning_hours,
+            sink_url=hb.sink_url,
+            dao_name=spec.cogni_dao.name,
+        ).model_dump(mode="json"),
+        task_queue=task_queue,
+        interval_seconds=hb.interval_minutes * 60,
+        catchup_window_seconds=catchup,
+        execution_timeout_seconds=HEARTBEAT_EXECUTION_TIMEOUT_SECONDS,
+        summary=f"every {hb.interval_minutes} min · HEARTBEAT",
+    )
+    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in g.schedules)]
