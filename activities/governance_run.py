@@ -1,16 +1,12 @@
 """Governance-run activities: record the run, validate its grant, charge it within the daily
-budget, run an entrypoint (HEARTBEAT, BRIEF, HTTP), mark it finished.
-
-Idempotency: the run id (the workflow id, `<schedule id>-<scheduled time>` for schedule-started
-runs) is the primary key of `governance_runs` and the ledger reference of its charge, so a
-retried activity neither inserts a second row nor charges twice. The HTTP entrypoint sends
-`<schedule id>:<scheduled time>` as its idempotency key.
+budget (govfleet/store/runs.py), run an entrypoint (HEARTBEAT, BRIEF, HTTP), mark it finished.
+The HTTP entrypoint sends `<schedule id>:<scheduled time>` as its idempotency key.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -31,39 +27,16 @@ from govfleet.contracts.governance_run import (
     FinishRunInput,
     FinishRunResult,
 )
-from govfleet.db import GOVERNANCE_GRANT_ID, SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
-from govfleet.domain.governance_run import (
-    AlertLine,
-    BriefFacts,
-    GrantFacts,
-    GuardianSnapshot,
-    HeartbeatSnapshot,
-    budget_refusal,
-    grant_refusal,
-    render_brief,
-)
+from govfleet.domain.billing import ChargeConflict
+from govfleet.domain.governance_run import AlertLine, BriefFacts, GuardianSnapshot, HeartbeatSnapshot, render_brief
 from govfleet.domain.heartbeat import HeartbeatThresholds, evaluate, heartbeat_state
+from govfleet.store import heartbeat as heartbeat_store
+from govfleet.store import ledger, runs
+from govfleet.store import status as status_store
 from workers.resources import Resources
 
-# Serialises "budget check + charge" across every worker process (pg advisory lock key).
-BUDGET_LOCK_KEY = 0x6F76_7275_6E00  # "govrun"
 BRIEF_ALERTS = 5
 HTTP_BRIEF_LIMIT = 20_000
-
-
-def _utc(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-async def _grant(conn) -> GrantFacts:
-    cur = await conn.execute(
-        "SELECT billing_account_id, scopes, expires_at, revoked_at FROM execution_grants WHERE id = %s",
-        (GOVERNANCE_GRANT_ID,))
-    row = await cur.fetchone()
-    if row is None:
-        return GrantFacts(grant_id=GOVERNANCE_GRANT_ID, exists=False)
-    return GrantFacts(grant_id=GOVERNANCE_GRANT_ID, exists=True, billing_account_id=row["billing_account_id"],
-                      scopes=list(row["scopes"] or []), expires_at=row["expires_at"], revoked_at=row["revoked_at"])
 
 
 class GovernanceRunActivities:
@@ -75,92 +48,34 @@ class GovernanceRunActivities:
     @activity.defn(name=BEGIN_ACTIVITY)
     async def begin(self, inp: BeginRunInput) -> BeginRunResult:
         """Record the run (once) and validate the governance grant for its entrypoint."""
-        pool = self._resources.pool
-        async with pool.connection() as conn:
-            async with conn.transaction():
-                cur = await conn.execute(
-                    "INSERT INTO governance_runs (id, owner_user_id, title, schedule_id, charter, entrypoint, scheduled_at)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                    (inp.run_id, SYSTEM_PRINCIPAL_USER_ID, inp.title, inp.schedule_id, inp.charter, inp.entrypoint,
-                     inp.scheduled_at))
-                cur = await conn.execute("SELECT status, reason, started_at, updated_at, now() AS now"
-                                         " FROM governance_runs WHERE id = %s FOR UPDATE", (inp.run_id,))
-                row = await cur.fetchone()
-                if row["status"] != "running":  # a retry after the run was refused or finished
-                    return BeginRunResult(started_at=row["started_at"], last_activity=row["updated_at"],
-                                          status=row["status"], reason=row["reason"])
-            # The grant is read the way the tenant sees it (RLS, application role).
-            async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID):
-                grant = await _grant(conn)
-            refusal = grant_refusal(grant, inp.entrypoint, _utc(row["now"]), tenant_id=SYSTEM_TENANT_ID)
-            if refusal is None:
-                return BeginRunResult(started_at=row["started_at"], last_activity=row["updated_at"], status="running")
-            async with conn.transaction():
-                cur = await conn.execute(
-                    "UPDATE governance_runs SET status = 'refused', reason = %s, updated_at = now()"
-                    " WHERE id = %s AND status = 'running' RETURNING updated_at", (refusal, inp.run_id))
-                done = await cur.fetchone()
-        return BeginRunResult(started_at=row["started_at"], last_activity=done["updated_at"] if done else row["updated_at"],
-                              status="refused", reason=refusal)
+        return await runs.begin_run(self._resources.pool, inp)
 
     @activity.defn(name=CHARGE_ACTIVITY)
     async def charge(self, inp: ChargeRunInput) -> ChargeRunResult:
         """Charge the run at 1x within the daily budget, once (ledger reference = run id)."""
-        from govfleet import ledger
-
-        if inp.amount == 0:
-            return ChargeRunResult(charged=0)
-        pool = self._resources.pool
-        async with pool.connection() as lock_conn:
-            async with lock_conn.transaction():
-                # Budget check and charge as one critical section across all workers.
-                await lock_conn.execute("SELECT pg_advisory_xact_lock(%s)", (BUDGET_LOCK_KEY,))
-                cur = await lock_conn.execute(
-                    "SELECT 1 FROM credit_ledger WHERE billing_account_id = %s AND reason = %s AND reference = %s",
-                    (SYSTEM_TENANT_ID, "governance_run", inp.run_id))
-                already = await cur.fetchone() is not None
-                if not already:
-                    spent = await ledger.spent_today(pool)
-                    refusal = budget_refusal(spent, inp.amount, inp.budget_credits_per_day)
-                    if refusal:
-                        return ChargeRunResult(refused_reason=refusal)
-                try:
-                    charged = await ledger.charge_system_tenant(
-                        pool, amount=inp.amount, reference=inp.run_id, reason="governance_run",
-                        metadata={"schedule_id": inp.schedule_id})
-                except ledger.InsufficientCredits as exc:
-                    return ChargeRunResult(refused_reason=str(exc))
-                except (ValueError, ledger.ChargeConflict) as exc:
-                    raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        async with pool.connection() as conn:
-            await conn.execute("UPDATE governance_runs SET credits_charged = %s, updated_at = now() WHERE id = %s",
-                               (charged.charged, inp.run_id))
-        return ChargeRunResult(charged=charged.charged, balance_after=charged.balance_after, replay=charged.replay)
+        try:
+            return await runs.charge_run(self._resources.pool, inp)
+        except (ValueError, ChargeConflict) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
 
     @activity.defn(name=FINISH_ACTIVITY)
     async def finish(self, inp: FinishRunInput) -> FinishRunResult:
         if inp.status not in ("success", "error", "refused"):
             raise ApplicationError(f"status must be success, error or refused, got {inp.status!r}", non_retryable=True)
-        async with self._resources.pool.connection() as conn:
-            cur = await conn.execute(
-                "UPDATE governance_runs SET status = %s, reason = %s, brief = COALESCE(%s, brief), updated_at = now()"
-                " WHERE id = %s RETURNING updated_at", (inp.status, inp.reason, inp.brief, inp.run_id))
-            row = await cur.fetchone()
-        if row is None:
+        updated_at = await runs.finish_run(self._resources.pool, inp.run_id, inp.status, inp.reason, inp.brief)
+        if updated_at is None:
             raise ApplicationError(f"governance run {inp.run_id!r} was never recorded", non_retryable=True)
-        return FinishRunResult(last_activity=row["updated_at"])
+        return FinishRunResult(last_activity=updated_at)
 
     # --- entrypoints -----------------------------------------------------------------------
 
     @activity.defn(name=ENTRYPOINT_HEARTBEAT_ACTIVITY)
     async def entrypoint_heartbeat(self, inp: EntrypointInput) -> EntrypointResult:
         """The heartbeat's checks, as a run: a short markdown report (no heartbeat event)."""
-        from activities.heartbeat import gather_facts
-
         hb = self._resources.config.spec.governance.heartbeat
         thresholds = HeartbeatThresholds(low_balance_threshold_credits=hb.low_balance_threshold_credits,
                                          grant_expiry_warning_hours=hb.grant_expiry_warning_hours)
-        ev = evaluate(await gather_facts(self._resources), thresholds, datetime.now(timezone.utc))
+        ev = evaluate(await heartbeat_store.gather_facts(self._resources.pool), thresholds, datetime.now(UTC))
         lines = [f"# {inp.title}", "", f"Heartbeat checks: **{ev.status}**", ""]
         lines += [f"- {c.name}: {'ok' if c.ok else 'FAILED'} — {c.detail}" for c in ev.checks]
         if ev.status == "failed":
@@ -171,42 +86,23 @@ class GovernanceRunActivities:
     @activity.defn(name=ENTRYPOINT_BRIEF_ACTIVITY)
     async def entrypoint_brief(self, inp: EntrypointInput) -> EntrypointResult:
         """Guardian status, heartbeat, balance and recent alerts, as a markdown brief."""
-        from govfleet import ledger
-
         cfg = self._resources.config.spec
         pool = self._resources.pool
-        async with pool.connection() as conn:
-            cur = await conn.execute("SELECT now() AS now")
-            now = (await cur.fetchone())["now"]
-            cur = await conn.execute(
-                "SELECT timestamp, threshold_level, holder_control FROM governance_events"
-                " WHERE holder_control IS NOT NULL ORDER BY timestamp DESC LIMIT 1")
-            ev = await cur.fetchone()
-            cur = await conn.execute(
-                "SELECT scope, pause_reason FROM system_pauses WHERE resumed_at IS NULL ORDER BY paused_at")
-            pauses = await cur.fetchall()
-            cur = await conn.execute(
-                "SELECT timestamp, alert_type, message, resolved FROM governance_alerts"
-                " ORDER BY timestamp DESC LIMIT %s", (BRIEF_ALERTS,))
-            alerts = await cur.fetchall()
-            cur = await conn.execute("SELECT time, status FROM heartbeat_events ORDER BY time DESC LIMIT 1")
-            hb = await cur.fetchone()
-            cur = await conn.execute("SELECT balance_credits FROM billing_accounts WHERE id = %s", (SYSTEM_TENANT_ID,))
-            acct = await cur.fetchone()
-            await conn.rollback()
+        rows = await status_store.brief_rows(pool, alerts=BRIEF_ALERTS)
+        now, ev, hb = rows.now, rows.last_check, rows.heartbeat
         hb_spec = cfg.governance.heartbeat
         facts = BriefFacts(
             dao_name=cfg.cogni_dao.name,
             title=inp.title,
             generated_at=now,
-            balance=int(acct["balance_credits"]) if acct else None,
+            balance=rows.balance,
             budget_per_day=inp.budget_credits_per_day,
             spent_today=await ledger.spent_today(pool),
             guardian=GuardianSnapshot(
                 level=ev["threshold_level"] if ev else None,
                 holder_control=str(ev["holder_control"]) if ev else None,
                 last_check_at=ev["timestamp"] if ev else None,
-                active_pauses=[f"{p['scope']} ({p['pause_reason']})" for p in pauses],
+                active_pauses=[f"{p['scope']} ({p['pause_reason']})" for p in rows.open_pauses],
             ),
             heartbeat=HeartbeatSnapshot(
                 at=hb["time"] if hb else None, status=hb["status"] if hb else None,
@@ -214,7 +110,7 @@ class GovernanceRunActivities:
                                       grace=timedelta(seconds=hb_spec.grace_seconds), now=now),
             ),
             alerts=[AlertLine(at=a["timestamp"], alert_type=a["alert_type"], message=a["message"],
-                              resolved=a["resolved"]) for a in alerts],
+                              resolved=a["resolved"]) for a in rows.alerts],
         )
         return EntrypointResult(brief=render_brief(facts), detail="brief generated")
 

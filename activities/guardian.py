@@ -37,6 +37,7 @@ from govfleet.contracts.guardian import (
 from govfleet.domain.guardian.readings import InvalidReading, TrackerFailure, validate_reading
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.timestamps import iso_utc
+from govfleet.store import guardian as guardian_store
 from workers.resources import Resources
 
 POOL_TIMEOUT_SECONDS = 5.0
@@ -73,78 +74,7 @@ class GuardianActivities:
 
     @activity.defn(name=RECORD_ACTIVITY)
     async def record(self, batch: RecordBatch) -> RecordResult:
-        result = RecordResult()
-        gid = batch.guardian_id
-        async with self._r.pool.connection(timeout=POOL_TIMEOUT_SECONDS) as conn:
-            async with conn.transaction():
-                if batch.events:
-                    ev = batch.events
-                    cur = await conn.execute(
-                        """
-                        INSERT INTO governance_events
-                            (guardian_id, timestamp, event_type, holder_control, threshold_level, action,
-                             details, idempotency_key)
-                        SELECT %s, u.* FROM unnest(%s::timestamptz[], %s::text[], %s::numeric[], %s::text[],
-                                                   %s::text[], %s::text[], %s::text[]) AS u
-                        ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-                        RETURNING id, idempotency_key
-                        """,
-                        (
-                            gid, [e.timestamp for e in ev], [e.event_type[:30] for e in ev],
-                            [e.holder_control for e in ev], [e.threshold_level[:20] for e in ev],
-                            [e.action[:50] for e in ev], [e.details for e in ev], [e.key for e in ev],
-                        ),
-                    )
-                    result.event_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
-                if batch.alerts_opened:
-                    al = batch.alerts_opened
-                    cur = await conn.execute(
-                        """
-                        INSERT INTO governance_alerts
-                            (guardian_id, timestamp, alert_type, holder_control, message, action_taken,
-                             idempotency_key)
-                        SELECT %s, u.* FROM unnest(%s::timestamptz[], %s::text[], %s::numeric[], %s::text[],
-                                                   %s::text[], %s::text[]) AS u
-                        ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
-                        RETURNING id, idempotency_key
-                        """,
-                        (
-                            gid, [a.timestamp for a in al], [a.alert_type[:30] for a in al],
-                            [a.holder_control for a in al], [a.message for a in al],
-                            [a.action_taken[:50] for a in al], [a.key for a in al],
-                        ),
-                    )
-                    result.alert_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
-                if batch.alerts_resolved:
-                    res = batch.alerts_resolved
-                    await conn.execute(
-                        """
-                        UPDATE governance_alerts a SET resolved = true, resolved_at = u.resolved_at
-                        FROM unnest(%s::text[], %s::timestamptz[]) AS u(key, resolved_at)
-                        WHERE a.idempotency_key = u.key AND NOT a.resolved
-                        """,
-                        ([r.key for r in res], [r.resolved_at for r in res]),
-                    )
-                for p in batch.pauses_opened:
-                    await conn.execute(
-                        """
-                        INSERT INTO system_pauses
-                            (guardian_id, paused_at, pause_reason, pause_type, scope, holder_control_at_pause,
-                             pause_key)
-                        VALUES (%s, %s, %s, %s, %s, %s, %s)
-                        ON CONFLICT (pause_key) DO NOTHING
-                        """,
-                        (gid, p.paused_at, p.reason, p.pause_type, p.scope, p.holder_control_at_pause, p.key),
-                    )
-                for p in batch.pauses_resumed:
-                    await conn.execute(
-                        """
-                        UPDATE system_pauses SET resumed_at = %s, resumed_by = %s, resume_reason = %s
-                        WHERE pause_key = %s AND resumed_at IS NULL
-                        """,
-                        (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
-                    )
-        return result
+        return await guardian_store.record_batch(self._r.pool, batch, timeout=POOL_TIMEOUT_SECONDS)
 
     @activity.defn(name=CALL_BREAKER_ACTIVITY)
     async def call_breaker(self, call: BreakerCall) -> BreakerCallResult:

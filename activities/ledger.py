@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from govfleet import ledger
 from govfleet.contracts.payment import CONFIRM_PAYMENT_ACTIVITY
 from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult, PaymentConflict
 from govfleet.logging import get_logger
+from govfleet.store import ledger
 from workers.resources import Resources
 
 # Fault injection for tests and drills only: `before_commit:SECONDS` or `after_commit:SECONDS`

@@ -46,6 +46,7 @@ from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
 from govfleet.repo_spec import NotificationsSpec
+from govfleet.store import notifications as deliveries
 from workers.resources import Resources
 
 log = get_logger("govfleet.notify")
@@ -152,11 +153,7 @@ class NotificationActivities:
     async def _delivered(self, key: str) -> set[str]:
         """Channels that already got this notification; none known while the table is unreachable."""
         try:
-            async with self._resources.pool.connection(timeout=DELIVERIES_TIMEOUT_SECONDS) as conn:
-                cur = await conn.execute(
-                    "SELECT channel FROM notification_deliveries WHERE idempotency_key = %s", (key,)
-                )
-                return {row["channel"] for row in await cur.fetchall()}
+            return await deliveries.delivered_channels(self._resources.pool, key, timeout=DELIVERIES_TIMEOUT_SECONDS)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             log.warning("delivery records unreadable; sending to every channel", idempotency_key=key,
                         error=_brief(exc))
@@ -166,14 +163,8 @@ class NotificationActivities:
         if not channels:
             return
         try:
-            async with self._resources.pool.connection(timeout=DELIVERIES_TIMEOUT_SECONDS) as conn:
-                async with conn.transaction():
-                    async with conn.cursor() as cur:
-                        await cur.executemany(
-                            "INSERT INTO notification_deliveries (idempotency_key, channel, kind, urgent, attempt) "
-                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (idempotency_key, channel) DO NOTHING",
-                            [(req.idempotency_key, c, req.kind, req.urgent, attempt) for c in channels],
-                        )
+            await deliveries.record_deliveries(self._resources.pool, req, channels, attempt,
+                                               timeout=DELIVERIES_TIMEOUT_SECONDS)
         except (psycopg.OperationalError, PoolTimeout) as exc:
             # What went out went out; a retry of this notification may send these channels again.
             log.warning("delivery not recorded", idempotency_key=req.idempotency_key, channels=channels,

@@ -3,7 +3,7 @@ end to end through the payment workflow.
 
 Three measurements on the same PostgreSQL in the same run, 8 concurrent clients each:
 
-1. project: `govfleet.ledger.confirm_payment` (8 asyncio clients, 8 pooled connections);
+1. project: `govfleet.store.ledger.confirm_payment` (8 asyncio clients, 8 pooled connections);
 2. raw SQL: a pgbench script doing the same writes (user balance, system-tenant balance,
    payment row, two ledger entries, in one transaction of five statements), `-M prepared`;
    and, as a floor for the client-side overhead, pgbench running the project's own one-statement
@@ -69,7 +69,7 @@ END;
 
 def one_statement_script() -> str:
     """The project's own confirmation statement, driven by pgbench: the floor under any client code."""
-    from govfleet.ledger import _CONFIRM_WITH_BONUS
+    from govfleet.store.ledger import _CONFIRM_WITH_BONUS
 
     sql = _CONFIRM_WITH_BONUS.strip()
     for name, value in {
@@ -161,8 +161,9 @@ async def closed_loop(clients: int, seconds: float, one: Callable[[int], Awaitab
 
 
 async def project_rate(url: str, clients: int, seconds: float, run_tag: str) -> dict:
-    from govfleet import db, ledger
+    from govfleet import db
     from govfleet.domain.billing import ConfirmPaymentInput
+    from govfleet.store import ledger
 
     pool = await db.create_pool(url, min_size=clients, max_size=clients)
     try:
@@ -234,7 +235,8 @@ async def workflow_rate(url: str, clients: int, seconds: float) -> dict:
 
 
 async def verify(url: str) -> bool:
-    from govfleet import db, ledger
+    from govfleet import db
+    from govfleet.store import ledger
 
     pool = await db.create_pool(url, max_size=1)
     try:

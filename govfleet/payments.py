@@ -9,9 +9,7 @@ and returns the first result with `replay=True`.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from pydantic import ValidationError
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -24,6 +22,7 @@ from govfleet.domain.billing import (
     InvalidPayment,
     LedgerOverflow,
     PaymentConflict,
+    parse_confirm_input,
 )
 
 __all__ = [
@@ -45,18 +44,6 @@ class PaymentPending(TimeoutError):
 
 class PaymentFailed(RuntimeError):
     """The payment workflow failed for a reason other than the input (should not happen)."""
-
-
-def parse_confirm_input(data: Any) -> ConfirmPaymentInput:
-    """Validate a request body; InvalidPayment names every field that is wrong."""
-    from govfleet.ledger import format_input_error
-
-    if isinstance(data, ConfirmPaymentInput):
-        return data
-    try:
-        return ConfirmPaymentInput.model_validate(data)
-    except ValidationError as err:
-        raise InvalidPayment(format_input_error(err)) from None
 
 
 def _refusal(err: BaseException, client_payment_id: str) -> BillingError | None:

@@ -40,7 +40,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from govfleet import db, payments
-from govfleet.api import queries
 from govfleet.api.errors import ApiError, error_responses, install_error_handlers
 from govfleet.api.models import (
     ActivityOut,
@@ -68,6 +67,8 @@ from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.status import GovernanceStatusV1
 from govfleet.settings import Config, load_config
+from govfleet.store import guardian as guardian_store
+from govfleet.store import status as status_store
 
 log = structlog.get_logger("govfleet.api")
 
@@ -352,7 +353,7 @@ def _routes(app: FastAPI) -> None:
             return hit[1]
         try:
             async with ctx.pool.connection() as conn:
-                series = await queries.activity(conn, ctx.guardian_id, first=first, last=last)
+                series = await status_store.activity(conn, ctx.guardian_id, first=first, last=last)
         except Exception as exc:
             raise ApiError(503, "database_unavailable", f"activity is unavailable: {exc}") from None
         out = ActivityOut(tenant=db.SYSTEM_TENANT_ID, days=days, from_date=first, to_date=last, series=series)
@@ -405,7 +406,7 @@ def _routes(app: FastAPI) -> None:
         bucket = max(1, int(hours * 3600 / points + 0.999))
         try:
             async with ctx.pool.connection() as conn:
-                series = await queries.holder_control_series(
+                series = await guardian_store.holder_control_series(
                     conn, ctx.guardian_id, since=now - timedelta(hours=hours), until=now,
                     bucket=timedelta(seconds=bucket),
                 )
@@ -439,9 +440,9 @@ def _routes(app: FastAPI) -> None:
                 raise
             try:
                 async with ctx.pool.connection() as conn:
-                    check = await queries.latest_check(conn, ctx.guardian_id)
-                    pauses = await queries.open_pauses(conn, ctx.guardian_id)
-                    active = await queries.active_alert_count(conn, ctx.guardian_id)
+                    check = await guardian_store.latest_check(conn, ctx.guardian_id)
+                    pauses = await guardian_store.open_pauses(conn, ctx.guardian_id)
+                    active = await guardian_store.active_alert_count(conn, ctx.guardian_id)
             except Exception as exc:
                 raise ApiError(503, "unavailable", f"{err.message}, and the database is unavailable: {exc}") from None
             response.headers[SOURCE_HEADER] = "database"
@@ -467,7 +468,7 @@ def _routes(app: FastAPI) -> None:
         ctx = _ctx(request)
         try:
             async with ctx.pool.connection() as conn:
-                rows = await queries.alerts(conn, ctx.guardian_id, limit, resolved)
+                rows = await guardian_store.alerts(conn, ctx.guardian_id, limit, resolved)
         except Exception as exc:
             raise ApiError(503, "database_unavailable", f"alerts are unavailable: {exc}") from None
         return AlertsOut(alerts=rows)
@@ -485,7 +486,7 @@ def _routes(app: FastAPI) -> None:
         ctx = _ctx(request)
         try:
             async with ctx.pool.connection() as conn:
-                rows = await queries.events(conn, ctx.guardian_id, limit, event_type)
+                rows = await guardian_store.events(conn, ctx.guardian_id, limit, event_type)
         except Exception as exc:
             raise ApiError(503, "database_unavailable", f"events are unavailable: {exc}") from None
         return EventsOut(events=rows)
@@ -555,7 +556,7 @@ def _routes(app: FastAPI) -> None:
         async def database() -> tuple[bool, dict | None]:
             try:
                 async with ctx.pool.connection(timeout=2.0) as conn:
-                    return True, await queries.latest_check(conn, ctx.guardian_id)
+                    return True, await guardian_store.latest_check(conn, ctx.guardian_id)
             except Exception:
                 return False, None
 

@@ -21,11 +21,11 @@ import structlog
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
-from activities.status_reads import read_latest_heartbeat, read_recent_runs, read_system_credits
 from govfleet.contracts.status import SNAPSHOT_QUERY, STATUS_WORKFLOW_ID, SnapshotQueryResult, StatusState, StatusUpdate
 from govfleet.domain.status import GovernanceStatusV1, build_status, schedule_entries
 from govfleet.settings import Config
 from govfleet.status_client import tell_status
+from govfleet.store import status as status_store
 
 log = structlog.get_logger("govfleet.api")
 
@@ -139,12 +139,13 @@ class StatusService:
         if self.pool is None:
             raise RuntimeError("the status workflow did not answer and no database is configured")
         async with self.pool.connection() as conn:
-            credits = await read_system_credits(conn)
-            runs = await read_recent_runs(conn)
-            heartbeat = await read_latest_heartbeat(conn)
-        hb = self.config.spec.governance.heartbeat
+            credits = await status_store.read_system_credits(conn)
+            runs = await status_store.read_recent_runs(conn)
+            heartbeat = await status_store.read_latest_heartbeat(conn)
+        governance = self.config.spec.governance
+        hb = governance.heartbeat
         return StatusState(
-            system_credits=credits, credits_known=True, schedules=schedule_entries(self.config.spec.governance.schedules),
+            system_credits=credits, credits_known=True, schedules=schedule_entries(governance.schedules),
             heartbeat_interval_seconds=hb.interval_minutes * 60, heartbeat_grace_seconds=hb.grace_seconds,
             heartbeat=heartbeat, recent_runs=runs, rebuilt_at=self.clock(),
         )

@@ -18,7 +18,6 @@ from govfleet.local_fleet import connect_fleet, require_database_url, with_local
 from govfleet.settings import load_config
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pay", help="confirm a credit purchase (runs the payment workflow; idempotent on --id)")
     p.add_argument("--id", dest="client_payment_id", required=True, help="client payment id (the idempotency key)")
@@ -80,7 +79,7 @@ def cmd_pay(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from govfleet.ledger import verify
+    from govfleet.store.ledger import verify
 
     config = with_local_fleet(load_config())
     url = require_database_url(config, args.database_url)
@@ -114,7 +113,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
-    from govfleet.ledger import spent_today, system_balance
+    from govfleet.store.ledger import spent_today, system_balance
 
     config = with_local_fleet(load_config())
     url = require_database_url(config, args.database_url)

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 CREDITS_PER_USD = 10_000_000
 CREDITS_PER_CENT = CREDITS_PER_USD // 100  # 100,000
@@ -227,3 +227,23 @@ class ChargeResult(BaseModel):
     charged: int
     balance_after: int
     replay: bool
+
+
+def format_input_error(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e.get("loc", ())) or "input"
+        msg = str(e.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return "invalid payment confirmation: " + "; ".join(parts)
+
+
+def parse_confirm_input(data: object) -> ConfirmPaymentInput:
+    """A confirmation request (a model or a JSON body); InvalidPayment names every field that is wrong."""
+    if isinstance(data, ConfirmPaymentInput):
+        return data
+    try:
+        return ConfirmPaymentInput.model_validate(data)
+    except ValidationError as err:
+        raise InvalidPayment(format_input_error(err)) from None

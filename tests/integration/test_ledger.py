@@ -12,7 +12,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from govfleet import db, ledger
+from govfleet import db
 from govfleet.domain.billing import (
     BIGINT_MAX,
     MAX_USD_CENTS,
@@ -25,6 +25,7 @@ from govfleet.domain.billing import (
     revenue_share_bonus,
     usd_cents_to_credits,
 )
+from govfleet.store import ledger
 
 SHARE = Decimal("0.75")
 

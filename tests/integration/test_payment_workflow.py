@@ -26,7 +26,6 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.ledger import FAULT_ENV, LedgerActivities
-from govfleet import ledger
 from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
 from govfleet.contracts.status import NOTIFY_STATUS_ACTIVITY, StatusUpdate
 from govfleet.payments import (
@@ -36,6 +35,7 @@ from govfleet.payments import (
     PaymentConflict,
     confirm_via_workflow,
 )
+from govfleet.store import ledger
 from tests.golden.record import recording, save_golden
 from workers.factory import build_worker
 from workers.resources import Resources

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from govfleet.domain.billing import (
     BIGINT_MAX,
@@ -32,27 +32,19 @@ from govfleet.domain.billing import (
     REASON_PURCHASE,
     REASON_REVENUE_SHARE,
     SYSTEM_TENANT_ID,
-    BillingError,
     ChargeConflict,
     ChargeResult,
     ConfirmPaymentInput,
     ConfirmPaymentResult,
-    InsufficientCredits,
-    InvalidPayment,
     LedgerOverflow,
     PaymentConflict,
     charged_balance,
     credited_balance,
+    parse_confirm_input,
     parse_revenue_share,
     plan_purchase,
     user_account_id,
 )
-
-__all__ = [
-    "BillingError", "ChargeConflict", "ChargeResult", "ConfirmPaymentInput", "ConfirmPaymentResult",
-    "InsufficientCredits", "InvalidPayment", "LedgerOverflow", "PaymentConflict", "LedgerUnavailable",
-    "VerifyReport", "confirm_payment", "charge_system_tenant", "spent_today", "verify", "format_input_error",
-]
 
 
 class LedgerUnavailable(RuntimeError):
@@ -137,25 +129,6 @@ FROM payments WHERE client_payment_id = %s
 """
 
 
-def format_input_error(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e.get("loc", ())) or "input"
-        msg = str(e.get("msg", "invalid"))
-        msg = msg.removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
-    return "invalid payment confirmation: " + "; ".join(parts)
-
-
-def _as_input(request: ConfirmPaymentInput | dict[str, Any]) -> ConfirmPaymentInput:
-    if isinstance(request, ConfirmPaymentInput):
-        return request
-    try:
-        return ConfirmPaymentInput.model_validate(request)
-    except ValidationError as err:
-        raise InvalidPayment(format_input_error(err)) from None
-
-
 def _result_from_row(row: dict[str, Any], *, replay: bool) -> ConfirmPaymentResult:
     return ConfirmPaymentResult(
         client_payment_id=row["client_payment_id"],
@@ -224,7 +197,7 @@ async def confirm_payment(
     `before_commit` is a fault-injection point: when given, it runs inside the transaction after
     every write and before COMMIT (and the COMMIT is then a separate round trip).
     """
-    request = _as_input(request)
+    request = parse_confirm_input(request)
     share = parse_revenue_share(share)
     plan = plan_purchase(request.amount_usd_cents, share)
     params = {

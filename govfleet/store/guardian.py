@@ -1,0 +1,175 @@
+"""The guardian's tables: governance_events (the complete audit log), governance_alerts and
+system_pauses. Operational data of the fleet, not tenant data, so read and written directly
+(no tenant scope). Every write is keyed by the row's idempotency key (see docs/guardian.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from govfleet.contracts.guardian import RecordBatch, RecordResult
+
+CHECK_EVENT = "governance_check"
+
+
+def _f(value) -> float | None:
+    return None if value is None else float(value)
+
+
+async def alerts(conn: AsyncConnection, guardian_id: str, limit: int, resolved: bool | None = None) -> list[dict]:
+    where = "guardian_id = %s"
+    params: list = [guardian_id]
+    if resolved is not None:
+        where += " AND resolved = %s"
+        params.append(resolved)
+    cur = await conn.execute(
+        f"""SELECT id, timestamp, alert_type, holder_control, message, action_taken, resolved, resolved_at
+            FROM governance_alerts WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT %s""",
+        (*params, limit),
+    )
+    rows = await cur.fetchall()
+    return [{**r, "holder_control": _f(r["holder_control"])} for r in rows]
+
+
+async def events(conn: AsyncConnection, guardian_id: str, limit: int, event_type: str | None = None) -> list[dict]:
+    where = "guardian_id = %s"
+    params: list = [guardian_id]
+    if event_type:
+        where += " AND event_type = %s"
+        params.append(event_type)
+    cur = await conn.execute(
+        f"""SELECT id, timestamp, event_type, holder_control, threshold_level, action, details
+            FROM governance_events WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT %s""",
+        (*params, limit),
+    )
+    rows = await cur.fetchall()
+    return [{**r, "holder_control": _f(r["holder_control"])} for r in rows]
+
+
+async def latest_check(conn: AsyncConnection, guardian_id: str) -> dict | None:
+    cur = await conn.execute(
+        """SELECT timestamp, holder_control, threshold_level FROM governance_events
+           WHERE guardian_id = %s AND event_type = %s ORDER BY timestamp DESC, id DESC LIMIT 1""",
+        (guardian_id, CHECK_EVENT),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return {**row, "holder_control": _f(row["holder_control"])}
+
+
+async def open_pauses(conn: AsyncConnection, guardian_id: str) -> list[dict]:
+    cur = await conn.execute(
+        """SELECT id, paused_at, pause_reason, pause_type, scope FROM system_pauses
+           WHERE guardian_id = %s AND resumed_at IS NULL ORDER BY paused_at DESC""",
+        (guardian_id,),
+    )
+    return list(await cur.fetchall())
+
+
+async def active_alert_count(conn: AsyncConnection, guardian_id: str) -> int:
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM governance_alerts WHERE guardian_id = %s AND NOT resolved", (guardian_id,)
+    )
+    row = await cur.fetchone()
+    return int(row["n"])
+
+
+async def holder_control_series(
+    conn: AsyncConnection, guardian_id: str, *, since: datetime, until: datetime, bucket: timedelta
+) -> list[dict]:
+    cur = await conn.execute(
+        """SELECT date_bin(%s, timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+                  avg(holder_control) AS avg, min(holder_control) AS min, max(holder_control) AS max,
+                  count(*) AS checks
+           FROM governance_events
+           WHERE guardian_id = %s AND event_type = %s AND holder_control IS NOT NULL
+             AND timestamp >= %s AND timestamp <= %s
+           GROUP BY 1 ORDER BY 1""",
+        (bucket, guardian_id, CHECK_EVENT, since, until),
+    )
+    rows = await cur.fetchall()
+    return [
+        {"timestamp": r["bucket"], "holder_control": round(float(r["avg"]), 2), "min": float(r["min"]),
+         "max": float(r["max"]), "checks": int(r["checks"])}
+        for r in rows
+    ]
+
+
+async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout: float) -> RecordResult:
+    """Write the audit rows of a batch in one transaction; returns the database ids. Every row
+    carries its idempotency key, so a retried batch writes nothing twice (and still gets the ids)."""
+    result = RecordResult()
+    gid = batch.guardian_id
+    async with pool.connection(timeout=timeout) as conn, conn.transaction():
+        if batch.events:
+            ev = batch.events
+            cur = await conn.execute(
+                """
+                    INSERT INTO governance_events
+                        (guardian_id, timestamp, event_type, holder_control, threshold_level, action,
+                         details, idempotency_key)
+                    SELECT %s, u.* FROM unnest(%s::timestamptz[], %s::text[], %s::numeric[], %s::text[],
+                                               %s::text[], %s::text[], %s::text[]) AS u
+                    ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+                    RETURNING id, idempotency_key
+                    """,
+                (
+                    gid, [e.timestamp for e in ev], [e.event_type[:30] for e in ev],
+                    [e.holder_control for e in ev], [e.threshold_level[:20] for e in ev],
+                    [e.action[:50] for e in ev], [e.details for e in ev], [e.key for e in ev],
+                ),
+            )
+            result.event_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
+        if batch.alerts_opened:
+            al = batch.alerts_opened
+            cur = await conn.execute(
+                """
+                    INSERT INTO governance_alerts
+                        (guardian_id, timestamp, alert_type, holder_control, message, action_taken,
+                         idempotency_key)
+                    SELECT %s, u.* FROM unnest(%s::timestamptz[], %s::text[], %s::numeric[], %s::text[],
+                                               %s::text[], %s::text[]) AS u
+                    ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+                    RETURNING id, idempotency_key
+                    """,
+                (
+                    gid, [a.timestamp for a in al], [a.alert_type[:30] for a in al],
+                    [a.holder_control for a in al], [a.message for a in al],
+                    [a.action_taken[:50] for a in al], [a.key for a in al],
+                ),
+            )
+            result.alert_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
+        if batch.alerts_resolved:
+            res = batch.alerts_resolved
+            await conn.execute(
+                """
+                    UPDATE governance_alerts a SET resolved = true, resolved_at = u.resolved_at
+                    FROM unnest(%s::text[], %s::timestamptz[]) AS u(key, resolved_at)
+                    WHERE a.idempotency_key = u.key AND NOT a.resolved
+                    """,
+                ([r.key for r in res], [r.resolved_at for r in res]),
+            )
+        for p in batch.pauses_opened:
+            await conn.execute(
+                """
+                    INSERT INTO system_pauses
+                        (guardian_id, paused_at, pause_reason, pause_type, scope, holder_control_at_pause,
+                         pause_key)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (pause_key) DO NOTHING
+                    """,
+                (gid, p.paused_at, p.reason, p.pause_type, p.scope, p.holder_control_at_pause, p.key),
+            )
+        for p in batch.pauses_resumed:
+            await conn.execute(
+                """
+                    UPDATE system_pauses SET resumed_at = %s, resumed_by = %s, resume_reason = %s
+                    WHERE pause_key = %s AND resumed_at IS NULL
+                    """,
+                (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
+            )
+    return result
