@@ -59,15 +59,17 @@ def _loc(loc: tuple | list) -> str:
     return out
 
 
+def problem_text(msg: str) -> str:
+    """A pydantic error message without pydantic's "Value error, " / "Assertion failed, " prefix."""
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict]:
-    problems = []
-    for e in exc.errors():
-        msg = str(e.get("msg", "invalid"))
-        for prefix in ("Value error, ", "Assertion failed, "):
-            if msg.startswith(prefix):
-                msg = msg[len(prefix):]
-        problems.append({"field": _loc(e.get("loc", ())), "problem": msg, "type": e.get("type")})
-    return problems
+    return [{"field": _loc(e.get("loc", ())), "problem": problem_text(str(e.get("msg", "invalid"))),
+             "type": e.get("type")} for e in exc.errors()]
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,0 +1,87 @@
+"""What every route needs: the per-app context (configuration, Temporal client, database pool,
+HTTP client, status service, clock) and the access rules.
+
+Access:
+- read endpoints are public unless `API_READ_TOKEN` is set; then they need
+  `Authorization: Bearer <token>` (`/health`, `/gov` and `/openapi.json` stay public);
+- `POST /guardian/pause` and `/guardian/resume` always need a valid admin signature (verified by
+  the guardian workflow; a rejection is a 403 with the reason);
+- `POST /guardian/readings` needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`;
+- no endpoint takes a user id for system-tenant data.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass, field
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+
+from govfleet.api.errors import ApiError
+from govfleet.api.service import Clock, StatusService
+from govfleet.domain.secret_ref import resolve_secret
+from govfleet.settings import Config
+
+SOURCE_HEADER = "X-Govfleet-Source"
+
+
+@dataclass
+class ApiContext:
+    config: Config
+    client: Client | None
+    pool: AsyncConnectionPool
+    http: httpx.AsyncClient
+    status: StatusService
+    clock: Clock
+    query_timeout: float
+    _tracker_probe: tuple[float, bool] = field(default=(float("-inf"), False))
+    _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
+
+    @property
+    def guardian_id(self) -> str:
+        return self.config.spec.guardian.workflow_id
+
+
+def api_context(request: Request) -> ApiContext:
+    return request.app.state.ctx
+
+
+_read_bearer = HTTPBearer(auto_error=False, scheme_name="ReadToken",
+                          description="`API_READ_TOKEN`: required on read endpoints only when the server sets it")
+_push_bearer = HTTPBearer(auto_error=False, scheme_name="PushToken",
+                          description="`GUARDIAN_PUSH_TOKEN`: required to push tracker readings")
+
+
+def _token_matches(given: HTTPAuthorizationCredentials | None, expected: str) -> bool:
+    return given is not None and given.scheme.lower() == "bearer" and hmac.compare_digest(
+        given.credentials.encode(), expected.encode()
+    )
+
+
+async def require_read_access(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_read_bearer)
+) -> None:
+    token = api_context(request).config.settings.API_READ_TOKEN
+    if token and not _token_matches(credentials, token):
+        raise ApiError(401, "unauthorized", "this endpoint needs `Authorization: Bearer <API_READ_TOKEN>`",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_push_token(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_push_bearer)
+) -> None:
+    cfg = api_context(request).config
+    token = cfg.settings.GUARDIAN_PUSH_TOKEN or resolve_secret(cfg.spec.guardian.tracker.push_token, os.environ)
+    if not token:
+        raise ApiError(403, "push_disabled", "readings push is disabled on this server: set GUARDIAN_PUSH_TOKEN")
+    if not _token_matches(credentials, token):
+        raise ApiError(401, "unauthorized", "readings push needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`",
+                       headers={"WWW-Authenticate": "Bearer"})
+
+
+READ = [Depends(require_read_access)]  # the dependencies of every read endpoint

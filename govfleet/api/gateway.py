@@ -1,0 +1,117 @@
+"""The API's one way to reach workflows: queries, updates and signals to the guardian, and the
+payment workflow. Every failure becomes an `ApiError` here, the same way for every route:
+
+- no Temporal client, the workflow not running, Temporal not answering: 503 `guardian_unavailable`
+  (`unavailable` for payments);
+- an update the workflow rejected (a bad signature, unsafe to resume, ...): 403 `rejected`,
+  with the reason and the rejection's code;
+- an answer without the documented shape: 502 `bad_gateway`;
+- a payment refused for its input: 409 `payment_conflict` or 422 `validation_error`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from govfleet import payments
+from govfleet.api.context import ApiContext
+from govfleet.api.errors import ApiError
+from govfleet.domain.billing import ConfirmPaymentResult
+
+M = TypeVar("M", bound=BaseModel)
+
+PAYMENT_WAIT_SECONDS = 30.0
+
+
+def _guardian(ctx: ApiContext) -> WorkflowHandle:
+    if ctx.client is None:
+        raise ApiError(503, "guardian_unavailable", "no Temporal client configured")
+    return ctx.client.get_workflow_handle(ctx.guardian_id)
+
+
+def _not_running(ctx: ApiContext) -> ApiError:
+    return ApiError(503, "guardian_unavailable", f"guardian workflow {ctx.guardian_id!r} is not running")
+
+
+def shaped(model: type[M], value: Any, what: str) -> M:
+    """`value` as `model`, or 502: the guardian answered something else than documented."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise ApiError(502, "bad_gateway", f"the guardian's {what} answer does not have the documented shape",
+                       [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in err.errors()]) from None
+
+
+async def query_guardian(ctx: ApiContext, name: str, model: type[M]) -> M:
+    handle = _guardian(ctx)
+    try:
+        value = await handle.query(name, rpc_timeout=timedelta(seconds=ctx.query_timeout))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise _not_running(ctx) from None
+        raise ApiError(503, "guardian_unavailable",
+                       f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err.message}") from None
+    except Exception as err:
+        raise ApiError(503, "guardian_unavailable",
+                       f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err}") from None
+    return shaped(model, value, name)
+
+
+async def update_guardian(ctx: ApiContext, name: str, body: dict, model: type[M]) -> M:
+    handle = _guardian(ctx)
+    try:
+        value = await handle.execute_update(name, body, rpc_timeout=timedelta(seconds=max(ctx.query_timeout, 10)))
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = getattr(cause, "message", None) or str(cause or err)
+        details: dict = {"action": name}
+        if isinstance(cause, ApplicationError):
+            details["type"] = cause.type
+            if cause.details:
+                details["code"] = cause.details[0] if len(cause.details) == 1 else list(cause.details)
+        raise ApiError(403, "rejected", reason, details) from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise _not_running(ctx) from None
+        raise ApiError(503, "guardian_unavailable", f"update {name!r} failed: {err.message}") from None
+    return shaped(model, value, name)
+
+
+async def signal_guardian(ctx: ApiContext, name: str, payload: Any, *, best_effort: bool = False) -> None:
+    """Send a signal. With `best_effort`, a guardian that is not running or does not answer is not
+    an error (the caller is answering with an error of its own anyway)."""
+    handle = _guardian(ctx)
+    try:
+        await handle.signal(name, payload, rpc_timeout=timedelta(seconds=ctx.query_timeout))
+    except RPCError as err:
+        if best_effort:
+            return
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise _not_running(ctx) from None
+        raise ApiError(503, "guardian_unavailable", f"signal failed: {err.message}") from None
+
+
+async def confirm_payment(ctx: ApiContext, body: dict) -> ConfirmPaymentResult:
+    """Run (or join) the payment workflow and wait for its result. Raises `payments.PaymentPending`
+    when it is still running after the wait (the route answers 202)."""
+    if ctx.client is None:
+        raise ApiError(503, "unavailable", "no Temporal client configured")
+    client_payment_id = body.get("client_payment_id")
+    try:
+        return await payments.confirm_via_workflow(
+            ctx.client, ctx.config.settings.TEMPORAL_TASK_QUEUE, body, timeout=PAYMENT_WAIT_SECONDS
+        )
+    except payments.PaymentConflict as err:
+        raise ApiError(409, "payment_conflict", str(err), {"client_payment_id": client_payment_id}) from None
+    except payments.BillingError as err:  # invalid input, ledger overflow: nothing was written
+        raise ApiError(422, "validation_error", str(err)) from None
+    except payments.PaymentFailed as err:
+        raise ApiError(500, "payment_failed", str(err)) from None
+    except RPCError as err:
+        raise ApiError(503, "unavailable", f"payment confirmation failed: {err.message}") from None

@@ -1,0 +1,1 @@
+"""One router per OpenAPI tag (governance, guardian, payments), plus the page routes."""

@@ -1,0 +1,133 @@
+"""Tag `governance`: the system tenant's governance status (`governance.status.v1`, see
+docs/status.md), its daily activity, the heartbeat state and the holder-control chart."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from fastapi import APIRouter, Query, Request, Response
+
+from govfleet import db
+from govfleet.api.context import READ, SOURCE_HEADER, api_context
+from govfleet.api.errors import ApiError, error_responses
+from govfleet.api.models import ActivityOut, HeartbeatOut, HolderControlOut, Thresholds
+from govfleet.domain.heartbeat import heartbeat_state
+from govfleet.domain.status import GovernanceStatusV1
+from govfleet.store import guardian as guardian_store
+from govfleet.store import status as status_store
+
+ACTIVITY_CACHE_SECONDS = 60.0  # the daily series scans a month of audit rows: at most once a minute
+
+router = APIRouter(tags=["governance"])
+
+
+@router.get(
+    "/api/v1/governance/status", response_model=GovernanceStatusV1, dependencies=READ,
+    operation_id="governance.status.v1", responses=error_responses(401, 503),
+    summary="System tenant credits, upcoming runs (computed live) and recent runs",
+    description="Exactly the `governance.status.v1` contract. `systemCredits` is a string "
+    "(bigint-safe); `upcomingRuns` (at most 3, soonest first) are computed from each schedule's cron and "
+    "timezone at request time and are always in the future; `recentRuns` (at most 10) are the system "
+    f"principal's runs, most recent first. Header `{SOURCE_HEADER}` says whether the read model came from "
+    "the status workflow or (fallback) the database.",
+)
+async def governance_status(request: Request) -> Response:
+    ctx = api_context(request)
+    try:
+        body, source = await ctx.status.status_json()
+    except Exception as exc:
+        raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
+    # Validated against the contract when it was built (GovernanceStatusV1); sent as is.
+    return Response(body, media_type="application/json",
+                    headers={SOURCE_HEADER: source, "Cache-Control": "no-store"})
+
+
+@router.get(
+    "/api/v1/governance/activity", response_model=ActivityOut, dependencies=READ,
+    responses=error_responses(401, 422, 503),
+    summary="Daily activity series of the system tenant",
+    description="One row per UTC day for the last `days` days (today included), with no gaps: "
+    "`runs` (governance runs started that day, with `runs_succeeded` and `runs_failed`, from "
+    "governance_runs), `credits_received` and `credits_spent` (sums of the system tenant's positive and "
+    "negative credit-ledger entries, as strings), and `holder_control` min/avg/max over the guardian's "
+    "`governance_check` audit events (null on days without checks). System tenant only; no user id. "
+    "Computed at most once a minute per `days` value (today's figures may lag by up to 60 s).",
+)
+async def governance_activity(request: Request, days: int = Query(30, ge=1, le=366)) -> ActivityOut:
+    ctx = api_context(request)
+    last = ctx.clock().date()
+    first = last - timedelta(days=days - 1)
+    key = (days, last)
+    hit = ctx._activity.get(key)
+    if hit is not None and time.monotonic() - hit[0] < ACTIVITY_CACHE_SECONDS:
+        return hit[1]
+    try:
+        async with ctx.pool.connection() as conn:
+            series = await status_store.activity(conn, ctx.guardian_id, first=first, last=last)
+    except Exception as exc:
+        raise ApiError(503, "database_unavailable", f"activity is unavailable: {exc}") from None
+    out = ActivityOut(tenant=db.SYSTEM_TENANT_ID, days=days, from_date=first, to_date=last, series=series)
+    if len(ctx._activity) > 400:
+        ctx._activity.clear()
+    ctx._activity[key] = (time.monotonic(), out)
+    return out
+
+
+@router.get(
+    "/api/v1/governance/heartbeat", response_model=HeartbeatOut, dependencies=READ,
+    responses=error_responses(401, 503),
+    summary="The system tenant's heartbeat state (new / up / late / down / paused)",
+    description="State computed at request time from the last `governance.heartbeat` event, the heartbeat "
+    "interval and grace from repo-spec, and whether an operator paused the heartbeat schedule.",
+)
+async def governance_heartbeat(request: Request) -> HeartbeatOut:
+    ctx = api_context(request)
+    try:
+        snap = await ctx.status.snapshot()
+    except Exception as exc:
+        raise ApiError(503, "unavailable", f"heartbeat state is unavailable: {exc}") from None
+    s = snap.state
+    hb = s.heartbeat
+    state = heartbeat_state(
+        hb.time if hb else None, interval=timedelta(seconds=s.heartbeat_interval_seconds),
+        grace=timedelta(seconds=s.heartbeat_grace_seconds), now=ctx.clock(), paused=s.heartbeat_paused,
+    )
+    data = hb.data if hb else {}
+    inner = data.get("data") if isinstance(data.get("data"), dict) else data
+    return HeartbeatOut(
+        state=state, status=hb.status if hb else None, last_heartbeat_at=hb.time if hb else None,
+        interval_seconds=s.heartbeat_interval_seconds, grace_seconds=s.heartbeat_grace_seconds,
+        checks=inner.get("checks") if isinstance(inner.get("checks"), dict) else None,
+        alerts=[a for a in inner.get("alerts") or [] if isinstance(a, str)],
+    )
+
+
+@router.get(
+    "/api/v1/governance/holder-control", response_model=HolderControlOut,
+    dependencies=READ, responses=error_responses(401, 422, 503),
+    summary="Holder control over the last hours, with the guardian's thresholds",
+    description="The guardian's `governance_check` audit events of the last `hours`, averaged into at most "
+    "`points` time buckets (min/max kept), with the caution/warning/critical/emergency thresholds from "
+    "repo-spec for drawing threshold lines.",
+)
+async def holder_control(
+    request: Request, hours: float = Query(6.0, gt=0, le=168), points: int = Query(360, ge=10, le=2000)
+) -> HolderControlOut:
+    ctx = api_context(request)
+    now = ctx.clock()
+    bucket = max(1, int(hours * 3600 / points + 0.999))
+    try:
+        async with ctx.pool.connection() as conn:
+            series = await guardian_store.holder_control_series(
+                conn, ctx.guardian_id, since=now - timedelta(hours=hours), until=now,
+                bucket=timedelta(seconds=bucket),
+            )
+    except Exception as exc:
+        raise ApiError(503, "database_unavailable", f"holder control is unavailable: {exc}") from None
+    r = ctx.config.spec.guardian.rules
+    return HolderControlOut(
+        hours=hours, bucket_seconds=bucket, points=series,
+        thresholds=Thresholds(caution=float(r.caution_threshold), warning=float(r.warning_threshold),
+                              critical=float(r.critical_threshold), emergency=float(r.emergency_threshold)),
+    )

@@ -1,0 +1,276 @@
+"""Tag `guardian`: the guardian's status, metrics, rules, alert and event history, the signed
+admin actions, the readings push and the health check (see docs/guardian.md and
+docs/admin-actions.md). Live state comes from the guardian workflow through the gateway;
+history from the audit tables."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import httpx
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from govfleet.api import gateway
+from govfleet.api.context import READ, SOURCE_HEADER, ApiContext, api_context, require_push_token
+from govfleet.api.errors import ApiError, error_responses, problem_text
+from govfleet.api.models import (
+    AlertsOut,
+    EventsOut,
+    GovernanceMetricsOut,
+    GuardianStatusOut,
+    HealthOut,
+    PauseIn,
+    PauseOut,
+    ReadingAccepted,
+    ReadingIn,
+    ResumeIn,
+    ResumeOut,
+    RulesOut,
+)
+from govfleet.contracts.guardian import (
+    GOVERNANCE_QUERY,
+    PAUSE_UPDATE,
+    READING_SIGNAL,
+    RESUME_UPDATE,
+    RULES_QUERY,
+    STATUS_QUERY,
+)
+from govfleet.domain.admin_auth import AuthorizationError, parse_authorizations
+from govfleet.domain.guardian.views import rules_view, status_from_audit_log
+from govfleet.store import guardian as guardian_store
+
+READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
+TRACKER_PROBE_SECONDS = 5.0  # /health asks the tracker at most this often
+
+router = APIRouter(tags=["guardian"])
+
+
+@router.get(
+    "/guardian/status", response_model=GuardianStatusOut, dependencies=READ,
+    responses=error_responses(401, 502, 503),
+    summary="Guardian status",
+    description="From the guardian workflow's `status` query (its live state). When the guardian does not "
+    "answer, the same shape is derived from the database (last governance check, open pauses, unresolved "
+    f"alerts) with `monitoring_active: false` and header `{SOURCE_HEADER}: database`.",
+)
+async def guardian_status(request: Request, response: Response) -> GuardianStatusOut:
+    ctx = api_context(request)
+    try:
+        status = await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut)
+        response.headers[SOURCE_HEADER] = "workflow"
+        return status
+    except ApiError as err:
+        if err.code != "guardian_unavailable":
+            raise
+        try:
+            async with ctx.pool.connection() as conn:
+                check = await guardian_store.latest_check(conn, ctx.guardian_id)
+                pauses = await guardian_store.open_pauses(conn, ctx.guardian_id)
+                active = await guardian_store.active_alert_count(conn, ctx.guardian_id)
+        except Exception as exc:
+            raise ApiError(503, "unavailable", f"{err.message}, and the database is unavailable: {exc}") from None
+        response.headers[SOURCE_HEADER] = "database"
+        status = status_from_audit_log(
+            last_check=check["timestamp"] if check else None,
+            holder_control=check["holder_control"] if check else None,
+            level=check["threshold_level"] if check else None,
+            pause_scopes=[p["scope"] for p in pauses], alerts_active=active, rules=ctx.config.spec.guardian.rules,
+        )
+        return GuardianStatusOut.model_validate(status.model_dump())
+
+
+@router.get(
+    "/guardian/governance", response_model=GovernanceMetricsOut, dependencies=READ,
+    responses=error_responses(401, 502, 503), summary="Current governance metrics",
+    description="From the guardian workflow's `governance` query: its last valid tracker reading.",
+)
+async def guardian_governance(request: Request) -> GovernanceMetricsOut:
+    return await gateway.query_guardian(api_context(request), GOVERNANCE_QUERY, GovernanceMetricsOut)
+
+
+@router.get(
+    "/guardian/alerts", response_model=AlertsOut, dependencies=READ,
+    responses=error_responses(401, 422, 503), summary="Alert history",
+    description="From the database table governance_alerts (every alert this guardian raised, newest first). "
+    "`resolved=false` lists only open alerts.",
+)
+async def guardian_alerts(
+    request: Request, limit: int = Query(20, ge=1, le=500), resolved: bool | None = Query(None)
+) -> AlertsOut:
+    ctx = api_context(request)
+    try:
+        async with ctx.pool.connection() as conn:
+            rows = await guardian_store.alerts(conn, ctx.guardian_id, limit, resolved)
+    except Exception as exc:
+        raise ApiError(503, "database_unavailable", f"alerts are unavailable: {exc}") from None
+    return AlertsOut.model_validate({"alerts": rows})
+
+
+@router.get(
+    "/guardian/events", response_model=EventsOut, dependencies=READ,
+    responses=error_responses(401, 422, 503), summary="Governance events: the audit log",
+    description="From the database table governance_events: the complete audit log of this guardian (every "
+    "check, threshold crossing, pause, resume and rejected admin action), newest first.",
+)
+async def guardian_events(
+    request: Request, limit: int = Query(50, ge=1, le=1000),
+    event_type: str | None = Query(None, max_length=30, description="only events of this type"),
+) -> EventsOut:
+    ctx = api_context(request)
+    try:
+        async with ctx.pool.connection() as conn:
+            rows = await guardian_store.events(conn, ctx.guardian_id, limit, event_type)
+    except Exception as exc:
+        raise ApiError(503, "database_unavailable", f"events are unavailable: {exc}") from None
+    return EventsOut.model_validate({"events": rows})
+
+
+@router.post(
+    "/guardian/pause", response_model=PauseOut,
+    responses=error_responses(403, 422, 502, 503), summary="Pause the system (admin)",
+    description="Sent to the guardian workflow as update `pause`. `authorization` is an EIP-191 admin "
+    "signature token (`govfleet sign pause --reason ...`); a missing, malformed, expired, replayed or "
+    "foreign signature is rejected with 403 and the reason, and changes nothing.",
+)
+async def guardian_pause(request: Request, body: PauseIn) -> PauseOut:
+    _require_authorization(body.authorization)
+    return await gateway.update_guardian(api_context(request), PAUSE_UPDATE, body.model_dump(mode="json"), PauseOut)
+
+
+@router.post(
+    "/guardian/resume", response_model=ResumeOut,
+    responses=error_responses(403, 422, 502, 503), summary="Resume the system (admin)",
+    description="Sent to the guardian workflow as update `resume`. Needs admin signature(s) like pause; "
+    "after an emergency pause also `governance_verified: true` and a quorum of distinct admins. A "
+    "rejection (bad signature, holder control still below the critical threshold, ...) is a 403 with the "
+    "reason.",
+)
+async def guardian_resume(request: Request, body: ResumeIn) -> ResumeOut:
+    _require_authorization(body.authorization)
+    return await gateway.update_guardian(api_context(request), RESUME_UPDATE, body.model_dump(mode="json"), ResumeOut)
+
+
+@router.get(
+    "/guardian/rules", response_model=RulesOut, dependencies=READ,
+    responses=error_responses(401, 502), summary="System rules",
+    description="From the guardian workflow's `rules` query; when it does not answer, from repo-spec "
+    f"`guardian.rules` (header `{SOURCE_HEADER}: config`).",
+)
+async def guardian_rules(request: Request, response: Response) -> RulesOut:
+    ctx = api_context(request)
+    try:
+        rules = await gateway.query_guardian(ctx, RULES_QUERY, RulesOut)
+        response.headers[SOURCE_HEADER] = "workflow"
+        return rules
+    except ApiError as err:
+        if err.code != "guardian_unavailable":
+            raise
+    response.headers[SOURCE_HEADER] = "config"
+    return RulesOut.model_validate(rules_view(ctx.config.spec.guardian.rules).model_dump())
+
+
+@router.get(
+    "/health", response_model=HealthOut,
+    responses={503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable"}},
+    summary="Health check",
+    description="`healthy` when the database answers, the guardian is monitoring, the tracker answers and "
+    "the last check is recent (within three normal intervals); `degraded` otherwise; `unhealthy` (HTTP 503) "
+    "when the database does not answer. Always public.",
+)
+async def health(request: Request) -> JSONResponse:
+    ctx = api_context(request)
+    now = ctx.clock()
+
+    async def database() -> tuple[bool, dict | None]:
+        try:
+            async with ctx.pool.connection(timeout=2.0) as conn:
+                return True, await guardian_store.latest_check(conn, ctx.guardian_id)
+        except Exception:
+            return False, None
+
+    async def guardian() -> dict | None:
+        try:
+            return (await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut)).model_dump()
+        except ApiError:
+            return None
+
+    (db_ok, check), gstatus, tracker = await asyncio.gather(database(), guardian(), _tracker_connected(ctx))
+    last = (gstatus or {}).get("last_check") or (check or {}).get("timestamp")
+    since = int((now - last).total_seconds()) if last else None
+    monitoring = bool(gstatus and gstatus.get("monitoring_active"))
+    stale_after = 3 * ctx.config.spec.guardian.rules.monitoring_interval_normal
+    if not db_ok:
+        state = "unhealthy"
+    elif monitoring and tracker and since is not None and since <= stale_after:
+        state = "healthy"
+    else:
+        state = "degraded"
+    body = HealthOut(
+        status=state, monitoring_active=monitoring, voting_tracker_connected=tracker,
+        database="connected" if db_ok else "disconnected", last_governance_check=last,
+        seconds_since_last_check=max(0, since) if since is not None else None,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if state == "unhealthy" else 200)
+
+
+@router.post(
+    "/guardian/readings", response_model=ReadingAccepted, status_code=202,
+    dependencies=[Depends(require_push_token)], responses=error_responses(401, 403, 422, 503),
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/ReadingIn"}}}}},
+    summary="Push a tracker reading to the guardian",
+    description="Delivered to the guardian workflow as signal `reading` and checked at once (the current "
+    "sleep is cut short). Needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`. A reading out of [0, 100], "
+    "with a non-numeric field or whose votes do not add up is answered with 422 naming the problem; it is "
+    "still delivered, so the guardian records it as an invalid reading in its audit log (an invalid reading "
+    "never moves the level). The guardian also refuses stale readings.",
+)
+async def guardian_readings(request: Request) -> ReadingAccepted:
+    ctx = api_context(request)
+    body = await request.body()
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)") from None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)")
+    problems = None
+    try:
+        ReadingIn.model_validate_json(body, strict=True)
+    except ValidationError as err:
+        problems = [{"field": ".".join(map(str, e["loc"])) or "body", "problem": problem_text(e["msg"]),
+                     "type": e["type"]} for e in err.errors()]
+    payload = {k: raw.get(k) for k in READING_FIELDS}
+    # An invalid reading is delivered too (the guardian audits it), whatever happens to the signal.
+    await gateway.signal_guardian(ctx, READING_SIGNAL, payload, best_effort=problems is not None)
+    if problems:
+        first = problems[0]
+        raise ApiError(422, "invalid_reading", f"{first['field']}: {first['problem']}", problems)
+    return ReadingAccepted(accepted=True, guardian=ctx.guardian_id)
+
+
+async def _tracker_connected(ctx: ApiContext) -> bool:
+    checked_at, ok = ctx._tracker_probe
+    if time.monotonic() - checked_at < TRACKER_PROBE_SECONDS:
+        return ok
+    url = ctx.config.spec.guardian.tracker.url.rstrip("/") + "/voting/governance"
+    try:
+        resp = await ctx.http.get(url)
+        ok = resp.status_code == 200
+    except httpx.HTTPError:
+        ok = False
+    ctx._tracker_probe = (time.monotonic(), ok)
+    return ok
+
+
+def _require_authorization(value: str | list[str]) -> None:
+    try:
+        tokens = parse_authorizations(value)
+    except AuthorizationError as err:
+        raise ApiError(403, "rejected", err.message, {"code": err.code}) from None
+    if not tokens:
+        raise ApiError(403, "rejected", "an admin signature is required (see `govfleet sign`)", {"code": "malformed"})
