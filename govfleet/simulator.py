@@ -40,6 +40,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from govfleet.api.server import RunningApi, start_api
+from govfleet.domain.timestamps import iso_utc
 
 TOTAL_VOTES = 10_000
 
@@ -75,7 +76,7 @@ def reading_body(h: float, *, now: datetime | None = None) -> dict[str, Any]:
         "total_votes": TOTAL_VOTES,
         "holder_votes": holder,
         "seller_votes": TOTAL_VOTES - holder,
-        "last_updated": now.isoformat().replace("+00:00", "Z"),
+        "last_updated": iso_utc(now),
     }
 
 

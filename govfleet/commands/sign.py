@@ -30,6 +30,7 @@ from govfleet.domain.admin_auth import (
     parse_authorizations,
     sign_authorization,
 )
+from govfleet.domain.timestamps import iso_utc
 
 MAX_TTL_SECONDS = 86_400
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -158,7 +159,7 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
                                expires_at=expires_at, nonce=nonce)
     signer = address_of(key)
     summary = (f"signed {args.action} of {args.guardian} by {signer}, nonce {nonce}, expires "
-               f"{expires_at.isoformat().replace('+00:00', 'Z')} (in {args.ttl} s)")
+               f"{iso_utc(expires_at)} (in {args.ttl} s)")
     if args.ttl > DEFAULT_MAX_AGE_SECONDS:
         summary += (f"\nwarning: --ttl {args.ttl} is above the default guardian.signature_max_age_seconds "
                     f"({DEFAULT_MAX_AGE_SECONDS}); a guardian with the default refuses it as expired")

@@ -85,6 +85,8 @@ from eth_keys.exceptions import BadSignature
 from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict
 
+from govfleet.domain.timestamps import iso_utc
+
 ACTIONS = ("pause", "resume")
 MESSAGE_HEADER = "governance-fleet admin authorization"
 DEFAULT_MAX_AGE_SECONDS = 900
@@ -321,7 +323,7 @@ def verify_admin_action(
         if expires_ts <= now_ts:
             raise AuthorizationError(
                 "expired",
-                f"{where} (nonce {nonce}) expired at {expires_at.isoformat().replace('+00:00', 'Z')}, "
+                f"{where} (nonce {nonce}) expired at {iso_utc(expires_at)}, "
                 f"{now_ts - expires_ts:.0f} s ago; sign a new one",
             )
         if expires_ts - now_ts > max_age_seconds:

@@ -18,8 +18,10 @@ ISO 8601 UTC with a ``Z``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from govfleet.domain.timestamps import iso_utc
 
 HEADER = "🚨 TIE GOVERNANCE ALERT"
 
@@ -51,7 +53,7 @@ def format_percent(value: float | int | Decimal | str | None, *, missing: str = 
 def format_timestamp(ts: datetime) -> str:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"timestamp must be timezone-aware, got naive {ts.isoformat()}")
-    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(ts)
 
 
 def render_alert(

@@ -5,10 +5,12 @@ No I/O, no Temporal imports: the GovernanceRun workflow and its activities call 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
+
+from govfleet.domain.timestamps import as_utc, iso_utc
 
 RUN_STATUSES = ("running", "success", "error", "refused")
 
@@ -20,18 +22,10 @@ def charter_display_name(charter: str) -> str:
     return charter.replace("_", " ")
 
 
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
-
-
 def run_title(charter: str, scheduled_at: datetime, tz: str = "UTC") -> str:
     """Seed 000's run title: "<Charter> — <date>", the date in the schedule's timezone."""
-    local = _aware(scheduled_at).astimezone(ZoneInfo(tz))
+    local = as_utc(scheduled_at).astimezone(ZoneInfo(tz))
     return f"{charter_display_name(charter)} — {local.date().isoformat()}"
-
-
-def iso_utc(t: datetime) -> str:
-    return _aware(t).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def idempotency_key(schedule_id: str, scheduled_at: datetime) -> str:
@@ -60,7 +54,7 @@ def grant_refusal(grant: GrantFacts, entrypoint: str, now: datetime, *, tenant_i
         return f"execution grant {grant.grant_id!r} belongs to {grant.billing_account_id!r}, not {tenant_id!r}"
     if grant.revoked_at is not None:
         return f"execution grant {grant.grant_id!r} was revoked at {iso_utc(grant.revoked_at)}"
-    if grant.expires_at is not None and _aware(grant.expires_at) <= _aware(now):
+    if grant.expires_at is not None and as_utc(grant.expires_at) <= as_utc(now):
         return f"execution grant {grant.grant_id!r} expired at {iso_utc(grant.expires_at)}"
     scope = required_scope(entrypoint)
     if scope not in grant.scopes:

@@ -16,10 +16,12 @@ A heartbeat time in the future (clock skew between hosts) counts as ``up``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from govfleet.domain.timestamps import as_utc, iso_utc
 
 HEARTBEAT_EVENT_TYPE = "governance.heartbeat"
 KIND_LOW_BALANCE = "governance.heartbeat.low_balance"
@@ -35,10 +37,6 @@ CHECK_SYSTEM_TENANT = "system_tenant"
 CHECK_BALANCE = "balance"
 CHECK_GRANT_ACTIVE = "grant_active"
 CHECK_GRANT_EXPIRY = "grant_expiry"
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
 
 
 def heartbeat_state(
@@ -58,7 +56,7 @@ def heartbeat_state(
         return "paused"
     if last_heartbeat_at is None:
         return "new"
-    age = _aware(now) - _aware(last_heartbeat_at)
+    age = as_utc(now) - as_utc(last_heartbeat_at)
     if age <= interval + grace:
         return "up"
     if age <= 2 * interval + grace:
@@ -104,7 +102,7 @@ class HeartbeatEvaluation(BaseModel):
 def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: datetime) -> HeartbeatEvaluation:
     """Run the four checks. A missing/unflagged tenant or no active grant is ``failed``; a low
     balance or a grant about to expire is ``degraded``; otherwise ``ok``."""
-    now = _aware(now)
+    now = as_utc(now)
     checks: list[CheckResult] = []
     alerts: list[str] = []
     failed = False
@@ -132,7 +130,7 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
         checks.append(CheckResult(name=CHECK_BALANCE, ok=True,
                                   detail=f"balance {facts.balance} is at least {threshold}"))
 
-    expires = _aware(facts.grant_expires_at) if facts.grant_expires_at else None
+    expires = as_utc(facts.grant_expires_at) if facts.grant_expires_at else None
     if not facts.grant_exists:
         checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=False,
                                   detail=f"execution grant {facts.grant_id!r} does not exist"))
@@ -140,7 +138,7 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
     elif facts.grant_revoked_at is not None:
         checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=False,
                                   detail=f"execution grant {facts.grant_id!r} was revoked at "
-                                         f"{_aware(facts.grant_revoked_at).isoformat()}"))
+                                         f"{as_utc(facts.grant_revoked_at).isoformat()}"))
         failed = True
     elif expires is not None and expires <= now:
         checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=False,
@@ -208,9 +206,9 @@ def plan_notifications(
     heartbeat, or when its last notice is older than `renotify`. A recovery notice goes out when
     this heartbeat is ok and the previous one was not, or when the heartbeat comes back after
     being late or down."""
-    now = _aware(now)
+    now = as_utc(now)
     prev_alerts = set(previous.alerts) if previous else set()
-    prev_notified = {k: _aware(v) for k, v in (previous.notified_at if previous else {}).items()}
+    prev_notified = {k: as_utc(v) for k, v in (previous.notified_at if previous else {}).items()}
     notify: list[str] = []
     notified_at: dict[str, datetime] = {}
     for kind in evaluation.alerts:
@@ -238,10 +236,6 @@ def heartbeat_source(dao_name: str) -> str:
     return f"/cogni/{dao_name}/governance/heartbeat"
 
 
-def _iso(t: datetime) -> str:
-    return _aware(t).astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def build_cloudevent(
     *,
     event_id: str,
@@ -262,7 +256,7 @@ def build_cloudevent(
         "id": event_id,
         "source": source,
         "type": HEARTBEAT_EVENT_TYPE,
-        "time": _iso(time),
+        "time": iso_utc(time),
         "datacontenttype": "application/json",
         "data": {
             "status": evaluation.status,
@@ -270,10 +264,10 @@ def build_cloudevent(
             "balance": None if evaluation.balance is None else str(evaluation.balance),
             "low_balance_threshold": str(thresholds.low_balance_threshold_credits),
             "grant_id": grant_id,
-            "grant_expires_at": _iso(evaluation.grant_expires_at) if evaluation.grant_expires_at else None,
+            "grant_expires_at": iso_utc(evaluation.grant_expires_at) if evaluation.grant_expires_at else None,
             "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in evaluation.checks},
             "alerts": list(evaluation.alerts),
-            "notified_at": {k: _iso(v) for k, v in (notified_at or {}).items()},
+            "notified_at": {k: iso_utc(v) for k, v in (notified_at or {}).items()},
         },
     }
 
