@@ -7,7 +7,7 @@ pause call.
 - guardian, polling at each interval: the guardian sits at the level whose interval is
   30 s (70 %), 5 s (53 %) or 1 s (51.5 %); the drop comes at a random moment of the
   interval; target: worst case <= interval + 0.5 s.
-- baseline, in the same run and on the same simulator: seed 004's plain asyncio loop
+- baseline, in the same run and on the same simulator: a plain asyncio loop (the reference design)
   (fetch, level, audit INSERT, pause below 51 %, `asyncio.sleep(interval)`), polling only.
 
 Temporal is a dev server started here, one in-process worker; PostgreSQL as in
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             rows += [
                 (f"{key} guardian p50 ms", f["guardian_p50_ms"], "drop at a random moment of the interval"),
                 (f"{key} guardian max ms", f["guardian_max_ms"], f"target <= {f['target_ms']}"),
-                (f"{key} seed loop p50 ms", f["seed_loop_p50_ms"], "seed 004's asyncio loop, same simulator"),
+                (f"{key} seed loop p50 ms", f["seed_loop_p50_ms"], "plain asyncio loop, same simulator"),
                 (f"{key} seed loop max ms", f["seed_loop_max_ms"], f"{f['trials']} trials each"),
             ]
     emit("guardian detect-to-breaker latency", rows, figures, args.json)

@@ -1,6 +1,6 @@
 """The one place that reads configuration.
 
-Environment variables (12-factor, seed 004's names) override `.cogni/repo-spec.yaml`,
+Environment variables (12-factor) override `.cogni/repo-spec.yaml`,
 which holds the declarative, DAO-auditable part. `load_config()` returns both, with the
 overrides already applied to the repo-spec models.
 """
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
     METRICS_HOST: str = "0.0.0.0"
 
-    # Seed 004 integration and monitoring variables (override repo-spec guardian.*).
+    # The guardian's integration and monitoring variables (override repo-spec guardian.*).
     VOTING_TRACKER_URL: str | None = None
     REDEMPTION_ALGORITHM_URL: str | None = None
     TREASURY_CORE_URL: str | None = None
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     CRITICAL_THRESHOLD: Decimal | None = None
     EMERGENCY_THRESHOLD: Decimal | None = None
 
-    # Seed 003.
+    # The ledger (docs/ledger.md).
     SYSTEM_TENANT_REVENUE_SHARE: Decimal = Decimal("0.75")
 
     LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
@@ -87,7 +87,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
 
 
 def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
-    """Seed 004's environment variables win over the repo-spec (12-factor deploys)."""
+    """The guardian's environment variables win over the repo-spec (12-factor deploys)."""
     g = spec.guardian
     rules = g.rules.model_dump()
     for env_name, field in [

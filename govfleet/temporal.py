@@ -12,7 +12,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
-# Search attributes shown in the Temporal UI (PRODUCT.md).
+# Search attributes shown in the Temporal UI (docs/guardian.md).
 GOVERNANCE_LEVEL = SearchAttributeKey.for_keyword("GovernanceLevel")
 SYSTEM_STATUS = SearchAttributeKey.for_keyword("SystemStatus")
 SEARCH_ATTRIBUTES = (GOVERNANCE_LEVEL, SYSTEM_STATUS)

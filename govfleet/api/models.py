@@ -1,7 +1,6 @@
 """Request and response bodies of the HTTP API.
 
-The guardian models are seed 004's shapes field for field (its endpoint examples and data
-models); datetimes are ISO 8601 UTC with a `Z` suffix. Holder-control figures are
+The guardian models are the documented shapes field for field (docs/guardian.md); datetimes are ISO 8601 UTC with a `Z` suffix. Holder-control figures are
 percentages (0-100) as JSON numbers.
 """
 
@@ -26,7 +25,7 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-# --- seed 004: the guardian's eight endpoints -----------------------------------------------
+# --- the guardian's endpoints ----------------------------------------------------------------
 
 
 class GuardianStatusOut(_Out):

@@ -1,4 +1,4 @@
-"""The feature services behind the routes (seed 000's `getGovernanceStatus` layer).
+"""The status service behind `GET /api/v1/governance/status` (docs/status.md).
 
 `StatusService` answers `governance.status.v1`: it reads the status workflow's read model
 (query `snapshot`), caches it for a short TTL (then serves it while one background refresh

@@ -1,5 +1,5 @@
 """PostgreSQL access: migrations (yoyo), connection with a bounded retry, tenant scope,
-and the fail-fast system-tenant healthcheck (seed 003, Area 1)."""
+and the fail-fast system-tenant healthcheck (docs/ledger.md)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def wait_for_database(database_url: str, timeout_seconds: float) -> None:
 
 
 def verify_system_tenant(database_url: str) -> None:
-    """Seed 003's SYSTEM_TENANT_STARTUP_CHECK: refuse to start without `cogni_system`."""
+    """Refuse to start without `cogni_system` (flagged as the system tenant)."""
     try:
         with psycopg.connect(database_url) as conn:
             row = conn.execute(
@@ -124,7 +124,7 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
 
 @asynccontextmanager
 async def tenant_scope(conn: psycopg.AsyncConnection, user_id: str) -> AsyncIterator[psycopg.AsyncConnection]:
-    """Seed 000's `withTenantScope`: inside one transaction, drop to the application role
+    """Inside one transaction, drop to the application role
     (no BYPASSRLS) and set the tenant, so row-level security decides what is visible."""
     async with conn.transaction():
         await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")

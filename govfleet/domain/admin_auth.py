@@ -40,35 +40,14 @@ and then, for the whole call:
 
 One bad token rejects the whole call: nothing is half-applied.
 
-Notes for the workflow that calls this (it is pure and deterministic: no I/O, no clock,
-no randomness; the caller passes ``now`` = ``workflow.now()``):
-
-- Import it in the workflow module under ``workflow.unsafe.imports_passed_through()``.
-  Checked in ``tests/integration/test_admin_auth_sandbox.py`` (sandboxed workflow,
-  every verdict). Recovery deliberately uses eth-keys' ECDSA and eth-utils' keccak
-  directly (:func:`recover_signer`) and warms keccak up at import: eth-account's own
-  ``Account.recover_message`` does ``import`` statements inside functions on every
-  call, which the sandbox refuses (``Cannot access os.path from inside a workflow``)
-  even when the module itself was passed through. So inside a workflow call only
-  ``verify_admin_action`` / ``canonical_message`` / ``recover_signer`` /
-  ``parse_authorizations``, never ``sign_authorization`` or eth-account directly.
-- Verifying one signature costs about 8 ms of CPU (pure-Python secp256k1): fine for an
-  admin action (or an update validator), but do not verify in a query.
-- Record every returned ``VerifiedSignature.nonce`` in the workflow state's used-nonce
-  set (and carry it across continue-as-new). Nonces only need remembering until their
-  expiry: ``prune_used_nonces`` can drop expired ones if nonces are kept with expiries.
-- ``AuthorizationError`` is a plain ``ValueError``. Raised in an update *validator* it
-  rejects the update (no history trace); raised in an update *handler* it would fail the
-  workflow task, so convert it there:
-  ``raise ApplicationError(err.message, type="AuthorizationError", details=[err.code], non_retryable=True)``.
-  For signals, catch it and record a rejection event (``err.code``, ``err.message``).
-  If a validator verifies, verify again in the handler: another action may have used a
-  nonce in between.
-- ``parse_authorizations`` accepts the HTTP/signal ``authorization`` field as one string
-  with one or more tokens separated by whitespace or commas, or as a list of strings,
-  so a quorum can be given in one field.
-- For ``resume`` the seed's body has no reason: pass the request's ``reason`` if any,
-  else ``""`` (``govfleet sign resume`` signs ``""`` by default).
+Pure and deterministic (no I/O, no clock, no randomness; the caller passes ``now``). Inside a
+workflow call only ``verify_admin_action``, ``canonical_message``, ``recover_signer`` and
+``parse_authorizations``: recovery uses eth-keys and eth-utils directly because eth-account
+imports inside its functions, which the workflow sandbox refuses (checked by
+``tests/integration/test_admin_auth_sandbox.py``). One verification costs about 8 ms of CPU,
+so never verify in a query. The caller records every returned nonce until its expiry
+(``prune_used_nonces``) and carries them across continue-as-new. A resume without a reason
+signs ``""``. See docs/admin-actions.md.
 """
 
 from __future__ import annotations

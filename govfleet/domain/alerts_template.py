@@ -1,4 +1,4 @@
-"""Seed 004's alert message template, and which alerts are urgent. Pure: no I/O, no clock.
+"""The alert message template, and which alerts are urgent (docs/guardian.md). Pure: no I/O, no clock.
 
     🚨 TIE GOVERNANCE ALERT
 
@@ -25,7 +25,7 @@ from govfleet.domain.timestamps import iso_utc
 
 HEADER = "🚨 TIE GOVERNANCE ALERT"
 
-# PRODUCT.md: caution notifies admins; warning and above are urgent (admins and urgent channels).
+# Caution notifies admins; warning and above are urgent (admins and urgent channels).
 URGENT_ALERT_TYPES = frozenset({"warning", "critical", "emergency"})
 
 
@@ -65,7 +65,7 @@ def render_alert(
     timestamp: datetime,
     system_status: str,
 ) -> str:
-    """Seed 004's alert message, filled in."""
+    """The alert message, filled in."""
     for name, value in (("alert_type", alert_type), ("action", action), ("system_status", system_status)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string, got {value!r}")

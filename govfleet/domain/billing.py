@@ -1,4 +1,4 @@
-"""Billing math and the payment contract (seed 003, Area 3): pure, exact, no I/O.
+"""Billing math and the payment contract (docs/ledger.md): pure, exact, no I/O.
 
 Credits are integers. The revenue share is a decimal fraction; the system tenant's bonus is
 `floor(purchased × share)` computed with exact rational arithmetic, so 0.75 of 1,000,000,000

@@ -23,7 +23,7 @@ def charter_display_name(charter: str) -> str:
 
 
 def run_title(charter: str, scheduled_at: datetime, tz: str = "UTC") -> str:
-    """Seed 000's run title: "<Charter> — <date>", the date in the schedule's timezone."""
+    """The run title: "<Charter> — <date>", the date in the schedule's timezone (docs/status.md)."""
     local = as_utc(scheduled_at).astimezone(ZoneInfo(tz))
     return f"{charter_display_name(charter)} — {local.date().isoformat()}"
 

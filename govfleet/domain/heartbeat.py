@@ -1,4 +1,4 @@
-"""The governance heartbeat, pure: liveness state, the checks, and the CloudEvent.
+"""The governance heartbeat, pure: liveness state, the checks, and the CloudEvent (docs/heartbeat.md).
 
 No I/O and no Temporal imports: the heartbeat workflow gathers facts through activities and
 hands them here; the status surface calls `heartbeat_state` with the latest heartbeat time.

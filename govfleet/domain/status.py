@@ -1,16 +1,15 @@
-"""The `governance.status.v1` contract (seed 000) and the live upcoming-run computation.
+"""The `governance.status.v1` contract and the live upcoming-run computation (docs/status.md).
 
 Pure: pydantic, croniter and zoneinfo only; no I/O, no clock. Every function that needs
 "now" takes it as an argument, so the same code runs in the status workflow (with
 `workflow.now()`), in the HTTP API (with the request's wall clock) and in tests.
 
-Contract notes (seed 000, `governance.status.v1`):
-- `systemCredits` is the system tenant's balance as a decimal string (BIGINT_SERIALIZATION).
+Contract notes:
+- `systemCredits` is the system tenant's balance as a decimal string (bigint-safe).
 - `upcomingRuns`: at most `UPCOMING_LIMIT` entries, one per schedule, soonest first, each
-  computed from the schedule's cron and timezone and strictly after the `now` passed in
-  (UPCOMING_RUNS_LIVE).
+  computed from the schedule's cron and timezone and strictly after the `now` passed in.
 - `recentRuns`: at most `RECENT_LIMIT` runs of the system principal, most recent activity
-  first (NO_PAGINATION_MVP).
+  first, no pagination.
 - Datetimes are ISO 8601 in UTC with a `Z` suffix and millisecond precision, the format of
   JavaScript's `Date.toISOString()`, which is what zod's `z.string().datetime()` accepts.
 """
@@ -86,7 +85,7 @@ class RecentRunV1(_Contract):
 
 
 class GovernanceStatusV1(_Contract):
-    """Output of `governance.status.v1` (seed 000), field for field."""
+    """Output of `governance.status.v1`, field for field."""
 
     systemCredits: str = Field(description="System tenant balance (BigInt as string)", pattern=_DIGITS.pattern)
     upcomingRuns: list[UpcomingRun] = Field(

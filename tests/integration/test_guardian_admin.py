@@ -1,5 +1,5 @@
 """Signed admin actions through workflow updates (the HTTP path) on the Temporal dev server
-(the time-skipping server's update support is partial), the seed 004 query shapes, search
+(the time-skipping server's update support is partial), the documented query shapes, search
 attributes in visibility, and notifications through the real `send_notification` activity
 to a failing loopback webhook that never blocks the check loop."""
 
@@ -110,7 +110,7 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
             await handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason))
         assert "authorization is required" in str(info.value.cause)
 
-        # A valid pause answers with seed 004's response.
+        # A valid pause answers with the documented response.
         token = sign(ADMIN_0, "pause", now(), reason=reason, guardian_id=gid)
         result = await handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token))
         assert (result.paused, result.reason, result.resume_requires) == (True, reason, "admin_approval")

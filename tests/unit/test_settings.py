@@ -1,4 +1,4 @@
-"""Settings from the environment, and seed 004's variables overriding the repo-spec."""
+"""Settings from the environment, and the guardian's variables overriding the repo-spec."""
 
 from __future__ import annotations
 

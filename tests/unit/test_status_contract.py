@@ -1,6 +1,6 @@
-"""Contract tests: our `governance.status.v1` against seed 000's schema.
+"""Contract tests: our `governance.status.v1` against its published schema (docs/status.md).
 
-`SEED_000_SCHEMA` is the seed's zod contract transcribed to JSON Schema (zod's default
+`STATUS_V1_SCHEMA` is the contract's zod schema transcribed to JSON Schema (zod's default
 `z.string().datetime()` accepts UTC with a `Z` suffix and any fraction, no offsets), made
 strict about extra keys. `assert_contract` adds the invariants zod cannot express:
 at most 3 upcoming runs, soonest first and strictly in the future; at most 10 recent runs,
@@ -25,9 +25,9 @@ from govfleet.domain.status import (
 
 ZOD_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
 
-SEED_000_SCHEMA = {
+STATUS_V1_SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "title": "governance.status.v1 output (seed 000)",
+    "title": "governance.status.v1 output",
     "type": "object",
     "additionalProperties": False,
     "required": ["systemCredits", "upcomingRuns", "recentRuns"],
@@ -61,7 +61,7 @@ SEED_000_SCHEMA = {
         },
     },
 }
-_VALIDATOR = jsonschema_rs.validator_for(SEED_000_SCHEMA)
+_VALIDATOR = jsonschema_rs.validator_for(STATUS_V1_SCHEMA)
 
 
 def _dt(s: str) -> datetime:
@@ -69,7 +69,7 @@ def _dt(s: str) -> datetime:
 
 
 def assert_contract(body: dict | str, *, now: datetime) -> dict:
-    """`body` (a decoded or raw JSON answer) is seed 000's contract with its invariants,
+    """`body` (a decoded or raw JSON answer) is the contract with its invariants,
     upcoming runs strictly after `now`. Returns the decoded body."""
     if isinstance(body, (str, bytes)):
         body = json.loads(body)
@@ -102,7 +102,7 @@ def _runs(n: int) -> list[RunRecord]:
                       last_activity=base + timedelta(minutes=i, seconds=5)) for i in range(n)]
 
 
-def test_built_status_matches_the_seed_schema():
+def test_built_status_matches_the_published_schema():
     status = build_status(system_credits=9_223_372_036_854_775_807, schedules=SCHEDULES, recent_runs=_runs(14), now=NOW)
     body = assert_contract(status.model_dump_json(), now=NOW)
     assert body["systemCredits"] == "9223372036854775807"  # above 2**53: exact only as a string
@@ -124,7 +124,7 @@ def test_just_passed_fire_time_is_never_answered():
         assert body["upcomingRuns"][0]["nextRunAt"] == "2026-02-17T12:01:00.000Z"
 
 
-def test_contract_refuses_what_the_seed_would_refuse():
+def test_contract_refuses_what_the_published_schema_refuses():
     ok = {"systemCredits": "1", "upcomingRuns": [], "recentRuns": []}
     GovernanceStatusV1.model_validate(ok)
     for bad, field in [

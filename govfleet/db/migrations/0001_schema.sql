@@ -1,5 +1,5 @@
 -- governance-fleet schema: tenants, append-only credit ledger, grants, governance runs,
--- guardian audit tables (seed 004), heartbeat CloudEvents.
+-- guardian audit tables (docs/guardian.md), heartbeat CloudEvents.
 -- Safe to re-run: yoyo records applied migrations, and every statement is idempotent too.
 
 CREATE TABLE IF NOT EXISTS users (
@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS execution_grants (
 );
 CREATE INDEX IF NOT EXISTS execution_grants_user_idx ON execution_grants(user_id);
 
--- Seed 000's ai_threads role: one row per governance run ("thread state key" = id).
+-- One row per governance run; its id is the status contract's run id (docs/status.md).
 CREATE TABLE IF NOT EXISTS governance_runs (
     id              TEXT PRIMARY KEY,
     owner_user_id   TEXT NOT NULL REFERENCES users(id),
@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS governance_runs (
 );
 CREATE INDEX IF NOT EXISTS governance_runs_owner_updated_idx ON governance_runs(owner_user_id, updated_at);
 
--- Seed 004 tables (guardian_id added so several guardians can share one database;
+-- The guardian's audit tables (guardian_id so several guardians can share one database;
 -- idempotency keys so a retried activity never writes a row twice).
 CREATE TABLE IF NOT EXISTS governance_alerts (
     id              SERIAL PRIMARY KEY,

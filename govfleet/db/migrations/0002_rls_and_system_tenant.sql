@@ -1,6 +1,6 @@
 -- depends: 0001_schema
--- Row-level security on the tenant tables (seed 000's RLS_VIA_TENANT_SCOPE) and the
--- system-tenant seed (seed 003, Area 1, option A).
+-- Row-level security on the tenant tables (read through tenant_scope, docs/architecture.md)
+-- and the system tenant's rows (docs/ledger.md).
 
 -- The application role: no BYPASSRLS. Tenant-scoped sessions `SET LOCAL ROLE govfleet_app`
 -- and set `app.current_user_id`; policies then show only that tenant's rows.

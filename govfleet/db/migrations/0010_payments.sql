@@ -1,5 +1,5 @@
 -- depends: 0002_rls_and_system_tenant
--- Confirmed credit purchases (seed 003, Area 3): one row per client_payment_id, written in the
+-- Confirmed credit purchases (docs/ledger.md): one row per client_payment_id, written in the
 -- same transaction as its two ledger entries. The primary key is the idempotency key: a
 -- retried or racing confirmation finds the first row and returns its result.
 

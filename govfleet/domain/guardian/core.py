@@ -1,4 +1,4 @@
-"""(One class over ~650 lines: every step mutates the same state, effect buffer and key counters.)
+"""(About 670 lines, one class: every step mutates the same state, effect buffer and key counters.)
 
 `GuardianCore`: the guardian's whole decision logic, as pure code (no I/O, no clock, no
 Temporal). See docs/guardian.md for the rules it implements.
