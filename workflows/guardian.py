@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field, ValidationError
@@ -237,7 +237,7 @@ class GuardianWorkflow:
                 retry_policy=RetryPolicy(maximum_attempts=1),
                 summary="fetch reading",
             )
-        except ActivityError as exc:
+        except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             cause = exc.cause or exc
             return None, TrackerFailure(code="unreachable", message=f"fetch activity failed: {cause}")
         return res.reading, res.failure
@@ -306,7 +306,7 @@ class GuardianWorkflow:
                                          initial_interval=timedelta(milliseconds=500)),
                 summary="record audit",
             )
-        except ActivityError as exc:
+        except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             # Keep monitoring; the rows (idempotent) go with the next check's write.
             self._unrecorded = batch
             workflow.logger.warning("audit write failed, retrying with the next check: %s", exc.cause or exc)
