@@ -81,7 +81,8 @@ def test_dst_transitions_in_the_schedule_timezone():
     for _ in range(3):
         now = next_run_at("30 2 * * *", "Europe/Berlin", now)
         fires.append(now)
-    assert fires == [datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc), datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc),
+    assert fires == [datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc),
+                     datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc),
                      datetime(2026, 10, 26, 1, 30, tzinfo=timezone.utc)]
     # Inside the repeated hour, the next quarter is the one in the first pass, then the second.
     assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=timezone.utc)) \

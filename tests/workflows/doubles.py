@@ -63,6 +63,5 @@ def new_id(prefix: str) -> str:
 async def worker(
     env: WorkflowEnvironment, task_queue: str, workflows: Sequence[type], activities: Sequence[Any]
 ) -> AsyncIterator[Worker]:
-    async with Worker(env.client, task_queue=task_queue, workflows=list(workflows),
-                      activities=list(activities)) as w:
+    async with Worker(env.client, task_queue=task_queue, workflows=list(workflows), activities=list(activities)) as w:
         yield w

@@ -43,8 +43,13 @@ BUDGET = 100_000_000
 class Ledger:
     """The database and the entrypoint, scripted."""
 
-    def __init__(self, *, begin_refusal: str | None = None, charge_refusal: str | None = None,
-                 entrypoint_errors: list[ApplicationError] | None = None):
+    def __init__(
+        self,
+        *,
+        begin_refusal: str | None = None,
+        charge_refusal: str | None = None,
+        entrypoint_errors: list[ApplicationError] | None = None,
+    ):
         self.calls = Calls()
         self.begin_refusal = begin_refusal
         self.charge_refusal = charge_refusal
@@ -86,15 +91,26 @@ class Ledger:
 
 
 def run_input(entrypoint: str = "BRIEF") -> GovernanceRunInput:
-    return GovernanceRunInput(schedule_id=SCHEDULE_ID, charter="COMMUNITY", entrypoint=entrypoint, timezone="UTC",
-                              credits_per_run=COST, budget_credits_per_day=BUDGET, scheduled_at=SCHEDULED_AT)
+    return GovernanceRunInput(
+        schedule_id=SCHEDULE_ID,
+        charter="COMMUNITY",
+        entrypoint=entrypoint,
+        timezone="UTC",
+        credits_per_run=COST,
+        budget_credits_per_day=BUDGET,
+        scheduled_at=SCHEDULED_AT,
+    )
 
 
 async def run(env, task_queue: str, ledger: Ledger) -> GovernanceRunResult:
     async with worker(env, task_queue, [GovernanceRun], ledger.activities()):
         return await env.client.execute_workflow(
-            GOVERNANCE_RUN_WORKFLOW, run_input(), id=f"{SCHEDULE_ID}-2026-02-17T12:00:00Z",
-            task_queue=task_queue, result_type=GovernanceRunResult)
+            GOVERNANCE_RUN_WORKFLOW,
+            run_input(),
+            id=f"{SCHEDULE_ID}-2026-02-17T12:00:00Z",
+            task_queue=task_queue,
+            result_type=GovernanceRunResult,
+        )
 
 
 async def test_a_grant_refusal_records_the_run_as_refused_and_charges_nothing(time_skipping_env, task_queue):

@@ -7,6 +7,8 @@ and continue-as-new carrying a pause and the rows not yet written."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
@@ -41,8 +43,13 @@ TARGETS = [
 
 def reading(h: float) -> Reading:
     total = 10_000
-    return Reading(holder_control_percentage=h, total_votes=total, holder_votes=round(h * 100),
-                   seller_votes=total - round(h * 100), last_updated=datetime.now(UTC))
+    return Reading(
+        holder_control_percentage=h,
+        total_votes=total,
+        holder_votes=round(h * 100),
+        seller_votes=total - round(h * 100),
+        last_updated=datetime.now(UTC),
+    )
 
 
 class Outside:
@@ -99,8 +106,13 @@ class Outside:
 
 
 def config(guardian_id: str, **overrides) -> GuardianConfig:
-    data = dict(guardian_id=guardian_id, tracker_url="http://tracker.test", breakers=TARGETS,
-                upsert_search_attributes=False, audit_failures_before_alert=2)
+    data = dict(
+        guardian_id=guardian_id,
+        tracker_url="http://tracker.test",
+        breakers=TARGETS,
+        upsert_search_attributes=False,
+        audit_failures_before_alert=2,
+    )
     data.update(overrides)
     return GuardianConfig(**data)
 
@@ -112,20 +124,20 @@ async def guardian(time_skipping_env, task_queue):
     started = []
     outside = Outside()
     async with worker(env, task_queue, [GuardianWorkflow], outside.activities()):
+
         async def start(value: float, **overrides):
             outside.value = value
             cfg = config(new_id("governance-guardian-t"), **overrides)
-            handle = await env.client.start_workflow(GuardianWorkflow.run, GuardianInput(config=cfg), id=cfg.guardian_id,
-                                                     task_queue=task_queue)
+            handle = await env.client.start_workflow(
+                GuardianWorkflow.run, GuardianInput(config=cfg), id=cfg.guardian_id, task_queue=task_queue
+            )
             started.append(handle)
             return handle, outside
 
         yield start
         for handle in started:
-            try:
+            with contextlib.suppress(RPCError):  # it already ended (the test says how)
                 await handle.terminate("test over")
-            except RPCError:  # it already ended (the test says how)
-                pass
 
 
 async def stats(handle):
@@ -137,8 +149,6 @@ async def running(handle) -> bool:
 
 
 async def until(predicate, what: str, timeout: float = 20.0):
-    import asyncio
-
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         value = predicate()
@@ -158,8 +168,7 @@ async def test_an_audit_outage_never_stops_checks_or_breakers_and_loses_no_row(t
 
     outside.database_down = True
     await env.sleep(30)  # the next check's write fails (retried once, then kept)
-    await until(lambda: len(outside.written) == 1 and len(outside.calls.of(RECORD_ACTIVITY)) >= 3,
-                "a failed write")
+    await until(lambda: len(outside.written) == 1 and len(outside.calls.of(RECORD_ACTIVITY)) >= 3, "a failed write")
     await env.sleep(30)  # a second failed write: the database alert goes out, once
     await until(lambda: DATABASE_ALERT in outside.kinds(), "the database_unavailable alert")
 

@@ -46,16 +46,27 @@ SINK_URL = "http://sink.test/events"  # never contacted: the sink activity is a 
 
 
 def healthy(balance: int = 5_000_000) -> HeartbeatFacts:
-    return HeartbeatFacts(tenant_exists=True, tenant_flagged=True, balance=balance, grant_exists=True,
-                          grant_expires_at=datetime(2100, 1, 1, tzinfo=UTC))
+    return HeartbeatFacts(
+        tenant_exists=True,
+        tenant_flagged=True,
+        balance=balance,
+        grant_exists=True,
+        grant_expires_at=datetime(2100, 1, 1, tzinfo=UTC),
+    )
 
 
 class Outside:
     """The database, the sink, the notification channels and the status workflow, scripted."""
 
-    def __init__(self, *, facts: HeartbeatFacts | None = None, previous: PreviousHeartbeat | None = None,
-                 gather_error: str | None = None, sink_errors: list[ApplicationError] | None = None,
-                 notify_error: str | None = None):
+    def __init__(
+        self,
+        *,
+        facts: HeartbeatFacts | None = None,
+        previous: PreviousHeartbeat | None = None,
+        gather_error: str | None = None,
+        sink_errors: list[ApplicationError] | None = None,
+        notify_error: str | None = None,
+    ):
         self.calls = Calls()
         self.facts = facts or healthy()
         self.previous = previous
@@ -100,8 +111,12 @@ async def beat(env, task_queue: str, outside: Outside, **inp) -> tuple[str, Hear
     workflow_id = new_id(f"{HEARTBEAT_SCHEDULE_ID}-test-")
     async with worker(env, task_queue, [GovernanceHeartbeat], outside.activities()):
         result = await env.client.execute_workflow(
-            HEARTBEAT_WORKFLOW, HeartbeatInput(dao_name="cogni-demo", **inp), id=workflow_id,
-            task_queue=task_queue, result_type=HeartbeatResult)
+            HEARTBEAT_WORKFLOW,
+            HeartbeatInput(dao_name="cogni-demo", **inp),
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=HeartbeatResult,
+        )
     return workflow_id, result
 
 
@@ -149,15 +164,22 @@ async def test_no_sink_configured_means_no_sink_call(time_skipping_env, task_que
     assert result.sink_delivered is None and outside.calls.of(POST_SINK) == []
 
 
-@pytest.mark.parametrize(("previous_status", "age", "recovered_from"), [
-    ("failed", timedelta(minutes=5), "failed"),  # the last heartbeat failed
-    ("degraded", timedelta(minutes=5), "degraded"),
-    ("ok", timedelta(hours=1), "down"),  # heartbeats were missed (interval 5 min, grace 60 s)
-])
-async def test_recovery_notice_after_a_bad_or_missed_heartbeat(time_skipping_env, task_queue, previous_status, age,
-                                                               recovered_from):
-    previous = PreviousHeartbeat(time=datetime.now(UTC) - age, status=previous_status,
-                                 alerts=[KIND_FAILED] if previous_status == "failed" else [])
+@pytest.mark.parametrize(
+    ("previous_status", "age", "recovered_from"),
+    [
+        ("failed", timedelta(minutes=5), "failed"),  # the last heartbeat failed
+        ("degraded", timedelta(minutes=5), "degraded"),
+        ("ok", timedelta(hours=1), "down"),  # heartbeats were missed (interval 5 min, grace 60 s)
+    ],
+)
+async def test_recovery_notice_after_a_bad_or_missed_heartbeat(
+    time_skipping_env, task_queue, previous_status, age, recovered_from
+):
+    previous = PreviousHeartbeat(
+        time=datetime.now(UTC) - age,
+        status=previous_status,
+        alerts=[KIND_FAILED] if previous_status == "failed" else [],
+    )
     outside = Outside(previous=previous)
     event_id, result = await beat(time_skipping_env, task_queue, outside)
 

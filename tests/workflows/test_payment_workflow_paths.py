@@ -21,16 +21,22 @@ from workflows.payment import PaymentWorkflow
 def result_for(req: ConfirmPaymentInput, *, replay: bool = False) -> ConfirmPaymentResult:
     credits = req.amount_usd_cents * 100_000
     return ConfirmPaymentResult(
-        client_payment_id=req.client_payment_id, user_id=req.user_id, amount_usd_cents=req.amount_usd_cents,
-        billing_account_id=f"acct_{req.user_id}", user_credits=credits, bonus_credits=credits * 3 // 4,
-        user_balance_after=credits, system_balance_after=credits * 3 // 4, replay=replay)
+        client_payment_id=req.client_payment_id,
+        user_id=req.user_id,
+        amount_usd_cents=req.amount_usd_cents,
+        billing_account_id=f"acct_{req.user_id}",
+        user_credits=credits,
+        bonus_credits=credits * 3 // 4,
+        user_balance_after=credits,
+        system_balance_after=credits * 3 // 4,
+        replay=replay,
+    )
 
 
 class Ledger:
     """The ledger transaction and the status surface, scripted."""
 
-    def __init__(self, *, errors: list[Exception] | None = None, replay: bool = False,
-                 status_error: str | None = None):
+    def __init__(self, *, errors: list[Exception] | None = None, replay: bool = False, status_error: str | None = None):
         self.calls = Calls()
         self.errors = list(errors or [])
         self.replay = replay
@@ -65,8 +71,16 @@ async def confirm(env, task_queue: str, ledger: Ledger, request: ConfirmPaymentI
 async def test_a_conflict_reaches_the_caller_as_a_conflict_and_is_not_retried(time_skipping_env, task_queue):
     detail = "a different amount_usd_cents (10000, not 10001)"
     request = pay(10_001)
-    ledger = Ledger(errors=[ApplicationError(f"payment {request.client_payment_id!r} was already confirmed with "
-                                             f"{detail}", detail, type="PaymentConflict", non_retryable=True)])
+    ledger = Ledger(
+        errors=[
+            ApplicationError(
+                f"payment {request.client_payment_id!r} was already confirmed with {detail}",
+                detail,
+                type="PaymentConflict",
+                non_retryable=True,
+            )
+        ]
+    )
     with pytest.raises(PaymentConflict) as conflict:
         await confirm(time_skipping_env, task_queue, ledger, request)
 
@@ -75,10 +89,13 @@ async def test_a_conflict_reaches_the_caller_as_a_conflict_and_is_not_retried(ti
     assert ledger.calls.of(NOTIFY_STATUS_ACTIVITY) == []
 
 
-@pytest.mark.parametrize(("kind", "error"), [
-    ("InvalidPayment", InvalidPayment),
-    ("LedgerOverflow", LedgerOverflow),
-])
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("InvalidPayment", InvalidPayment),
+        ("LedgerOverflow", LedgerOverflow),
+    ],
+)
 async def test_refusals_keep_their_type_and_message(time_skipping_env, task_queue, kind, error):
     message = f"{kind}: refused by the ledger"
     ledger = Ledger(errors=[ApplicationError(message, type=kind, non_retryable=True)])
