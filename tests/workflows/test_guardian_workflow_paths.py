@@ -7,7 +7,6 @@ and continue-as-new carrying a pause and the rows not yet written."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import UTC, datetime
 
@@ -32,6 +31,7 @@ from govfleet.domain.guardian import (
     RecordResult,
 )
 from govfleet.repo_spec import BreakerTarget
+from tests.integration.fleet_support import wait_for
 from tests.workflows.doubles import Calls, new_id, worker
 from workflows.guardian import GuardianInput, GuardianWorkflow
 
@@ -148,33 +148,22 @@ async def running(handle) -> bool:
     return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
-async def until(predicate, what: str, timeout: float = 20.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not reached within {timeout:g} s: {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_an_audit_outage_never_stops_checks_or_breakers_and_loses_no_row(time_skipping_env, guardian):
     env = time_skipping_env
     handle, outside = await guardian(70.0)
-    await until(lambda: outside.events("governance_check"), "the first check written")
+    await wait_for(lambda: outside.events("governance_check"), 20, "the first check written")
 
     outside.database_down = True
     await env.sleep(30)  # the next check's write fails (retried once, then kept)
-    await until(lambda: len(outside.written) == 1 and len(outside.calls.of(RECORD_ACTIVITY)) >= 3, "a failed write")
+    await wait_for(
+        lambda: len(outside.written) == 1 and len(outside.calls.of(RECORD_ACTIVITY)) >= 3, 20, "a failed write"
+    )
     await env.sleep(30)  # a second failed write: the database alert goes out, once
-    await until(lambda: DATABASE_ALERT in outside.kinds(), "the database_unavailable alert")
+    await wait_for(lambda: DATABASE_ALERT in outside.kinds(), 20, "the database_unavailable alert")
 
     outside.value = 50.5  # below critical while the audit log is down: the breaker still trips
     await env.sleep(30)
-    await until(lambda: outside.breaker_calls, "the pause call")
+    await wait_for(lambda: outside.breaker_calls, 20, "the pause call")
     [(pause, while_down)] = outside.breaker_calls
     assert while_down and pause.action == "pause" and pause.target == "redemption-algorithm"
     assert pause.idempotency_key.startswith(f"{handle.id}:pause-")
@@ -183,8 +172,8 @@ async def test_an_audit_outage_never_stops_checks_or_breakers_and_loses_no_row(t
 
     outside.database_down = False
     await env.sleep(6)  # the next due attempt writes everything that was kept
-    await until(lambda: outside.events("audit_unavailable"), "the audit_unavailable event")
-    await until(lambda: DATABASE_RECOVERED in outside.kinds(), "the recovery notice")
+    await wait_for(lambda: outside.events("audit_unavailable"), 20, "the audit_unavailable event")
+    await wait_for(lambda: DATABASE_RECOVERED in outside.kinds(), 20, "the recovery notice")
 
     checks = [e.key for e in outside.events("governance_check")]
     assert len(checks) == len(set(checks)), "a row was written twice"
@@ -204,16 +193,16 @@ async def test_an_audit_outage_never_stops_checks_or_breakers_and_loses_no_row(t
 async def test_an_unreachable_tracker_raises_an_alert_and_never_trips_a_breaker(time_skipping_env, guardian):
     env = time_skipping_env
     handle, outside = await guardian(70.0)  # failures_before_alert: 3 (the default)
-    await until(lambda: outside.events("governance_check"), "the first check written")
+    await wait_for(lambda: outside.events("governance_check"), 20, "the first check written")
 
     outside.value = None
     for n in range(1, 4):
         await env.sleep(30)
-        await until(lambda n=n: len(outside.events("tracker_error")) == n, f"tracker error {n} written")
+        await wait_for(lambda n=n: len(outside.events("tracker_error")) == n, 20, f"tracker error {n} written")
     errors = outside.events("tracker_error")
     assert [e.action for e in errors] == ["none", "none", "alert"]
     assert all("unreachable: fetch activity failed" in e.details for e in errors)
-    await until(lambda: TRACKER_ALERT in outside.kinds(), "the tracker_unavailable notification")
+    await wait_for(lambda: TRACKER_ALERT in outside.kinds(), 20, "the tracker_unavailable notification")
     [alert] = [n for n in outside.notifications.values() if n.kind == TRACKER_ALERT]
     assert alert.urgent is False  # the level was excellent when the tracker went away
     status = await handle.query(GuardianWorkflow.status)
@@ -221,9 +210,9 @@ async def test_an_unreachable_tracker_raises_an_alert_and_never_trips_a_breaker(
 
     outside.value = 70.0  # the next valid reading resolves the alert
     await env.sleep(30)
-    await until(lambda: outside.events("alert_resolved"), "the alert resolved")
+    await wait_for(lambda: outside.events("alert_resolved"), 20, "the alert resolved")
     assert (await handle.query(GuardianWorkflow.status)).alerts_active == 0
-    await until(lambda: "recovery" in outside.kinds(), "the recovery notice")
+    await wait_for(lambda: "recovery" in outside.kinds(), 20, "the recovery notice")
     assert outside.breaker_calls == []
     assert await running(handle)
 
@@ -236,9 +225,9 @@ async def _ran_twice(handle):
 async def test_continue_as_new_carries_the_pause_and_pauses_once(time_skipping_env, guardian):
     env = time_skipping_env
     handle, outside = await guardian(50.5, continue_as_new_after_events=40)
-    await until(lambda: outside.breaker_calls, "the pause call")
+    await wait_for(lambda: outside.breaker_calls, 20, "the pause call")
     await env.sleep(20)  # 1 s checks: several continue-as-new boundaries
-    later = await until(lambda: _ran_twice(handle), "two continue-as-new")
+    later = await wait_for(lambda: _ran_twice(handle), 20, "two continue-as-new")
     assert later.runs >= 2, later
     status = await handle.query(GuardianWorkflow.status)
     assert status.paused and status.system_status == "redemptions_paused" and status.governance_level == "critical"
