@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test install bench clean
+.PHONY: up test test-fast check install bench clean
 
 $(BIN)/govfleet-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,20 @@ up: install
 ## Run the whole test suite (pure tests and integration tests against real servers).
 test: install
 	$(BIN)/python -m pytest
+
+## The fast tier: pure tests and workflow tests with activities replaced (no PostgreSQL, no dev server).
+test-fast: install
+	$(BIN)/python -m pytest -m "unit or workflows" tests/unit tests/workflows
+
+## Style, types and layering: ruff (lint, format), basedpyright, import-linter (docs/architecture.md).
+## Runs every check and fails if any failed.
+check: install
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/basedpyright --pythonpath $(BIN)/python || status=1; \
+	$(BIN)/lint-imports --no-cache || status=1; \
+	exit $$status
 
 ## Run every benchmark and write bench/results.json.
 bench: install

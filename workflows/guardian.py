@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -204,7 +204,7 @@ class GuardianWorkflow:
                 **guardian_fetch(cfg.tracker_timeout_seconds),
                 summary="fetch reading",
             )
-        except ActivityError as exc:
+        except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             cause = exc.cause or exc
             return None, TrackerFailure(code="unreachable", message=f"fetch activity failed: {cause}")
         return res.reading, res.failure
@@ -268,7 +268,7 @@ class GuardianWorkflow:
             result = await workflow.execute_local_activity_method(
                 GuardianActivities.record, batch, **guardian_record(failing), summary="record audit",
             )
-        except ActivityError as exc:
+        except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             # Keep monitoring; the rows (idempotent) go with the next check's write.
             self._unrecorded = batch
             workflow.logger.warning("audit write failed, retrying with the next check: %s", exc.cause or exc)

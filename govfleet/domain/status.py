@@ -188,13 +188,22 @@ def _next_run_at(cron: str, tz: str, now_utc: datetime) -> datetime:
         raise StatusError(f"{tz!r} is not a known IANA timezone") from None
     if not croniter.is_valid(cron):
         raise StatusError(f"{cron!r} is not a valid cron expression")
-    it = croniter(cron, now_utc.astimezone(zone))
-    # croniter's get_next is strictly after its start; the loop guards against any DST
-    # edge case that would yield a time not after `now` (bounded: ten tries).
-    for _ in range(10):
-        candidate = to_utc(it.get_next(datetime))
-        if candidate > now_utc:
-            return candidate
+    # Wall-clock times in the zone, as Temporal's schedules fire them: a time that does not exist
+    # (spring forward) is skipped, one that exists twice (fall back) fires at both instants. The
+    # walk starts one DST shift early when `now` itself is in a repeated hour.
+    local = now_utc.astimezone(zone)
+    shift = abs(local.replace(fold=0).utcoffset() - local.replace(fold=1).utcoffset())  # type: ignore[operator]
+    it = croniter(cron, local.replace(tzinfo=None) - shift - timedelta(microseconds=1))
+    best: datetime | None = None
+    for _ in range(1000):  # bounded: a few steps past `now` for any real cron and zone
+        wall = it.get_next(datetime)
+        instants = [wall.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1)]
+        if best is not None and min(instants) >= best:
+            return best  # wall times only move on: nothing sooner can follow
+        for utc in instants:
+            exists = utc.astimezone(zone).replace(tzinfo=None) == wall  # not inside a spring-forward gap
+            if exists and utc > now_utc and (best is None or utc < best):
+                best = utc
     raise StatusError(f"cron {cron!r} in {tz} produced no fire time after {iso_z(now_utc)}")
 
 

@@ -1,9 +1,13 @@
-"""Support for the heartbeat and governance-run tests: a recording HTTP server on loopback
-(port 0), a fleet worker on the dev server with real Resources, and ledger-consistent funding."""
+"""Support for the heartbeat, governance-run and reconcile tests: a recording HTTP server on
+loopback (port 0), a fleet worker on the dev server with real Resources, ledger-consistent funding,
+and the `govfleet` command as a user runs it."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -21,6 +25,7 @@ from govfleet.settings import Config
 from workers.factory import LogContextInterceptor
 from workers.registry import activities_for, workflows
 from workers.resources import Resources
+from tests.conftest import REPO_ROOT
 
 
 @dataclass
@@ -134,3 +139,10 @@ def fund_system_tenant(database_url: str, amount: int) -> int:
 def system_balance(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         return conn.execute("SELECT balance_credits FROM billing_accounts WHERE id = 'cogni_system'").fetchone()[0]
+
+
+def govfleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`govfleet ARGS` in a fresh process with only `env` (plus PATH, HOME, LANG) set."""
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_RUNTIME_DIR")}
+    return subprocess.run([sys.executable, "-m", "govfleet.cli", *args], env={**base, **env}, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)

@@ -19,7 +19,9 @@ from temporalio.client import (
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.repo_spec import RepoSpecError, parse_repo_spec
-from schedules.reconciler import describe_or_none, reconcile
+from govfleet.repo_spec import ScheduleSpec as CharterSpec
+from schedules.reconciler import actual_from_description, describe_or_none, reconcile
+from tests.integration.schedules_support import govfleet
 
 
 def spec_text(dao: str, charters: list[tuple[str, str, str]], *, interval: int = 5, catchup: int = 60) -> str:
@@ -147,19 +149,55 @@ async def test_foreign_schedules_are_blocked_or_ignored(dev_env, ns, task_queue)
     assert await describe_or_none(client, bystander) is not None
 
 
-async def test_invalid_spec_changes_nothing(dev_env, ns, task_queue):
+async def snapshot(client: Client, ids: list[str]) -> dict[str, dict | None]:
+    """What Temporal holds for each id: owner, spec hash and stored spec, described fields, state."""
+    out: dict[str, dict | None] = {}
+    for sid in ids:
+        desc = await describe_or_none(client, sid)
+        out[sid] = None if desc is None else (await actual_from_description(client, desc)).model_dump()
+    return out
+
+
+async def test_invalid_spec_changes_nothing(dev_env, ns, task_queue, tmp_path):
+    """`govfleet reconcile` with a file that has valid edits and one invalid schedule refuses the
+    whole file (exit 2) and Temporal keeps exactly what it had. The same edits without validation
+    do reach Temporal, so "nothing changed" is the validation's doing."""
     client = dev_env.client
     tag, touched = ns
-    good, bad = f"G{tag}", f"H{tag}"
-    touched += [f"governance:{good}", f"governance:{bad}"]
-    text = spec_text(f"dao{tag}", [(good, "0 * * * *", "UTC"), (bad, "61 * * * *", "UTC")])
-    with pytest.raises(RepoSpecError, match=r"schedules\[1\]\.cron: '61 \* \* \* \*' is not a valid"):
-        parse_repo_spec(text)
-    text = spec_text(f"dao{tag}", [(good, "0 * * * *", "UTC"), (bad, "0 * * * *", "Mars/Olympus")])
-    with pytest.raises(RepoSpecError, match="Mars/Olympus"):
-        parse_repo_spec(text)
-    # Nothing was created because nothing got past validation.
-    assert await describe_or_none(client, f"governance:{good}") is None
+    dao, kept, added, bad = f"dao{tag}", f"K{tag}", f"N{tag}", f"H{tag}"
+    ids = [HEARTBEAT_SCHEDULE_ID] + [f"governance:{c}" for c in (kept, added, bad)]
+    touched += ids[1:]
+    first = await reconcile(client, parse_repo_spec(spec_text(dao, [(kept, "0 * * * *", "UTC")])),
+                            task_queue=task_queue)
+    assert first.ok and first.writes == 2, first.render()
+    before = await snapshot(client, ids)
+    assert before[f"governance:{kept}"] is not None and before[f"governance:{added}"] is None
+
+    # Edit the kept charter's cron, add a charter, and add one with an impossible cron.
+    edits = [(kept, "30 * * * *", "UTC"), (added, "0 * * * *", "UTC")]
+    path = tmp_path / "repo-spec.yaml"
+    path.write_text(spec_text(dao, [*edits, (bad, "61 * * * *", "UTC")]))
+    env = {"REPO_SPEC_PATH": str(path), "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+           "TEMPORAL_TASK_QUEUE": task_queue}
+    refused = govfleet("reconcile", env=env)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "governance.schedules[2].cron: '61 * * * *' is not a valid 5-field cron expression" in refused.stderr
+    assert await snapshot(client, ids) == before
+
+    path.write_text(spec_text(dao, [*edits, (bad, "0 * * * *", "Mars/Olympus")]))
+    refused = govfleet("reconcile", env=env)
+    assert refused.returncode == 2 and "'Mars/Olympus' is not a known IANA timezone" in refused.stderr
+    assert await snapshot(client, ids) == before
+
+    # Control: the same file past validation (the bad entry built without its checks) changes Temporal.
+    valid = parse_repo_spec(spec_text(dao, edits))
+    unchecked = CharterSpec.model_construct(charter=bad, cron="61 * * * *", timezone="UTC", entrypoint="BRIEF",
+                                            agent_url=None, credits_per_run=None)
+    governance = valid.governance.model_copy(update={"schedules": [*valid.governance.schedules, unchecked]})
+    await reconcile(client, valid.model_copy(update={"governance": governance}), task_queue=task_queue)
+    after = await snapshot(client, ids)
+    assert after[f"governance:{added}"] is not None
+    assert after[f"governance:{kept}"]["spec_hash"] != before[f"governance:{kept}"]["spec_hash"]
 
 
 async def test_out_of_band_edit_is_put_back(dev_env, ns, task_queue):

@@ -4,9 +4,6 @@ writes); an invalid spec exits 2 having changed nothing; a foreign schedule exit
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from datetime import timedelta
 
@@ -14,13 +11,8 @@ from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleInt
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from schedules.reconciler import describe_or_none
-from tests.conftest import EXAMPLE_SPEC, REPO_ROOT
-
-
-def govfleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_RUNTIME_DIR")}
-    return subprocess.run([sys.executable, "-m", "govfleet.cli", *args], env={**base, **env}, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+from tests.conftest import EXAMPLE_SPEC
+from tests.integration.schedules_support import govfleet
 
 
 async def test_reconcile_command(dev_env, tmp_path, task_queue):

@@ -68,15 +68,30 @@ def test_just_after_a_fire_time_the_next_one_is_given():
 
 
 def test_dst_transitions_in_the_schedule_timezone():
-    berlin = ZoneInfo("Europe/Berlin")
-    # Spring forward: 02:30 does not exist on 2026-03-29; the next fire is still in the future.
-    before = datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)  # 01:30 CET
-    nxt = next_run_at("30 2 * * *", "Europe/Berlin", before)
-    assert nxt > before
+    """Fire times follow the schedule's wall clock the way Temporal's schedules fire: a wall time
+    that does not exist (spring forward) is skipped, one that exists twice (fall back) fires at
+    both instants (compared against the dev server's `next_action_times`)."""
+    # Spring forward: 02:30 does not exist in Berlin on 2026-03-29; the next fire is the 30th.
+    assert next_run_at("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc)) \
+        == datetime(2026, 3, 30, 0, 30, tzinfo=timezone.utc)
+    assert next_run_at("30 2 * * *", "America/New_York", datetime(2027, 3, 13, 8, 0, tzinfo=timezone.utc)) \
+        == datetime(2027, 3, 15, 6, 30, tzinfo=timezone.utc)
+    # Fall back: 02:30 happens twice in Berlin on 2026-10-25 (CEST, then CET).
+    fires, now = [], datetime(2026, 10, 24, 23, 0, tzinfo=timezone.utc)
+    for _ in range(3):
+        now = next_run_at("30 2 * * *", "Europe/Berlin", now)
+        fires.append(now)
+    assert fires == [datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc),
+                     datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc),
+                     datetime(2026, 10, 26, 1, 30, tzinfo=timezone.utc)]
+    # Inside the repeated hour, the next quarter is the one in the first pass, then the second.
+    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=timezone.utc)) \
+        == datetime(2027, 11, 7, 5, 30, tzinfo=timezone.utc)
+    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 50, tzinfo=timezone.utc)) \
+        == datetime(2027, 11, 7, 6, 0, tzinfo=timezone.utc)
     # 09:30 Berlin is 08:30 UTC in winter and 07:30 UTC in summer.
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=timezone.utc)).hour == 8
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=timezone.utc)).hour == 7
-    assert nxt.astimezone(berlin).utcoffset() == timedelta(hours=2)
 
 
 def test_paused_schedules_have_no_upcoming_run():

@@ -1,0 +1,229 @@
+"""Guardian workflow branches that need no PostgreSQL, in the time-skipping server with the
+tracker, the audit writes, the breaker targets and the notification channels replaced by name:
+an audit log that is down while holder control crosses the critical threshold (the breaker is
+still paused, checks go on, one alert, every row written once it is back, a recovery notice), a
+tracker that cannot be reached (an alert after `failures_before_alert`, never a breaker call),
+and continue-as-new carrying a pause and the rows not yet written."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from activities.guardian import CALL_BREAKER_ACTIVITY, FETCH_READING_ACTIVITY, RECORD_ACTIVITY, BreakerCallResult
+from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY
+from govfleet.domain.guardian.levels import DATABASE_ALERT, DATABASE_RECOVERED, TRACKER_ALERT
+from govfleet.domain.guardian.models import BreakerCall, GuardianConfig, RecordBatch, RecordResult
+from govfleet.domain.guardian.readings import FetchReadingInput, FetchReadingResult, Reading
+from govfleet.domain.notifications import NotificationRequest
+from govfleet.repo_spec import BreakerTarget
+from tests.integration.fleet_support import wait_for
+from tests.workflows.doubles import Calls, new_id, worker
+from workflows.guardian import GuardianInput, GuardianWorkflow
+
+TARGETS = [
+    BreakerTarget(name="redemption-algorithm", url="http://redemptions.test", scope="redemptions"),
+    BreakerTarget(name="sol-treasury-core", url="http://treasury.test", scope="everything"),
+]
+
+
+def reading(h: float) -> Reading:
+    total = 10_000
+    return Reading(
+        holder_control_percentage=h,
+        total_votes=total,
+        holder_votes=round(h * 100),
+        seller_votes=total - round(h * 100),
+        last_updated=datetime.now(UTC),
+    )
+
+
+class Outside:
+    """Tracker, audit tables, breaker targets and notification channels, scripted."""
+
+    def __init__(self, value: float = 70.0):
+        self.calls = Calls()
+        self.value: float | None = value  # None: the tracker cannot be reached
+        self.database_down = False
+        self.written: list[RecordBatch] = []
+        self.breaker_calls: list[tuple[BreakerCall, bool]] = []  # (call, database down at the time)
+        self.notifications: dict[str, NotificationRequest] = {}  # by idempotency key (at least once)
+        self._ids = 0
+
+    @activity.defn(name=FETCH_READING_ACTIVITY)
+    async def fetch_reading(self, req: FetchReadingInput) -> FetchReadingResult:
+        self.calls.add(FETCH_READING_ACTIVITY, req)
+        if self.value is None:
+            raise ApplicationError(f"GET {req.url}/voting/governance failed: ConnectError")
+        return FetchReadingResult(reading=reading(self.value))
+
+    @activity.defn(name=RECORD_ACTIVITY)
+    async def record(self, batch: RecordBatch) -> RecordResult:
+        self.calls.add(RECORD_ACTIVITY, batch)
+        if self.database_down:
+            raise ApplicationError("PoolTimeout: couldn't get a connection after 5.00 sec")
+        self.written.append(batch)
+        ids = {}
+        for e in batch.events:
+            self._ids += 1
+            ids[e.key] = self._ids
+        return RecordResult(event_ids=ids)
+
+    @activity.defn(name=CALL_BREAKER_ACTIVITY)
+    async def call_breaker(self, call: BreakerCall) -> BreakerCallResult:
+        self.calls.add(CALL_BREAKER_ACTIVITY, call)
+        self.breaker_calls.append((call, self.database_down))
+        return BreakerCallResult(target=call.target, action=call.action, status_code=200)
+
+    @activity.defn(name=SEND_NOTIFICATION_ACTIVITY)
+    async def send_notification(self, req: NotificationRequest) -> None:
+        self.notifications.setdefault(req.idempotency_key, req)
+
+    def activities(self) -> list:
+        return [self.fetch_reading, self.record, self.call_breaker, self.send_notification]
+
+    # -- what was written --------------------------------------------------------------
+
+    def events(self, event_type: str | None = None) -> list:
+        return [e for b in self.written for e in b.events if event_type is None or e.event_type == event_type]
+
+    def kinds(self) -> list[str]:
+        return [n.kind for n in self.notifications.values()]
+
+
+def config(guardian_id: str, **overrides) -> GuardianConfig:
+    data = dict(
+        guardian_id=guardian_id,
+        tracker_url="http://tracker.test",
+        breakers=TARGETS,
+        upsert_search_attributes=False,
+        audit_failures_before_alert=2,
+    )
+    data.update(overrides)
+    return GuardianConfig(**data)
+
+
+@pytest.fixture
+async def guardian(time_skipping_env, task_queue):
+    """`handle, outside = await guardian(value, **config)`: a guardian with scripted surroundings."""
+    env = time_skipping_env
+    started = []
+    outside = Outside()
+    async with worker(env, task_queue, [GuardianWorkflow], outside.activities()):
+
+        async def start(value: float, **overrides):
+            outside.value = value
+            cfg = config(new_id("governance-guardian-t"), **overrides)
+            handle = await env.client.start_workflow(
+                GuardianWorkflow.run, GuardianInput(config=cfg), id=cfg.guardian_id, task_queue=task_queue
+            )
+            started.append(handle)
+            return handle, outside
+
+        yield start
+        for handle in started:
+            with contextlib.suppress(RPCError):  # it already ended (the test says how)
+                await handle.terminate("test over")
+
+
+async def stats(handle):
+    return await handle.query(GuardianWorkflow.stats)
+
+
+async def running(handle) -> bool:
+    return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_an_audit_outage_never_stops_checks_or_breakers_and_loses_no_row(time_skipping_env, guardian):
+    env = time_skipping_env
+    handle, outside = await guardian(70.0)
+    await wait_for(lambda: outside.events("governance_check"), 20, "the first check written")
+
+    outside.database_down = True
+    await env.sleep(30)  # the next check's write fails (retried once, then kept)
+    await wait_for(
+        lambda: len(outside.written) == 1 and len(outside.calls.of(RECORD_ACTIVITY)) >= 3, 20, "a failed write"
+    )
+    await env.sleep(30)  # a second failed write: the database alert goes out, once
+    await wait_for(lambda: DATABASE_ALERT in outside.kinds(), 20, "the database_unavailable alert")
+
+    outside.value = 50.5  # below critical while the audit log is down: the breaker still trips
+    await env.sleep(30)
+    await wait_for(lambda: outside.breaker_calls, 20, "the pause call")
+    [(pause, while_down)] = outside.breaker_calls
+    assert while_down and pause.action == "pause" and pause.target == "redemption-algorithm"
+    assert pause.idempotency_key.startswith(f"{handle.id}:pause-")
+    checks_during_outage = (await stats(handle)).checks
+    assert checks_during_outage >= 4 and (await stats(handle)).audit_failures >= 3
+
+    outside.database_down = False
+    await env.sleep(6)  # the next due attempt writes everything that was kept
+    await wait_for(lambda: outside.events("audit_unavailable"), 20, "the audit_unavailable event")
+    await wait_for(lambda: DATABASE_RECOVERED in outside.kinds(), 20, "the recovery notice")
+
+    checks = [e.key for e in outside.events("governance_check")]
+    assert len(checks) == len(set(checks)), "a row was written twice"
+    assert len(checks) >= checks_during_outage  # every check made during the outage was written
+    written_types = {e.event_type for e in outside.events()}
+    assert {"threshold_crossed", "pause", "audit_unavailable"} <= written_types
+    [opened] = [p for b in outside.written for p in b.pauses_opened]
+    assert opened.key == pause.idempotency_key and opened.scope == "redemptions"
+    alerts = [n for n in outside.notifications.values() if n.kind == DATABASE_ALERT]
+    assert len(alerts) == 1 and alerts[0].urgent
+    assert [n.kind for n in outside.notifications.values()].count(DATABASE_RECOVERED) == 1
+    assert (await stats(handle)).audit_failures == 0
+    assert len(outside.breaker_calls) == 1  # paused once, never resumed by itself
+    assert await running(handle)
+
+
+async def test_an_unreachable_tracker_raises_an_alert_and_never_trips_a_breaker(time_skipping_env, guardian):
+    env = time_skipping_env
+    handle, outside = await guardian(70.0)  # failures_before_alert: 3 (the default)
+    await wait_for(lambda: outside.events("governance_check"), 20, "the first check written")
+
+    outside.value = None
+    for n in range(1, 4):
+        await env.sleep(30)
+        await wait_for(lambda n=n: len(outside.events("tracker_error")) == n, 20, f"tracker error {n} written")
+    errors = outside.events("tracker_error")
+    assert [e.action for e in errors] == ["none", "none", "alert"]
+    assert all("unreachable: fetch activity failed" in e.details for e in errors)
+    await wait_for(lambda: TRACKER_ALERT in outside.kinds(), 20, "the tracker_unavailable notification")
+    [alert] = [n for n in outside.notifications.values() if n.kind == TRACKER_ALERT]
+    assert alert.urgent is False  # the level was excellent when the tracker went away
+    status = await handle.query(GuardianWorkflow.status)
+    assert status.governance_level == "excellent" and status.alerts_active == 1 and not status.paused
+
+    outside.value = 70.0  # the next valid reading resolves the alert
+    await env.sleep(30)
+    await wait_for(lambda: outside.events("alert_resolved"), 20, "the alert resolved")
+    assert (await handle.query(GuardianWorkflow.status)).alerts_active == 0
+    await wait_for(lambda: "recovery" in outside.kinds(), 20, "the recovery notice")
+    assert outside.breaker_calls == []
+    assert await running(handle)
+
+
+async def _ran_twice(handle):
+    s = await stats(handle)
+    return s if s.runs >= 2 else None
+
+
+async def test_continue_as_new_carries_the_pause_and_pauses_once(time_skipping_env, guardian):
+    env = time_skipping_env
+    handle, outside = await guardian(50.5, continue_as_new_after_events=40)
+    await wait_for(lambda: outside.breaker_calls, 20, "the pause call")
+    await env.sleep(20)  # 1 s checks: several continue-as-new boundaries
+    later = await wait_for(lambda: _ran_twice(handle), 20, "two continue-as-new")
+    assert later.runs >= 2, later
+    status = await handle.query(GuardianWorkflow.status)
+    assert status.paused and status.system_status == "redemptions_paused" and status.governance_level == "critical"
+    assert later.checks >= 15  # counters travel with the state
+    assert len(outside.breaker_calls) == 1  # the pause is state, not re-issued by a new run
+    checks = [e.key for e in outside.events("governance_check")]
+    assert len(checks) == len(set(checks))

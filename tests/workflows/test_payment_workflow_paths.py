@@ -1,0 +1,146 @@
+"""The payment workflow's refusal and failure paths, with the ledger activity replaced by name in
+the time-skipping server and the real client (`confirm_via_workflow`) on top: a conflict, bad
+input or an overflow fails the run with the same type and reaches the caller as that error, is
+never retried and tells the status surface nothing; a transient failure is retried until the
+confirmation goes through; a status failure or a replay never fails or notifies a payment."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ledger import CONFIRM_PAYMENT_ACTIVITY
+from govfleet.contracts.status import NOTIFY_STATUS_ACTIVITY, StatusUpdate
+from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
+from govfleet.payments import InvalidPayment, LedgerOverflow, PaymentConflict, PaymentFailed, confirm_via_workflow
+from tests.workflows.doubles import Calls, new_id, worker
+from workflows.payment import PaymentWorkflow
+
+
+def result_for(req: ConfirmPaymentInput, *, replay: bool = False) -> ConfirmPaymentResult:
+    credits = req.amount_usd_cents * 100_000
+    return ConfirmPaymentResult(
+        client_payment_id=req.client_payment_id,
+        user_id=req.user_id,
+        amount_usd_cents=req.amount_usd_cents,
+        billing_account_id=f"acct_{req.user_id}",
+        user_credits=credits,
+        bonus_credits=credits * 3 // 4,
+        user_balance_after=credits,
+        system_balance_after=credits * 3 // 4,
+        replay=replay,
+    )
+
+
+class Ledger:
+    """The ledger transaction and the status surface, scripted."""
+
+    def __init__(self, *, errors: list[Exception] | None = None, replay: bool = False, status_error: str | None = None):
+        self.calls = Calls()
+        self.errors = list(errors or [])
+        self.replay = replay
+        self.status_error = status_error
+
+    @activity.defn(name=CONFIRM_PAYMENT_ACTIVITY)
+    async def confirm_payment(self, req: ConfirmPaymentInput) -> ConfirmPaymentResult:
+        self.calls.add(CONFIRM_PAYMENT_ACTIVITY, req)
+        if self.errors:
+            raise self.errors.pop(0)
+        return result_for(req, replay=self.replay)
+
+    @activity.defn(name=NOTIFY_STATUS_ACTIVITY)
+    async def notify_status(self, update: StatusUpdate) -> None:
+        self.calls.add(NOTIFY_STATUS_ACTIVITY, update)
+        if self.status_error:
+            raise ApplicationError(self.status_error, non_retryable=True)
+
+    def activities(self) -> list:
+        return [self.confirm_payment, self.notify_status]
+
+
+def pay(cents: int = 10_000) -> ConfirmPaymentInput:
+    return ConfirmPaymentInput(client_payment_id=new_id("pay-"), user_id="alice", amount_usd_cents=cents)
+
+
+async def confirm(env, task_queue: str, ledger: Ledger, request: ConfirmPaymentInput) -> ConfirmPaymentResult:
+    async with worker(env, task_queue, [PaymentWorkflow], ledger.activities()):
+        return await confirm_via_workflow(env.client, task_queue, request, timeout=30)
+
+
+async def test_a_conflict_reaches_the_caller_as_a_conflict_and_is_not_retried(time_skipping_env, task_queue):
+    detail = "a different amount_usd_cents (10000, not 10001)"
+    request = pay(10_001)
+    ledger = Ledger(
+        errors=[
+            ApplicationError(
+                f"payment {request.client_payment_id!r} was already confirmed with {detail}",
+                detail,
+                type="PaymentConflict",
+                non_retryable=True,
+            )
+        ]
+    )
+    with pytest.raises(PaymentConflict) as conflict:
+        await confirm(time_skipping_env, task_queue, ledger, request)
+
+    assert conflict.value.client_payment_id == request.client_payment_id and conflict.value.detail == detail
+    assert ledger.calls.attempts(CONFIRM_PAYMENT_ACTIVITY) == [1]
+    assert ledger.calls.of(NOTIFY_STATUS_ACTIVITY) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [
+        ("InvalidPayment", InvalidPayment),
+        ("LedgerOverflow", LedgerOverflow),
+    ],
+)
+async def test_refusals_keep_their_type_and_message(time_skipping_env, task_queue, kind, error):
+    message = f"{kind}: refused by the ledger"
+    ledger = Ledger(errors=[ApplicationError(message, type=kind, non_retryable=True)])
+    with pytest.raises(error, match=f"^{message}$"):
+        await confirm(time_skipping_env, task_queue, ledger, pay())
+    assert ledger.calls.attempts(CONFIRM_PAYMENT_ACTIVITY) == [1]
+    assert ledger.calls.of(NOTIFY_STATUS_ACTIVITY) == []
+
+
+async def test_an_unexpected_failure_is_a_payment_failure_not_a_refusal(time_skipping_env, task_queue):
+    request = pay()
+    ledger = Ledger(errors=[ApplicationError("ledger row is corrupt", type="Corrupt", non_retryable=True)])
+    with pytest.raises(PaymentFailed, match=f"payment '{request.client_payment_id}' failed") as failed:
+        await confirm(time_skipping_env, task_queue, ledger, request)
+    root: BaseException | None = failed.value
+    while root is not None and not isinstance(root, ApplicationError):
+        root = root.__cause__
+    assert isinstance(root, ApplicationError) and root.message == "ledger row is corrupt"
+    assert ledger.calls.attempts(CONFIRM_PAYMENT_ACTIVITY) == [1]
+
+
+async def test_transient_failures_are_retried_until_the_confirmation_goes_through(time_skipping_env, task_queue):
+    request = pay()
+    ledger = Ledger(errors=[RuntimeError("connection refused"), RuntimeError("server closed the connection")])
+    result = await confirm(time_skipping_env, task_queue, ledger, request)
+
+    assert result.replay is False and result.client_payment_id == request.client_payment_id
+    assert ledger.calls.attempts(CONFIRM_PAYMENT_ACTIVITY) == [1, 2, 3]
+    assert all(r == request for r in ledger.calls.of(CONFIRM_PAYMENT_ACTIVITY))  # the same key every attempt
+    [update] = ledger.calls.of(NOTIFY_STATUS_ACTIVITY)
+    assert update.system_credits == str(result.system_balance_after)
+    assert update.source == f"payment:{request.client_payment_id}"
+
+
+async def test_a_status_failure_never_fails_a_payment(time_skipping_env, task_queue):
+    ledger = Ledger(status_error="status workflow unreachable")
+    result = await confirm(time_skipping_env, task_queue, ledger, pay())
+
+    assert result.replay is False
+    assert len(ledger.calls.of(NOTIFY_STATUS_ACTIVITY)) >= 1  # tried, failed, ignored
+
+
+async def test_a_replay_tells_the_status_surface_nothing(time_skipping_env, task_queue):
+    ledger = Ledger(replay=True)
+    result = await confirm(time_skipping_env, task_queue, ledger, pay())
+
+    assert result.replay is True
+    assert ledger.calls.of(NOTIFY_STATUS_ACTIVITY) == []
