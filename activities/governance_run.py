@@ -73,14 +73,17 @@ class GovernanceRunActivities:
     async def entrypoint_heartbeat(self, inp: EntrypointInput) -> EntrypointResult:
         """The heartbeat's checks, as a run: a short markdown report (no heartbeat event)."""
         hb = self._resources.config.spec.governance.heartbeat
-        thresholds = HeartbeatThresholds(low_balance_threshold_credits=hb.low_balance_threshold_credits,
-                                         grant_expiry_warning_hours=hb.grant_expiry_warning_hours)
+        thresholds = HeartbeatThresholds(
+            low_balance_threshold_credits=hb.low_balance_threshold_credits,
+            grant_expiry_warning_hours=hb.grant_expiry_warning_hours,
+        )
         ev = evaluate(await heartbeat_store.gather_facts(self._resources.pool), thresholds, datetime.now(UTC))
         lines = [f"# {inp.title}", "", f"Heartbeat checks: **{ev.status}**", ""]
         lines += [f"- {c.name}: {'ok' if c.ok else 'FAILED'} — {c.detail}" for c in ev.checks]
         if ev.status == "failed":
-            raise ApplicationError("heartbeat checks failed: " + "; ".join(c.detail for c in ev.checks if not c.ok),
-                                   non_retryable=True)
+            raise ApplicationError(
+                "heartbeat checks failed: " + "; ".join(c.detail for c in ev.checks if not c.ok), non_retryable=True
+            )
         return EntrypointResult(brief="\n".join(lines) + "\n", detail=ev.status)
 
     @activity.defn(name=ENTRYPOINT_BRIEF_ACTIVITY)
@@ -105,12 +108,19 @@ class GovernanceRunActivities:
                 active_pauses=[f"{p['scope']} ({p['pause_reason']})" for p in rows.open_pauses],
             ),
             heartbeat=HeartbeatSnapshot(
-                at=hb["time"] if hb else None, status=hb["status"] if hb else None,
-                state=heartbeat_state(hb["time"] if hb else None, interval=timedelta(minutes=hb_spec.interval_minutes),
-                                      grace=timedelta(seconds=hb_spec.grace_seconds), now=now),
+                at=hb["time"] if hb else None,
+                status=hb["status"] if hb else None,
+                state=heartbeat_state(
+                    hb["time"] if hb else None,
+                    interval=timedelta(minutes=hb_spec.interval_minutes),
+                    grace=timedelta(seconds=hb_spec.grace_seconds),
+                    now=now,
+                ),
             ),
-            alerts=[AlertLine(at=a["timestamp"], alert_type=a["alert_type"], message=a["message"],
-                              resolved=a["resolved"]) for a in rows.alerts],
+            alerts=[
+                AlertLine(at=a["timestamp"], alert_type=a["alert_type"], message=a["message"], resolved=a["resolved"])
+                for a in rows.alerts
+            ],
         )
         return EntrypointResult(brief=render_brief(facts), detail="brief generated")
 
@@ -129,13 +139,15 @@ class GovernanceRunActivities:
         }
         try:
             resp = await self._resources.http.post(
-                inp.agent_url, json=body, headers={"Idempotency-Key": inp.idempotency_key})
+                inp.agent_url, json=body, headers={"Idempotency-Key": inp.idempotency_key}
+            )
         except Exception as exc:
             raise ApplicationError(f"agent {inp.agent_url} unreachable: {type(exc).__name__}: {exc}") from None
         if resp.status_code >= 400:
             retryable = resp.status_code >= 500 or resp.status_code in (408, 429)
-            raise ApplicationError(f"agent {inp.agent_url} answered {resp.status_code}: {resp.text[:200]}",
-                                   non_retryable=not retryable)
+            raise ApplicationError(
+                f"agent {inp.agent_url} answered {resp.status_code}: {resp.text[:200]}", non_retryable=not retryable
+            )
         brief: str | None = None
         if "json" in resp.headers.get("content-type", ""):
             try:

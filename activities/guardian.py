@@ -111,5 +111,6 @@ class GuardianActivities:
         except ValueError:
             pass
         activity.logger.info("breaker %s %s acknowledged (key %s)", call.target, call.action, call.idempotency_key)
-        return BreakerCallResult(target=call.target, action=call.action, status_code=resp.status_code,
-                                 duplicate=duplicate)
+        return BreakerCallResult(
+            target=call.target, action=call.action, status_code=resp.status_code, duplicate=duplicate
+        )

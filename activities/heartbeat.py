@@ -55,6 +55,5 @@ class HeartbeatActivities:
             raise ApplicationError(f"heartbeat sink {inp.url} unreachable: {type(exc).__name__}: {exc}") from None
         if resp.status_code >= 400:
             retryable = resp.status_code >= 500 or resp.status_code in (408, 429)
-            raise ApplicationError(f"heartbeat sink {inp.url} answered {resp.status_code}",
-                                   non_retryable=not retryable)
+            raise ApplicationError(f"heartbeat sink {inp.url} answered {resp.status_code}", non_retryable=not retryable)
         return PostSinkResult(status_code=resp.status_code)

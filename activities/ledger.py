@@ -87,7 +87,9 @@ class LedgerActivities:
                 beat.cancel()
         log.info(
             "payment confirmed" if not result.replay else "payment replayed",
-            client_payment_id=result.client_payment_id, user_credits=result.user_credits,
-            bonus_credits=result.bonus_credits, attempt=info.attempt,
+            client_payment_id=result.client_payment_id,
+            user_credits=result.user_credits,
+            bonus_credits=result.bonus_credits,
+            attempt=info.attempt,
         )
         return result

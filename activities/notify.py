@@ -155,20 +155,21 @@ class NotificationActivities:
         try:
             return await deliveries.delivered_channels(self._resources.pool, key, timeout=DELIVERIES_TIMEOUT_SECONDS)
         except (psycopg.OperationalError, PoolTimeout) as exc:
-            log.warning("delivery records unreadable; sending to every channel", idempotency_key=key,
-                        error=_brief(exc))
+            log.warning("delivery records unreadable; sending to every channel", idempotency_key=key, error=_brief(exc))
             return set()
 
     async def _record(self, req: NotificationRequest, channels: list[str], attempt: int) -> None:
         if not channels:
             return
         try:
-            await deliveries.record_deliveries(self._resources.pool, req, channels, attempt,
-                                               timeout=DELIVERIES_TIMEOUT_SECONDS)
+            await deliveries.record_deliveries(
+                self._resources.pool, req, channels, attempt, timeout=DELIVERIES_TIMEOUT_SECONDS
+            )
         except (psycopg.OperationalError, PoolTimeout) as exc:
             # What went out went out; a retry of this notification may send these channels again.
-            log.warning("delivery not recorded", idempotency_key=req.idempotency_key, channels=channels,
-                        error=_brief(exc))
+            log.warning(
+                "delivery not recorded", idempotency_key=req.idempotency_key, channels=channels, error=_brief(exc)
+            )
 
     async def _send_apprise(self, channel: Channel, req: NotificationRequest) -> None:
         assert channel.target is not None
@@ -218,15 +219,17 @@ class NotificationActivities:
 
     async def deliver(self, req: NotificationRequest, *, attempt: int = 1) -> NotificationResult:
         if not req.idempotency_key:
-            raise ApplicationError("notification has an empty idempotency_key", type="InvalidNotification",
-                                   non_retryable=True)
+            raise ApplicationError(
+                "notification has an empty idempotency_key", type="InvalidNotification", non_retryable=True
+            )
         spec = self._resources.config.spec.guardian.notifications
         channels, skipped = plan_channels(spec, req.urgent, self.environ)
         for name in skipped:  # warned once per channel and worker process, then logged at debug
             say = log.debug if name in self._warned else log.warning
             self._warned.add(name)
-            say("notification channel skipped: its secret is not set", channel=name,
-                idempotency_key=req.idempotency_key)
+            say(
+                "notification channel skipped: its secret is not set", channel=name, idempotency_key=req.idempotency_key
+            )
         done = await self._delivered(req.idempotency_key)
         result = NotificationResult(
             idempotency_key=req.idempotency_key,

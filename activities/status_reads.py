@@ -80,4 +80,3 @@ class StatusReadActivities:
             heartbeat_paused=heartbeat_paused,
             spec_error=spec_error,
         )
-

@@ -43,25 +43,42 @@ def run(quick: bool) -> dict:
     exp = now + timedelta(seconds=600)
 
     def sign(i: int, key: str = KEY0) -> str:
-        return sign_authorization(key, action="resume", guardian_id=GUARDIAN, reason="", expires_at=exp,
-                                  nonce=f"bench-{key[-4:]}-{i:06d}")
+        return sign_authorization(
+            key, action="resume", guardian_id=GUARDIAN, reason="", expires_at=exp, nonce=f"bench-{key[-4:]}-{i:06d}"
+        )
 
     sign_ms = _timed(sign, n)
     one = [sign(i) for i in range(n)]
     pairs = [[sign(i), sign(i, KEY1)] for i in range(n)]
 
     def verify_one(i: int) -> None:
-        verify_admin_action([one[i]], action="resume", guardian_id=GUARDIAN, reason="", now=now, admins=ADMINS,
-                            used_nonces=frozenset())
+        verify_admin_action(
+            [one[i]], action="resume", guardian_id=GUARDIAN, reason="", now=now, admins=ADMINS, used_nonces=frozenset()
+        )
 
     def verify_quorum(i: int) -> None:
-        verify_admin_action(pairs[i], action="resume", guardian_id=GUARDIAN, reason="", now=now, admins=ADMINS,
-                            used_nonces=frozenset(), quorum=2)
+        verify_admin_action(
+            pairs[i],
+            action="resume",
+            guardian_id=GUARDIAN,
+            reason="",
+            now=now,
+            admins=ADMINS,
+            used_nonces=frozenset(),
+            quorum=2,
+        )
 
     def verify_foreign(i: int) -> None:  # a token for another reason: a full recovery, then rejected
         try:
-            verify_admin_action([one[i]], action="resume", guardian_id=GUARDIAN, reason="x", now=now,
-                                admins=ADMINS, used_nonces=frozenset())
+            verify_admin_action(
+                [one[i]],
+                action="resume",
+                guardian_id=GUARDIAN,
+                reason="x",
+                now=now,
+                admins=ADMINS,
+                used_nonces=frozenset(),
+            )
         except ValueError:
             return
         raise AssertionError("a foreign token verified")

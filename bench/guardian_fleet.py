@@ -49,7 +49,8 @@ async def _measure(env, start_all, collect, n: int, warmup: float, seconds: floa
     await asyncio.gather(*[h.terminate("benchmark over") for h in handles])
     count, lags = _window(series, t0, t1)
     return {
-        "workflows": n, "window_seconds": round(t1 - t0, 1),
+        "workflows": n,
+        "window_seconds": round(t1 - t0, 1),
         "checks_per_second": round(count / (t1 - t0), 1),
         "lag_p50_ms": round(percentile(lags, 50) * 1000, 1),
         "lag_p99_ms": round(percentile(lags, 99) * 1000, 1),
@@ -76,21 +77,37 @@ async def _run(quick: bool, guardians: list[int] | None, seconds: float | None) 
             running = await start_simulator(TrackerSimulator())
             running.sim.set_reading(51.5)
             try:
-                async with guardian_worker(client, tq, database_url, extra_workflows=[BareLoop],
-                                           extra_activities=[bare_check]) as resources:
+                async with guardian_worker(
+                    client, tq, database_url, extra_workflows=[BareLoop], extra_activities=[bare_check]
+                ) as resources:
+
                     async def start_bare(count):
-                        return await asyncio.gather(*[client.start_workflow(
-                            BareLoop.run, id=f"bench-bare-{uuid.uuid4().hex[:8]}", task_queue=tq)
-                            for _ in range(count)])
+                        return await asyncio.gather(
+                            *[
+                                client.start_workflow(
+                                    BareLoop.run, id=f"bench-bare-{uuid.uuid4().hex[:8]}", task_queue=tq
+                                )
+                                for _ in range(count)
+                            ]
+                        )
 
                     async def collect_bare(handles):
                         return await asyncio.gather(*[h.query(BareLoop.times_query) for h in handles])
 
                     async def start_guardians(count):
-                        return await asyncio.gather(*[client.start_workflow(
-                            GuardianWorkflow.run,
-                            GuardianInput(config=guardian_cfg(running.url, gid, upsert_search_attributes=False)),
-                            id=gid, task_queue=tq) for gid in [f"bench-fleet-{uuid.uuid4().hex[:8]}" for _ in range(count)]])
+                        return await asyncio.gather(
+                            *[
+                                client.start_workflow(
+                                    GuardianWorkflow.run,
+                                    GuardianInput(
+                                        config=guardian_cfg(running.url, gid, upsert_search_attributes=False)
+                                    ),
+                                    id=gid,
+                                    task_queue=tq,
+                                )
+                                for gid in [f"bench-fleet-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+                            ]
+                        )
 
                     async def collect_guardians(handles):
                         await asyncio.sleep(6)  # routine rows are written in batches at most 5 s old
@@ -99,7 +116,9 @@ async def _run(quick: bool, guardians: list[int] | None, seconds: float | None) 
                             cur = await conn.execute(
                                 "SELECT guardian_id, array_agg(extract(epoch FROM timestamp)::float8) AS ts "
                                 "FROM governance_events WHERE event_type = 'governance_check' "
-                                "AND guardian_id = ANY(%s) GROUP BY guardian_id", (ids,))
+                                "AND guardian_id = ANY(%s) GROUP BY guardian_id",
+                                (ids,),
+                            )
                             return [list(r["ts"]) for r in await cur.fetchall()]
 
                     for n in sizes:
@@ -107,7 +126,9 @@ async def _run(quick: bool, guardians: list[int] | None, seconds: float | None) 
                         guardian = await _measure(env, start_guardians, collect_guardians, n, warmup, seconds)
                         ratio = guardian["checks_per_second"] / max(0.001, bare["checks_per_second"])
                         figures[f"n{n}"] = {
-                            "bare_loop": bare, "guardian": guardian, "ratio_to_bare_loop": round(ratio, 2),
+                            "bare_loop": bare,
+                            "guardian": guardian,
+                            "ratio_to_bare_loop": round(ratio, 2),
                             "target_met": ratio >= 0.8 and guardian["lag_p99_ms"] <= 1000,
                         }
             finally:
@@ -124,8 +145,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a small run (10 workflows, 5 s)")
-    p.add_argument("--guardians", type=int, action="append", default=None,
-                   help="workflows per design (repeatable; default 50 and 100, quick 10)")
+    p.add_argument(
+        "--guardians",
+        type=int,
+        action="append",
+        default=None,
+        help="workflows per design (repeatable; default 50 and 100, quick 10)",
+    )
     p.add_argument("--seconds", type=float, default=None, help="measurement window (default 30, quick 5)")
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
     args = p.parse_args(argv)

@@ -51,12 +51,14 @@ async def _run(quick: bool, minutes: float | None) -> dict:
                     gid = f"bench-history-{uuid.uuid4().hex[:8]}"
                     cfg = guardian_cfg(running.url, gid, upsert_search_attributes=False)
                     handle = await env.client.start_workflow(
-                        GuardianWorkflow.run, GuardianInput(config=cfg), id=gid, task_queue=tq)
+                        GuardianWorkflow.run, GuardianInput(config=cfg), id=gid, task_queue=tq
+                    )
                     await env.sleep(minutes * 60)
                     stats = await handle.query(GuardianWorkflow.stats)
                     lengths = await _chain_lengths(env.client, gid)
                     figures["poll"] = {
-                        "checks": stats.checks, "runs": len(lengths),
+                        "checks": stats.checks,
+                        "runs": len(lengths),
                         "events_per_check": round(sum(lengths) / max(1, stats.checks), 2),
                         "longest_history": max(lengths),
                         "target_met": sum(lengths) / max(1, stats.checks) <= 7 and max(lengths) <= 4096,
@@ -67,14 +69,17 @@ async def _run(quick: bool, minutes: float | None) -> dict:
                     gid = f"bench-history-push-{uuid.uuid4().hex[:8]}"
                     cfg = guardian_cfg(running.url, gid, upsert_search_attributes=False)
                     handle = await env.client.start_workflow(
-                        GuardianWorkflow.run, GuardianInput(config=cfg), id=gid, task_queue=tq)
+                        GuardianWorkflow.run, GuardianInput(config=cfg), id=gid, task_queue=tq
+                    )
                     pushes = 100 if quick else 600
                     while (await handle.query(GuardianWorkflow.stats)).checks < 1:
                         await asyncio.sleep(0.01)
                     before = await handle.query(GuardianWorkflow.stats)
                     start_len = before.history_length
                     for _ in range(pushes):
-                        await handle.signal(GuardianWorkflow.reading_signal, reading_body(50.0, now=await env.get_current_time()))
+                        await handle.signal(
+                            GuardianWorkflow.reading_signal, reading_body(50.0, now=await env.get_current_time())
+                        )
                     while (await handle.query(GuardianWorkflow.stats)).checks < before.checks + pushes:
                         await asyncio.sleep(0.02)
                     lengths = await _chain_lengths(env.client, gid)

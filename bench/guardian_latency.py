@@ -47,10 +47,18 @@ async def _seed_loop(sim_url: str, pool, http, rules, loop_id: str) -> None:
             async with pool.connection() as conn:
                 await conn.execute(
                     "INSERT INTO governance_events (guardian_id, event_type, holder_control, threshold_level, action) "
-                    "VALUES (%s, 'governance_check', %s, %s, 'none')", (loop_id, h, level))
+                    "VALUES (%s, 'governance_check', %s, %s, 'none')",
+                    (loop_id, h, level),
+                )
             if h < float(rules.critical_threshold) and not paused:
-                await http.post(f"{sim_url}/admin/pause", json={
-                    "idempotency_key": f"{loop_id}:pause", "service": "redemption-algorithm", "scope": "redemptions"})
+                await http.post(
+                    f"{sim_url}/admin/pause",
+                    json={
+                        "idempotency_key": f"{loop_id}:pause",
+                        "service": "redemption-algorithm",
+                        "scope": "redemptions",
+                    },
+                )
                 paused = True
             await asyncio.sleep(interval_for(level, rules))
         except asyncio.CancelledError:
@@ -73,10 +81,18 @@ async def _trial(kind: str, interval: int | None, ctx: dict, rng: random.Random)
         if kind == "guardian":
             gid = f"bench-latency-{uuid.uuid4().hex[:8]}"
             handle = await client.start_workflow(
-                GuardianWorkflow.run, GuardianInput(config=guardian_cfg(running.url, gid)), id=gid, task_queue=tq)
+                GuardianWorkflow.run, GuardianInput(config=guardian_cfg(running.url, gid)), id=gid, task_queue=tq
+            )
         else:
-            task = asyncio.create_task(_seed_loop(running.url, resources.pool, resources.http,
-                                                  resources.config.spec.guardian.rules, f"seed-loop-{uuid.uuid4().hex[:8]}"))
+            task = asyncio.create_task(
+                _seed_loop(
+                    running.url,
+                    resources.pool,
+                    resources.http,
+                    resources.config.spec.guardian.rules,
+                    f"seed-loop-{uuid.uuid4().hex[:8]}",
+                )
+            )
         while sim.served < 1:
             await asyncio.sleep(0.005)
         await asyncio.sleep(0.25 if interval is None else rng.uniform(0.05, interval))
@@ -117,7 +133,9 @@ async def _run(quick: bool, push_trials: int | None, poll_trials: int | None) ->
                 await _trial("guardian", None, ctx, rng)  # warm-up (imports, connections)
                 push = [await _trial("guardian", None, ctx, rng) for _ in range(push_n)]
                 figures["push"] = {
-                    "trials": push_n, "p50_ms": round(percentile(push, 50), 1), "p99_ms": round(percentile(push, 99), 1),
+                    "trials": push_n,
+                    "p50_ms": round(percentile(push, 50), 1),
+                    "p99_ms": round(percentile(push, 99), 1),
                     "max_ms": round(max(push), 1),
                     "target_met": percentile(push, 50) <= 150 and percentile(push, 99) <= 500,
                 }
@@ -129,8 +147,10 @@ async def _run(quick: bool, push_trials: int | None, poll_trials: int | None) ->
                     g, s = got[:polls], got[polls:]
                     figures[f"poll_{interval}s"] = {
                         "trials": polls,
-                        "guardian_p50_ms": round(percentile(g, 50), 1), "guardian_max_ms": round(max(g), 1),
-                        "seed_loop_p50_ms": round(percentile(s, 50), 1), "seed_loop_max_ms": round(max(s), 1),
+                        "guardian_p50_ms": round(percentile(g, 50), 1),
+                        "guardian_max_ms": round(max(g), 1),
+                        "seed_loop_p50_ms": round(percentile(s, 50), 1),
+                        "seed_loop_max_ms": round(max(s), 1),
                         "target_ms": interval * 1000 + 500,
                         "target_met": max(g) <= interval * 1000 + 500,
                     }
@@ -145,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a small run (well under a minute)")
     p.add_argument("--push", type=int, default=None, help="push trials (default 40, quick 5)")
-    p.add_argument("--polls", type=int, default=None, help="polling trials per interval and design (default 4, quick 2)")
+    p.add_argument(
+        "--polls", type=int, default=None, help="polling trials per interval and design (default 4, quick 2)"
+    )
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
     args = p.parse_args(argv)
     figures = asyncio.run(_run(args.quick, args.push, args.polls))

@@ -76,8 +76,11 @@ async def dev_server(extra_args: list[str] | None = None) -> AsyncIterator:
     from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(), data_converter=pydantic_data_converter,
-        search_attributes=list(SEARCH_ATTRIBUTES), ui=False, dev_server_log_level="error",
+        dev_server_existing_path=temporal_cli_path(),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        ui=False,
+        dev_server_log_level="error",
         dev_server_extra_args=extra_args or [],
     )
     try:
@@ -94,7 +97,8 @@ async def time_skipping_server() -> AsyncIterator:
     from govfleet.temporal import test_server_path
 
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter)
+        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+    )
     try:
         yield env
     finally:
@@ -120,8 +124,16 @@ class NotificationSink:
 
 
 @asynccontextmanager
-async def guardian_worker(client, task_queue: str, database_url: str, *, extra_workflows=(), extra_activities=(),
-                          pool_size: int = 10, **worker_kwargs) -> AsyncIterator:
+async def guardian_worker(
+    client,
+    task_queue: str,
+    database_url: str,
+    *,
+    extra_workflows=(),
+    extra_activities=(),
+    pool_size: int = 10,
+    **worker_kwargs,
+) -> AsyncIterator:
     from temporalio.worker import Worker
 
     from activities.guardian import GuardianActivities
@@ -134,7 +146,9 @@ async def guardian_worker(client, task_queue: str, database_url: str, *, extra_w
     sink = NotificationSink()
     try:
         async with Worker(
-            client, task_queue=task_queue, workflows=[GuardianWorkflow, *extra_workflows],
+            client,
+            task_queue=task_queue,
+            workflows=[GuardianWorkflow, *extra_workflows],
             activities=[acts.fetch_reading, acts.record, acts.call_breaker, sink.activity(), *extra_activities],
             **worker_kwargs,
         ):
@@ -148,8 +162,10 @@ def guardian_cfg(sim_url: str, guardian_id: str, **overrides):
     from govfleet.repo_spec import guardian_config
 
     spec = load_example_config().spec.guardian
-    breakers = [BreakerTarget(name="redemption-algorithm", url=sim_url, scope="redemptions"),
-                BreakerTarget(name="sol-treasury-core", url=sim_url, scope="everything")]
+    breakers = [
+        BreakerTarget(name="redemption-algorithm", url=sim_url, scope="redemptions"),
+        BreakerTarget(name="sol-treasury-core", url=sim_url, scope="everything"),
+    ]
     return guardian_config(spec, guardian_id=guardian_id, tracker_url=sim_url, breakers=breakers, **overrides)
 
 

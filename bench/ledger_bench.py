@@ -66,15 +66,19 @@ END;
 """
 
 
-
 def one_statement_script() -> str:
     """The project's own confirmation statement, driven by pgbench: the floor under any client code."""
     from govfleet.store.ledger import _CONFIRM_WITH_BONUS
 
     sql = _CONFIRM_WITH_BONUS.strip()
     for name, value in {
-        "pid": "('pgb1-' || txid_current())", "uid": "('pgb_' || :uid)", "acct": "('acct_pgb_' || :uid)",
-        "cents": ":cents::bigint", "credits": ":credits::bigint", "bonus": ":bonus::bigint", "share": "0.75",
+        "pid": "('pgb1-' || txid_current())",
+        "uid": "('pgb_' || :uid)",
+        "acct": "('acct_pgb_' || :uid)",
+        "cents": ":cents::bigint",
+        "credits": ":credits::bigint",
+        "bonus": ":bonus::bigint",
+        "share": "0.75",
         "by": "NULL::text",
         "meta": "'{}'",
     }.items():
@@ -123,8 +127,10 @@ def fresh_database() -> Iterator[str]:
         with psycopg.connect(url) as conn:
             for prefix in ("bu", "pgb"):
                 conn.execute(f"INSERT INTO users (id) SELECT '{prefix}_' || i FROM generate_series(1, {USERS}) i")
-                conn.execute(f"INSERT INTO billing_accounts (id, owner_user_id) SELECT 'acct_{prefix}_' || i,"
-                             f" '{prefix}_' || i FROM generate_series(1, {USERS}) i")
+                conn.execute(
+                    f"INSERT INTO billing_accounts (id, owner_user_id) SELECT 'acct_{prefix}_' || i,"
+                    f" '{prefix}_' || i FROM generate_series(1, {USERS}) i"
+                )
         yield url
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
@@ -167,9 +173,13 @@ async def project_rate(url: str, clients: int, seconds: float, run_tag: str) -> 
 
     pool = await db.create_pool(url, min_size=clients, max_size=clients)
     try:
+
         async def one(i: int) -> None:
-            request = ConfirmPaymentInput(client_payment_id=f"bench-{run_tag}-{i}", user_id=f"bu_{i % USERS + 1}",
-                                          amount_usd_cents=100 + (i * 7919) % 9900)
+            request = ConfirmPaymentInput(
+                client_payment_id=f"bench-{run_tag}-{i}",
+                user_id=f"bu_{i % USERS + 1}",
+                amount_usd_cents=100 + (i * 7919) % 9900,
+            )
             await ledger.confirm_payment(pool, request, share=SHARE)
 
         return await closed_loop(clients, seconds, one)
@@ -183,9 +193,24 @@ def pgbench_rate(url: str, clients: int, seconds: float, script_text: str = PGBE
         script = f.name
     try:
         proc = subprocess.run(
-            [pgbench_path(), "-n", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)),
-             "-T", str(max(1, round(seconds))), "-M", "prepared", "-f", script, url],
-            capture_output=True, text=True, timeout=seconds + 120,
+            [
+                pgbench_path(),
+                "-n",
+                "-c",
+                str(clients),
+                "-j",
+                str(min(clients, os.cpu_count() or 1)),
+                "-T",
+                str(max(1, round(seconds))),
+                "-M",
+                "prepared",
+                "-f",
+                script,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 120,
         )
     finally:
         os.unlink(script)
@@ -213,18 +238,28 @@ async def workflow_rate(url: str, clients: int, seconds: float) -> dict:
 
     config = load_config(environ={}, repo_spec_path=REPO_ROOT / ".cogni" / "repo-spec.yaml")
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(), data_converter=pydantic_data_converter, ui=False,
-        search_attributes=list(SEARCH_ATTRIBUTES), dev_server_log_level="error",
+        dev_server_existing_path=temporal_cli_path(),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        dev_server_log_level="error",
     )
     task_queue = f"bench-payments-{uuid.uuid4().hex[:6]}"
     try:
         resources = await Resources.open(config, url, env.client, pool_size=clients)
         try:
             async with build_worker(env.client, resources, task_queue=task_queue):
+
                 async def one(i: int) -> None:
-                    await confirm_via_workflow(env.client, task_queue, {
-                        "client_payment_id": f"bench-wf-{i}", "user_id": f"bu_{i % USERS + 1}",
-                        "amount_usd_cents": 100 + (i * 7919) % 9900})
+                    await confirm_via_workflow(
+                        env.client,
+                        task_queue,
+                        {
+                            "client_payment_id": f"bench-wf-{i}",
+                            "user_id": f"bu_{i % USERS + 1}",
+                            "amount_usd_cents": 100 + (i * 7919) % 9900,
+                        },
+                    )
 
                 await closed_loop(clients, min(1.0, seconds), one)  # warm-up: worker caches, prepared statements
                 return await closed_loop(clients, seconds, lambda i: one(i + 10**9))

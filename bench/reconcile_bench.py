@@ -64,8 +64,11 @@ async def _run(n_schedules: int) -> dict:
 
     n_charters = n_schedules - 1
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(), data_converter=pydantic_data_converter, ui=False,
-        dev_server_log_level="error")
+        dev_server_existing_path=temporal_cli_path(),
+        data_converter=pydantic_data_converter,
+        ui=False,
+        dev_server_log_level="error",
+    )
     try:
         client = env.client
         rpc = RpcCounter(client)

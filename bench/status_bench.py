@@ -33,7 +33,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,8 +72,14 @@ async def _serve_async(temporal_address, database_url, spec_path, task_queue, po
     from workers.resources import Resources
 
     logging.disable(logging.WARNING)
-    config = load_config(environ={"REPO_SPEC_PATH": spec_path, "TEMPORAL_TASK_QUEUE": task_queue,
-                                  "TEMPORAL_ADDRESS": temporal_address, "DATABASE_URL": database_url})
+    config = load_config(
+        environ={
+            "REPO_SPEC_PATH": spec_path,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "DATABASE_URL": database_url,
+        }
+    )
     client = await connect(temporal_address)
     resources = await Resources.open(config, database_url, client, pool_size=4)
     async with build_worker(client, resources, task_queue=task_queue):
@@ -135,7 +141,7 @@ async def _connection(port: int, path: str, deadline: float, result: Result, che
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n".encode()
     try:
         while time.perf_counter() < deadline:
-            sent = datetime.now(timezone.utc)
+            sent = datetime.now(UTC)
             started = time.perf_counter()
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -148,15 +154,14 @@ async def _connection(port: int, path: str, deadline: float, result: Result, che
             if head[9:12] != b"200":
                 result.errors += 1
             elif check:
-                _check_upcoming(body, sent, datetime.now(timezone.utc), result)
+                _check_upcoming(body, sent, datetime.now(UTC), result)
     finally:
         writer.close()
 
 
 async def _load(port: int, path: str, seconds: float, connections: int, check: bool) -> dict:
     warm = Result()
-    await asyncio.gather(*[_connection(port, path, time.perf_counter() + 0.5, warm, False)
-                           for _ in range(connections)])
+    await asyncio.gather(*[_connection(port, path, time.perf_counter() + 0.5, warm, False) for _ in range(connections)])
     result = Result()
     started = time.perf_counter()
     await asyncio.gather(*[_connection(port, path, started + seconds, result, check) for _ in range(connections)])
@@ -172,8 +177,11 @@ async def _load(port: int, path: str, seconds: float, connections: int, check: b
         "errors": result.errors,
     }
     if check:
-        figures.update(upcoming_checked=result.checked, upcoming_in_past=result.past_at_send,
-                       upcoming_passed_in_flight=result.past_at_receipt)
+        figures.update(
+            upcoming_checked=result.checked,
+            upcoming_in_past=result.past_at_send,
+            upcoming_passed_in_flight=result.past_at_receipt,
+        )
     return figures
 
 
@@ -200,14 +208,16 @@ def _fresh_database() -> tuple[str, callable]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = urlunsplit(urlsplit(server)._replace(path="/" + name))
     db.migrate(url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with psycopg.connect(url) as conn:
         conn.execute("UPDATE billing_accounts SET balance_credits = 8246000000 WHERE id = 'cogni_system'")
         for i in range(12):
             t = now - timedelta(hours=12 - i)
-            conn.execute("""INSERT INTO governance_runs (id, owner_user_id, title, started_at, updated_at, status)
+            conn.execute(
+                """INSERT INTO governance_runs (id, owner_user_id, title, started_at, updated_at, status)
                             VALUES (%s, 'cogni_system_principal', %s, %s, %s, 'success')""",
-                         (f"bench-run-{i:02d}", f"Community — run {i}", t, t + timedelta(seconds=40)))
+                (f"bench-run-{i:02d}", f"Community — run {i}", t, t + timedelta(seconds=40)),
+            )
 
     def drop() -> None:
         with psycopg.connect(server, autocommit=True) as conn:
@@ -226,14 +236,27 @@ async def _run(seconds: float, connections: int) -> dict:
 
     database_url, drop = _fresh_database()
     env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(), data_converter=pydantic_data_converter,
-        search_attributes=list(SEARCH_ATTRIBUTES), ui=False, dev_server_log_level="error")
+        dev_server_existing_path=temporal_cli_path(),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(SEARCH_ATTRIBUTES),
+        ui=False,
+        dev_server_log_level="error",
+    )
     spec = Path(tempfile.mkdtemp(prefix="govfleet-bench-")) / "repo-spec.yaml"
     spec.write_text(SCHEDULES)
     ctx = multiprocessing.get_context("spawn")
     ports = ctx.Queue()
-    server = ctx.Process(target=_serve, args=(env.client.service_client.config.target_host, database_url,
-                                              str(spec), f"bench-status-{uuid.uuid4().hex[:6]}", ports), daemon=True)
+    server = ctx.Process(
+        target=_serve,
+        args=(
+            env.client.service_client.config.target_host,
+            database_url,
+            str(spec),
+            f"bench-status-{uuid.uuid4().hex[:6]}",
+            ports,
+        ),
+        daemon=True,
+    )
     server.start()
     try:
         port = await asyncio.to_thread(ports.get, True, 90)
@@ -254,7 +277,9 @@ async def _run(seconds: float, connections: int) -> dict:
         "status_uncached": uncached,
         "ratio_status_to_static": round(ratio, 3),
         "ratio_uncached_to_static": round(uncached["rps"] / static["rps"], 3) if static["rps"] else 0.0,
-        "target_met": ratio >= 0.5 and status["p99_ms"] <= 50 and status["upcoming_in_past"] == 0
+        "target_met": ratio >= 0.5
+        and status["p99_ms"] <= 50
+        and status["upcoming_in_past"] == 0
         and status["errors"] == 0,
     }
 
@@ -267,19 +292,26 @@ def print_table(figures: dict) -> None:
     rows = [("endpoint", "rps", "p50 ms", "p99 ms", "max ms", "errors", "upcoming in past")]
     for name in ("static", "status", "status_uncached"):
         f = figures[name]
-        rows.append((name, f["rps"], f["p50_ms"], f["p99_ms"], f["max_ms"], f["errors"],
-                     f.get("upcoming_in_past", "-")))
+        rows.append(
+            (name, f["rps"], f["p50_ms"], f["p99_ms"], f["max_ms"], f["errors"], f.get("upcoming_in_past", "-"))
+        )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
     print()
-    print(f"status / static throughput: {figures['ratio_status_to_static']}  (target ≥ 0.5; uncached: "
-          f"{figures['ratio_uncached_to_static']})")
-    print(f"status p99: {figures['status']['p99_ms']} ms (target ≤ 50); upcoming runs checked: "
-          f"{figures['status']['upcoming_checked']}, in the past when the request was sent: "
-          f"{figures['status']['upcoming_in_past']}")
-    print(f"{figures['connections']} connections, {figures['seconds_per_endpoint']} s per endpoint; "
-          f"target met: {figures['target_met']}")
+    print(
+        f"status / static throughput: {figures['ratio_status_to_static']}  (target ≥ 0.5; uncached: "
+        f"{figures['ratio_uncached_to_static']})"
+    )
+    print(
+        f"status p99: {figures['status']['p99_ms']} ms (target ≤ 50); upcoming runs checked: "
+        f"{figures['status']['upcoming_checked']}, in the past when the request was sent: "
+        f"{figures['status']['upcoming_in_past']}"
+    )
+    print(
+        f"{figures['connections']} connections, {figures['seconds_per_endpoint']} s per endpoint; "
+        f"target met: {figures['target_met']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

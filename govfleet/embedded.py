@@ -67,10 +67,19 @@ class EmbeddedTemporal:
             )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            temporal_cli_path(), "server", "start-dev",
-            "--ip", "127.0.0.1", "--port", str(self.port), "--ui-port", str(self.ui_port),
-            "--db-filename", str(self.data_dir / "temporal.db"),
-            "--log-level", "warn",
+            temporal_cli_path(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--db-filename",
+            str(self.data_dir / "temporal.db"),
+            "--log-level",
+            "warn",
         ]
         for key in SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{key.name}=Keyword"]

@@ -32,7 +32,9 @@ def _alive(pid: int) -> bool:
 def record(data_dir: Path, *, temporal_address: str, database_url: str) -> Path:
     path = data_dir / FLEET_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": os.getpid(), "temporal_address": temporal_address, "database_url": database_url}))
+    path.write_text(
+        json.dumps({"pid": os.getpid(), "temporal_address": temporal_address, "database_url": database_url})
+    )
     path.chmod(0o600)
     return path
 
@@ -97,6 +99,10 @@ async def connect_fleet(config: Config):
     try:
         return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE), 15)
     except Exception as exc:
-        hint = "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
+        hint = (
+            "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
+        )
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StartupError(f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS") from None
+        raise StartupError(
+            f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS"
+        ) from None

@@ -26,8 +26,16 @@ from govfleet.domain.billing import (
 )
 
 __all__ = [
-    "BillingError", "ConfirmPaymentInput", "ConfirmPaymentResult", "InvalidPayment", "LedgerOverflow",
-    "PaymentConflict", "PaymentFailed", "PaymentPending", "confirm_via_workflow", "parse_confirm_input",
+    "BillingError",
+    "ConfirmPaymentInput",
+    "ConfirmPaymentResult",
+    "InvalidPayment",
+    "LedgerOverflow",
+    "PaymentConflict",
+    "PaymentFailed",
+    "PaymentPending",
+    "confirm_via_workflow",
+    "parse_confirm_input",
 ]
 
 
@@ -87,7 +95,7 @@ async def confirm_via_workflow(
             result = await handle.result()
         else:
             result = await asyncio.wait_for(handle.result(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise PaymentPending(request.client_payment_id, timeout or 0) from None
     except WorkflowFailureError as err:
         refusal = _refusal(err, request.client_payment_id)

@@ -63,7 +63,6 @@ def _address(value: Any) -> str:
 EthAddress = Annotated[str, BeforeValidator(_address)]
 
 
-
 # --- cogni_dao -------------------------------------------------------------------------
 
 
@@ -135,7 +134,7 @@ class ScheduleSpec(_Model):
         return v
 
     @model_validator(mode="after")
-    def _http_needs_url(self) -> "ScheduleSpec":
+    def _http_needs_url(self) -> ScheduleSpec:
         if self.entrypoint == "HTTP" and not self.agent_url:
             raise ValueError(f"entrypoint 'HTTP' needs agent_url (charter {self.charter!r})")
         return self
@@ -158,9 +157,7 @@ class GovernanceSpec(_Model):
         for i, s in enumerate(v):
             key = s.charter.lower()
             if key in seen:
-                raise ValueError(
-                    f"duplicate charter {s.charter!r} at schedules[{i}] (first at schedules[{seen[key]}])"
-                )
+                raise ValueError(f"duplicate charter {s.charter!r} at schedules[{i}] (first at schedules[{seen[key]}])")
             if key == "heartbeat":
                 raise ValueError(f"charter {s.charter!r} at schedules[{i}] is reserved for governance.heartbeat")
             seen[key] = i
@@ -266,7 +263,7 @@ def format_validation_error(err: ValidationError, data: Any = None) -> list[str]
         msg = e["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
             if msg.startswith(prefix):
-                msg = msg[len(prefix):]
+                msg = msg[len(prefix) :]
         path = _format_loc(loc)
         if e["type"] == "value_error" or "must" in msg or "is not" in msg:
             problems.append(f"{path}: {msg}" if path else msg)

@@ -106,7 +106,10 @@ def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
     if s.VOTING_TRACKER_URL:
         tracker["url"] = s.VOTING_TRACKER_URL
     breakers = [b.model_dump() for b in g.breakers]
-    for env_url, name in [(s.REDEMPTION_ALGORITHM_URL, "redemption-algorithm"), (s.TREASURY_CORE_URL, "sol-treasury-core")]:
+    for env_url, name in [
+        (s.REDEMPTION_ALGORITHM_URL, "redemption-algorithm"),
+        (s.TREASURY_CORE_URL, "sol-treasury-core"),
+    ]:
         if env_url:
             for b in breakers:
                 if b["name"] == name:

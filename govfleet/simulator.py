@@ -146,8 +146,9 @@ class TrackerSimulator:
         self.scenario = name
         self._script(list(SCENARIOS[name]), cyclic=name in CYCLIC, per_request=per_request, step_seconds=step_seconds)
 
-    def set_values(self, values: list[Any], *, per_request: bool = True, cyclic: bool = False,
-                   step_seconds: float | None = None) -> None:
+    def set_values(
+        self, values: list[Any], *, per_request: bool = True, cyclic: bool = False, step_seconds: float | None = None
+    ) -> None:
         """Script the readings: numbers are holder control, strings are garbage kinds."""
         if not values:
             raise ValueError("values must not be empty")
@@ -214,20 +215,31 @@ class TrackerSimulator:
 
     def state(self) -> dict[str, Any]:
         return {
-            "scenario": self.scenario, "per_request": self.per_request, "step_seconds": self.step_seconds,
-            "step": self.current_step(), "current": self.current_value(), "served": self.served,
-            "paused_services": sorted({c.service or "" for c in self.pauses()}
-                                      - {c.service or "" for c in self.resumes()}),
+            "scenario": self.scenario,
+            "per_request": self.per_request,
+            "step_seconds": self.step_seconds,
+            "step": self.current_step(),
+            "current": self.current_value(),
+            "served": self.served,
+            "paused_services": sorted(
+                {c.service or "" for c in self.pauses()} - {c.service or "" for c in self.resumes()}
+            ),
         }
 
     def calls_view(self) -> list[dict[str, Any]]:
         return [
-            {"action": c.action, "service": c.service, "idempotency_key": c.idempotency_key, "status": c.status,
-             "duplicate": c.duplicate, "body": c.body}
+            {
+                "action": c.action,
+                "service": c.service,
+                "idempotency_key": c.idempotency_key,
+                "status": c.status,
+                "duplicate": c.duplicate,
+                "body": c.body,
+            }
             for c in self.calls
         ]
 
-    async def wait_for(self, predicate: Callable[["TrackerSimulator"], bool], timeout: float) -> bool:
+    async def wait_for(self, predicate: Callable[[TrackerSimulator], bool], timeout: float) -> bool:
         """Wait until `predicate(self)` holds (checked after every breaker call)."""
         if self._changed is None:
             self._changed = asyncio.Event()
@@ -299,8 +311,12 @@ class TrackerSimulator:
                 raise ValueError("body must be a JSON object")
             if what == "reading":
                 if "values" in body:
-                    self.set_values(list(body["values"]), per_request=bool(body.get("per_request", True)),
-                                    cyclic=bool(body.get("cyclic", False)), step_seconds=body.get("step_seconds"))
+                    self.set_values(
+                        list(body["values"]),
+                        per_request=bool(body.get("per_request", True)),
+                        cyclic=bool(body.get("cyclic", False)),
+                        step_seconds=body.get("step_seconds"),
+                    )
                 elif "holder_control_percentage" in body:
                     h = body["holder_control_percentage"]
                     if isinstance(h, bool) or not isinstance(h, (int, float)):
@@ -309,8 +325,11 @@ class TrackerSimulator:
                 else:
                     raise ValueError("give holder_control_percentage or values")
             elif what == "scenario":
-                self.set_scenario(str(body.get("scenario")), per_request=body.get("per_request"),
-                                  step_seconds=body.get("step_seconds"))
+                self.set_scenario(
+                    str(body.get("scenario")),
+                    per_request=body.get("per_request"),
+                    step_seconds=body.get("step_seconds"),
+                )
             elif what == "fail":
                 self.fail_next(str(body.get("action")), int(body.get("times", 1)), int(body.get("status", 503)))
             elif what == "reset":
@@ -321,17 +340,19 @@ class TrackerSimulator:
 
     @property
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/voting/governance", self._governance, methods=["GET"]),
-            Route("/admin/pause", self._breaker, methods=["POST"]),
-            Route("/admin/resume", self._breaker, methods=["POST"]),
-            Route("/sim/state", self._state, methods=["GET"]),
-            Route("/sim/calls", self._calls, methods=["GET"]),
-            Route("/sim/reading", self._control, methods=["POST"]),
-            Route("/sim/scenario", self._control, methods=["POST"]),
-            Route("/sim/fail", self._control, methods=["POST"]),
-            Route("/sim/reset", self._control, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/voting/governance", self._governance, methods=["GET"]),
+                Route("/admin/pause", self._breaker, methods=["POST"]),
+                Route("/admin/resume", self._breaker, methods=["POST"]),
+                Route("/sim/state", self._state, methods=["GET"]),
+                Route("/sim/calls", self._calls, methods=["GET"]),
+                Route("/sim/reading", self._control, methods=["POST"]),
+                Route("/sim/scenario", self._control, methods=["POST"]),
+                Route("/sim/fail", self._control, methods=["POST"]),
+                Route("/sim/reset", self._control, methods=["POST"]),
+            ]
+        )
 
 
 @dataclass
@@ -351,7 +372,9 @@ class RunningSimulator:
         await self.served.stop()
 
 
-async def start_simulator(sim: TrackerSimulator | None = None, *, host: str = "127.0.0.1", port: int = 0) -> RunningSimulator:
+async def start_simulator(
+    sim: TrackerSimulator | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningSimulator:
     """Serve `sim` on host:port (port 0: a free port) in this event loop."""
     sim = sim or TrackerSimulator()
     served = await start_api(sim.app, host, port)

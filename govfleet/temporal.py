@@ -45,9 +45,7 @@ def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
 
 
 async def connect(address: str, namespace: str = "default", runtime: Runtime | None = None) -> Client:
-    return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime
-    )
+    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime)
 
 
 async def connect_when_ready(
@@ -75,8 +73,11 @@ async def ensure_search_attributes(client: Client) -> None:
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=client.namespace)
     )
-    missing = {k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for k in SEARCH_ATTRIBUTES
-               if k.name not in listed.custom_attributes}
+    missing = {
+        k.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        for k in SEARCH_ATTRIBUTES
+        if k.name not in listed.custom_attributes
+    }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)

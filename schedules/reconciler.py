@@ -81,8 +81,10 @@ def build_schedule(d: DesiredSchedule, owner: str, state: ScheduleState | None =
     if d.cron is not None:
         spec = ScheduleSpec(cron_expressions=[d.cron], time_zone_name=d.timezone or None)
     elif d.interval_seconds is not None:
-        spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=d.interval_seconds))],
-                            time_zone_name=d.timezone or None)
+        spec = ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=d.interval_seconds))],
+            time_zone_name=d.timezone or None,
+        )
     else:
         raise ValueError(f"{d.schedule_id}: neither cron nor interval")
     return Schedule(
@@ -233,8 +235,9 @@ class ReconcileReport:
             counts: dict[str, int] = {}
             for o in self.outcomes:
                 counts[o.outcome] = counts.get(o.outcome, 0) + 1
-            parts = [f"{counts[k]} {k}" for k in ("created", "updated", "deleted", "unchanged", "gone")
-                     if counts.get(k)]
+            parts = [
+                f"{counts[k]} {k}" for k in ("created", "updated", "deleted", "unchanged", "gone") if counts.get(k)
+            ]
             out.append("")
             out.append(f"Applied: {', '.join(parts) or 'nothing'} ({self.writes} writes).")
             for o in self.outcomes:
@@ -245,8 +248,13 @@ class ReconcileReport:
         return "\n".join(out)
 
 
-_EXPECTED = {"create": "created", "update": "updated", "delete": "deleted", "unchanged": "unchanged",
-             "blocked": "blocked"}
+_EXPECTED = {
+    "create": "created",
+    "update": "updated",
+    "delete": "deleted",
+    "unchanged": "unchanged",
+    "blocked": "blocked",
+}
 
 
 class _Blocked(Exception):
@@ -382,6 +390,7 @@ async def _tell_status(client: Client, task_queue: str) -> None:
 
     try:
         await asyncio.wait_for(
-            tell_status(client, task_queue, StatusUpdate(schedules_changed=True, source="reconciler")), 10)
+            tell_status(client, task_queue, StatusUpdate(schedules_changed=True, source="reconciler")), 10
+        )
     except Exception as exc:  # never fail a reconcile for the read model
         log.warning("could not tell the status workflow that schedules changed", error=str(exc))

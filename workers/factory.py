@@ -27,8 +27,11 @@ class _BindLogContext(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
         with structlog.contextvars.bound_contextvars(
-            workflow_id=info.workflow_id, run_id=info.workflow_run_id,
-            activity_id=info.activity_id, activity_type=info.activity_type, attempt=info.attempt,
+            workflow_id=info.workflow_id,
+            run_id=info.workflow_run_id,
+            activity_id=info.activity_id,
+            activity_type=info.activity_type,
+            attempt=info.attempt,
         ):
             return await super().execute_activity(input)
 

@@ -25,7 +25,7 @@ class Resources:
     client: Client
 
     @classmethod
-    async def open(cls, config: Config, database_url: str, client: Client, *, pool_size: int = 10) -> "Resources":
+    async def open(cls, config: Config, database_url: str, client: Client, *, pool_size: int = 10) -> Resources:
         pool = await create_pool(database_url, max_size=pool_size)
         http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
         return cls(config=config, database_url=database_url, pool=pool, http=http, client=client)

@@ -18,14 +18,23 @@ from govfleet.contracts.payment import NON_RETRYABLE_TYPES
 # --- retry policies --------------------------------------------------------------------
 
 # Database work that must happen: retried until the schedule-to-close timeout.
-DB_RETRY_UNTIL_DEADLINE = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                                      maximum_interval=timedelta(seconds=30))
+DB_RETRY_UNTIL_DEADLINE = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
+)
 # Database reads and writes of a heartbeat: a few attempts, then the heartbeat says what failed.
-DB_RETRY_FEW = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                           maximum_interval=timedelta(seconds=10), maximum_attempts=4)
+DB_RETRY_FEW = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+)
 # Best-effort side steps (sink, notifications, status): three attempts.
-SIDE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                         maximum_interval=timedelta(seconds=10), maximum_attempts=3)
+SIDE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=3,
+)
 BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 
 # --- guardian --------------------------------------------------------------------------
@@ -33,22 +42,26 @@ BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 # Breaker calls: retried without limit (a target that is down must still be paused), in order.
 GUARDIAN_BREAKER_CALL = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=15),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=60)),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=60)
+    ),
 )
 GUARDIAN_NOTIFICATION = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),
     schedule_to_close_timeout=timedelta(minutes=15),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=60)),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=2), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=60)
+    ),
 )
 AUDIT_PROBE_SECONDS = 3  # while audit writes fail, one attempt of at most this long per retry
 
 
 def guardian_fetch(tracker_timeout_seconds: float) -> LocalActivityConfig:
     """One attempt: a failed reading is a result of the check, the next check tries again."""
-    return LocalActivityConfig(start_to_close_timeout=timedelta(seconds=tracker_timeout_seconds + 3),
-                               retry_policy=RetryPolicy(maximum_attempts=1))
+    return LocalActivityConfig(
+        start_to_close_timeout=timedelta(seconds=tracker_timeout_seconds + 3),
+        retry_policy=RetryPolicy(maximum_attempts=1),
+    )
 
 
 def guardian_record(failing: bool) -> LocalActivityConfig:
@@ -61,23 +74,45 @@ def guardian_record(failing: bool) -> LocalActivityConfig:
 
 # --- heartbeat -------------------------------------------------------------------------
 
-HEARTBEAT_DB = ActivityConfig(start_to_close_timeout=timedelta(seconds=20),
-                              schedule_to_close_timeout=timedelta(minutes=1), retry_policy=DB_RETRY_FEW)
-HEARTBEAT_SINK = ActivityConfig(start_to_close_timeout=timedelta(seconds=15),
-                                schedule_to_close_timeout=timedelta(minutes=1), retry_policy=SIDE_RETRY)
-HEARTBEAT_NOTIFICATION = ActivityConfig(start_to_close_timeout=timedelta(seconds=20),
-                                        schedule_to_close_timeout=timedelta(seconds=45), retry_policy=SIDE_RETRY)
-HEARTBEAT_STATUS = ActivityConfig(start_to_close_timeout=timedelta(seconds=10),
-                                  schedule_to_close_timeout=timedelta(seconds=20), retry_policy=SIDE_RETRY)
+HEARTBEAT_DB = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=20),
+    schedule_to_close_timeout=timedelta(minutes=1),
+    retry_policy=DB_RETRY_FEW,
+)
+HEARTBEAT_SINK = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=15),
+    schedule_to_close_timeout=timedelta(minutes=1),
+    retry_policy=SIDE_RETRY,
+)
+HEARTBEAT_NOTIFICATION = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=20),
+    schedule_to_close_timeout=timedelta(seconds=45),
+    retry_policy=SIDE_RETRY,
+)
+HEARTBEAT_STATUS = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=10),
+    schedule_to_close_timeout=timedelta(seconds=20),
+    retry_policy=SIDE_RETRY,
+)
 
 # --- governance run --------------------------------------------------------------------
 
-RUN_DB = ActivityConfig(start_to_close_timeout=timedelta(seconds=30), schedule_to_close_timeout=timedelta(minutes=10),
-                        retry_policy=DB_RETRY_UNTIL_DEADLINE)
-RUN_STATUS = ActivityConfig(start_to_close_timeout=timedelta(seconds=10),
-                            schedule_to_close_timeout=timedelta(seconds=20), retry_policy=BEST_EFFORT_RETRY)
-ENTRYPOINT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                               maximum_interval=timedelta(seconds=30), maximum_attempts=3)
+RUN_DB = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=30),
+    schedule_to_close_timeout=timedelta(minutes=10),
+    retry_policy=DB_RETRY_UNTIL_DEADLINE,
+)
+RUN_STATUS = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=10),
+    schedule_to_close_timeout=timedelta(seconds=20),
+    retry_policy=BEST_EFFORT_RETRY,
+)
+ENTRYPOINT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+)
 
 
 def run_entrypoint(timeout: timedelta) -> ActivityConfig:
@@ -91,18 +126,23 @@ def run_entrypoint(timeout: timedelta) -> ActivityConfig:
 PAYMENT_CONFIRM = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=60),
     heartbeat_timeout=timedelta(seconds=5),
-    retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
-                             maximum_interval=timedelta(seconds=10),
-                             non_retryable_error_types=list(NON_RETRYABLE_TYPES)),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+    ),
 )
-PAYMENT_STATUS = LocalActivityConfig(start_to_close_timeout=timedelta(seconds=10),
-                                     retry_policy=RetryPolicy(maximum_attempts=3,
-                                                              maximum_interval=timedelta(seconds=2)))
+PAYMENT_STATUS = LocalActivityConfig(
+    start_to_close_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(maximum_attempts=3, maximum_interval=timedelta(seconds=2)),
+)
 
 # --- status ----------------------------------------------------------------------------
 
 STATUS_READ = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=20),
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10),
-                             maximum_attempts=3),
+    retry_policy=RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
+    ),
 )

@@ -52,65 +52,102 @@ class GovernanceRun:
     async def run(self, inp: GovernanceRunInput) -> GovernanceRunResult:
         info = workflow.info()
         run_id = info.workflow_id
-        scheduled_at = (inp.scheduled_at or info.typed_search_attributes.get(SCHEDULED_START_TIME)
-                        or info.start_time)
+        scheduled_at = inp.scheduled_at or info.typed_search_attributes.get(SCHEDULED_START_TIME) or info.start_time
         title = run_title(inp.charter, scheduled_at, inp.timezone)
         key = idempotency_key(inp.schedule_id, scheduled_at)
 
         begun = await workflow.execute_activity_method(
             GovernanceRunActivities.begin,
-            BeginRunInput(run_id=run_id, schedule_id=inp.schedule_id, charter=inp.charter,
-                          entrypoint=inp.entrypoint, title=title, scheduled_at=scheduled_at), **RUN_DB)
-        result = GovernanceRunResult(run_id=run_id, title=title, status=begun.status, reason=begun.reason,
-                                     idempotency_key=key)
+            BeginRunInput(
+                run_id=run_id,
+                schedule_id=inp.schedule_id,
+                charter=inp.charter,
+                entrypoint=inp.entrypoint,
+                title=title,
+                scheduled_at=scheduled_at,
+            ),
+            **RUN_DB,
+        )
+        result = GovernanceRunResult(
+            run_id=run_id, title=title, status=begun.status, reason=begun.reason, idempotency_key=key
+        )
         await self._tell_status(run_id, title, begun.started_at, begun.last_activity)
         if begun.status != "running":
             return result
 
         charge = await workflow.execute_activity_method(
             GovernanceRunActivities.charge,
-            ChargeRunInput(run_id=run_id, schedule_id=inp.schedule_id, amount=inp.credits_per_run,
-                           budget_credits_per_day=inp.budget_credits_per_day), **RUN_DB)
+            ChargeRunInput(
+                run_id=run_id,
+                schedule_id=inp.schedule_id,
+                amount=inp.credits_per_run,
+                budget_credits_per_day=inp.budget_credits_per_day,
+            ),
+            **RUN_DB,
+        )
         if charge.refused_reason:
             return await self._finish(result, begun.started_at, "refused", charge.refused_reason, None)
         result.credits_charged = charge.charged
 
         entry = ENTRYPOINTS.get(inp.entrypoint)
         if entry is None:
-            return await self._finish(result, begun.started_at, "error",
-                                      f"unknown entrypoint {inp.entrypoint!r} (known: {', '.join(ENTRYPOINTS)})",
-                                      None)
+            return await self._finish(
+                result,
+                begun.started_at,
+                "error",
+                f"unknown entrypoint {inp.entrypoint!r} (known: {', '.join(ENTRYPOINTS)})",
+                None,
+            )
         activity_fn, timeout = entry
         try:
             out = await workflow.execute_activity_method(
                 activity_fn,
-                EntrypointInput(run_id=run_id, schedule_id=inp.schedule_id, charter=inp.charter, title=title,
-                                scheduled_at=scheduled_at, idempotency_key=key, agent_url=inp.agent_url,
-                                budget_credits_per_day=inp.budget_credits_per_day),
-                **run_entrypoint(timeout))
+                EntrypointInput(
+                    run_id=run_id,
+                    schedule_id=inp.schedule_id,
+                    charter=inp.charter,
+                    title=title,
+                    scheduled_at=scheduled_at,
+                    idempotency_key=key,
+                    agent_url=inp.agent_url,
+                    budget_credits_per_day=inp.budget_credits_per_day,
+                ),
+                **run_entrypoint(timeout),
+            )
         except ActivityError as err:
-            return await self._finish(result, begun.started_at, "error",
-                                      f"{inp.entrypoint} failed: {cause_message(err)}", None)
+            return await self._finish(
+                result, begun.started_at, "error", f"{inp.entrypoint} failed: {cause_message(err)}", None
+            )
         return await self._finish(result, begun.started_at, "success", None, out.brief)
 
-    async def _finish(self, result: GovernanceRunResult, started_at: datetime, status: str, reason: str | None,
-                      brief: str | None) -> GovernanceRunResult:
+    async def _finish(
+        self, result: GovernanceRunResult, started_at: datetime, status: str, reason: str | None, brief: str | None
+    ) -> GovernanceRunResult:
         done = await workflow.execute_activity_method(
             GovernanceRunActivities.finish,
-            FinishRunInput(run_id=result.run_id, status=status, reason=reason, brief=brief), **RUN_DB)
+            FinishRunInput(run_id=result.run_id, status=status, reason=reason, brief=brief),
+            **RUN_DB,
+        )
         result.status, result.reason = status, reason
         await self._tell_status(result.run_id, result.title, started_at, done.last_activity)
         if status == "error":
-            raise ApplicationError(f"governance run {result.run_id} failed: {reason}", result.model_dump(mode="json"),
-                                   type="GovernanceRunFailed", non_retryable=True)
+            raise ApplicationError(
+                f"governance run {result.run_id} failed: {reason}",
+                result.model_dump(mode="json"),
+                type="GovernanceRunFailed",
+                non_retryable=True,
+            )
         return result
 
     async def _tell_status(self, run_id: str, title: str, started_at: datetime, last_activity: datetime) -> None:
         try:
             await workflow.execute_activity_method(
                 StatusActivities.notify_status,
-                StatusUpdate(run=RecentRun(id=run_id, title=title, started_at=started_at,
-                                           last_activity=last_activity), source="governance_run"),
-                **RUN_STATUS)
+                StatusUpdate(
+                    run=RecentRun(id=run_id, title=title, started_at=started_at, last_activity=last_activity),
+                    source="governance_run",
+                ),
+                **RUN_STATUS,
+            )
         except ActivityError:
             workflow.logger.warning("could not tell the status workflow about run %s", run_id)

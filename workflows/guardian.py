@@ -121,8 +121,9 @@ class GuardianWorkflow:
         self._runs = input.runs
         self._inbox: list[_Command] = []
         for pc in input.inbox:
-            payload = {"reading": pc.reading, "pause": pc.pause, "resume": pc.resume,
-                       "configure": pc.configure}[pc.kind]
+            payload = {"reading": pc.reading, "pause": pc.pause, "resume": pc.resume, "configure": pc.configure}[
+                pc.kind
+            ]
             self._inbox.append(_Command(pc.kind, payload, "signal"))
         self._carried_breakers = list(input.breaker_queue)
         self._carried_notifications = list(input.notifications)
@@ -151,7 +152,7 @@ class GuardianWorkflow:
                         timeout=timedelta(seconds=self.core.interval_seconds()),
                         timeout_summary="next check",
                     )
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     poll = True
             await self._step(poll)
             poll = False
@@ -199,8 +200,11 @@ class GuardianWorkflow:
         try:
             res = await workflow.execute_local_activity_method(
                 GuardianActivities.fetch_reading,
-                FetchReadingInput(url=cfg.tracker_url, timeout_seconds=cfg.tracker_timeout_seconds,
-                                  staleness_seconds=cfg.staleness_seconds),
+                FetchReadingInput(
+                    url=cfg.tracker_url,
+                    timeout_seconds=cfg.tracker_timeout_seconds,
+                    staleness_seconds=cfg.staleness_seconds,
+                ),
                 **guardian_fetch(cfg.tracker_timeout_seconds),
                 summary="fetch reading",
             )
@@ -266,7 +270,10 @@ class GuardianWorkflow:
             return
         try:
             result = await workflow.execute_local_activity_method(
-                GuardianActivities.record, batch, **guardian_record(failing), summary="record audit",
+                GuardianActivities.record,
+                batch,
+                **guardian_record(failing),
+                summary="record audit",
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             # Keep monitoring; the rows (idempotent) go with the next check's write.
@@ -299,7 +306,9 @@ class GuardianWorkflow:
                 call = queue[0]
                 try:
                     await workflow.execute_activity_method(
-                        GuardianActivities.call_breaker, call, **GUARDIAN_BREAKER_CALL,
+                        GuardianActivities.call_breaker,
+                        call,
+                        **GUARDIAN_BREAKER_CALL,
                         summary=f"{call.action} {call.target}",
                     )
                 except ActivityError as exc:  # only on cancellation: retries are unlimited
@@ -320,7 +329,10 @@ class GuardianWorkflow:
     async def _send(self, req: NotificationRequest) -> None:
         try:
             await workflow.execute_activity_method(
-                NotificationActivities.send_notification, req, **GUARDIAN_NOTIFICATION, summary=f"notify {req.kind}",
+                NotificationActivities.send_notification,
+                req,
+                **GUARDIAN_NOTIFICATION,
+                summary=f"notify {req.kind}",
             )
         except ActivityError as exc:
             workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
@@ -338,8 +350,10 @@ class GuardianWorkflow:
         if not (info.is_continue_as_new_suggested() or length >= self.config.continue_as_new_after_events):
             return False
         # Prefer a moment without breaker calls in flight, within a bounded margin.
-        return not self._pending_breaker_calls() or \
-            length >= self.config.continue_as_new_after_events + HARD_HISTORY_LIMIT_MARGIN
+        return (
+            not self._pending_breaker_calls()
+            or length >= self.config.continue_as_new_after_events + HARD_HISTORY_LIMIT_MARGIN
+        )
 
     async def _continue_as_new(self) -> None:
         # Let update handlers finish: process whatever they queued, then wait for them.
@@ -351,15 +365,17 @@ class GuardianWorkflow:
         carried = [  # (only signals remain here; an unparsable body was already audited)
             PendingCommand(kind=c.kind, **{c.kind: c.payload}) for c in self._inbox if not isinstance(c.payload, str)
         ]
-        workflow.continue_as_new(GuardianInput(
-            config=self.config,
-            state=self.core.state,
-            inbox=carried,
-            breaker_queue=self._pending_breaker_calls(),
-            notifications=list(self._notifications.values()),
-            unrecorded=self._unrecorded,
-            runs=self._runs + 1,
-        ))
+        workflow.continue_as_new(
+            GuardianInput(
+                config=self.config,
+                state=self.core.state,
+                inbox=carried,
+                breaker_queue=self._pending_breaker_calls(),
+                notifications=list(self._notifications.values()),
+                unrecorded=self._unrecorded,
+                runs=self._runs + 1,
+            )
+        )
 
     # -- signals and updates ----------------------------------------------------------
 

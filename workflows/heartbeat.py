@@ -61,8 +61,10 @@ class GovernanceHeartbeat:
         info = workflow.info()
         now = workflow.now()
         event_id = info.workflow_id
-        thresholds = HeartbeatThresholds(low_balance_threshold_credits=inp.low_balance_threshold_credits,
-                                         grant_expiry_warning_hours=inp.grant_expiry_warning_hours)
+        thresholds = HeartbeatThresholds(
+            low_balance_threshold_credits=inp.low_balance_threshold_credits,
+            grant_expiry_warning_hours=inp.grant_expiry_warning_hours,
+        )
         problems: list[str] = []
 
         try:
@@ -73,26 +75,43 @@ class GovernanceHeartbeat:
             # The database cannot be read: the tenant cannot act. Say so, loudly.
             reason = f"cannot read the system tenant: {cause_message(err)}"
             evaluation = HeartbeatEvaluation(
-                status="failed", alerts=[KIND_FAILED], balance=None, grant_expires_at=None,
-                checks=[CheckResult(name=CHECK_SYSTEM_TENANT, ok=False, detail=reason)])
+                status="failed",
+                alerts=[KIND_FAILED],
+                balance=None,
+                grant_expires_at=None,
+                checks=[CheckResult(name=CHECK_SYSTEM_TENANT, ok=False, detail=reason)],
+            )
             previous = None
             problems.append(reason)
 
         interval = timedelta(minutes=inp.interval_minutes)
         grace = timedelta(seconds=inp.grace_seconds)
-        plan = plan_notifications(evaluation, previous, now=now, interval=interval, grace=grace,
-                                  renotify=timedelta(minutes=inp.renotify_minutes))
-        event = build_cloudevent(event_id=event_id, source=heartbeat_source(inp.dao_name), time=now,
-                                 evaluation=evaluation, thresholds=thresholds, notified_at=plan.notified_at)
+        plan = plan_notifications(
+            evaluation,
+            previous,
+            now=now,
+            interval=interval,
+            grace=grace,
+            renotify=timedelta(minutes=inp.renotify_minutes),
+        )
+        event = build_cloudevent(
+            event_id=event_id,
+            source=heartbeat_source(inp.dao_name),
+            time=now,
+            evaluation=evaluation,
+            thresholds=thresholds,
+            notified_at=plan.notified_at,
+        )
         result = HeartbeatResult(event_id=event_id, status=evaluation.status, alerts=evaluation.alerts)
         # Prometheus (through the worker runtime): 1 ok, 0.5 degraded, 0 failed.
-        workflow.metric_meter().create_gauge_float(
-            "governance_heartbeat_health", "1 ok, 0.5 degraded, 0 failed"
-        ).set({"ok": 1.0, "failed": 0.0}.get(evaluation.status, 0.5))
+        workflow.metric_meter().create_gauge_float("governance_heartbeat_health", "1 ok, 0.5 degraded, 0 failed").set(
+            {"ok": 1.0, "failed": 0.0}.get(evaluation.status, 0.5)
+        )
 
         try:
             recorded = await workflow.execute_activity_method(
-                HeartbeatActivities.record, RecordHeartbeatInput(event=event), **HEARTBEAT_DB)
+                HeartbeatActivities.record, RecordHeartbeatInput(event=event), **HEARTBEAT_DB
+            )
             result.recorded = True
             if not recorded.inserted:
                 problems.append(f"event {event_id} was already recorded")
@@ -102,7 +121,8 @@ class GovernanceHeartbeat:
         if inp.sink_url:
             try:
                 await workflow.execute_activity_method(
-                    HeartbeatActivities.post_sink, PostSinkInput(url=inp.sink_url, event=event), **HEARTBEAT_SINK)
+                    HeartbeatActivities.post_sink, PostSinkInput(url=inp.sink_url, event=event), **HEARTBEAT_SINK
+                )
                 result.sink_delivered = True
             except ActivityError as err:
                 result.sink_delivered = False
@@ -111,20 +131,30 @@ class GovernanceHeartbeat:
         details = "\n".join(f"- {c.name}: {'ok' if c.ok else 'FAILED'} — {c.detail}" for c in evaluation.checks)
         requests = [
             NotificationRequest(
-                idempotency_key=f"{event_id}:{kind}", kind=kind, urgent=(kind == KIND_FAILED),
-                title=_TITLES.get(kind, kind), body=details, data=event["data"])
+                idempotency_key=f"{event_id}:{kind}",
+                kind=kind,
+                urgent=(kind == KIND_FAILED),
+                title=_TITLES.get(kind, kind),
+                body=details,
+                data=event["data"],
+            )
             for kind in plan.notify
         ]
         if plan.recovery:
-            requests.append(NotificationRequest(
-                idempotency_key=f"{event_id}:{KIND_RECOVERY}", kind=KIND_RECOVERY,
-                title="Governance heartbeat recovered",
-                body=f"The heartbeat is ok again (it was {plan.recovered_from}).\n{details}",
-                data={**event["data"], "recovered_from": plan.recovered_from}))
+            requests.append(
+                NotificationRequest(
+                    idempotency_key=f"{event_id}:{KIND_RECOVERY}",
+                    kind=KIND_RECOVERY,
+                    title="Governance heartbeat recovered",
+                    body=f"The heartbeat is ok again (it was {plan.recovered_from}).\n{details}",
+                    data={**event["data"], "recovered_from": plan.recovered_from},
+                )
+            )
         for req in requests:
             try:
                 await workflow.execute_activity_method(
-                    NotificationActivities.send_notification, req, **HEARTBEAT_NOTIFICATION)
+                    NotificationActivities.send_notification, req, **HEARTBEAT_NOTIFICATION
+                )
                 result.notified.append(req.kind)
             except ActivityError as err:
                 problems.append(f"notification {req.kind}: {cause_message(err)}")
@@ -133,13 +163,18 @@ class GovernanceHeartbeat:
             await workflow.execute_activity_method(
                 StatusActivities.notify_status,
                 StatusUpdate(heartbeat={**event["data"], "time": event["time"], "id": event_id}, source="heartbeat"),
-                **HEARTBEAT_STATUS)
+                **HEARTBEAT_STATUS,
+            )
         except ActivityError as err:
             problems.append(f"status: {cause_message(err)}")
 
         result.problems = problems
         if evaluation.status == "failed":
             failed = "; ".join(c.detail for c in evaluation.checks if not c.ok)
-            raise ApplicationError(f"heartbeat failed: {failed}", result.model_dump(mode="json"),
-                                   type="HeartbeatFailed", non_retryable=True)
+            raise ApplicationError(
+                f"heartbeat failed: {failed}",
+                result.model_dump(mode="json"),
+                type="HeartbeatFailed",
+                non_retryable=True,
+            )
         return result

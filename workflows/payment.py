@@ -30,7 +30,9 @@ class PaymentWorkflow:
     async def run(self, request: ConfirmPaymentInput) -> ConfirmPaymentResult:
         try:
             result = await workflow.execute_activity_method(
-                LedgerActivities.confirm_payment, request, **PAYMENT_CONFIRM,
+                LedgerActivities.confirm_payment,
+                request,
+                **PAYMENT_CONFIRM,
             )
         except ActivityError as err:
             cause = err.cause

@@ -15,7 +15,6 @@ History stays bounded: the workflow continues as new when the server suggests it
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -81,7 +80,7 @@ class GovernanceStatusWorkflow:
             timeout = max(wake_at - now, timedelta(milliseconds=100))
             try:
                 await workflow.wait_condition(lambda: bool(self._dirty), timeout=timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if self._dirty:
                 # Debounce a burst of updates into one authoritative read.
@@ -123,15 +122,18 @@ class GovernanceStatusWorkflow:
         if db:
             try:
                 got = await workflow.execute_activity_method(
-                    StatusReadActivities.read_status_db, ReadStatusDbInput(), **STATUS_READ,
+                    StatusReadActivities.read_status_db,
+                    ReadStatusDbInput(),
+                    **STATUS_READ,
                 )
                 s = self._state
                 s.system_credits = got.system_credits
                 s.credits_known = True
                 # The database is authoritative; runs signalled after the read was taken
                 # are kept by the merge (newer last_activity wins).
-                s.recent_runs = merge_recent_runs(got.recent_runs, [r for r in s.recent_runs
-                                                                     if r.last_activity > got.read_at])
+                s.recent_runs = merge_recent_runs(
+                    got.recent_runs, [r for r in s.recent_runs if r.last_activity > got.read_at]
+                )
                 if got.heartbeat is not None and (s.heartbeat is None or got.heartbeat.time >= s.heartbeat.time):
                     s.heartbeat = got.heartbeat
                 s.rebuilt_at = workflow.now()
@@ -161,8 +163,10 @@ class GovernanceStatusWorkflow:
         if update.run is not None:
             try:
                 run = RunRecord(
-                    id=update.run.id, title=update.run.title,
-                    started_at=update.run.started_at, last_activity=update.run.last_activity,
+                    id=update.run.id,
+                    title=update.run.title,
+                    started_at=update.run.started_at,
+                    last_activity=update.run.last_activity,
                 )
                 s.recent_runs = merge_recent_runs(s.recent_runs, [run])
             except ValueError as err:
@@ -183,8 +187,7 @@ class GovernanceStatusWorkflow:
         if input is not None and input.at is not None and input.at > now:
             now = input.at
         s = self._state
-        return build_status(system_credits=s.system_credits, schedules=s.schedules,
-                            recent_runs=s.recent_runs, now=now)
+        return build_status(system_credits=s.system_credits, schedules=s.schedules, recent_runs=s.recent_runs, now=now)
 
     @workflow.query(name=SNAPSHOT_QUERY)
     def snapshot(self, input: SnapshotQueryInput | None = None) -> SnapshotQueryResult:
@@ -202,5 +205,10 @@ def _heartbeat_record(data: dict, now: datetime) -> HeartbeatRecord | None:
             time = now
     except ValueError:
         time = now
-    return HeartbeatRecord(id=str(data.get("id", "")), time=time, status=status,
-                           type=str(data.get("type", "governance.heartbeat")), data=data)
+    return HeartbeatRecord(
+        id=str(data.get("id", "")),
+        time=time,
+        status=status,
+        type=str(data.get("type", "governance.heartbeat")),
+        data=data,
+    )

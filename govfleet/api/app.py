@@ -72,8 +72,9 @@ def create_app(
         http = httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0))
         closers.append(http.aclose)
         status = StatusService(cfg, temporal, p, clock=clock, cache_ttl=cache_ttl, query_timeout=query_timeout)
-        app.state.ctx = ApiContext(config=cfg, client=temporal, pool=p, http=http, status=status, clock=clock,
-                                   query_timeout=query_timeout)
+        app.state.ctx = ApiContext(
+            config=cfg, client=temporal, pool=p, http=http, status=status, clock=clock, query_timeout=query_timeout
+        )
         try:
             yield
         finally:

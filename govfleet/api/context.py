@@ -51,15 +51,21 @@ def api_context(request: Request) -> ApiContext:
     return request.app.state.ctx
 
 
-_read_bearer = HTTPBearer(auto_error=False, scheme_name="ReadToken",
-                          description="`API_READ_TOKEN`: required on read endpoints only when the server sets it")
-_push_bearer = HTTPBearer(auto_error=False, scheme_name="PushToken",
-                          description="`GUARDIAN_PUSH_TOKEN`: required to push tracker readings")
+_read_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ReadToken",
+    description="`API_READ_TOKEN`: required on read endpoints only when the server sets it",
+)
+_push_bearer = HTTPBearer(
+    auto_error=False, scheme_name="PushToken", description="`GUARDIAN_PUSH_TOKEN`: required to push tracker readings"
+)
 
 
 def _token_matches(given: HTTPAuthorizationCredentials | None, expected: str) -> bool:
-    return given is not None and given.scheme.lower() == "bearer" and hmac.compare_digest(
-        given.credentials.encode(), expected.encode()
+    return (
+        given is not None
+        and given.scheme.lower() == "bearer"
+        and hmac.compare_digest(given.credentials.encode(), expected.encode())
     )
 
 
@@ -68,8 +74,12 @@ async def require_read_access(
 ) -> None:
     token = api_context(request).config.settings.API_READ_TOKEN
     if token and not _token_matches(credentials, token):
-        raise ApiError(401, "unauthorized", "this endpoint needs `Authorization: Bearer <API_READ_TOKEN>`",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this endpoint needs `Authorization: Bearer <API_READ_TOKEN>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 async def require_push_token(
@@ -80,8 +90,12 @@ async def require_push_token(
     if not token:
         raise ApiError(403, "push_disabled", "readings push is disabled on this server: set GUARDIAN_PUSH_TOKEN")
     if not _token_matches(credentials, token):
-        raise ApiError(401, "unauthorized", "readings push needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "readings push needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 READ = [Depends(require_read_access)]  # the dependencies of every read endpoint

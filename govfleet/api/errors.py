@@ -41,13 +41,25 @@ class ApiError(Exception):
 
 
 _STATUS_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 415: "unsupported_media_type", 422: "validation_error", 429: "too_many_requests",
-    500: "internal_error", 502: "bad_gateway", 503: "unavailable", 504: "timeout",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "unavailable",
+    504: "timeout",
 }
 
 
-def error_response(status: int, code: str, message: str, details: Any = None, headers: dict | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(status_code=status, content=body, headers=headers)
 
@@ -63,13 +75,15 @@ def problem_text(msg: str) -> str:
     """A pydantic error message without pydantic's "Value error, " / "Assertion failed, " prefix."""
     for prefix in ("Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
-            return msg[len(prefix):]
+            return msg[len(prefix) :]
     return msg
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict]:
-    return [{"field": _loc(e.get("loc", ())), "problem": problem_text(str(e.get("msg", "invalid"))),
-             "type": e.get("type")} for e in exc.errors()]
+    return [
+        {"field": _loc(e.get("loc", ())), "problem": problem_text(str(e.get("msg", "invalid"))), "type": e.get("type")}
+        for e in exc.errors()
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -89,8 +103,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # FastAPI's answer to a body that is not even text: a validation error like any other.
-            return error_response(422, "validation_error", "body: not valid JSON",
-                                  [{"field": "body", "problem": "not valid JSON", "type": "json_invalid"}])
+            return error_response(
+                422,
+                "validation_error",
+                "body: not valid JSON",
+                [{"field": "body", "problem": "not valid JSON", "type": "json_invalid"}],
+            )
         code = _STATUS_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         if exc.status_code == 404 and message == "Not Found":

@@ -44,8 +44,12 @@ def shaped(model: type[M], value: Any, what: str) -> M:
     try:
         return model.model_validate(value)
     except ValidationError as err:
-        raise ApiError(502, "bad_gateway", f"the guardian's {what} answer does not have the documented shape",
-                       [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in err.errors()]) from None
+        raise ApiError(
+            502,
+            "bad_gateway",
+            f"the guardian's {what} answer does not have the documented shape",
+            [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in err.errors()],
+        ) from None
 
 
 async def query_guardian(ctx: ApiContext, name: str, model: type[M]) -> M:
@@ -55,11 +59,15 @@ async def query_guardian(ctx: ApiContext, name: str, model: type[M]) -> M:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise _not_running(ctx) from None
-        raise ApiError(503, "guardian_unavailable",
-                       f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err.message}") from None
+        raise ApiError(
+            503,
+            "guardian_unavailable",
+            f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err.message}",
+        ) from None
     except Exception as err:
-        raise ApiError(503, "guardian_unavailable",
-                       f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err}") from None
+        raise ApiError(
+            503, "guardian_unavailable", f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err}"
+        ) from None
     return shaped(model, value, name)
 
 

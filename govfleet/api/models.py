@@ -33,7 +33,9 @@ class GuardianStatusOut(_Out):
     last_check: UtcDatetime | None = None
     check_interval_seconds: int
     current_holder_control: float | None = None
-    governance_level: str = Field(description="excellent|good|acceptable|caution|warning|critical|emergency (or unknown)")
+    governance_level: str = Field(
+        description="excellent|good|acceptable|caution|warning|critical|emergency (or unknown)"
+    )
     system_status: str = Field(description="operational|redemptions_paused|fully_paused")
     paused: bool
     alerts_active: int
@@ -68,7 +70,9 @@ class AlertsOut(_Out):
 class EventOut(_Out):
     id: int
     timestamp: UtcDatetime
-    event_type: str = Field(description="governance_check|threshold_crossed|pause|resume|... (the guardian's audit log)")
+    event_type: str = Field(
+        description="governance_check|threshold_crossed|pause|resume|... (the guardian's audit log)"
+    )
     holder_control: float | None = None
     threshold_level: str
     action: str
@@ -154,7 +158,7 @@ class ReadingIn(_In):
         return to_utc(v)
 
     @model_validator(mode="after")
-    def _votes_add_up(self) -> "ReadingIn":
+    def _votes_add_up(self) -> ReadingIn:
         if self.holder_votes + self.seller_votes != self.total_votes:
             raise ValueError(
                 f"holder_votes ({self.holder_votes}) + seller_votes ({self.seller_votes}) "
@@ -176,11 +180,16 @@ _IDENTIFIER = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,198}[^\s\x00-\x1f\x7f])
 
 
 class ConfirmPaymentBody(_In):
-    client_payment_id: str = Field(min_length=1, max_length=200, pattern=_IDENTIFIER,
-                                   description="the payment's id, which is its idempotency key")
-    user_id: str = Field(min_length=1, max_length=200, pattern=_IDENTIFIER,
-                         json_schema_extra={"not": {"const": "cogni_system_principal"}},
-                         description="the buyer (never the system principal)")
+    client_payment_id: str = Field(
+        min_length=1, max_length=200, pattern=_IDENTIFIER, description="the payment's id, which is its idempotency key"
+    )
+    user_id: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=_IDENTIFIER,
+        json_schema_extra={"not": {"const": "cogni_system_principal"}},
+        description="the buyer (never the system principal)",
+    )
     amount_usd_cents: int = Field(gt=0, le=MAX_USD_CENTS, strict=True, description="amount paid, in US cents")
 
 
@@ -201,7 +210,9 @@ class ActivityDay(_Out):
     runs_failed: int = Field(description="runs that ended in error or were refused")
     credits_received: str = Field(description="credits added to the system tenant that day (bigint as string)")
     credits_spent: str = Field(description="credits charged to the system tenant that day (bigint as string)")
-    holder_control: HolderControlStats | None = Field(description="from the guardian's governance checks; null when none")
+    holder_control: HolderControlStats | None = Field(
+        description="from the guardian's governance checks; null when none"
+    )
 
 
 class ActivityOut(_Out):

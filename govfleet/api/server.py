@@ -52,13 +52,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_api(app: Any, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False,
-                    timeout: float = 30.0) -> RunningApi:
+async def start_api(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False, timeout: float = 30.0
+) -> RunningApi:
     """Start serving any ASGI app; returns once its lifespan has started (or raises)."""
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on",
-                            timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on", timeout_graceful_shutdown=5)
     server = _HostedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"api:{bound_port}")
     loop = asyncio.get_running_loop()

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from psycopg_pool import AsyncConnectionPool
@@ -33,7 +33,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -112,7 +112,8 @@ class StatusService:
             try:
                 handle = self.client.get_workflow_handle(STATUS_WORKFLOW_ID)
                 result = await handle.query(
-                    SNAPSHOT_QUERY, result_type=SnapshotQueryResult,
+                    SNAPSHOT_QUERY,
+                    result_type=SnapshotQueryResult,
                     rpc_timeout=timedelta(seconds=self.query_timeout),
                 )
                 if result.state.credits_known:
@@ -145,9 +146,14 @@ class StatusService:
         governance = self.config.spec.governance
         hb = governance.heartbeat
         return StatusState(
-            system_credits=credits, credits_known=True, schedules=schedule_entries(governance.schedules),
-            heartbeat_interval_seconds=hb.interval_minutes * 60, heartbeat_grace_seconds=hb.grace_seconds,
-            heartbeat=heartbeat, recent_runs=runs, rebuilt_at=self.clock(),
+            system_credits=credits,
+            credits_known=True,
+            schedules=schedule_entries(governance.schedules),
+            heartbeat_interval_seconds=hb.interval_minutes * 60,
+            heartbeat_grace_seconds=hb.grace_seconds,
+            heartbeat=heartbeat,
+            recent_runs=runs,
+            rebuilt_at=self.clock(),
         )
 
     async def status_json(self) -> tuple[bytes, str]:

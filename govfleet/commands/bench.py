@@ -16,10 +16,14 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="run every benchmark in bench/ (from a checkout) and write a JSON file and a table")
+    p = sub.add_parser(
+        "bench", help="run every benchmark in bench/ (from a checkout) and write a JSON file and a table"
+    )
     p.add_argument("--quick", action="store_true", help="small runs (a smoke test of every benchmark)")
     p.add_argument("--only", action="append", default=[], help="run only this benchmark module (repeatable)")
-    p.add_argument("--output", default="bench/results.json", help="where to write the JSON (default bench/results.json)")
+    p.add_argument(
+        "--output", default="bench/results.json", help="where to write the JSON (default bench/results.json)"
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -49,9 +53,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     try:
         names = args.only or discover()
     except ImportError:
-        print("govfleet: error: bench/ not found; run `govfleet bench` from a checkout of governance-fleet", file=sys.stderr)
+        print(
+            "govfleet: error: bench/ not found; run `govfleet bench` from a checkout of governance-fleet",
+            file=sys.stderr,
+        )
         return 2
-    results: dict = {"machine": machine(), "quick": args.quick, "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "benchmarks": {}}
+    results: dict = {
+        "machine": machine(),
+        "quick": args.quick,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "benchmarks": {},
+    }
     failed = []
     for name in names:
         module = importlib.import_module(f"bench.{name}")

@@ -136,18 +136,21 @@ def cmd_up(args: argparse.Namespace) -> int:
             worker_task = asyncio.create_task(run_workers_until(config, database_url, address, stop))
             services = await start_services(config, client, database_url, args)
             print(
-                "\n".join([
-                    "",
-                    "governance-fleet is up",
-                    f"  Temporal UI:   {temporal.ui_url if temporal else '(external Temporal at ' + address + ')'}",
-                    f"  Temporal:      {address}",
-                    f"  Database:      {db.redact(database_url)}",
-                    *[f"  {name + ':':<14} {where}" for name, where in services.described],
-                    f"  State:         {data_dir}",
-                    "  Stop:          Ctrl-C (stops everything started here)",
-                    "",
-                ]),
-                file=sys.stderr, flush=True,
+                "\n".join(
+                    [
+                        "",
+                        "governance-fleet is up",
+                        f"  Temporal UI:   {temporal.ui_url if temporal else '(external Temporal at ' + address + ')'}",
+                        f"  Temporal:      {address}",
+                        f"  Database:      {db.redact(database_url)}",
+                        *[f"  {name + ':':<14} {where}" for name, where in services.described],
+                        f"  State:         {data_dir}",
+                        "  Stop:          Ctrl-C (stops everything started here)",
+                        "",
+                    ]
+                ),
+                file=sys.stderr,
+                flush=True,
             )
             stop_task = asyncio.create_task(stop.wait())
             try:

@@ -35,13 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scenario", default="steady", help=f"one of: {', '.join(SCENARIOS)} (default steady)")
     p.add_argument("--port", type=int, default=8922, help="port (default 8922; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--step-seconds", type=float, default=DEFAULT_STEP_SECONDS,
-                   help=f"seconds per scenario step (default {DEFAULT_STEP_SECONDS:g})")
+    p.add_argument(
+        "--step-seconds",
+        type=float,
+        default=DEFAULT_STEP_SECONDS,
+        help=f"seconds per scenario step (default {DEFAULT_STEP_SECONDS:g})",
+    )
     p.add_argument("--per-request", action="store_true", help="advance one step per reading served instead")
     p.set_defaults(func=cmd_tracker_sim)
 
 
-def make_simulator(scenario: str, *, step_seconds: float = DEFAULT_STEP_SECONDS, per_request: bool = False) -> TrackerSimulator:
+def make_simulator(
+    scenario: str, *, step_seconds: float = DEFAULT_STEP_SECONDS, per_request: bool = False
+) -> TrackerSimulator:
     if scenario not in SCENARIOS:
         raise StartupError(f"--scenario {scenario!r} is not a tracker scenario; use one of {', '.join(SCENARIOS)}")
     if step_seconds <= 0:
@@ -68,7 +74,8 @@ def cmd_tracker_sim(args: argparse.Namespace) -> int:
             f"  POST {running.url}/admin/pause | /admin/resume\n"
             f"  GET  {running.url}/sim/state | /sim/calls    POST /sim/reading | /sim/scenario | /sim/fail | /sim/reset\n"
             "Ctrl-C stops it.",
-            file=sys.stderr, flush=True,
+            file=sys.stderr,
+            flush=True,
         )
         await stop.wait()
         await running.stop()
@@ -93,7 +100,10 @@ async def ensure_guardian(client: Client, task_queue: str, cfg: GuardianConfig) 
     differs. Returns the handle and what was done: started | reconfigured | running."""
     try:
         handle = await client.start_workflow(
-            GUARDIAN_WORKFLOW, GuardianInput(config=cfg), id=cfg.guardian_id, task_queue=task_queue,
+            GUARDIAN_WORKFLOW,
+            GuardianInput(config=cfg),
+            id=cfg.guardian_id,
+            task_queue=task_queue,
         )
         return handle, "started"
     except WorkflowAlreadyStartedError:

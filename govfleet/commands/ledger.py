@@ -97,18 +97,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     print(f"ledger at {redact(url)}: {report.accounts} accounts, {report.entries} entries, {report.payments} payments")
     for m in report.mismatches:
-        print(f"  MISMATCH {m.billing_account_id}: balance {m.balance} != sum of entries {m.ledger_sum} "
-              f"(difference {m.balance - m.ledger_sum})")
+        print(
+            f"  MISMATCH {m.billing_account_id}: balance {m.balance} != sum of entries {m.ledger_sum} "
+            f"(difference {m.balance - m.ledger_sum})"
+        )
     for c in report.chain_breaks:
-        print(f"  CHAIN    {c.billing_account_id}: entry {c.entry_id} balance_after {c.balance_after} "
-              f"!= running sum {c.running_sum}")
+        print(
+            f"  CHAIN    {c.billing_account_id}: entry {c.entry_id} balance_after {c.balance_after} "
+            f"!= running sum {c.running_sum}"
+        )
     for p in report.payment_mismatches:
         print(f"  PAYMENT  {p.client_payment_id}: {p.problem}")
     if report.ok:
         print("ok: every balance equals the sum of its entries")
         return 0
-    print(f"FAILED: {len(report.mismatches)} account(s) differ, {len(report.chain_breaks)} entry chain break(s), "
-          f"{len(report.payment_mismatches)} payment(s) without matching entries", file=sys.stderr)
+    print(
+        f"FAILED: {len(report.mismatches)} account(s) differ, {len(report.chain_breaks)} entry chain break(s), "
+        f"{len(report.payment_mismatches)} payment(s) without matching entries",
+        file=sys.stderr,
+    )
     return 1
 
 
@@ -127,6 +134,15 @@ def cmd_balance(args: argparse.Namespace) -> int:
             await pool.close()
 
     balance, spent = asyncio.run(main())
-    print(json.dumps({"system_tenant": "cogni_system", "balance_credits": str(balance),
-                      "spent_today_credits": str(spent), "budget_credits_per_day": str(budget)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "system_tenant": "cogni_system",
+                "balance_credits": str(balance),
+                "spent_today_credits": str(spent),
+                "budget_credits_per_day": str(budget),
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -38,11 +38,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     async def main() -> int:
         client = await connect_fleet(config)
         try:
-            report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE,
-                                     dry_run=args.dry_run)
+            report = await reconcile(
+                client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE, dry_run=args.dry_run
+            )
         except RPCError as exc:  # e.g. reading the schedules was refused: nothing was written
-            print(f"govfleet: error: Temporal refused the reconcile ({exc.status.name}): {exc.message}",
-                  file=sys.stderr)
+            print(
+                f"govfleet: error: Temporal refused the reconcile ({exc.status.name}): {exc.message}", file=sys.stderr
+            )
             return 1
         print(report.render())
         if args.dry_run:
@@ -51,8 +53,11 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             for o in report.failed:
                 print(f"govfleet: error: {o.schedule_id}: {o.detail}", file=sys.stderr)
             if report.blocked:
-                print(f"govfleet: error: blocked: {', '.join(report.blocked)} exist but are not owned by "
-                      f"{report.plan.owner}; delete or rename them, or rename the charter", file=sys.stderr)
+                print(
+                    f"govfleet: error: blocked: {', '.join(report.blocked)} exist but are not owned by "
+                    f"{report.plan.owner}; delete or rename them, or rename the charter",
+                    file=sys.stderr,
+                )
             return 1
         return 0
 
@@ -76,8 +81,10 @@ async def reconcile_on_start(config: Config, client: Client) -> str:
         except Exception as exc:
             print(f"govfleet: could not trigger the first heartbeat: {exc}", file=sys.stderr)
     p = report.plan
-    summary = (f"{p.count('create')} created, {p.count('update')} updated, {p.count('delete')} deleted, "
-               f"{p.count('unchanged')} unchanged")
+    summary = (
+        f"{p.count('create')} created, {p.count('update')} updated, {p.count('delete')} deleted, "
+        f"{p.count('unchanged')} unchanged"
+    )
     if not report.ok:
         problems = [*(f"blocked {b}" for b in report.blocked), *(f"failed {o.schedule_id}" for o in report.failed)]
         summary += " — " + ", ".join(problems) + " (see `govfleet reconcile --dry-run`)"

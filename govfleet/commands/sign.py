@@ -49,20 +49,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("action", choices=["pause", "resume"], help="what the authorization allows")
     p.add_argument("--key-file", required=True, help="hex private key (one line) or Ethereum keystore JSON")
     p.add_argument("--password-env", metavar="VAR", help="environment variable holding the keystore's password")
-    p.add_argument("--reason", default=None,
-                   help="the reason (signed; must equal the request's reason). Pause: required. Resume: default ''")
-    p.add_argument("--guardian", default=GUARDIAN_WORKFLOW_ID,
-                   help=f"guardian workflow id (default {GUARDIAN_WORKFLOW_ID})")
-    p.add_argument("--ttl", type=int, default=600,
-                   help=f"seconds until the authorization expires (default 600; guardians refuse more than "
-                        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_MAX_AGE_SECONDS})")
+    p.add_argument(
+        "--reason",
+        default=None,
+        help="the reason (signed; must equal the request's reason). Pause: required. Resume: default ''",
+    )
+    p.add_argument(
+        "--guardian", default=GUARDIAN_WORKFLOW_ID, help=f"guardian workflow id (default {GUARDIAN_WORKFLOW_ID})"
+    )
+    p.add_argument(
+        "--ttl",
+        type=int,
+        default=600,
+        help=f"seconds until the authorization expires (default 600; guardians refuse more than "
+        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_MAX_AGE_SECONDS})",
+    )
     p.add_argument("--nonce", default=None, help="nonce (default: 32 random hex digits); never reuse one")
     p.add_argument("--json", action="store_true", help="print the request body instead of the bare token")
-    p.add_argument("--governance-verified", action="store_true",
-                   help="resume: set governance_verified in the --json body (needed after an emergency pause)")
-    p.add_argument("--add-to", metavar="FILE",
-                   help="add this signature to the authorization of a request body written by another admin "
-                        "(its reason is used); implies --json")
+    p.add_argument(
+        "--governance-verified",
+        action="store_true",
+        help="resume: set governance_verified in the --json body (needed after an emergency pause)",
+    )
+    p.add_argument(
+        "--add-to",
+        metavar="FILE",
+        help="add this signature to the authorization of a request body written by another admin "
+        "(its reason is used); implies --json",
+    )
     p.set_defaults(func=cmd_sign)
 
 
@@ -134,8 +148,10 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
     if base is not None:
         file_reason = base.get("reason", "")
         if reason is not None and reason != file_reason:
-            raise SignError(f"--reason {reason!r} differs from the reason in {args.add_to} ({file_reason!r}); "
-                            "every admin must sign the same reason")
+            raise SignError(
+                f"--reason {reason!r} differs from the reason in {args.add_to} ({file_reason!r}); "
+                "every admin must sign the same reason"
+            )
         reason = file_reason
         if not isinstance(reason, str):
             raise SignError(f"the reason in {args.add_to} is not a string")
@@ -155,14 +171,19 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
 
     key = read_private_key(args.key_file, args.password_env, environ)
     expires_at = expires_in(now, args.ttl)
-    token = sign_authorization(key, action=args.action, guardian_id=args.guardian, reason=reason,
-                               expires_at=expires_at, nonce=nonce)
+    token = sign_authorization(
+        key, action=args.action, guardian_id=args.guardian, reason=reason, expires_at=expires_at, nonce=nonce
+    )
     signer = address_of(key)
-    summary = (f"signed {args.action} of {args.guardian} by {signer}, nonce {nonce}, expires "
-               f"{iso_utc(expires_at)} (in {args.ttl} s)")
+    summary = (
+        f"signed {args.action} of {args.guardian} by {signer}, nonce {nonce}, expires "
+        f"{iso_utc(expires_at)} (in {args.ttl} s)"
+    )
     if args.ttl > DEFAULT_MAX_AGE_SECONDS:
-        summary += (f"\nwarning: --ttl {args.ttl} is above the default guardian.signature_max_age_seconds "
-                    f"({DEFAULT_MAX_AGE_SECONDS}); a guardian with the default refuses it as expired")
+        summary += (
+            f"\nwarning: --ttl {args.ttl} is above the default guardian.signature_max_age_seconds "
+            f"({DEFAULT_MAX_AGE_SECONDS}); a guardian with the default refuses it as expired"
+        )
 
     if base is None and not args.json:
         return token, summary

@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from govfleet import db
 from govfleet.local_fleet import with_local_fleet
@@ -26,8 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("status", help="show the governance status (governance.status.v1) as a table")
     p.add_argument("--json", action="store_true", help="print the contract's JSON instead of a table")
-    p.add_argument("--api", metavar="URL", default=None,
-                   help="read it from a running API (e.g. http://127.0.0.1:8926) instead of Temporal")
+    p.add_argument(
+        "--api",
+        metavar="URL",
+        default=None,
+        help="read it from a running API (e.g. http://127.0.0.1:8926) instead of Temporal",
+    )
     p.set_defaults(func=cmd_status)
 
 
@@ -41,8 +45,10 @@ def cmd_api(args: argparse.Namespace) -> int:
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
     s = config.settings
     if not s.TEMPORAL_ADDRESS:
-        raise db.StartupError("TEMPORAL_ADDRESS is not set; `govfleet api` serves the fleet of an existing Temporal "
-                              "(use `govfleet up` for everything in one process)")
+        raise db.StartupError(
+            "TEMPORAL_ADDRESS is not set; `govfleet api` serves the fleet of an existing Temporal "
+            "(use `govfleet up` for everything in one process)"
+        )
     if not s.DATABASE_URL:
         raise db.StartupError("DATABASE_URL is not set; `govfleet api` needs the fleet's database")
     db.wait_for_database(s.DATABASE_URL, s.DATABASE_CONNECT_TIMEOUT_SECONDS)
@@ -61,8 +67,11 @@ def cmd_api(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         client = await connect(s.TEMPORAL_ADDRESS, s.TEMPORAL_NAMESPACE)
         api = await start_api(create_app(config, client=client), host, port, access_log=True)
-        print(f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
-              file=sys.stderr, flush=True)
+        print(
+            f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             await stop.wait()
         finally:
@@ -86,8 +95,9 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, o
     await tell_status(client, config.settings.TEMPORAL_TASK_QUEUE, StatusUpdate(source="govfleet up"))
     s = config.settings
     try:
-        api = await start_api(create_app(config, client=client, database_url=database_url), s.SERVICE_HOST,
-                              s.SERVICE_PORT)
+        api = await start_api(
+            create_app(config, client=client, database_url=database_url), s.SERVICE_HOST, s.SERVICE_PORT
+        )
     except OSError as err:
         raise db.StartupError(f"{err}; set SERVICE_PORT to a free port") from None
     return api.url, api
@@ -105,7 +115,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(body, indent=2))
     else:
-        print(render_table(body, source=source, now=datetime.now(timezone.utc)))
+        print(render_table(body, source=source, now=datetime.now(UTC)))
     return 0
 
 
@@ -195,10 +205,14 @@ def render_table(body: dict, *, source: str, now: datetime) -> str:
         "",
         "Upcoming runs",
     ]
-    up = [[r["name"], _short(r["nextRunAt"]), _countdown((_dt(r["nextRunAt"]) - now).total_seconds())]
-          for r in body["upcomingRuns"]]
+    up = [
+        [r["name"], _short(r["nextRunAt"]), _countdown((_dt(r["nextRunAt"]) - now).total_seconds())]
+        for r in body["upcomingRuns"]
+    ]
     lines += _table(["NAME", "NEXT RUN (UTC)", "IN"], up) if up else ["  (no scheduled runs)"]
     lines += ["", "Recent runs"]
-    recent = [[r["id"], r["title"] or "—", _short(r["startedAt"]), _short(r["lastActivity"])] for r in body["recentRuns"]]
+    recent = [
+        [r["id"], r["title"] or "—", _short(r["startedAt"]), _short(r["lastActivity"])] for r in body["recentRuns"]
+    ]
     lines += _table(["ID", "TITLE", "STARTED (UTC)", "LAST ACTIVITY (UTC)"], recent) if recent else ["  (no runs yet)"]
     return "\n".join(lines)

@@ -14,10 +14,24 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 __all__ = [
-    "BEGIN_ACTIVITY", "CHARGE_ACTIVITY", "ENTRYPOINT_BRIEF_ACTIVITY", "ENTRYPOINT_HEARTBEAT_ACTIVITY",
-    "ENTRYPOINT_HTTP_ACTIVITY", "FINISH_ACTIVITY", "GOVERNANCE_RUN_WORKFLOW", "BeginRunInput", "BeginRunResult",
-    "ChargeRunInput", "ChargeRunResult", "EntrypointInput", "EntrypointResult", "FinishRunInput", "FinishRunResult",
-    "GovernanceRunInput", "GovernanceRunResult", "schedule_id",
+    "BEGIN_ACTIVITY",
+    "CHARGE_ACTIVITY",
+    "ENTRYPOINT_BRIEF_ACTIVITY",
+    "ENTRYPOINT_HEARTBEAT_ACTIVITY",
+    "ENTRYPOINT_HTTP_ACTIVITY",
+    "FINISH_ACTIVITY",
+    "GOVERNANCE_RUN_WORKFLOW",
+    "BeginRunInput",
+    "BeginRunResult",
+    "ChargeRunInput",
+    "ChargeRunResult",
+    "EntrypointInput",
+    "EntrypointResult",
+    "FinishRunInput",
+    "FinishRunResult",
+    "GovernanceRunInput",
+    "GovernanceRunResult",
+    "schedule_id",
 ]
 
 GOVERNANCE_RUN_WORKFLOW = "GovernanceRun"

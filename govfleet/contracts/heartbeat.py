@@ -13,9 +13,18 @@ from pydantic import BaseModel, Field
 from govfleet.domain.heartbeat import HeartbeatFacts, PreviousHeartbeat
 
 __all__ = [
-    "GATHER_ACTIVITY", "HEARTBEAT_SCHEDULE_ID", "HEARTBEAT_WORKFLOW", "POST_SINK_ACTIVITY", "RECORD_ACTIVITY",
-    "HeartbeatGathered", "HeartbeatInput", "HeartbeatResult", "PostSinkInput", "PostSinkResult",
-    "RecordHeartbeatInput", "RecordHeartbeatResult",
+    "GATHER_ACTIVITY",
+    "HEARTBEAT_SCHEDULE_ID",
+    "HEARTBEAT_WORKFLOW",
+    "POST_SINK_ACTIVITY",
+    "RECORD_ACTIVITY",
+    "HeartbeatGathered",
+    "HeartbeatInput",
+    "HeartbeatResult",
+    "PostSinkInput",
+    "PostSinkResult",
+    "RecordHeartbeatInput",
+    "RecordHeartbeatResult",
 ]
 
 HEARTBEAT_WORKFLOW = "GovernanceHeartbeat"

@@ -10,8 +10,12 @@ from __future__ import annotations
 from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
 
 __all__ = [
-    "CONFIRM_PAYMENT_ACTIVITY", "NON_RETRYABLE_TYPES", "PAYMENT_WORKFLOW", "ConfirmPaymentInput",
-    "ConfirmPaymentResult", "payment_workflow_id",
+    "CONFIRM_PAYMENT_ACTIVITY",
+    "NON_RETRYABLE_TYPES",
+    "PAYMENT_WORKFLOW",
+    "ConfirmPaymentInput",
+    "ConfirmPaymentResult",
+    "payment_workflow_id",
 ]
 
 PAYMENT_WORKFLOW = "Payment"

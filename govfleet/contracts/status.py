@@ -25,10 +25,26 @@ from govfleet.domain.status import (
 )
 
 __all__ = [
-    "NOTIFY_STATUS_ACTIVITY", "READ_SCHEDULES_ACTIVITY", "READ_STATUS_DB_ACTIVITY", "SNAPSHOT_QUERY", "STATUS_QUERY",
-    "STATUS_WORKFLOW", "STATUS_WORKFLOW_ID", "UPDATE_SIGNAL", "GovernanceStatusV1", "HeartbeatRecord",
-    "ReadSchedulesInput", "ReadSchedulesResult", "ReadStatusDbInput", "ReadStatusDbResult", "RecentRun",
-    "SnapshotQueryInput", "SnapshotQueryResult", "StatusQueryInput", "StatusState", "StatusUpdate",
+    "NOTIFY_STATUS_ACTIVITY",
+    "READ_SCHEDULES_ACTIVITY",
+    "READ_STATUS_DB_ACTIVITY",
+    "SNAPSHOT_QUERY",
+    "STATUS_QUERY",
+    "STATUS_WORKFLOW",
+    "STATUS_WORKFLOW_ID",
+    "UPDATE_SIGNAL",
+    "GovernanceStatusV1",
+    "HeartbeatRecord",
+    "ReadSchedulesInput",
+    "ReadSchedulesResult",
+    "ReadStatusDbInput",
+    "ReadStatusDbResult",
+    "RecentRun",
+    "SnapshotQueryInput",
+    "SnapshotQueryResult",
+    "StatusQueryInput",
+    "StatusState",
+    "StatusUpdate",
     "StatusWorkflowInput",
 ]
 

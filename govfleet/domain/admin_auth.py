@@ -181,14 +181,16 @@ def canonical_message(*, action: str, guardian_id: str, nonce: str, expires_at: 
     _check_fields(action, guardian_id, nonce, reason)
     ts = _unix(_utc(expires_at, "expires_at"))
     iso = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return "\n".join([
-        MESSAGE_HEADER,
-        f"action: {action}",
-        f"guardian: {guardian_id}",
-        f"nonce: {nonce}",
-        f"expires: {iso} ({ts})",
-        f"reason: {reason}",
-    ])
+    return "\n".join(
+        [
+            MESSAGE_HEADER,
+            f"action: {action}",
+            f"guardian: {guardian_id}",
+            f"nonce: {nonce}",
+            f"expires: {iso} ({ts})",
+            f"reason: {reason}",
+        ]
+    )
 
 
 def sign_authorization(
@@ -317,7 +319,9 @@ def verify_admin_action(
         try:
             signer = recover_signer(message, signature)
         except BadSignature as exc:  # invalid v, r or s
-            raise AuthorizationError("malformed", f"{where} (nonce {nonce}): signature cannot be recovered: {exc}") from None
+            raise AuthorizationError(
+                "malformed", f"{where} (nonce {nonce}): signature cannot be recovered: {exc}"
+            ) from None
         if signer not in admin_set:
             raise AuthorizationError(
                 "foreign",
@@ -334,8 +338,11 @@ def verify_admin_action(
 
     signers = sorted({v.signer for v in verified})
     if len(signers) < quorum:
-        dup = f" ({len(verified)} signatures from {len(signers)} admin{'s' if len(signers) != 1 else ''})" \
-            if len(verified) != len(signers) else ""
+        dup = (
+            f" ({len(verified)} signatures from {len(signers)} admin{'s' if len(signers) != 1 else ''})"
+            if len(verified) != len(signers)
+            else ""
+        )
         raise AuthorizationError(
             "quorum",
             f"{action} of {guardian_id} needs {quorum} distinct admin signatures, got {len(signers)}"

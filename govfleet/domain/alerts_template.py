@@ -69,17 +69,19 @@ def render_alert(
     for name, value in (("alert_type", alert_type), ("action", action), ("system_status", system_status)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    return "\n".join([
-        HEADER,
-        "",
-        f"Level: {alert_type}",
-        f"Holder Control: {format_percent(holder_control)}%",
-        f"Threshold: {format_percent(threshold, missing='n/a')}%",
-        f"Action Taken: {action}",
-        "",
-        f"Timestamp: {format_timestamp(timestamp)}",
-        f"System Status: {system_status}",
-    ])
+    return "\n".join(
+        [
+            HEADER,
+            "",
+            f"Level: {alert_type}",
+            f"Holder Control: {format_percent(holder_control)}%",
+            f"Threshold: {format_percent(threshold, missing='n/a')}%",
+            f"Action Taken: {action}",
+            "",
+            f"Timestamp: {format_timestamp(timestamp)}",
+            f"System Status: {system_status}",
+        ]
+    )
 
 
 def alert_title(alert_type: str, holder_control: float | Decimal | None) -> str:

@@ -72,9 +72,7 @@ class ChargeConflict(BillingError):
 
     def __init__(self, reference: str, reason: str, charged: int, amount: int):
         self.reference = reference
-        super().__init__(
-            f"charge {reason}/{reference!r} was already made for {charged} credits, not {amount}"
-        )
+        super().__init__(f"charge {reason}/{reference!r} was already made for {charged} credits, not {amount}")
 
 
 # --- math ---------------------------------------------------------------------------------

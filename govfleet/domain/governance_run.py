@@ -58,7 +58,9 @@ def grant_refusal(grant: GrantFacts, entrypoint: str, now: datetime, *, tenant_i
         return f"execution grant {grant.grant_id!r} expired at {iso_utc(grant.expires_at)}"
     scope = required_scope(entrypoint)
     if scope not in grant.scopes:
-        return f"execution grant {grant.grant_id!r} does not allow {scope!r} (scopes: {', '.join(grant.scopes) or 'none'})"
+        return (
+            f"execution grant {grant.grant_id!r} does not allow {scope!r} (scopes: {', '.join(grant.scopes) or 'none'})"
+        )
     return None
 
 
@@ -67,8 +69,10 @@ def budget_refusal(spent_today: int, cost: int, budget_per_day: int) -> str | No
     if cost < 0 or spent_today < 0 or budget_per_day < 0:
         raise ValueError(f"amounts must not be negative (spent {spent_today}, cost {cost}, budget {budget_per_day})")
     if spent_today + cost > budget_per_day:
-        return (f"daily budget exhausted: spent {spent_today} of {budget_per_day} credits today (UTC); "
-                f"this run costs {cost}")
+        return (
+            f"daily budget exhausted: spent {spent_today} of {budget_per_day} credits today (UTC); "
+            f"this run costs {cost}"
+        )
     return None
 
 

@@ -47,7 +47,7 @@ def heartbeat_state(
     now: datetime,
     paused: bool = False,
 ) -> str:
-    """"new" | "up" | "late" | "down" | "paused" (see the module docstring)."""
+    """ "new" | "up" | "late" | "down" | "paused" (see the module docstring)."""
     if interval <= timedelta(0):
         raise ValueError(f"interval must be positive, got {interval}")
     if grace < timedelta(0):
@@ -108,45 +108,72 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
     failed = False
 
     if not facts.tenant_exists:
-        checks.append(CheckResult(name=CHECK_SYSTEM_TENANT, ok=False,
-                                  detail=f"billing account {facts.tenant_id!r} does not exist"))
+        checks.append(
+            CheckResult(
+                name=CHECK_SYSTEM_TENANT, ok=False, detail=f"billing account {facts.tenant_id!r} does not exist"
+            )
+        )
         failed = True
     elif not facts.tenant_flagged:
-        checks.append(CheckResult(name=CHECK_SYSTEM_TENANT, ok=False,
-                                  detail=f"billing account {facts.tenant_id!r} is not flagged is_system_tenant"))
+        checks.append(
+            CheckResult(
+                name=CHECK_SYSTEM_TENANT,
+                ok=False,
+                detail=f"billing account {facts.tenant_id!r} is not flagged is_system_tenant",
+            )
+        )
         failed = True
     else:
-        checks.append(CheckResult(name=CHECK_SYSTEM_TENANT, ok=True,
-                                  detail=f"{facts.tenant_id!r} exists and is the system tenant"))
+        checks.append(
+            CheckResult(
+                name=CHECK_SYSTEM_TENANT, ok=True, detail=f"{facts.tenant_id!r} exists and is the system tenant"
+            )
+        )
 
     threshold = thresholds.low_balance_threshold_credits
     if facts.balance is None:
         checks.append(CheckResult(name=CHECK_BALANCE, ok=False, detail="no balance (system tenant missing)"))
     elif facts.balance < threshold:
-        checks.append(CheckResult(name=CHECK_BALANCE, ok=False,
-                                  detail=f"balance {facts.balance} is below the threshold {threshold}"))
+        checks.append(
+            CheckResult(
+                name=CHECK_BALANCE, ok=False, detail=f"balance {facts.balance} is below the threshold {threshold}"
+            )
+        )
         alerts.append(KIND_LOW_BALANCE)
     else:
-        checks.append(CheckResult(name=CHECK_BALANCE, ok=True,
-                                  detail=f"balance {facts.balance} is at least {threshold}"))
+        checks.append(
+            CheckResult(name=CHECK_BALANCE, ok=True, detail=f"balance {facts.balance} is at least {threshold}")
+        )
 
     expires = as_utc(facts.grant_expires_at) if facts.grant_expires_at else None
     if not facts.grant_exists:
-        checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=False,
-                                  detail=f"execution grant {facts.grant_id!r} does not exist"))
+        checks.append(
+            CheckResult(name=CHECK_GRANT_ACTIVE, ok=False, detail=f"execution grant {facts.grant_id!r} does not exist")
+        )
         failed = True
     elif facts.grant_revoked_at is not None:
-        checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=False,
-                                  detail=f"execution grant {facts.grant_id!r} was revoked at "
-                                         f"{as_utc(facts.grant_revoked_at).isoformat()}"))
+        checks.append(
+            CheckResult(
+                name=CHECK_GRANT_ACTIVE,
+                ok=False,
+                detail=f"execution grant {facts.grant_id!r} was revoked at "
+                f"{as_utc(facts.grant_revoked_at).isoformat()}",
+            )
+        )
         failed = True
     elif expires is not None and expires <= now:
-        checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=False,
-                                  detail=f"execution grant {facts.grant_id!r} expired at {expires.isoformat()}"))
+        checks.append(
+            CheckResult(
+                name=CHECK_GRANT_ACTIVE,
+                ok=False,
+                detail=f"execution grant {facts.grant_id!r} expired at {expires.isoformat()}",
+            )
+        )
         failed = True
     else:
-        checks.append(CheckResult(name=CHECK_GRANT_ACTIVE, ok=True,
-                                  detail=f"execution grant {facts.grant_id!r} is active"))
+        checks.append(
+            CheckResult(name=CHECK_GRANT_ACTIVE, ok=True, detail=f"execution grant {facts.grant_id!r} is active")
+        )
 
     warn = timedelta(hours=thresholds.grant_expiry_warning_hours)
     grant_active = checks[-1].ok
@@ -155,13 +182,16 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
     elif expires is None:
         checks.append(CheckResult(name=CHECK_GRANT_EXPIRY, ok=True, detail="grant never expires"))
     elif expires - now < warn:
-        checks.append(CheckResult(name=CHECK_GRANT_EXPIRY, ok=False,
-                                  detail=f"grant expires at {expires.isoformat()}, within "
-                                         f"{thresholds.grant_expiry_warning_hours} h"))
+        checks.append(
+            CheckResult(
+                name=CHECK_GRANT_EXPIRY,
+                ok=False,
+                detail=f"grant expires at {expires.isoformat()}, within {thresholds.grant_expiry_warning_hours} h",
+            )
+        )
         alerts.append(KIND_GRANT_EXPIRING)
     else:
-        checks.append(CheckResult(name=CHECK_GRANT_EXPIRY, ok=True,
-                                  detail=f"grant expires at {expires.isoformat()}"))
+        checks.append(CheckResult(name=CHECK_GRANT_EXPIRY, ok=True, detail=f"grant expires at {expires.isoformat()}"))
 
     if failed:
         alerts.insert(0, KIND_FAILED)
@@ -170,8 +200,9 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
         status = "degraded"
     else:
         status = "ok"
-    return HeartbeatEvaluation(status=status, checks=checks, alerts=alerts,
-                               balance=facts.balance, grant_expires_at=expires)
+    return HeartbeatEvaluation(
+        status=status, checks=checks, alerts=alerts, balance=facts.balance, grant_expires_at=expires
+    )
 
 
 # --- alert dedupe and recovery ---------------------------------------------------------------
@@ -225,8 +256,9 @@ def plan_notifications(
             recovered_from = previous.status
         elif liveness in ("late", "down"):
             recovered_from = liveness
-    return NotificationPlan(notify=notify, notified_at=notified_at,
-                            recovery=recovered_from is not None, recovered_from=recovered_from)
+    return NotificationPlan(
+        notify=notify, notified_at=notified_at, recovery=recovered_from is not None, recovered_from=recovered_from
+    )
 
 
 # --- the CloudEvent --------------------------------------------------------------------------

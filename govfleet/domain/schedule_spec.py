@@ -171,14 +171,21 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
     """What to do with one declared schedule."""
     h = desired.spec_hash
     if actual is None:
-        return PlanItem(schedule_id=desired.schedule_id, action="create", summary=desired.summary,
-                        reason="declared in repo-spec, not in Temporal", desired_hash=h)
-    common = dict(schedule_id=desired.schedule_id, summary=desired.summary, paused=actual.paused,
-                  note=actual.note, desired_hash=h)
+        return PlanItem(
+            schedule_id=desired.schedule_id,
+            action="create",
+            summary=desired.summary,
+            reason="declared in repo-spec, not in Temporal",
+            desired_hash=h,
+        )
+    common = dict(
+        schedule_id=desired.schedule_id, summary=desired.summary, paused=actual.paused, note=actual.note, desired_hash=h
+    )
     if actual.owner != owner:
         who = "nobody (no govfleet memo)" if actual.owner is None else repr(actual.owner)
-        return PlanItem(action="blocked", reason=f"exists but is owned by {who}, not {owner!r}; left untouched",
-                        **common)
+        return PlanItem(
+            action="blocked", reason=f"exists but is owned by {who}, not {owner!r}; left untouched", **common
+        )
     changes: list[Change] = []
     reasons: list[str] = []
     if actual.spec_hash != h:
@@ -188,8 +195,9 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
     # spec, against what we want now).
     last = observable_of(actual.stored) if actual.stored else desired.observable()
     want = desired.observable()
-    drift = [Change(field=k, old=actual.observed.get(k), new=want[k]) for k, v in last.items()
-             if actual.observed.get(k) != v]
+    drift = [
+        Change(field=k, old=actual.observed.get(k), new=want[k]) for k, v in last.items() if actual.observed.get(k) != v
+    ]
     if drift:
         reasons.append("changed outside repo-spec")
         seen = {c.field for c in changes}
@@ -211,8 +219,15 @@ def make_plan(desired: list[DesiredSchedule], actual: dict[str, ActualSchedule],
     for sid in sorted(actual):
         a = actual[sid]
         if sid not in declared and a.owner == owner:
-            items.append(PlanItem(schedule_id=sid, action="delete", reason="no longer declared in repo-spec",
-                                  paused=a.paused, note=a.note))
+            items.append(
+                PlanItem(
+                    schedule_id=sid,
+                    action="delete",
+                    reason="no longer declared in repo-spec",
+                    paused=a.paused,
+                    note=a.note,
+                )
+            )
     return Plan(owner=owner, items=items)
 
 

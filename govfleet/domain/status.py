@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo
 
@@ -41,7 +41,7 @@ class StatusError(ValueError):
 def to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise StatusError(f"datetime {value.isoformat()} has no timezone; pass an aware datetime")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def iso_z(value: datetime) -> str:
@@ -157,8 +157,10 @@ class DeclaredSchedule(Protocol):
 
 def schedule_entries(declared: Iterable[DeclaredSchedule]) -> list[ScheduleEntry]:
     """The status surface's view of the declared schedules (not yet checked for pauses)."""
-    return [ScheduleEntry(charter=s.charter, cron=s.cron, timezone=s.timezone, name=display_name(s.charter))
-            for s in declared]
+    return [
+        ScheduleEntry(charter=s.charter, cron=s.cron, timezone=s.timezone, name=display_name(s.charter))
+        for s in declared
+    ]
 
 
 # (cron, tz) -> (computed after, first fire strictly after it). For any `now` in
@@ -197,7 +199,7 @@ def _next_run_at(cron: str, tz: str, now_utc: datetime) -> datetime:
     best: datetime | None = None
     for _ in range(1000):  # bounded: a few steps past `now` for any real cron and zone
         wall = it.get_next(datetime)
-        instants = [wall.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1)]
+        instants = [wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)]
         if best is not None and min(instants) >= best:
             return best  # wall times only move on: nothing sooner can follow
         for utc in instants:
@@ -207,9 +209,7 @@ def _next_run_at(cron: str, tz: str, now_utc: datetime) -> datetime:
     raise StatusError(f"cron {cron!r} in {tz} produced no fire time after {iso_z(now_utc)}")
 
 
-def upcoming_runs(
-    schedules: Iterable[ScheduleEntry], now: datetime, limit: int = UPCOMING_LIMIT
-) -> list[UpcomingRun]:
+def upcoming_runs(schedules: Iterable[ScheduleEntry], now: datetime, limit: int = UPCOMING_LIMIT) -> list[UpcomingRun]:
     """One entry per (not paused) schedule: its next fire time after `now`; soonest first,
     ties by name; at most `limit`."""
     runs = [

@@ -93,8 +93,13 @@ async def holder_control_series(
     )
     rows = await cur.fetchall()
     return [
-        {"timestamp": r["bucket"], "holder_control": round(float(r["avg"]), 2), "min": float(r["min"]),
-         "max": float(r["max"]), "checks": int(r["checks"])}
+        {
+            "timestamp": r["bucket"],
+            "holder_control": round(float(r["avg"]), 2),
+            "min": float(r["min"]),
+            "max": float(r["max"]),
+            "checks": int(r["checks"]),
+        }
         for r in rows
     ]
 
@@ -118,9 +123,14 @@ async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout
                     RETURNING id, idempotency_key
                     """,
                 (
-                    gid, [e.timestamp for e in ev], [e.event_type[:30] for e in ev],
-                    [e.holder_control for e in ev], [e.threshold_level[:20] for e in ev],
-                    [e.action[:50] for e in ev], [e.details for e in ev], [e.key for e in ev],
+                    gid,
+                    [e.timestamp for e in ev],
+                    [e.event_type[:30] for e in ev],
+                    [e.holder_control for e in ev],
+                    [e.threshold_level[:20] for e in ev],
+                    [e.action[:50] for e in ev],
+                    [e.details for e in ev],
+                    [e.key for e in ev],
                 ),
             )
             result.event_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}
@@ -137,9 +147,13 @@ async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout
                     RETURNING id, idempotency_key
                     """,
                 (
-                    gid, [a.timestamp for a in al], [a.alert_type[:30] for a in al],
-                    [a.holder_control for a in al], [a.message for a in al],
-                    [a.action_taken[:50] for a in al], [a.key for a in al],
+                    gid,
+                    [a.timestamp for a in al],
+                    [a.alert_type[:30] for a in al],
+                    [a.holder_control for a in al],
+                    [a.message for a in al],
+                    [a.action_taken[:50] for a in al],
+                    [a.key for a in al],
                 ),
             )
             result.alert_ids = {row["idempotency_key"]: row["id"] for row in await cur.fetchall()}

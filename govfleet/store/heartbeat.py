@@ -18,10 +18,12 @@ async def gather_facts(pool: AsyncConnectionPool) -> HeartbeatFacts:
     """What the heartbeat checks, read as the system principal (tenant scope, row-level security)."""
     async with pool.connection() as conn, tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID):
         cur = await conn.execute(
-            "SELECT is_system_tenant, balance_credits FROM billing_accounts WHERE id = %s", (SYSTEM_TENANT_ID,))
+            "SELECT is_system_tenant, balance_credits FROM billing_accounts WHERE id = %s", (SYSTEM_TENANT_ID,)
+        )
         account = await cur.fetchone()
         cur = await conn.execute(
-            "SELECT expires_at, revoked_at FROM execution_grants WHERE id = %s", (GOVERNANCE_GRANT_ID,))
+            "SELECT expires_at, revoked_at FROM execution_grants WHERE id = %s", (GOVERNANCE_GRANT_ID,)
+        )
         grant = await cur.fetchone()
     return HeartbeatFacts(
         tenant_id=SYSTEM_TENANT_ID,
@@ -55,8 +57,14 @@ async def insert_event(pool: AsyncConnectionPool, ev: dict) -> bool:
         cur = await conn.execute(
             "INSERT INTO heartbeat_events (id, source, type, time, status, data)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            (ev["id"], ev["source"], ev["type"], datetime.fromisoformat(ev["time"].replace("Z", "+00:00")),
-             ev["data"]["status"], json.dumps(ev["data"])),
+            (
+                ev["id"],
+                ev["source"],
+                ev["type"],
+                datetime.fromisoformat(ev["time"].replace("Z", "+00:00")),
+                ev["data"]["status"],
+                json.dumps(ev["data"]),
+            ),
         )
         inserted = cur.rowcount == 1
         await conn.commit()

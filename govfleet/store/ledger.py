@@ -150,9 +150,7 @@ def _replay_or_conflict(
     if row["user_id"] != request.user_id:
         differences.append(f"a different user_id ({row['user_id']!r}, not {request.user_id!r})")
     if row["amount_usd_cents"] != request.amount_usd_cents:
-        differences.append(
-            f"a different amount_usd_cents ({row['amount_usd_cents']}, not {request.amount_usd_cents})"
-        )
+        differences.append(f"a different amount_usd_cents ({row['amount_usd_cents']}, not {request.amount_usd_cents})")
     if differences:
         raise PaymentConflict(request.client_payment_id, " and ".join(differences))
     # The same caller (e.g. a retried activity of the same workflow run) whose earlier attempt
@@ -317,35 +315,34 @@ async def charge_system_tenant(
         meta = json.dumps(metadata or {})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            cur = await conn.execute(
-                "SELECT balance_credits FROM billing_accounts WHERE id = %s AND is_system_tenant FOR UPDATE",
-                (SYSTEM_TENANT_ID,),
-            )
-            account = await cur.fetchone()
-            if account is None:
-                raise LedgerUnavailable(f"system tenant {SYSTEM_TENANT_ID!r} is missing; run `govfleet migrate`")
-            cur = await conn.execute(
-                "SELECT amount, balance_after FROM credit_ledger"
-                " WHERE billing_account_id = %s AND reason = %s AND reference = %s",
-                (SYSTEM_TENANT_ID, reason, reference),
-            )
-            previous = await cur.fetchone()
-            if previous is not None:
-                if previous["amount"] != -amount:
-                    raise ChargeConflict(reference, reason, -previous["amount"], amount)
-                return ChargeResult(charged=amount, balance_after=previous["balance_after"], replay=True)
-            balance_after = charged_balance(SYSTEM_TENANT_ID, account["balance_credits"], amount)
-            await conn.execute(
-                "UPDATE billing_accounts SET balance_credits = %s, updated_at = now() WHERE id = %s",
-                (balance_after, SYSTEM_TENANT_ID),
-            )
-            await conn.execute(
-                "INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference, metadata)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                (SYSTEM_TENANT_ID, -amount, balance_after, reason, reference, meta),
-            )
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.execute(
+            "SELECT balance_credits FROM billing_accounts WHERE id = %s AND is_system_tenant FOR UPDATE",
+            (SYSTEM_TENANT_ID,),
+        )
+        account = await cur.fetchone()
+        if account is None:
+            raise LedgerUnavailable(f"system tenant {SYSTEM_TENANT_ID!r} is missing; run `govfleet migrate`")
+        cur = await conn.execute(
+            "SELECT amount, balance_after FROM credit_ledger"
+            " WHERE billing_account_id = %s AND reason = %s AND reference = %s",
+            (SYSTEM_TENANT_ID, reason, reference),
+        )
+        previous = await cur.fetchone()
+        if previous is not None:
+            if previous["amount"] != -amount:
+                raise ChargeConflict(reference, reason, -previous["amount"], amount)
+            return ChargeResult(charged=amount, balance_after=previous["balance_after"], replay=True)
+        balance_after = charged_balance(SYSTEM_TENANT_ID, account["balance_credits"], amount)
+        await conn.execute(
+            "UPDATE billing_accounts SET balance_credits = %s, updated_at = now() WHERE id = %s",
+            (balance_after, SYSTEM_TENANT_ID),
+        )
+        await conn.execute(
+            "INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference, metadata)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (SYSTEM_TENANT_ID, -amount, balance_after, reason, reference, meta),
+        )
     return ChargeResult(charged=amount, balance_after=balance_after, replay=False)
 
 

@@ -14,8 +14,9 @@ async def delivered_channels(pool: AsyncConnectionPool, key: str, *, timeout: fl
         return {row["channel"] for row in await cur.fetchall()}
 
 
-async def record_deliveries(pool: AsyncConnectionPool, req: NotificationRequest, channels: list[str], attempt: int,
-                            *, timeout: float) -> None:
+async def record_deliveries(
+    pool: AsyncConnectionPool, req: NotificationRequest, channels: list[str], attempt: int, *, timeout: float
+) -> None:
     async with pool.connection(timeout=timeout) as conn, conn.transaction(), conn.cursor() as cur:
         await cur.executemany(
             "INSERT INTO notification_deliveries (idempotency_key, channel, kind, urgent, attempt) "

@@ -28,12 +28,19 @@ BUDGET_LOCK_KEY = 0x6F76_7275_6E00  # "govrun"
 async def read_grant(conn: AsyncConnection) -> GrantFacts:
     cur = await conn.execute(
         "SELECT billing_account_id, scopes, expires_at, revoked_at FROM execution_grants WHERE id = %s",
-        (GOVERNANCE_GRANT_ID,))
+        (GOVERNANCE_GRANT_ID,),
+    )
     row = await cur.fetchone()
     if row is None:
         return GrantFacts(grant_id=GOVERNANCE_GRANT_ID, exists=False)
-    return GrantFacts(grant_id=GOVERNANCE_GRANT_ID, exists=True, billing_account_id=row["billing_account_id"],
-                      scopes=list(row["scopes"] or []), expires_at=row["expires_at"], revoked_at=row["revoked_at"])
+    return GrantFacts(
+        grant_id=GOVERNANCE_GRANT_ID,
+        exists=True,
+        billing_account_id=row["billing_account_id"],
+        scopes=list(row["scopes"] or []),
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunResult:
@@ -44,14 +51,29 @@ async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunRe
             cur = await conn.execute(
                 "INSERT INTO governance_runs (id, owner_user_id, title, schedule_id, charter, entrypoint, scheduled_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (inp.run_id, SYSTEM_PRINCIPAL_USER_ID, inp.title, inp.schedule_id, inp.charter, inp.entrypoint,
-                 inp.scheduled_at))
-            cur = await conn.execute("SELECT status, reason, started_at, updated_at, now() AS now"
-                                     " FROM governance_runs WHERE id = %s FOR UPDATE", (inp.run_id,))
+                (
+                    inp.run_id,
+                    SYSTEM_PRINCIPAL_USER_ID,
+                    inp.title,
+                    inp.schedule_id,
+                    inp.charter,
+                    inp.entrypoint,
+                    inp.scheduled_at,
+                ),
+            )
+            cur = await conn.execute(
+                "SELECT status, reason, started_at, updated_at, now() AS now"
+                " FROM governance_runs WHERE id = %s FOR UPDATE",
+                (inp.run_id,),
+            )
             row = await cur.fetchone()
             if row["status"] != "running":  # a retry after the run was refused or finished
-                return BeginRunResult(started_at=row["started_at"], last_activity=row["updated_at"],
-                                      status=row["status"], reason=row["reason"])
+                return BeginRunResult(
+                    started_at=row["started_at"],
+                    last_activity=row["updated_at"],
+                    status=row["status"],
+                    reason=row["reason"],
+                )
         # The grant is read the way the tenant sees it (RLS, application role).
         async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID):
             grant = await read_grant(conn)
@@ -61,10 +83,16 @@ async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunRe
         async with conn.transaction():
             cur = await conn.execute(
                 "UPDATE governance_runs SET status = 'refused', reason = %s, updated_at = now()"
-                " WHERE id = %s AND status = 'running' RETURNING updated_at", (refusal, inp.run_id))
+                " WHERE id = %s AND status = 'running' RETURNING updated_at",
+                (refusal, inp.run_id),
+            )
             done = await cur.fetchone()
-    return BeginRunResult(started_at=row["started_at"], last_activity=done["updated_at"] if done else row["updated_at"],
-                          status="refused", reason=refusal)
+    return BeginRunResult(
+        started_at=row["started_at"],
+        last_activity=done["updated_at"] if done else row["updated_at"],
+        status="refused",
+        reason=refusal,
+    )
 
 
 async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRunResult:
@@ -78,7 +106,8 @@ async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRu
         await lock_conn.execute("SELECT pg_advisory_xact_lock(%s)", (BUDGET_LOCK_KEY,))
         cur = await lock_conn.execute(
             "SELECT 1 FROM credit_ledger WHERE billing_account_id = %s AND reason = %s AND reference = %s",
-            (SYSTEM_TENANT_ID, REASON_GOVERNANCE_RUN, inp.run_id))
+            (SYSTEM_TENANT_ID, REASON_GOVERNANCE_RUN, inp.run_id),
+        )
         already = await cur.fetchone() is not None
         if not already:
             spent = await ledger.spent_today(pool)
@@ -87,22 +116,31 @@ async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRu
                 return ChargeRunResult(refused_reason=refusal)
         try:
             charged = await ledger.charge_system_tenant(
-                pool, amount=inp.amount, reference=inp.run_id, reason=REASON_GOVERNANCE_RUN,
-                metadata={"schedule_id": inp.schedule_id})
+                pool,
+                amount=inp.amount,
+                reference=inp.run_id,
+                reason=REASON_GOVERNANCE_RUN,
+                metadata={"schedule_id": inp.schedule_id},
+            )
         except InsufficientCredits as exc:
             return ChargeRunResult(refused_reason=str(exc))
     async with pool.connection() as conn:
-        await conn.execute("UPDATE governance_runs SET credits_charged = %s, updated_at = now() WHERE id = %s",
-                           (charged.charged, inp.run_id))
+        await conn.execute(
+            "UPDATE governance_runs SET credits_charged = %s, updated_at = now() WHERE id = %s",
+            (charged.charged, inp.run_id),
+        )
     return ChargeRunResult(charged=charged.charged, balance_after=charged.balance_after, replay=charged.replay)
 
 
-async def finish_run(pool: AsyncConnectionPool, run_id: str, status: str, reason: str | None,
-                     brief: str | None) -> datetime | None:
+async def finish_run(
+    pool: AsyncConnectionPool, run_id: str, status: str, reason: str | None, brief: str | None
+) -> datetime | None:
     """Record the run's outcome; its new `updated_at`, or None when the run was never recorded."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             "UPDATE governance_runs SET status = %s, reason = %s, brief = COALESCE(%s, brief), updated_at = now()"
-            " WHERE id = %s RETURNING updated_at", (status, reason, brief, run_id))
+            " WHERE id = %s RETURNING updated_at",
+            (status, reason, brief, run_id),
+        )
         row = await cur.fetchone()
     return None if row is None else row["updated_at"]

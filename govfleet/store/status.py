@@ -44,8 +44,10 @@ async def read_recent_runs(conn: psycopg.AsyncConnection, limit: int = RECENT_LI
         rows = await cur.fetchall()
     return [
         RunRecord(
-            id=_col(r, "id", 0), title=_col(r, "title", 1),
-            started_at=_col(r, "started_at", 2), last_activity=_col(r, "updated_at", 3),
+            id=_col(r, "id", 0),
+            title=_col(r, "title", 1),
+            started_at=_col(r, "started_at", 2),
+            last_activity=_col(r, "updated_at", 3),
         )
         for r in rows
     ]
@@ -60,8 +62,11 @@ async def read_latest_heartbeat(conn: psycopg.AsyncConnection) -> HeartbeatRecor
     if row is None:
         return None
     return HeartbeatRecord(
-        id=_col(row, "id", 0), type=_col(row, "type", 1), time=_col(row, "time", 2),
-        status=_col(row, "status", 3), data=_col(row, "data", 4) or {},
+        id=_col(row, "id", 0),
+        type=_col(row, "type", 1),
+        time=_col(row, "time", 2),
+        status=_col(row, "status", 3),
+        data=_col(row, "data", 4) or {},
     )
 
 
@@ -76,8 +81,15 @@ async def activity(conn: psycopg.AsyncConnection, guardian_id: str, *, first: da
     days: dict[date, dict] = {}
     d = first
     while d <= last:
-        days[d] = {"date": d, "runs": 0, "runs_succeeded": 0, "runs_failed": 0,
-                   "credits_received": "0", "credits_spent": "0", "holder_control": None}
+        days[d] = {
+            "date": d,
+            "runs": 0,
+            "runs_succeeded": 0,
+            "runs_failed": 0,
+            "credits_received": "0",
+            "credits_spent": "0",
+            "holder_control": None,
+        }
         d += timedelta(days=1)
     async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID) as c:
         cur = await c.execute(
@@ -118,7 +130,9 @@ async def activity(conn: psycopg.AsyncConnection, guardian_id: str, *, first: da
     for r in await cur.fetchall():
         if r["day"] in days:
             days[r["day"]]["holder_control"] = {
-                "min": float(r["min"]), "avg": round(float(r["avg"]), 2), "max": float(r["max"]),
+                "min": float(r["min"]),
+                "avg": round(float(r["avg"]), 2),
+                "max": float(r["max"]),
                 "checks": int(r["checks"]),
             }
     await conn.commit()
@@ -148,19 +162,28 @@ async def brief_rows(pool: AsyncConnectionPool, *, alerts: int) -> BriefRows:
         now = (await cur.fetchone())["now"]
         cur = await conn.execute(
             "SELECT timestamp, threshold_level, holder_control FROM governance_events"
-            " WHERE holder_control IS NOT NULL ORDER BY timestamp DESC LIMIT 1")
+            " WHERE holder_control IS NOT NULL ORDER BY timestamp DESC LIMIT 1"
+        )
         ev = await cur.fetchone()
         cur = await conn.execute(
-            "SELECT scope, pause_reason FROM system_pauses WHERE resumed_at IS NULL ORDER BY paused_at")
+            "SELECT scope, pause_reason FROM system_pauses WHERE resumed_at IS NULL ORDER BY paused_at"
+        )
         pauses = await cur.fetchall()
         cur = await conn.execute(
-            "SELECT timestamp, alert_type, message, resolved FROM governance_alerts"
-            " ORDER BY timestamp DESC LIMIT %s", (alerts,))
+            "SELECT timestamp, alert_type, message, resolved FROM governance_alerts ORDER BY timestamp DESC LIMIT %s",
+            (alerts,),
+        )
         recent_alerts = await cur.fetchall()
         cur = await conn.execute("SELECT time, status FROM heartbeat_events ORDER BY time DESC LIMIT 1")
         hb = await cur.fetchone()
         cur = await conn.execute("SELECT balance_credits FROM billing_accounts WHERE id = %s", (SYSTEM_TENANT_ID,))
         acct = await cur.fetchone()
         await conn.rollback()
-    return BriefRows(now=now, last_check=ev, open_pauses=list(pauses), alerts=list(recent_alerts), heartbeat=hb,
-                     balance=int(acct["balance_credits"]) if acct else None)
+    return BriefRows(
+        now=now,
+        last_check=ev,
+        open_pauses=list(pauses),
+        alerts=list(recent_alerts),
+        heartbeat=hb,
+        balance=int(acct["balance_credits"]) if acct else None,
+    )

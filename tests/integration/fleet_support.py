@@ -64,10 +64,21 @@ WEBHOOK_SECRET_ENV = "GOVFLEET_TEST_WEBHOOK_SECRET"
 WEBHOOK_SECRET = "fault-test-webhook-secret"
 # Variables of the test process that must not leak into a worker's configuration.
 _NOT_INHERITED = {
-    "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE", "DATABASE_URL", "REPO_SPEC_PATH",
-    "METRICS_PORT", "VOTING_TRACKER_URL", "REDEMPTION_ALGORITHM_URL", "TREASURY_CORE_URL",
-    "MONITORING_INTERVAL_NORMAL", "MONITORING_INTERVAL_CAUTION", "MONITORING_INTERVAL_CRITICAL",
-    "GOVFLEET_FAULT_CONFIRM_PAUSE", "GOVFLEET_ADMIN_NOTIFY_URL", "GOVFLEET_URGENT_NOTIFY_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_TASK_QUEUE",
+    "DATABASE_URL",
+    "REPO_SPEC_PATH",
+    "METRICS_PORT",
+    "VOTING_TRACKER_URL",
+    "REDEMPTION_ALGORITHM_URL",
+    "TREASURY_CORE_URL",
+    "MONITORING_INTERVAL_NORMAL",
+    "MONITORING_INTERVAL_CAUTION",
+    "MONITORING_INTERVAL_CRITICAL",
+    "GOVFLEET_FAULT_CONFIRM_PAUSE",
+    "GOVFLEET_ADMIN_NOTIFY_URL",
+    "GOVFLEET_URGENT_NOTIFY_URL",
 }
 
 
@@ -84,8 +95,15 @@ def temporal_address(client: Client) -> str:
 # --- repo-spec ---------------------------------------------------------------------------
 
 
-def write_spec(path: Path, *, tracker_url: str, webhook_url: str | None = None, name: str | None = None,
-               rules: dict[str, Any] | None = None, tracker: dict[str, Any] | None = None) -> Path:
+def write_spec(
+    path: Path,
+    *,
+    tracker_url: str,
+    webhook_url: str | None = None,
+    name: str | None = None,
+    rules: dict[str, Any] | None = None,
+    tracker: dict[str, Any] | None = None,
+) -> Path:
     """A repo-spec derived from the example: tracker and breakers at `tracker_url`, the
     signed webhook at `webhook_url` as the only channel, `rules`/`tracker` overrides."""
     data = yaml.safe_load(EXAMPLE_SPEC.read_text())
@@ -109,8 +127,9 @@ def spec_guardian_config(spec_path: Path, **overrides: Any) -> GuardianConfig:
     return guardian_config(config.spec.guardian, **overrides)
 
 
-async def start_guardian(client: Client, task_queue: str, spec_path: Path, **overrides: Any
-                         ) -> tuple[WorkflowHandle, GuardianConfig]:
+async def start_guardian(
+    client: Client, task_queue: str, spec_path: Path, **overrides: Any
+) -> tuple[WorkflowHandle, GuardianConfig]:
     cfg = spec_guardian_config(spec_path, **overrides)
     handle, what = await ensure_guardian(client, task_queue, cfg)
     assert what == "started", what
@@ -168,15 +187,28 @@ class WorkerProcess:
                 await asyncio.to_thread(self.proc.wait, 10)
 
 
-def start_worker(*, address: str, database_url: str, task_queue: str, spec_path: Path, log: Path,
-                 **extra_env: str) -> WorkerProcess:
+def start_worker(
+    *, address: str, database_url: str, task_queue: str, spec_path: Path, log: Path, **extra_env: str
+) -> WorkerProcess:
     env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    env.update(TEMPORAL_ADDRESS=address, DATABASE_URL=database_url, TEMPORAL_TASK_QUEUE=task_queue,
-               REPO_SPEC_PATH=str(spec_path), LOG_FORMAT="json", LOG_LEVEL="INFO",
-               **{WEBHOOK_SECRET_ENV: WEBHOOK_SECRET}, **extra_env)
+    env.update(
+        TEMPORAL_ADDRESS=address,
+        DATABASE_URL=database_url,
+        TEMPORAL_TASK_QUEUE=task_queue,
+        REPO_SPEC_PATH=str(spec_path),
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+        **{WEBHOOK_SECRET_ENV: WEBHOOK_SECRET},
+        **extra_env,
+    )
     with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "govfleet.cli", "worker"], cwd=REPO_ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "govfleet.cli", "worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return WorkerProcess(proc, log)
 
 
@@ -209,11 +241,14 @@ class Receiver:
             body = json.loads(raw)
         except ValueError:
             body = {"unparsable": raw.decode(errors="replace")}
-        self.deliveries.append(Delivery(
-            key=request.headers.get(IDEMPOTENCY_HEADER),
-            signed=verify_signature(WEBHOOK_SECRET, raw, request.headers.get(SIGNATURE_HEADER)),
-            body=body, at=time.monotonic(),
-        ))
+        self.deliveries.append(
+            Delivery(
+                key=request.headers.get(IDEMPOTENCY_HEADER),
+                signed=verify_signature(WEBHOOK_SECRET, raw, request.headers.get(SIGNATURE_HEADER)),
+                body=body,
+                at=time.monotonic(),
+            )
+        )
         return JSONResponse({"ok": True})
 
     async def start(self) -> Receiver:
@@ -276,8 +311,14 @@ class OwnPostgres:
     def _pg_ctl(self, args: list[str]) -> None:
         from pgserver._commands import POSTGRES_BIN_PATH
 
-        subprocess.run([str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args], check=True,
-                       user=self._user, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args],
+            check=True,
+            user=self._user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
 
     def start_blocking(self) -> None:
         self._pg_ctl(["-w", "-o", f"-h 127.0.0.1 -p {self.port} -k {self.pgdata}", "-l", str(self.log), "start"])
@@ -315,15 +356,23 @@ class OwnPostgres:
 
 
 def check_times(database_url: str, guardian_id: str) -> list[datetime]:
-    return [r["timestamp"] for r in rows(
-        database_url, "SELECT timestamp FROM governance_events WHERE guardian_id = %s "
-                      "AND event_type = 'governance_check' ORDER BY timestamp", guardian_id)]
+    return [
+        r["timestamp"]
+        for r in rows(
+            database_url,
+            "SELECT timestamp FROM governance_events WHERE guardian_id = %s "
+            "AND event_type = 'governance_check' ORDER BY timestamp",
+            guardian_id,
+        )
+    ]
 
 
 def event_numbers(database_url: str, guardian_id: str) -> list[int]:
     """The sequence numbers of the guardian's audit event keys (`<id>:<chain>:e<n>`) in the table."""
-    keys = [r["idempotency_key"] for r in rows(
-        database_url, "SELECT idempotency_key FROM governance_events WHERE guardian_id = %s", guardian_id)]
+    keys = [
+        r["idempotency_key"]
+        for r in rows(database_url, "SELECT idempotency_key FROM governance_events WHERE guardian_id = %s", guardian_id)
+    ]
     return sorted(int(k.rsplit(":e", 1)[1]) for k in keys)
 
 
@@ -352,7 +401,8 @@ async def wait_for(predicate, timeout: float, what: str, *workers: WorkerProcess
         if value:
             return value
         if time.monotonic() > deadline:
-            logs = "\n".join(f"--- worker {w.pid} ({'alive' if w.alive() else 'dead'}):\n{w.log_tail(2500)}"
-                             for w in workers)
+            logs = "\n".join(
+                f"--- worker {w.pid} ({'alive' if w.alive() else 'dead'}):\n{w.log_tail(2500)}" for w in workers
+            )
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{logs}")
         await asyncio.sleep(interval)

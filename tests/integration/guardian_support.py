@@ -71,8 +71,14 @@ def make_config(config: Config, sim: RunningSimulator, guardian_id: str, **overr
 
 @asynccontextmanager
 async def guardian_worker(
-    client: Client, task_queue: str, config: Config, database_url: str, recorder: NotificationRecorder | None = None,
-    *, more_activities=None, **worker_kwargs,
+    client: Client,
+    task_queue: str,
+    config: Config,
+    database_url: str,
+    recorder: NotificationRecorder | None = None,
+    *,
+    more_activities=None,
+    **worker_kwargs,
 ) -> AsyncIterator[Resources]:
     resources = await Resources.open(config, database_url, client, pool_size=4)
     acts = GuardianActivities(resources)
@@ -82,8 +88,9 @@ async def guardian_worker(
     if more_activities is not None:
         activities += more_activities(resources)
     try:
-        async with Worker(client, task_queue=task_queue, workflows=[GuardianWorkflow], activities=activities,
-                          **worker_kwargs):
+        async with Worker(
+            client, task_queue=task_queue, workflows=[GuardianWorkflow], activities=activities, **worker_kwargs
+        ):
             yield resources
     finally:
         await resources.close()
@@ -95,11 +102,23 @@ async def start_guardian(client: Client, task_queue: str, cfg: GuardianConfig) -
     )
 
 
-def sign(key: str, action: str, now: datetime, *, reason: str = "", guardian_id: str, nonce: str | None = None,
-         ttl: int = 600) -> str:
+def sign(
+    key: str,
+    action: str,
+    now: datetime,
+    *,
+    reason: str = "",
+    guardian_id: str,
+    nonce: str | None = None,
+    ttl: int = 600,
+) -> str:
     return sign_authorization(
-        key, action=action, guardian_id=guardian_id, reason=reason,
-        expires_at=now + timedelta(seconds=ttl), nonce=nonce or uuid.uuid4().hex,
+        key,
+        action=action,
+        guardian_id=guardian_id,
+        reason=reason,
+        expires_at=now + timedelta(seconds=ttl),
+        nonce=nonce or uuid.uuid4().hex,
     )
 
 
@@ -109,10 +128,15 @@ def rows(database_url: str, sql: str, *params) -> list[dict]:
 
 
 def notable_events(database_url: str, guardian_id: str) -> list[tuple[str, str]]:
-    return [(r["event_type"], r["action"]) for r in rows(
-        database_url,
-        "SELECT event_type, action FROM governance_events WHERE guardian_id = %s "
-        "AND event_type <> 'governance_check' ORDER BY id", guardian_id)]
+    return [
+        (r["event_type"], r["action"])
+        for r in rows(
+            database_url,
+            "SELECT event_type, action FROM governance_events WHERE guardian_id = %s "
+            "AND event_type <> 'governance_check' ORDER BY id",
+            guardian_id,
+        )
+    ]
 
 
 def alerts(database_url: str, guardian_id: str) -> list[dict]:
@@ -124,8 +148,11 @@ def pauses(database_url: str, guardian_id: str) -> list[dict]:
 
 
 def check_count(database_url: str, guardian_id: str) -> int:
-    return rows(database_url, "SELECT count(*) AS n FROM governance_events WHERE guardian_id = %s "
-                              "AND event_type = 'governance_check'", guardian_id)[0]["n"]
+    return rows(
+        database_url,
+        "SELECT count(*) AS n FROM governance_events WHERE guardian_id = %s AND event_type = 'governance_check'",
+        guardian_id,
+    )[0]["n"]
 
 
 async def eventually(predicate, timeout: float = 20.0, interval: float = 0.05):

@@ -22,10 +22,10 @@ from temporalio.worker import Worker
 
 from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
 from govfleet.settings import Config
+from tests.conftest import REPO_ROOT
 from workers.factory import LogContextInterceptor
 from workers.registry import activities_for, workflows
 from workers.resources import Resources
-from tests.conftest import REPO_ROOT
 
 
 @dataclass
@@ -50,10 +50,12 @@ class LoopbackServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
-                outer.received.append(Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                outer.received.append(
+                    Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
                 status = outer.responses.pop(0) if outer.responses else 200
                 payload = json.dumps(outer.reply_json if outer.reply_json is not None else {"ok": True}).encode()
                 self.send_response(status)
@@ -72,7 +74,7 @@ class LoopbackServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         self.thread.start()
         return self
 
@@ -99,8 +101,9 @@ def _activity_names(acts: list) -> set[str]:
 
 
 @asynccontextmanager
-async def fleet_worker(client: Client, config: Config, database_url: str, task_queue: str,
-                       interceptors=()) -> AsyncIterator[tuple[Resources, NotificationLog]]:
+async def fleet_worker(
+    client: Client, config: Config, database_url: str, task_queue: str, interceptors=()
+) -> AsyncIterator[tuple[Resources, NotificationLog]]:
     """The fleet's registered workflows and activities (workers/registry.py) on a fresh task queue,
     as the factory builds them, except that `send_notification` (the guardian's delivery path,
     tested in its own area) is replaced by a recorder so these tests see exactly what the
@@ -113,8 +116,13 @@ async def fleet_worker(client: Client, config: Config, database_url: str, task_q
         log.sent.append(req)
 
     acts = [a for a in activities_for(resources) if SEND_NOTIFICATION_ACTIVITY not in _activity_names([a])]
-    worker = Worker(client, task_queue=task_queue, workflows=workflows(), activities=[*acts, record_notification],
-                    interceptors=[LogContextInterceptor(), *interceptors])
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows(),
+        activities=[*acts, record_notification],
+        interceptors=[LogContextInterceptor(), *interceptors],
+    )
     try:
         async with worker:
             yield resources, log
@@ -124,15 +132,17 @@ async def fleet_worker(client: Client, config: Config, database_url: str, task_q
 
 def fund_system_tenant(database_url: str, amount: int) -> int:
     """Credit cogni_system through a ledger entry (balance = sum of entries stays true)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        with conn.transaction():
-            (balance,) = conn.execute(
-                "SELECT balance_credits FROM billing_accounts WHERE id = 'cogni_system' FOR UPDATE").fetchone()
-            after = balance + amount
-            conn.execute("UPDATE billing_accounts SET balance_credits = %s WHERE id = 'cogni_system'", (after,))
-            conn.execute(
-                "INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference)"
-                " VALUES ('cogni_system', %s, %s, 'test_funding', %s)", (amount, after, uuid.uuid4().hex))
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        (balance,) = conn.execute(
+            "SELECT balance_credits FROM billing_accounts WHERE id = 'cogni_system' FOR UPDATE"
+        ).fetchone()
+        after = balance + amount
+        conn.execute("UPDATE billing_accounts SET balance_credits = %s WHERE id = 'cogni_system'", (after,))
+        conn.execute(
+            "INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference)"
+            " VALUES ('cogni_system', %s, %s, 'test_funding', %s)",
+            (amount, after, uuid.uuid4().hex),
+        )
     return after
 
 
@@ -144,5 +154,11 @@ def system_balance(database_url: str) -> int:
 def govfleet(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`govfleet ARGS` in a fresh process with only `env` (plus PATH, HOME, LANG) set."""
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_RUNTIME_DIR")}
-    return subprocess.run([sys.executable, "-m", "govfleet.cli", *args], env={**base, **env}, cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "govfleet.cli", *args],
+        env={**base, **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

@@ -12,8 +12,13 @@ from tests.conftest import REPO_ROOT
 
 def test_admin_auth_bench_quick(tmp_path):
     out = tmp_path / "admin_auth.json"
-    result = subprocess.run([sys.executable, "-m", "bench.admin_auth_bench", "--quick", "--json", str(out)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.admin_auth_bench", "--quick", "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "verify_quorum_2_ms_p50" in result.stdout
     figures = json.loads(out.read_text())

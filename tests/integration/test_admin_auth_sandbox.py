@@ -37,8 +37,13 @@ class VerifyAdminAction:
     async def run(self, inp: VerifyInput) -> VerifyResult:
         try:
             out = verify_admin_action(
-                inp.authorizations, action="pause", guardian_id="governance-guardian", reason="r",
-                now=workflow.now(), admins=ADMINS, used_nonces=set(inp.used_nonces),
+                inp.authorizations,
+                action="pause",
+                guardian_id="governance-guardian",
+                reason="r",
+                now=workflow.now(),
+                admins=ADMINS,
+                used_nonces=set(inp.used_nonces),
             )
         except AuthorizationError as err:
             return VerifyResult(ok=False, code=err.code, message=err.message)
@@ -53,13 +58,21 @@ async def test_verifies_inside_workflow_sandbox(time_skipping_env, task_queue):
 
         async def run(tokens, used=()):
             return await client.execute_workflow(
-                VerifyAdminAction.run, VerifyInput(authorizations=tokens, used_nonces=list(used)),
-                id=f"verify-{uuid.uuid4().hex[:8]}", task_queue=task_queue,
+                VerifyAdminAction.run,
+                VerifyInput(authorizations=tokens, used_nonces=list(used)),
+                id=f"verify-{uuid.uuid4().hex[:8]}",
+                task_queue=task_queue,
             )
 
         def tok(key, nonce):
-            return sign_authorization(key, action="pause", guardian_id="governance-guardian", reason="r",
-                                      expires_at=now + timedelta(seconds=600), nonce=nonce)
+            return sign_authorization(
+                key,
+                action="pause",
+                guardian_id="governance-guardian",
+                reason="r",
+                expires_at=now + timedelta(seconds=600),
+                nonce=nonce,
+            )
 
         good = await run([tok(KEY0, "sandbox-1")])
         assert good == VerifyResult(ok=True, signer=ADMINS[0])

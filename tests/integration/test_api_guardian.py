@@ -6,7 +6,7 @@ updates with EIP-191 signatures (the public Hardhat development keys of the demo
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -25,8 +25,16 @@ from tests.integration.guardian_support import (
 from tests.integration.test_status_support import api_stack, seed, unique
 
 GUARDIAN_ID = "governance-guardian"
-STATUS_KEYS = {"monitoring_active", "last_check", "check_interval_seconds", "current_holder_control",
-               "governance_level", "system_status", "paused", "alerts_active"}
+STATUS_KEYS = {
+    "monitoring_active",
+    "last_check",
+    "check_interval_seconds",
+    "current_holder_control",
+    "governance_level",
+    "system_status",
+    "paused",
+    "alerts_active",
+}
 DEMO_ADMINS = """
 guardian:
   admins:
@@ -50,9 +58,14 @@ async def sim():
 async def stack(dev_env, make_database, tmp_path_factory, sim):
     url = make_database()
     seed(url, balance=1)
-    async with api_stack(dev_env, url, tmp_path_factory.mktemp("guardian-api"), schedules=[],
-                         extra_spec=DEMO_ADMINS,
-                         environ={"VOTING_TRACKER_URL": sim.url, "GUARDIAN_PUSH_TOKEN": "push"}) as s:
+    async with api_stack(
+        dev_env,
+        url,
+        tmp_path_factory.mktemp("guardian-api"),
+        schedules=[],
+        extra_spec=DEMO_ADMINS,
+        environ={"VOTING_TRACKER_URL": sim.url, "GUARDIAN_PUSH_TOKEN": "push"},
+    ) as s:
         guardian_queue = unique("tq-guardian")
         async with guardian_worker(s.client, guardian_queue, s.config, url, NotificationRecorder()):
             cfg = make_config(s.config, sim, GUARDIAN_ID)
@@ -81,16 +94,25 @@ async def _until(get, ok, timeout: float = 20):
 
 
 async def test_status_governance_rules_and_health_come_from_the_guardian(http):
-    resp = await _until(lambda: http.get("/guardian/status"),
-                        lambda r: r.status_code == 200 and r.json()["last_check"] is not None)
+    resp = await _until(
+        lambda: http.get("/guardian/status"), lambda r: r.status_code == 200 and r.json()["last_check"] is not None
+    )
     assert resp.headers["x-govfleet-source"] == "workflow"
     body = resp.json()
     assert set(body) == STATUS_KEYS
     assert body["monitoring_active"] is True and body["governance_level"] == "excellent"
     assert body["current_holder_control"] == 70.5 and body["system_status"] == "operational"
     gov = (await http.get("/guardian/governance")).json()
-    assert set(gov) == {"holder_control_percentage", "total_votes", "holder_votes", "seller_votes",
-                        "threshold_level", "margin_above_critical", "is_stable", "last_updated"}
+    assert set(gov) == {
+        "holder_control_percentage",
+        "total_votes",
+        "holder_votes",
+        "seller_votes",
+        "threshold_level",
+        "margin_above_critical",
+        "is_stable",
+        "last_updated",
+    }
     assert gov["holder_control_percentage"] == 70.5 and gov["margin_above_critical"] == pytest.approx(19.5)
     rules = await http.get("/guardian/rules")
     assert rules.headers["x-govfleet-source"] == "workflow" and rules.json()["pause_system_at"] == 49.0
@@ -102,7 +124,7 @@ async def test_status_governance_rules_and_health_come_from_the_guardian(http):
 
 
 async def test_a_forged_signature_changes_nothing(http):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     forged = sign(OUTSIDER, "pause", now, reason="forged", guardian_id=GUARDIAN_ID)
     resp = await http.post("/guardian/pause", json={"reason": "forged", "authorization": forged})
     assert resp.status_code == 403, resp.text
@@ -114,7 +136,7 @@ async def test_a_forged_signature_changes_nothing(http):
 
 
 async def test_signed_pause_and_resume(http):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     reason = "Manual intervention required"
     token = sign(ADMIN_0, "pause", now, reason=reason, guardian_id=GUARDIAN_ID)
     resp = await http.post("/guardian/pause", json={"reason": reason, "authorization": token})
@@ -140,36 +162,60 @@ async def test_signed_pause_and_resume(http):
 
 
 async def test_pushed_readings_reach_the_guardian(http, sim):
-    reading = {"holder_control_percentage": 65.5, "total_votes": 1000, "holder_votes": 655, "seller_votes": 345,
-               "last_updated": datetime.now(timezone.utc).isoformat()}
+    reading = {
+        "holder_control_percentage": 65.5,
+        "total_votes": 1000,
+        "holder_votes": 655,
+        "seller_votes": 345,
+        "last_updated": datetime.now(UTC).isoformat(),
+    }
     headers = {"Authorization": "Bearer push"}
     sim.sim.set_reading(65.5)  # the polled value agrees, so the pushed one is not overwritten
     resp = await http.post("/guardian/readings", json=reading, headers=headers)
     assert resp.status_code == 202, resp.text
     assert resp.json() == {"accepted": True, "guardian": GUARDIAN_ID}
-    gov = await _until(lambda: http.get("/guardian/governance"),
-                       lambda r: r.json()["holder_control_percentage"] == 65.5)
+    gov = await _until(
+        lambda: http.get("/guardian/governance"), lambda r: r.json()["holder_control_percentage"] == 65.5
+    )
     assert gov.json()["threshold_level"] == "good"
     # An invalid reading is refused with the reason, and still audited by the guardian.
     stale = {**reading, "holder_votes": 600}
     bad = await http.post("/guardian/readings", json=stale, headers=headers)
     assert bad.status_code == 422 and "must equal total_votes" in bad.json()["error"]["message"]
-    await _until(lambda: http.get("/guardian/events", params={"limit": 50, "event_type": "tracker_error"}),
-                 lambda r: len(r.json()["events"]) >= 1)
+    await _until(
+        lambda: http.get("/guardian/events", params={"limit": 50, "event_type": "tracker_error"}),
+        lambda r: len(r.json()["events"]) >= 1,
+    )
     sim.sim.set_reading(70.5)
 
 
 async def test_guardian_alerts_endpoint_reads_the_table(http, sim):
     sim.sim.set_reading(54.0)  # caution: an alert row (pushed, so it is checked at once)
-    reading = {"holder_control_percentage": 54.0, "total_votes": 1000, "holder_votes": 540, "seller_votes": 460,
-               "last_updated": datetime.now(timezone.utc).isoformat()}
-    assert (await http.post("/guardian/readings", json=reading,
-                            headers={"Authorization": "Bearer push"})).status_code == 202
-    alerts = await _until(lambda: http.get("/guardian/alerts", params={"limit": 20}),
-                          lambda r: any(a["alert_type"] == "caution" for a in r.json()["alerts"]))
+    reading = {
+        "holder_control_percentage": 54.0,
+        "total_votes": 1000,
+        "holder_votes": 540,
+        "seller_votes": 460,
+        "last_updated": datetime.now(UTC).isoformat(),
+    }
+    assert (
+        await http.post("/guardian/readings", json=reading, headers={"Authorization": "Bearer push"})
+    ).status_code == 202
+    alerts = await _until(
+        lambda: http.get("/guardian/alerts", params={"limit": 20}),
+        lambda r: any(a["alert_type"] == "caution" for a in r.json()["alerts"]),
+    )
     first = alerts.json()["alerts"][0]
-    assert set(first) == {"id", "timestamp", "alert_type", "holder_control", "message", "action_taken", "resolved",
-                          "resolved_at"}
+    assert set(first) == {
+        "id",
+        "timestamp",
+        "alert_type",
+        "holder_control",
+        "message",
+        "action_taken",
+        "resolved",
+        "resolved_at",
+    }
     assert first["resolved"] is False and first["holder_control"] == 54.0
     open_alerts = (await http.get("/guardian/alerts", params={"resolved": "false"})).json()["alerts"]
     assert [a["alert_type"] for a in open_alerts] == ["caution"]

@@ -17,10 +17,18 @@ from tests.integration.guardian_support import NotificationRecorder, guardian_wo
 from tests.integration.test_api_status import SCHEDULES, seed_history
 from tests.integration.test_status_support import api_stack, unique, wait_status_ready
 
-CHECKS = ",".join([
-    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
-    "response_schema_conformance", "negative_data_rejection", "unsupported_method", "missing_required_header",
-])
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "unsupported_method",
+        "missing_required_header",
+    ]
+)
 
 
 def _st() -> list[str]:
@@ -34,12 +42,19 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
     sim = await start_simulator(TrackerSimulator(per_request=True))
     sim.sim.set_reading(70.0)
     try:
-        async with api_stack(dev_env, url, tmp_path, schedules=SCHEDULES,
-                             environ={"GUARDIAN_PUSH_TOKEN": "push-token", "VOTING_TRACKER_URL": sim.url}) as stack:
+        async with api_stack(
+            dev_env,
+            url,
+            tmp_path,
+            schedules=SCHEDULES,
+            environ={"GUARDIAN_PUSH_TOKEN": "push-token", "VOTING_TRACKER_URL": sim.url},
+        ) as stack:
             await wait_status_ready(stack)
             queue = unique("tq-guardian")
             async with guardian_worker(stack.client, queue, stack.config, url, NotificationRecorder()):
-                guardian = await start_guardian(stack.client, queue, make_config(stack.config, sim, "governance-guardian"))
+                guardian = await start_guardian(
+                    stack.client, queue, make_config(stack.config, sim, "governance-guardian")
+                )
                 try:
                     report, code = await _schemathesis(stack.url, tmp_path)
                 finally:
@@ -54,10 +69,30 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
 
 
 async def _schemathesis(url: str, cwd: Path) -> tuple[str, int]:
-    args = [*_st(), "run", f"{url}/openapi.json", "--checks", CHECKS, "--max-examples", "15",
-            "--seed", os.environ.get("GOVFLEET_SCHEMATHESIS_SEED", "6"), "--workers", "1", "--phases", "examples,coverage,fuzzing", "--no-shrink",
-            "--request-timeout", "40", "-H", "Authorization: Bearer push-token", "--suppress-health-check", "all"]
+    args = [
+        *_st(),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        CHECKS,
+        "--max-examples",
+        "15",
+        "--seed",
+        os.environ.get("GOVFLEET_SCHEMATHESIS_SEED", "6"),
+        "--workers",
+        "1",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--no-shrink",
+        "--request-timeout",
+        "40",
+        "-H",
+        "Authorization: Bearer push-token",
+        "--suppress-health-check",
+        "all",
+    ]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd)
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=600)
     return out.decode(errors="replace"), proc.returncode

@@ -4,7 +4,7 @@ worker, real PostgreSQL, uvicorn on a free loopback port, real HTTP."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -26,7 +26,7 @@ SCHEDULES = [
     {"charter": "TREASURY", "cron": "0 12 * * 1", "timezone": "America/New_York"},
     {"charter": "MINUTELY", "cron": "* * * * *"},
 ]
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def seed_history(url: str) -> None:
@@ -46,14 +46,21 @@ def seed_history(url: str) -> None:
         for when, amount, after, reason, ref in entries:
             conn.execute(
                 """INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference, created_at)
-                   VALUES ('cogni_system', %s, %s, %s, %s, %s)""", (amount, after, reason, ref, when))
+                   VALUES ('cogni_system', %s, %s, %s, %s, %s)""",
+                (amount, after, reason, ref, when),
+            )
         conn.execute("UPDATE billing_accounts SET balance_credits = 8246000000 WHERE id = 'cogni_system'")
         # A user's purchase is not the system tenant's activity.
         conn.execute("INSERT INTO users (id) VALUES ('bob') ON CONFLICT DO NOTHING")
-        conn.execute("INSERT INTO billing_accounts (id, owner_user_id, balance_credits) VALUES ('acct-bob', 'bob', 5)"
-                     " ON CONFLICT DO NOTHING")
-        conn.execute("""INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference, created_at)
-                        VALUES ('acct-bob', 5, 5, 'widget_payment', 'pay-b', %s)""", (today,))
+        conn.execute(
+            "INSERT INTO billing_accounts (id, owner_user_id, balance_credits) VALUES ('acct-bob', 'bob', 5)"
+            " ON CONFLICT DO NOTHING"
+        )
+        conn.execute(
+            """INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference, created_at)
+                        VALUES ('acct-bob', 5, 5, 'widget_payment', 'pay-b', %s)""",
+            (today,),
+        )
         # Governance checks: a decline over the last two hours, and one check yesterday.
         for i in range(120):
             hc = 70 - i * 0.18
@@ -61,28 +68,52 @@ def seed_history(url: str) -> None:
             conn.execute(
                 """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action, details)
                    VALUES (%s, 'governance_check', %s, %s, 'none', 'Routine governance check')""",
-                (NOW - timedelta(minutes=120 - i), round(hc, 2), level))
-        conn.execute("""INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
-                        VALUES (%s, 'governance_check', 66.5, 'good', 'none')""", (yesterday,))
-        conn.execute("""INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
-                        VALUES (%s, 'threshold_crossed', 54.9, 'caution', 'alert')""", (NOW - timedelta(minutes=2),))
-        conn.execute("""INSERT INTO governance_events (guardian_id, timestamp, event_type, holder_control,
+                (NOW - timedelta(minutes=120 - i), round(hc, 2), level),
+            )
+        conn.execute(
+            """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
+                        VALUES (%s, 'governance_check', 66.5, 'good', 'none')""",
+            (yesterday,),
+        )
+        conn.execute(
+            """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
+                        VALUES (%s, 'threshold_crossed', 54.9, 'caution', 'alert')""",
+            (NOW - timedelta(minutes=2),),
+        )
+        conn.execute(
+            """INSERT INTO governance_events (guardian_id, timestamp, event_type, holder_control,
                         threshold_level, action) VALUES ('governance-guardian-other', %s, 'governance_check', 10,
-                        'emergency', 'none')""", (NOW,))
-        conn.execute("""INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken,
+                        'emergency', 'none')""",
+            (NOW,),
+        )
+        conn.execute(
+            """INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken,
                         resolved, resolved_at) VALUES (%s, 'caution', 54.2, 'Holder control dropped below 55%%',
-                        'increased_monitoring', true, %s)""", (NOW - timedelta(hours=3), NOW - timedelta(hours=2)))
-        conn.execute("""INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken)
+                        'increased_monitoring', true, %s)""",
+            (NOW - timedelta(hours=3), NOW - timedelta(hours=2)),
+        )
+        conn.execute(
+            """INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken)
                         VALUES (%s, 'caution', 54.9, 'Holder control dropped below 55%%', 'increased_monitoring')""",
-                     (NOW - timedelta(minutes=2),))
-        conn.execute("""INSERT INTO system_pauses (paused_at, pause_reason, pause_type, scope, holder_control_at_pause)
+            (NOW - timedelta(minutes=2),),
+        )
+        conn.execute(
+            """INSERT INTO system_pauses (paused_at, pause_reason, pause_type, scope, holder_control_at_pause)
                         VALUES (%s, 'Holder control below 51%%', 'automatic', 'redemptions', 50.8)""",
-                     (NOW - timedelta(minutes=1),))
+            (NOW - timedelta(minutes=1),),
+        )
     runs = make_runs(3, start=today - timedelta(hours=2))
     runs[0]["status"] = "error"
-    seed(url, runs=runs, heartbeat={"id": "hb-1", "time": NOW - timedelta(minutes=1), "status": "ok",
-                                    "data": {"status": "ok", "checks": {"balance": {"ok": True, "detail": "fine"}},
-                                             "alerts": []}})
+    seed(
+        url,
+        runs=runs,
+        heartbeat={
+            "id": "hb-1",
+            "time": NOW - timedelta(minutes=1),
+            "status": "ok",
+            "data": {"status": "ok", "checks": {"balance": {"ok": True, "detail": "fine"}}, "alerts": []},
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +137,7 @@ async def http(stack):
 
 
 async def test_status_is_the_contract_with_live_upcoming_runs(http, stack):
-    asked = datetime.now(timezone.utc)
+    asked = datetime.now(UTC)
     resp = await http.get("/api/v1/governance/status")
     assert resp.status_code == 200, resp.text
     assert resp.headers["x-govfleet-source"] == "workflow"
@@ -120,9 +151,13 @@ async def test_status_is_the_contract_with_live_upcoming_runs(http, stack):
 async def test_upcoming_runs_are_computed_per_request_even_from_a_cached_read_model(http, stack):
     """The just-passed fire time: the API's clock sits 1 ms after an every-minute fire time
     that the read model (cached, or the workflow's own time) has not seen pass."""
-    base = datetime.now(timezone.utc).replace(second=0, microsecond=0) + timedelta(minutes=5)
-    for after in (timedelta(0), timedelta(milliseconds=1), timedelta(seconds=30),
-                  timedelta(seconds=59, milliseconds=999)):
+    base = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=5)
+    for after in (
+        timedelta(0),
+        timedelta(milliseconds=1),
+        timedelta(seconds=30),
+        timedelta(seconds=59, milliseconds=999),
+    ):
         stack.clock.frozen = now = base + after
         try:
             resp = await http.get("/api/v1/governance/status")
@@ -134,16 +169,21 @@ async def test_upcoming_runs_are_computed_per_request_even_from_a_cached_read_mo
 
 
 async def test_signals_reach_the_api(http, stack):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seed(stack.database_url, runs=[{"id": "run-live", "title": "Community — live", "started_at": now}])
-    await tell_status(stack.client, stack.task_queue, StatusUpdate(
-        run=RecentRun(id="run-live", title="Community — live", started_at=now, last_activity=now), source="test"))
+    await tell_status(
+        stack.client,
+        stack.task_queue,
+        StatusUpdate(
+            run=RecentRun(id="run-live", title="Community — live", started_at=now, last_activity=now), source="test"
+        ),
+    )
     deadline = now + timedelta(seconds=15)
     while True:
         body = (await http.get("/api/v1/governance/status")).json()
         if body["recentRuns"][0]["id"] == "run-live":
             break
-        assert datetime.now(timezone.utc) < deadline, body
+        assert datetime.now(UTC) < deadline, body
         await __import__("asyncio").sleep(0.3)
 
 
@@ -196,8 +236,16 @@ async def test_heartbeat_state_moves_with_the_clock(http, stack):
 async def test_guardian_reads_from_the_audit_tables(http):
     alerts = (await http.get("/guardian/alerts", params={"limit": 20})).json()["alerts"]
     assert [a["resolved"] for a in alerts] == [False, True]
-    assert set(alerts[0]) == {"id", "timestamp", "alert_type", "holder_control", "message", "action_taken",
-                              "resolved", "resolved_at"}
+    assert set(alerts[0]) == {
+        "id",
+        "timestamp",
+        "alert_type",
+        "holder_control",
+        "message",
+        "action_taken",
+        "resolved",
+        "resolved_at",
+    }
     assert alerts[0]["timestamp"].endswith("Z") and alerts[0]["holder_control"] == 54.9
     open_only = (await http.get("/guardian/alerts", params={"resolved": "false"})).json()["alerts"]
     assert len(open_only) == 1
@@ -218,9 +266,16 @@ async def test_guardian_status_falls_back_to_the_database_when_the_guardian_is_n
     assert body["governance_level"] == "caution" and body["current_holder_control"] == pytest.approx(48.58, abs=0.5)
     rules = await http.get("/guardian/rules")
     assert rules.headers["x-govfleet-source"] == "config"  # the guardian does not answer: repo-spec
-    assert rules.json() == {"critical_threshold": 51.0, "caution_threshold": 55.0, "warning_threshold": 52.0,
-                            "pause_redemptions_at": 51.0, "pause_system_at": 49.0, "monitoring_interval_normal": 30,
-                            "monitoring_interval_caution": 5, "monitoring_interval_critical": 1}
+    assert rules.json() == {
+        "critical_threshold": 51.0,
+        "caution_threshold": 55.0,
+        "warning_threshold": 52.0,
+        "pause_redemptions_at": 51.0,
+        "pause_system_at": 49.0,
+        "monitoring_interval_normal": 30,
+        "monitoring_interval_caution": 5,
+        "monitoring_interval_critical": 1,
+    }
     gov = await http.get("/guardian/governance")
     assert gov.status_code == 503 and gov.json()["error"]["code"] == "guardian_unavailable"
 
@@ -228,16 +283,24 @@ async def test_guardian_status_falls_back_to_the_database_when_the_guardian_is_n
 async def test_health_has_the_seed_shape(http):
     resp = await http.get("/health")
     body = resp.json()
-    assert set(body) == {"status", "monitoring_active", "voting_tracker_connected", "database",
-                         "last_governance_check", "seconds_since_last_check"}
+    assert set(body) == {
+        "status",
+        "monitoring_active",
+        "voting_tracker_connected",
+        "database",
+        "last_governance_check",
+        "seconds_since_last_check",
+    }
     assert body["database"] == "connected" and resp.status_code == 200
     assert body["status"] == "degraded"  # no guardian monitoring in this stack
     assert body["last_governance_check"].endswith("Z") and 0 <= body["seconds_since_last_check"] < 600
 
 
 async def test_admin_endpoints_need_a_signature(http):
-    for path, body in [("/guardian/pause", {"reason": "test", "authorization": ""}),
-                       ("/guardian/resume", {"authorization": [], "governance_verified": True})]:
+    for path, body in [
+        ("/guardian/pause", {"reason": "test", "authorization": ""}),
+        ("/guardian/resume", {"authorization": [], "governance_verified": True}),
+    ]:
         resp = await http.post(path, json=body)
         assert resp.status_code == 403, resp.text
         assert resp.json()["error"]["code"] == "rejected" and "signature" in resp.json()["error"]["message"]
@@ -256,8 +319,11 @@ async def test_one_error_format(http):
         (await http.get("/api/v1/governance/activity", params={"days": 0}), 422, "validation_error"),
         (await http.get("/guardian/alerts", params={"limit": "many"}), 422, "validation_error"),
         (await http.delete("/api/v1/governance/status"), 405, "method_not_allowed"),
-        (await http.post("/guardian/pause", content=b"{not json", headers={"content-type": "application/json"}),
-         422, "validation_error"),
+        (
+            await http.post("/guardian/pause", content=b"{not json", headers={"content-type": "application/json"}),
+            422,
+            "validation_error",
+        ),
     ]
     for resp, status, code in cases:
         assert resp.status_code == status, resp.text
@@ -270,9 +336,20 @@ async def test_one_error_format(http):
 async def test_openapi_documents_every_endpoint(http):
     spec = (await http.get("/openapi.json")).json()
     paths = set(spec["paths"])
-    assert {"/api/v1/governance/status", "/api/v1/governance/activity", "/guardian/status", "/guardian/governance",
-            "/guardian/alerts", "/guardian/events", "/guardian/pause", "/guardian/resume", "/guardian/rules",
-            "/health", "/guardian/readings", "/api/v1/payments/credits/confirm"} <= paths
+    assert {
+        "/api/v1/governance/status",
+        "/api/v1/governance/activity",
+        "/guardian/status",
+        "/guardian/governance",
+        "/guardian/alerts",
+        "/guardian/events",
+        "/guardian/pause",
+        "/guardian/resume",
+        "/guardian/rules",
+        "/health",
+        "/guardian/readings",
+        "/api/v1/payments/credits/confirm",
+    } <= paths
     assert "audit log" in spec["paths"]["/guardian/events"]["get"]["description"]
     assert json.dumps(spec).count("HTTPValidationError") == 0  # every error documented as our ErrorBody
 
@@ -284,38 +361,57 @@ async def test_gov_page_is_served(http):
 
 
 async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
-    async with api_stack(dev_env, api_db, tmp_path, schedules=SCHEDULES[:1], worker=False, start_status=False,
-                         environ={"API_READ_TOKEN": "s3cret", "GUARDIAN_PUSH_TOKEN": "push"}) as s:
-        async with httpx.AsyncClient(base_url=s.url, timeout=10) as http:
-            for path in ("/api/v1/governance/status", "/guardian/alerts", "/guardian/status",
-                         "/api/v1/governance/activity"):
-                resp = await http.get(path)
-                assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthorized", path
-                assert resp.headers["www-authenticate"] == "Bearer"
-                assert (await http.get(path, headers={"Authorization": "Bearer wrong"})).status_code == 401
-            # No worker answers: the status falls back to the database, still the contract.
-            asked = datetime.now(timezone.utc)
-            ok = await http.get("/api/v1/governance/status", headers={"Authorization": "Bearer s3cret"})
-            assert ok.status_code == 200 and ok.headers["x-govfleet-source"] == "database"
-            assert_contract(ok.text, now=asked)
-            assert (await http.get("/health")).status_code == 200
-            assert (await http.get("/openapi.json")).status_code == 200
-            # Readings push: its own token, and a bad reading is named.
-            reading = {"holder_control_percentage": 150, "total_votes": 10, "holder_votes": 6, "seller_votes": 3,
-                       "last_updated": "2025-11-16T10:00:00Z"}
-            assert (await http.post("/guardian/readings", json=reading)).status_code == 401
-            bad = await http.post("/guardian/readings", json=reading, headers={"Authorization": "Bearer push"})
-            assert bad.status_code == 422, bad.text
-            assert [p["field"] for p in bad.json()["error"]["details"]] == ["holder_control_percentage"]
-            assert bad.json()["error"]["code"] == "invalid_reading"
-            mismatch = await http.post("/guardian/readings", json={**reading, "holder_control_percentage": 60},
-                                       headers={"Authorization": "Bearer push"})
-            assert mismatch.status_code == 422
-            assert mismatch.json()["error"]["message"] == (
-                "body: holder_votes (6) + seller_votes (3) must equal total_votes (10)")
-            good = {**reading, "holder_control_percentage": 60.0, "seller_votes": 4}
-            resp = await http.post("/guardian/readings", json=good, headers={"Authorization": "Bearer push"})
-            assert resp.status_code == 503 and resp.json()["error"]["code"] == "guardian_unavailable"
+    async with api_stack(
+        dev_env,
+        api_db,
+        tmp_path,
+        schedules=SCHEDULES[:1],
+        worker=False,
+        start_status=False,
+        environ={"API_READ_TOKEN": "s3cret", "GUARDIAN_PUSH_TOKEN": "push"},
+    ) as s, httpx.AsyncClient(base_url=s.url, timeout=10) as http:
+        for path in (
+            "/api/v1/governance/status",
+            "/guardian/alerts",
+            "/guardian/status",
+            "/api/v1/governance/activity",
+        ):
+            resp = await http.get(path)
+            assert resp.status_code == 401 and resp.json()["error"]["code"] == "unauthorized", path
+            assert resp.headers["www-authenticate"] == "Bearer"
+            assert (await http.get(path, headers={"Authorization": "Bearer wrong"})).status_code == 401
+        # No worker answers: the status falls back to the database, still the contract.
+        asked = datetime.now(UTC)
+        ok = await http.get("/api/v1/governance/status", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and ok.headers["x-govfleet-source"] == "database"
+        assert_contract(ok.text, now=asked)
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/openapi.json")).status_code == 200
+        # Readings push: its own token, and a bad reading is named.
+        reading = {
+            "holder_control_percentage": 150,
+            "total_votes": 10,
+            "holder_votes": 6,
+            "seller_votes": 3,
+            "last_updated": "2025-11-16T10:00:00Z",
+        }
+        assert (await http.post("/guardian/readings", json=reading)).status_code == 401
+        bad = await http.post("/guardian/readings", json=reading, headers={"Authorization": "Bearer push"})
+        assert bad.status_code == 422, bad.text
+        assert [p["field"] for p in bad.json()["error"]["details"]] == ["holder_control_percentage"]
+        assert bad.json()["error"]["code"] == "invalid_reading"
+        mismatch = await http.post(
+            "/guardian/readings",
+            json={**reading, "holder_control_percentage": 60},
+            headers={"Authorization": "Bearer push"},
+        )
+        assert mismatch.status_code == 422
+        assert mismatch.json()["error"]["message"] == (
+            "body: holder_votes (6) + seller_votes (3) must equal total_votes (10)"
+        )
+        good = {**reading, "holder_control_percentage": 60.0, "seller_votes": 4}
+        resp = await http.post("/guardian/readings", json=good, headers={"Authorization": "Bearer push"})
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == "guardian_unavailable"
 
 
 async def _govfleet(*args: str, env: dict) -> tuple[int, str, str]:
@@ -324,17 +420,27 @@ async def _govfleet(*args: str, env: dict) -> tuple[int, str, str]:
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "govfleet.cli", *args, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "govfleet.cli",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     return proc.returncode, out.decode(), err.decode()
 
 
 async def test_govfleet_status_prints_the_same_status(stack):
-    env = {"TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
-           "TEMPORAL_NAMESPACE": stack.client.namespace, "DATABASE_URL": stack.database_url,
-           "REPO_SPEC_PATH": stack.config.settings.REPO_SPEC_PATH, "TEMPORAL_TASK_QUEUE": stack.task_queue}
-    asked = datetime.now(timezone.utc)
+    env = {
+        "TEMPORAL_ADDRESS": stack.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": stack.client.namespace,
+        "DATABASE_URL": stack.database_url,
+        "REPO_SPEC_PATH": stack.config.settings.REPO_SPEC_PATH,
+        "TEMPORAL_TASK_QUEUE": stack.task_queue,
+    }
+    asked = datetime.now(UTC)
     code, out, err = await _govfleet("status", "--json", env=env)
     assert code == 0, err
     body = assert_contract(out, now=asked)
@@ -361,7 +467,9 @@ async def test_payment_confirmation_end_to_end(http):
     assert result["system_balance_after"] == before + 750_000_000
     again = await http.post("/api/v1/payments/credits/confirm", json=body)
     assert again.status_code == 200
-    assert {k: v for k, v in again.json().items() if k != "replay"} == {k: v for k, v in result.items() if k != "replay"}
+    assert {k: v for k, v in again.json().items() if k != "replay"} == {
+        k: v for k, v in result.items() if k != "replay"
+    }
     conflict = await http.post("/api/v1/payments/credits/confirm", json={**body, "amount_usd_cents": 20_000})
     assert conflict.status_code == 409, conflict.text
     err = conflict.json()["error"]

@@ -19,7 +19,8 @@ def test_system_tenant_is_seeded(database_url):
         ).fetchone()
         assert row == ("cogni_system_principal", True, 0)
         grant = conn.execute(
-            "SELECT scopes, expires_at > now(), revoked_at FROM execution_grants WHERE id = %s", (db.GOVERNANCE_GRANT_ID,)
+            "SELECT scopes, expires_at > now(), revoked_at FROM execution_grants WHERE id = %s",
+            (db.GOVERNANCE_GRANT_ID,),
         ).fetchone()
         assert grant[0] == ["governance:HEARTBEAT", "governance:BRIEF", "governance:HTTP"]
         assert grant[1] is True and grant[2] is None
@@ -29,15 +30,19 @@ def test_system_tenant_is_seeded(database_url):
 def _ledger_entry(conn: psycopg.Connection, reference: str) -> None:
     conn.execute(
         "INSERT INTO credit_ledger (billing_account_id, amount, balance_after, reason, reference) "
-        "VALUES ('cogni_system', 5, 5, 'test_entry', %s)", (reference,)
+        "VALUES ('cogni_system', 5, 5, 'test_entry', %s)",
+        (reference,),
     )
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE credit_ledger SET amount = 6",
-    "DELETE FROM credit_ledger",
-    "TRUNCATE credit_ledger",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE credit_ledger SET amount = 6",
+        "DELETE FROM credit_ledger",
+        "TRUNCATE credit_ledger",
+    ],
+)
 def test_ledger_refuses_update_delete_truncate(make_database, statement):
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
@@ -67,15 +72,21 @@ def test_at_most_one_system_tenant(database_url):
 
 def test_application_role_cannot_bypass_rls(database_url):
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", (db.APP_ROLE,)).fetchone() == (False,)
+        assert conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = %s", (db.APP_ROLE,)).fetchone() == (
+            False,
+        )
 
 
 async def test_tenant_scope_shows_only_the_tenants_rows(make_database):
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO users (id) VALUES ('alice'), ('bob')")
-        conn.execute("INSERT INTO billing_accounts (id, owner_user_id, balance_credits) VALUES ('acct_alice', 'alice', 7), ('acct_bob', 'bob', 9)")
-        conn.execute("INSERT INTO governance_runs (id, owner_user_id, title) VALUES ('r-sys', 'cogni_system_principal', 'System run'), ('r-bob', 'bob', 'Bob run')")
+        conn.execute(
+            "INSERT INTO billing_accounts (id, owner_user_id, balance_credits) VALUES ('acct_alice', 'alice', 7), ('acct_bob', 'bob', 9)"
+        )
+        conn.execute(
+            "INSERT INTO governance_runs (id, owner_user_id, title) VALUES ('r-sys', 'cogni_system_principal', 'System run'), ('r-bob', 'bob', 'Bob run')"
+        )
     async with await psycopg.AsyncConnection.connect(url) as conn:
         async with db.tenant_scope(conn, db.SYSTEM_PRINCIPAL_USER_ID):
             accounts = await (await conn.execute("SELECT id FROM billing_accounts ORDER BY id")).fetchall()
@@ -83,7 +94,9 @@ async def test_tenant_scope_shows_only_the_tenants_rows(make_database):
             assert accounts == [("cogni_system",)]
             assert runs == [("r-sys",)]
         async with db.tenant_scope(conn, "alice"):
-            assert await (await conn.execute("SELECT id, balance_credits FROM billing_accounts")).fetchall() == [("acct_alice", 7)]
+            assert await (await conn.execute("SELECT id, balance_credits FROM billing_accounts")).fetchall() == [
+                ("acct_alice", 7)
+            ]
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 await conn.execute("UPDATE billing_accounts SET balance_credits = 1000")
         # Outside the scope the role and setting are gone again (SET LOCAL).

@@ -100,12 +100,14 @@ async def test_worker_killed_while_pausing_pauses_once(dev_env, database_url, ta
     sim.sim.set_values([70.0, 48.0], per_request=True)  # then an emergency: pause everything
     sim.sim.fail_next("pause", times=20, status=503)  # the targets refuse the first calls
 
-    first = start_worker(address=address, database_url=database_url, task_queue=task_queue, spec_path=spec,
-                         log=tmp_path / "worker-1.log")
+    first = start_worker(
+        address=address, database_url=database_url, task_queue=task_queue, spec_path=spec, log=tmp_path / "worker-1.log"
+    )
     workers.append(first)
     await first.wait_polling()
     handle, cfg = await start_guardian(dev_env.client, task_queue, spec)
     try:
+
         def refused() -> int:
             return sum(1 for c in sim.sim.calls if c.action == "pause" and c.status == 503)
 
@@ -114,8 +116,13 @@ async def test_worker_killed_while_pausing_pauses_once(dev_env, database_url, ta
         refused_before_kill = refused()
         sim.sim.failures.clear()  # the targets are healthy again
 
-        second = start_worker(address=address, database_url=database_url, task_queue=task_queue, spec_path=spec,
-                              log=tmp_path / "worker-2.log")
+        second = start_worker(
+            address=address,
+            database_url=database_url,
+            task_queue=task_queue,
+            spec_path=spec,
+            log=tmp_path / "worker-2.log",
+        )
         workers.append(second)
         await wait_for(lambda: len(sim.sim.pauses()) == 2, 60, "both targets to be paused", second)
 
@@ -129,9 +136,14 @@ async def test_worker_killed_while_pausing_pauses_once(dev_env, database_url, ta
         [pause] = pauses(database_url, cfg.guardian_id)
         key = pause["pause_key"]
         assert key.startswith(f"{cfg.guardian_id}:")
-        assert [(e["event_type"]) for e in rows(database_url, "SELECT event_type FROM governance_events "
-                                                "WHERE guardian_id = %s AND event_type = 'pause'",
-                                                cfg.guardian_id)] == ["pause"]
+        assert [
+            (e["event_type"])
+            for e in rows(
+                database_url,
+                "SELECT event_type FROM governance_events WHERE guardian_id = %s AND event_type = 'pause'",
+                cfg.guardian_id,
+            )
+        ] == ["pause"]
         pause_calls = [c for c in sim.sim.calls if c.action == "pause"]
         assert {c.idempotency_key for c in pause_calls} == {key}
         applied = [c for c in pause_calls if c.status == 200 and not c.duplicate]
@@ -170,8 +182,13 @@ async def test_temporal_server_restart_keeps_the_guardian_history(database_url, 
         client = await connect_when_ready(temporal.address)
         task_queue = f"tq-{uuid.uuid4().hex[:12]}"
         spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url=sim.url, rules={"monitoring_interval_normal": 1})
-        worker = start_worker(address=temporal.address, database_url=database_url, task_queue=task_queue,
-                              spec_path=spec, log=tmp_path / "worker.log")
+        worker = start_worker(
+            address=temporal.address,
+            database_url=database_url,
+            task_queue=task_queue,
+            spec_path=spec,
+            log=tmp_path / "worker.log",
+        )
         workers.append(worker)
         await worker.wait_polling()
         handle, cfg = await start_guardian(client, task_queue, spec)
@@ -191,8 +208,9 @@ async def test_temporal_server_restart_keeps_the_guardian_history(database_url, 
 
         client = await connect_when_ready(temporal.address)
         handle = client.get_workflow_handle(cfg.guardian_id)
-        await wait_for(lambda: _at_least(checks, checks_before + 5), 60, "checks after the restart", worker,
-                       interval=0.5)
+        await wait_for(
+            lambda: _at_least(checks, checks_before + 5), 60, "checks after the restart", worker, interval=0.5
+        )
 
         assert worker.alive()  # the same process reconnected by itself
         described = await handle.describe()
@@ -202,8 +220,12 @@ async def test_temporal_server_restart_keeps_the_guardian_history(database_url, 
         assert {ident for _, _, ident in await history_identities(handle)} == {worker.identity}
         # The audit rows of the checks before and after the restart: none skipped, none twice.
         stats = await handle.query(GuardianWorkflow.stats)
-        await wait_for(lambda: check_count(database_url, cfg.guardian_id) >= checks_before + 5, 30,
-                       "the audit rows after the restart", worker)
+        await wait_for(
+            lambda: check_count(database_url, cfg.guardian_id) >= checks_before + 5,
+            30,
+            "the audit rows after the restart",
+            worker,
+        )
         numbers = event_numbers(database_url, cfg.guardian_id)
         assert numbers == list(range(1, len(numbers) + 1)) and stats.checks >= checks_before + 5
         await stop_guardian(handle)
@@ -235,10 +257,15 @@ async def test_postgres_down_for_30s_loses_nothing_and_alerts(dev_env, task_queu
 async def _postgres_outage(dev_env, task_queue, sim, receiver, workers, tmp_path, pg: OwnPostgres) -> None:
     url = await asyncio.to_thread(pg.make_database)
     address = temporal_address(dev_env.client)
-    spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url=sim.url, webhook_url=receiver.url,
-                      rules={"monitoring_interval_normal": 1})
-    worker = start_worker(address=address, database_url=url, task_queue=task_queue, spec_path=spec,
-                          log=tmp_path / "worker.log")
+    spec = write_spec(
+        tmp_path / "repo-spec.yaml",
+        tracker_url=sim.url,
+        webhook_url=receiver.url,
+        rules={"monitoring_interval_normal": 1},
+    )
+    worker = start_worker(
+        address=address, database_url=url, task_queue=task_queue, spec_path=spec, log=tmp_path / "worker.log"
+    )
     workers.append(worker)
     await worker.wait_polling()
     handle, cfg = await start_guardian(dev_env.client, task_queue, spec)
@@ -255,8 +282,12 @@ async def _postgres_outage(dev_env, task_queue, sim, receiver, workers, tmp_path
     # A payment confirmed while the database is down.
     pid = f"fault-{uuid.uuid4().hex[:8]}"
     payment = await dev_env.client.start_workflow(
-        PAYMENT_WORKFLOW, ConfirmPaymentInput(client_payment_id=pid, user_id="olga", amount_usd_cents=2_500),
-        id=payment_workflow_id(pid), task_queue=task_queue, result_type=ConfirmPaymentResult)
+        PAYMENT_WORKFLOW,
+        ConfirmPaymentInput(client_payment_id=pid, user_id="olga", amount_usd_cents=2_500),
+        id=payment_workflow_id(pid),
+        task_queue=task_queue,
+        result_type=ConfirmPaymentResult,
+    )
 
     await wait_for(lambda: "database_unavailable" in receiver.kinds(), OUTAGE_SECONDS, "database_unavailable", worker)
     alerted_after = time.monotonic() - down_at
@@ -287,23 +318,29 @@ async def _postgres_outage(dev_env, task_queue, sim, receiver, workers, tmp_path
     assert during.checks - checks_before >= OUTAGE_SECONDS // 4  # it kept checking while the database was down
     times = check_times(url, gid)
     outage_gap = largest_gap(times)
-    [event] = rows(url, "SELECT action, details FROM governance_events WHERE guardian_id = %s "
-                        "AND event_type = 'audit_unavailable'", gid)
+    [event] = rows(
+        url,
+        "SELECT action, details FROM governance_events WHERE guardian_id = %s AND event_type = 'audit_unavailable'",
+        gid,
+    )
     assert event["action"] == "recovered"
 
     # The payment landed once, with its bonus.
     assert result.replay is False
-    assert rows(url, "SELECT billing_account_id, amount FROM credit_ledger WHERE reference = %s ORDER BY id", pid) \
-        == [{"billing_account_id": "acct_olga", "amount": 250_000_000},
-            {"billing_account_id": "cogni_system", "amount": 187_500_000}]
+    assert rows(url, "SELECT billing_account_id, amount FROM credit_ledger WHERE reference = %s ORDER BY id", pid) == [
+        {"billing_account_id": "acct_olga", "amount": 250_000_000},
+        {"billing_account_id": "cogni_system", "amount": 187_500_000},
+    ]
 
     # Notifications: signed, the alert urgent, each kind once.
     unique = receiver.unique()
     assert [d.body["kind"] for d in unique] == ["database_unavailable", "database_recovered"]
     assert unique[0].body["urgent"] is True and all(d.signed for d in receiver.deliveries)
-    print(f"\npostgres outage {OUTAGE_SECONDS}s: {during.checks - checks_before} checks during it, "
-          f"largest gap between checks {outage_gap:.1f}s, alert after {alerted_after:.1f}s, "
-          f"rows written {recovered_after:.1f}s after restart")
+    print(
+        f"\npostgres outage {OUTAGE_SECONDS}s: {during.checks - checks_before} checks during it, "
+        f"largest gap between checks {outage_gap:.1f}s, alert after {alerted_after:.1f}s, "
+        f"rows written {recovered_after:.1f}s after restart"
+    )
     await stop_guardian(handle)
 
 
@@ -324,8 +361,13 @@ async def test_a_notification_goes_out_while_its_delivery_records_are_unreachabl
     resources = Resources(config=config, database_url=dead_url, pool=pool, http=httpx.AsyncClient(), client=None)
     try:
         acts = NotificationActivities(resources, environ={WEBHOOK_SECRET_ENV: WEBHOOK_SECRET})
-        req = NotificationRequest(idempotency_key="g:c:n1", kind="database_unavailable", urgent=True,
-                                  title="Governance audit log unavailable", body="PostgreSQL is down")
+        req = NotificationRequest(
+            idempotency_key="g:c:n1",
+            kind="database_unavailable",
+            urgent=True,
+            title="Governance audit log unavailable",
+            body="PostgreSQL is down",
+        )
         started = time.monotonic()
         result = await acts.deliver(req)
         assert result.delivered == ["webhook"] and result.failed == []
@@ -340,21 +382,28 @@ async def test_a_notification_goes_out_while_its_delivery_records_are_unreachabl
 
 
 async def test_tracker_garbage_errors_and_timeouts_raise_and_resolve_tracker_unavailable(
-        dev_env, database_url, task_queue, sim, receiver, workers, tmp_path):
+    dev_env, database_url, task_queue, sim, receiver, workers, tmp_path
+):
     address = temporal_address(dev_env.client)
-    spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url=sim.url, webhook_url=receiver.url,
-                      rules={"monitoring_interval_normal": 1},
-                      tracker={"timeout_seconds": 0.5, "failures_before_alert": 3})
+    spec = write_spec(
+        tmp_path / "repo-spec.yaml",
+        tracker_url=sim.url,
+        webhook_url=receiver.url,
+        rules={"monitoring_interval_normal": 1},
+        tracker={"timeout_seconds": 0.5, "failures_before_alert": 3},
+    )
     sim.sim.slow_seconds = 2.0
     bad = ["http_500", "not_json", "timeout", "out_of_range", "timeout", "votes_mismatch", "http_500"]
     sim.sim.set_values([70.0, 70.0, *bad, 70.0], per_request=True)
-    worker = start_worker(address=address, database_url=database_url, task_queue=task_queue, spec_path=spec,
-                          log=tmp_path / "worker.log")
+    worker = start_worker(
+        address=address, database_url=database_url, task_queue=task_queue, spec_path=spec, log=tmp_path / "worker.log"
+    )
     workers.append(worker)
     await worker.wait_polling()
     handle, cfg = await start_guardian(dev_env.client, task_queue, spec)
     gid = cfg.guardian_id
     try:
+
         def resolved() -> bool:
             return any(a["alert_type"] == "tracker_unavailable" and a["resolved"] for a in alerts(database_url, gid))
 
@@ -364,13 +413,29 @@ async def test_tracker_garbage_errors_and_timeouts_raise_and_resolve_tracker_una
         assert sim.sim.pauses() == [] and pauses(database_url, gid) == []
         [alert] = alerts(database_url, gid)
         assert alert["alert_type"] == "tracker_unavailable" and alert["resolved"]
-        errors = [r["details"] for r in rows(database_url, "SELECT details FROM governance_events WHERE "
-                                             "guardian_id = %s AND event_type = 'tracker_error' ORDER BY id", gid)]
+        errors = [
+            r["details"]
+            for r in rows(
+                database_url,
+                "SELECT details FROM governance_events WHERE "
+                "guardian_id = %s AND event_type = 'tracker_error' ORDER BY id",
+                gid,
+            )
+        ]
         assert [d.split(":")[1].strip() for d in errors] == [
-            "http_error", "not_json", "unreachable", "out_of_range", "unreachable", "votes_mismatch", "http_error"]
+            "http_error",
+            "not_json",
+            "unreachable",
+            "out_of_range",
+            "unreachable",
+            "votes_mismatch",
+            "http_error",
+        ]
         assert "timed out" in errors[2]
-        levels = {r["threshold_level"] for r in rows(database_url, "SELECT threshold_level FROM governance_events "
-                                                     "WHERE guardian_id = %s", gid)}
+        levels = {
+            r["threshold_level"]
+            for r in rows(database_url, "SELECT threshold_level FROM governance_events WHERE guardian_id = %s", gid)
+        }
         assert levels == {"excellent"}  # invalid readings never moved the level
         status = await handle.query(GuardianWorkflow.status)
         assert (status.governance_level, status.system_status, status.alerts_active) == ("excellent", "operational", 0)

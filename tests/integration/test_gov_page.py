@@ -6,7 +6,7 @@ it runs as root). The screenshot lands in tests/artifacts/gov.png."""
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -15,8 +15,15 @@ import pytest
 from tests.integration.test_status_support import api_stack, make_runs, seed, wait_status_ready
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def chromium() -> str:
@@ -24,8 +31,10 @@ def chromium() -> str:
     path = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
     if os.path.isfile(path) and os.access(path, os.X_OK):
         return path
-    reason = (f"no Chromium at {path}: install Debian's `chromium` (apt-get install chromium; .ci/run does it "
-              "as root) or set CHROMIUM_PATH")
+    reason = (
+        f"no Chromium at {path}: install Debian's `chromium` (apt-get install chromium; .ci/run does it "
+        "as root) or set CHROMIUM_PATH"
+    )
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the /gov browser test: {reason}")
     pytest.skip(reason)
@@ -33,23 +42,36 @@ def chromium() -> str:
 
 def seed_decline(url: str) -> None:
     """A demo-like decline from 70 % to 50.5 % over the last 90 minutes, and what follows it."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with psycopg.connect(url) as conn:
         for i in range(90):
             hc = 70 - i * (19.5 / 89)
             conn.execute(
                 """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
                    VALUES (%s, 'governance_check', %s, 'good', 'none')""",
-                (now - timedelta(minutes=90 - i), round(hc, 2)))
-        conn.execute("""INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
-                        VALUES (%s, 'governance_check', 50.5, 'critical', 'pause')""", (now,))
-        conn.execute("""INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken)
+                (now - timedelta(minutes=90 - i), round(hc, 2)),
+            )
+        conn.execute(
+            """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action)
+                        VALUES (%s, 'governance_check', 50.5, 'critical', 'pause')""",
+            (now,),
+        )
+        conn.execute(
+            """INSERT INTO governance_alerts (timestamp, alert_type, holder_control, message, action_taken)
                         VALUES (%s, 'critical', 50.5, 'Holder control dropped below 51%%', 'paused_redemptions')""",
-                     (now,))
-        conn.execute("""INSERT INTO system_pauses (paused_at, pause_reason, pause_type, scope, holder_control_at_pause)
-                        VALUES (%s, 'Holder control below 51%%', 'automatic', 'redemptions', 50.5)""", (now,))
-    seed(url, balance=8_246_000_000, runs=make_runs(4, start=now - timedelta(hours=5)),
-         heartbeat={"id": "hb-page", "time": now - timedelta(minutes=2), "status": "ok"})
+            (now,),
+        )
+        conn.execute(
+            """INSERT INTO system_pauses (paused_at, pause_reason, pause_type, scope, holder_control_at_pause)
+                        VALUES (%s, 'Holder control below 51%%', 'automatic', 'redemptions', 50.5)""",
+            (now,),
+        )
+    seed(
+        url,
+        balance=8_246_000_000,
+        runs=make_runs(4, start=now - timedelta(hours=5)),
+        heartbeat={"id": "hb-page", "time": now - timedelta(minutes=2), "status": "ok"},
+    )
 
 
 async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_database, tmp_path):
@@ -58,8 +80,11 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
     executable = chromium()
     url = make_database()
     seed_decline(url)
-    schedules = [{"charter": "COMMUNITY", "cron": "0 */6 * * *"}, {"charter": "MINUTELY", "cron": "* * * * *"},
-                 {"charter": "TREASURY", "cron": "0 12 * * 1", "timezone": "America/New_York"}]
+    schedules = [
+        {"charter": "COMMUNITY", "cron": "0 */6 * * *"},
+        {"charter": "MINUTELY", "cron": "* * * * *"},
+        {"charter": "TREASURY", "cron": "0 12 * * 1", "timezone": "America/New_York"},
+    ]
     async with api_stack(dev_env, url, tmp_path, schedules=schedules) as stack:
         await wait_status_ready(stack)
         async with async_playwright() as pw:
@@ -82,14 +107,20 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 items = page.locator("#upcoming li[data-next-run-at]")
                 assert await items.count() == 3
                 assert await items.first.locator("strong").text_content() == "Minutely"
-                times = [datetime.fromisoformat((await items.nth(i).get_attribute("data-next-run-at"))
-                                                .replace("Z", "+00:00")) for i in range(3)]
-                assert times == sorted(times) and times[0] > datetime.now(timezone.utc) - timedelta(seconds=1)
+                times = [
+                    datetime.fromisoformat(
+                        (await items.nth(i).get_attribute("data-next-run-at")).replace("Z", "+00:00")
+                    )
+                    for i in range(3)
+                ]
+                assert times == sorted(times) and times[0] > datetime.now(UTC) - timedelta(seconds=1)
                 first = await items.first.locator(".countdown").text_content()
                 # It counts down (within a few seconds: timers are coarse on a loaded machine).
                 await page.wait_for_function(
                     "first => document.querySelector('#upcoming li[data-next-run-at] .countdown').textContent !== first",
-                    arg=first, timeout=5000)
+                    arg=first,
+                    timeout=5000,
+                )
                 # Recent runs and open alerts.
                 assert await page.locator("#recent tr").count() == 4
                 assert "below 51%" in await page.text_content("#alerts")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -20,13 +20,18 @@ from schedules.reconciler import describe_or_none, reconcile
 from tests.golden.record import recording, save_golden
 from tests.integration.schedules_support import LoopbackServer, fleet_worker, fund_system_tenant, system_balance
 
-SCHEDULED = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+SCHEDULED = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
 
 def run_input(charter: str = "COMMUNITY", **over) -> GovernanceRunInput:
-    data: dict[str, Any] = dict(schedule_id=f"governance:{charter}", charter=charter, entrypoint="BRIEF",
-                                credits_per_run=1_000_000, budget_credits_per_day=100_000_000,
-                                scheduled_at=SCHEDULED)
+    data: dict[str, Any] = dict(
+        schedule_id=f"governance:{charter}",
+        charter=charter,
+        entrypoint="BRIEF",
+        credits_per_run=1_000_000,
+        budget_credits_per_day=100_000_000,
+        scheduled_at=SCHEDULED,
+    )
     data.update(over)
     return GovernanceRunInput(**data)
 
@@ -46,23 +51,29 @@ def charges(url: str, rid: str) -> list[tuple]:
 
 
 async def execute(client, task_queue: str, inp: GovernanceRunInput, rid: str | None = None) -> GovernanceRunResult:
-    return await client.execute_workflow(GOVERNANCE_RUN_WORKFLOW, inp, id=rid or run_id(inp), task_queue=task_queue,
-                                         result_type=GovernanceRunResult)
+    return await client.execute_workflow(
+        GOVERNANCE_RUN_WORKFLOW, inp, id=rid or run_id(inp), task_queue=task_queue, result_type=GovernanceRunResult
+    )
 
 
 async def test_brief_run_is_recorded_briefed_and_charged_once(dev_env, config, make_database, task_queue):
     url = make_database()
     fund_system_tenant(url, 10_000_000)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO governance_events (event_type, holder_control, threshold_level, action)"
-                     " VALUES ('check', 53.20, 'caution', 'notify_admins')")
-        conn.execute("INSERT INTO governance_alerts (alert_type, holder_control, message, action_taken)"
-                     " VALUES ('caution', 53.20, 'Holder control below 55%', 'notify_admins')")
+        conn.execute(
+            "INSERT INTO governance_events (event_type, holder_control, threshold_level, action)"
+            " VALUES ('check', 53.20, 'caution', 'notify_admins')"
+        )
+        conn.execute(
+            "INSERT INTO governance_alerts (alert_type, holder_control, message, action_taken)"
+            " VALUES ('caution', 53.20, 'Holder control below 55%', 'notify_admins')"
+        )
     inp = run_input()
     rid = run_id(inp)
     async with fleet_worker(dev_env.client, config, url, task_queue):
-        handle = await dev_env.client.start_workflow(GOVERNANCE_RUN_WORKFLOW, inp, id=rid, task_queue=task_queue,
-                                                     result_type=GovernanceRunResult)
+        handle = await dev_env.client.start_workflow(
+            GOVERNANCE_RUN_WORKFLOW, inp, id=rid, task_queue=task_queue, result_type=GovernanceRunResult
+        )
         result = await handle.result()
         if recording():
             await save_golden(handle, "governance_run_brief")
@@ -134,8 +145,10 @@ async def test_budget_exhaustion_and_low_balance_refuse_with_a_reason(dev_env, c
         if recording():
             await save_golden(dev_env.client.get_workflow_handle(rid), "governance_run_refused")
         assert refused.status == "refused" and refused.credits_charged == 0
-        assert "daily budget exhausted: spent 1000000 of 1500000 credits today (UTC); this run costs 1000000" \
-            == refused.reason
+        assert (
+            refused.reason
+            == "daily budget exhausted: spent 1000000 of 1500000 credits today (UTC); this run costs 1000000"
+        )
         row = run_row(url, rid)
         assert row["status"] == "refused" and row["reason"] == refused.reason and row["brief"] is None
         assert charges(url, rid) == []
@@ -149,13 +162,19 @@ async def test_budget_exhaustion_and_low_balance_refuse_with_a_reason(dev_env, c
     assert system_balance(url) == 2_000_000
 
 
-@pytest.mark.parametrize("sql,entrypoint,expected", [
-    ("UPDATE execution_grants SET revoked_at = now()", "BRIEF", "was revoked"),
-    ("UPDATE execution_grants SET expires_at = now() - interval '1 minute'", "BRIEF", "expired at"),
-    ("UPDATE execution_grants SET scopes = ARRAY['governance:BRIEF']", "HEARTBEAT",
-     "does not allow 'governance:HEARTBEAT'"),
-    ("DELETE FROM execution_grants", "BRIEF", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "sql,entrypoint,expected",
+    [
+        ("UPDATE execution_grants SET revoked_at = now()", "BRIEF", "was revoked"),
+        ("UPDATE execution_grants SET expires_at = now() - interval '1 minute'", "BRIEF", "expired at"),
+        (
+            "UPDATE execution_grants SET scopes = ARRAY['governance:BRIEF']",
+            "HEARTBEAT",
+            "does not allow 'governance:HEARTBEAT'",
+        ),
+        ("DELETE FROM execution_grants", "BRIEF", "does not exist"),
+    ],
+)
 async def test_grant_problems_refuse_the_run(dev_env, config, make_database, task_queue, sql, entrypoint, expected):
     url = make_database()
     fund_system_tenant(url, 5_000_000)
@@ -203,7 +222,8 @@ async def test_failed_runs_do_not_break_their_schedule(dev_env, config, make_dat
             f"cogni_dao: {{name: dao{tag}}}\n"
             "governance:\n"
             "  schedules:\n"
-            f"    - {{charter: AGENT{tag}, cron: '0 0 1 1 *', entrypoint: HTTP, agent_url: '{agent.url}/run'}}\n")
+            f"    - {{charter: AGENT{tag}, cron: '0 0 1 1 *', entrypoint: HTTP, agent_url: '{agent.url}/run'}}\n"
+        )
         try:
             assert (await reconcile(client, spec, task_queue=task_queue, notify_status=False)).ok
             async with fleet_worker(client, config, url, task_queue):
@@ -214,8 +234,10 @@ async def test_failed_runs_do_not_break_their_schedule(dev_env, config, make_dat
                     await handle.trigger()
                     for _ in range(200):
                         with psycopg.connect(url) as conn:
-                            done = conn.execute("SELECT count(*) FROM governance_runs WHERE schedule_id = %s"
-                                                " AND status <> 'running'", (sid,)).fetchone()[0]
+                            done = conn.execute(
+                                "SELECT count(*) FROM governance_runs WHERE schedule_id = %s AND status <> 'running'",
+                                (sid,),
+                            ).fetchone()[0]
                         if done >= n:
                             break
                         await asyncio.sleep(0.1)
@@ -225,7 +247,9 @@ async def test_failed_runs_do_not_break_their_schedule(dev_env, config, make_dat
                 if await describe_or_none(client, s) is not None:
                     await client.get_schedule_handle(s).delete()
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
-        rows = conn.execute("SELECT * FROM governance_runs WHERE schedule_id = %s ORDER BY started_at", (sid,)).fetchall()
+        rows = conn.execute(
+            "SELECT * FROM governance_runs WHERE schedule_id = %s ORDER BY started_at", (sid,)
+        ).fetchall()
     assert [r["status"] for r in rows] == ["error", "error"]
     assert all(r["id"].startswith(f"{sid}-") for r in rows)
     assert "HTTP failed" in rows[0]["reason"] and "answered 400" in rows[0]["reason"]

@@ -80,11 +80,21 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         # Seed 004 shapes, from workflow state.
         status = await handle.query(GuardianWorkflow.status)
         assert status.model_dump(exclude={"last_check"}) == {
-            "monitoring_active": True, "check_interval_seconds": 30, "current_holder_control": 70.5,
-            "governance_level": "excellent", "system_status": "operational", "paused": False, "alerts_active": 0}
+            "monitoring_active": True,
+            "check_interval_seconds": 30,
+            "current_holder_control": 70.5,
+            "governance_level": "excellent",
+            "system_status": "operational",
+            "paused": False,
+            "alerts_active": 0,
+        }
         gov = await handle.query(GuardianWorkflow.governance)
         assert (gov.holder_control_percentage, gov.total_votes, gov.holder_votes, gov.seller_votes) == (
-            70.5, 10000, 7050, 2950)
+            70.5,
+            10000,
+            7050,
+            2950,
+        )
         assert (gov.threshold_level, gov.margin_above_critical, gov.is_stable) == ("excellent", 19.5, True)
         rules = await handle.query(GuardianWorkflow.rules)
         assert rules.pause_redemptions_at == 51.0 and rules.pause_system_at == 49.0
@@ -93,8 +103,11 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         # Search attributes are in visibility.
         async def attrs():
             desc = await handle.describe()
-            return desc.typed_search_attributes.get(GOVERNANCE_LEVEL) == "excellent" and \
-                desc.typed_search_attributes.get(SYSTEM_STATUS) == "operational"
+            return (
+                desc.typed_search_attributes.get(GOVERNANCE_LEVEL) == "excellent"
+                and desc.typed_search_attributes.get(SYSTEM_STATUS) == "operational"
+            )
+
         await eventually(attrs)
 
         # A forged pause (not an admin) fails with the reason and changes nothing.
@@ -112,20 +125,24 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
 
         # A valid pause answers with the documented response.
         token = sign(ADMIN_0, "pause", now(), reason=reason, guardian_id=gid)
-        result = await handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token))
+        result = await handle.execute_update(
+            GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token)
+        )
         assert (result.paused, result.reason, result.resume_requires) == (True, reason, "admin_approval")
         await eventually(lambda: len(sim.sim.pauses()) == 2)
         (row,) = pauses(database_url, gid)
         assert (row["pause_type"], row["scope"]) == ("manual", "everything")
         assert {c.idempotency_key for c in sim.sim.pauses()} == {row["pause_key"]}
         # The same token again is a replay.
-        cause = await rejected(handle.execute_update(
-            GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token)))
+        cause = await rejected(
+            handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token))
+        )
         assert cause.details == ("replayed",)
 
         async def paused_attrs():
             desc = await handle.describe()
             return desc.typed_search_attributes.get(SYSTEM_STATUS) == "fully_paused"
+
         await eventually(paused_attrs)
 
         # Resume: an expired signature, then a valid one.
@@ -141,11 +158,18 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         resumed = await handle.execute_update(GuardianWorkflow.resume_update, ok)
         assert (resumed.paused, resumed.current_holder_control, resumed.safe_to_resume) == (False, 51.0, True)
         await eventually(lambda: len(sim.sim.resumes()) == 2)
-        await eventually(lambda: pauses(database_url, gid)[0]["resumed_by"] == "0x70997970c51812dc3a010c7d01b50e0d17dc79c8")
+        await eventually(
+            lambda: pauses(database_url, gid)[0]["resumed_by"] == "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+        )
 
         assert [e for e in notable_events(database_url, gid) if e[0] in ("pause", "resume", "admin_rejected")] == [
-            ("admin_rejected", "rejected_pause"), ("pause", "pause"), ("admin_rejected", "rejected_pause"),
-            ("admin_rejected", "rejected_resume"), ("admin_rejected", "rejected_resume"), ("resume", "resume")]
+            ("admin_rejected", "rejected_pause"),
+            ("pause", "pause"),
+            ("admin_rejected", "rejected_pause"),
+            ("admin_rejected", "rejected_resume"),
+            ("admin_rejected", "rejected_resume"),
+            ("resume", "resume"),
+        ]
         events = (await handle.query(GuardianWorkflow.events, EventsQueryInput(limit=3))).events
         assert len(events) == 3 and all(e.id is not None for e in events)
         assert recorder.kinds()[:1] == ["pause"] and "resume" in recorder.kinds()
@@ -166,10 +190,12 @@ async def test_emergency_resume_needs_quorum_and_governance_vote(dev_env, task_q
         two = [sign(ADMIN_0, "resume", now(), guardian_id=gid), sign(ADMIN_1, "resume", now(), guardian_id=gid)]
         cause = await rejected(handle.execute_update(GuardianWorkflow.resume_update, ResumeInput(authorization=two)))
         assert cause.details == ("governance_unverified",)
-        two = " ".join([sign(ADMIN_0, "resume", now(), guardian_id=gid),
-                        sign(ADMIN_1, "resume", now(), guardian_id=gid)])
+        two = " ".join(
+            [sign(ADMIN_0, "resume", now(), guardian_id=gid), sign(ADMIN_1, "resume", now(), guardian_id=gid)]
+        )
         result = await handle.execute_update(
-            GuardianWorkflow.resume_update, ResumeInput(authorization=two, governance_verified=True))
+            GuardianWorkflow.resume_update, ResumeInput(authorization=two, governance_verified=True)
+        )
         assert result.paused is False and result.current_holder_control == 60.0
         await eventually(lambda: len(sim.sim.resumes()) == 2)
         assert [a["alert_type"] for a in alerts(database_url, gid) if a["resolved"]][-2:] == ["critical", "emergency"]
@@ -202,11 +228,17 @@ async def test_failing_notification_channel_never_blocks_the_loop(dev_env, task_
     hook = FlakyWebhook(secret, fail=2)
     served = await start_api(Starlette(routes=[Route("/hook", hook.receive, methods=["POST"])]))
     try:
-        guardian_spec = config.spec.guardian.model_copy(update={"notifications": NotificationsSpec(
-            webhook=WebhookSpec(url=f"{served.url}/hook", secret="${GUARDIAN_TEST_WEBHOOK_SECRET}"))})
+        guardian_spec = config.spec.guardian.model_copy(
+            update={
+                "notifications": NotificationsSpec(
+                    webhook=WebhookSpec(url=f"{served.url}/hook", secret="${GUARDIAN_TEST_WEBHOOK_SECRET}")
+                )
+            }
+        )
         spec = config.spec.model_copy(update={"guardian": guardian_spec})
         cfg_obj = Config(settings=config.settings, spec=spec)
         client = dev_env.client
+
         def real_notifier(resources):
             notify = NotificationActivities(resources, environ={"GUARDIAN_TEST_WEBHOOK_SECRET": secret})
             return [notify.send_notification]

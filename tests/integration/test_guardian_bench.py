@@ -15,8 +15,14 @@ from tests.conftest import REPO_ROOT
 def _run(module: str, tmp_path, database_server_url: str) -> tuple[str, dict]:
     out = tmp_path / f"{module}.json"
     env = {**os.environ, "DATABASE_URL": database_server_url}
-    result = subprocess.run([sys.executable, "-m", f"bench.{module}", "--quick", "--json", str(out)],
-                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--quick", "--json", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout, json.loads(out.read_text())
 

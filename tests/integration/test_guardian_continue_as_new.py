@@ -65,23 +65,31 @@ async def test_continues_as_new_carrying_all_state(suggesting_env, task_queue, c
 
             async def continued_twice():
                 return (await handle.query(GuardianWorkflow.stats)).runs >= 2
+
             await eventually(continued_twice, timeout=60)
 
             stats = await handle.query(GuardianWorkflow.stats)
             assert stats.checks > before.checks and stats.used_nonces == 1
             status = await handle.query(GuardianWorkflow.status)
             assert (status.governance_level, status.system_status, status.alerts_active) == (
-                "critical", "fully_paused", 3)
+                "critical",
+                "fully_paused",
+                3,
+            )
             # Two pauses (automatic: redemptions; manual: the rest), each target called exactly once.
             assert sorted(c.service for c in running.sim.pauses()) == ["redemption-algorithm", "sol-treasury-core"]
             assert len([c for c in running.sim.calls if c.action == "pause"]) == 2
             assert [(p["pause_type"], p["scope"]) for p in pauses(database_url, gid)] == [
-                ("automatic", "redemptions"), ("manual", "everything")]
+                ("automatic", "redemptions"),
+                ("manual", "everything"),
+            ]
             # No alert was opened twice by a new run.
             assert sorted(a["alert_type"] for a in alerts(database_url, gid)) == ["caution", "critical", "warning"]
             # The nonce used in the first run is still remembered.
             with pytest.raises(WorkflowUpdateFailedError) as info:
-                await handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token))
+                await handle.execute_update(
+                    GuardianWorkflow.pause_update, PauseInput(reason=reason, authorization=token)
+                )
             assert info.value.cause.details == ("replayed",)
 
             # Every run but the current one ended in continue-as-new, with a short history.

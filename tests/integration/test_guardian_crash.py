@@ -28,7 +28,11 @@ from workflows.guardian import GuardianWorkflow
 def _worker_process(address: str, task_queue: str, database_url: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.integration.guardian_support", address, task_queue, database_url],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
     )
     line = proc.stdout.readline()
     assert "worker ready" in line, line + proc.stdout.read()
@@ -59,7 +63,11 @@ async def test_pause_exactly_once_across_a_worker_crash(dev_env, task_queue, con
             keys = {c.idempotency_key for c in sim.calls if c.action == "pause"}
             assert keys == {row["pause_key"]}
             assert [c.service for c in sim.pauses()] == ["redemption-algorithm"]
-            assert sorted(a["alert_type"] for a in alerts(database_url, handle.id)) == ["caution", "critical", "warning"]
+            assert sorted(a["alert_type"] for a in alerts(database_url, handle.id)) == [
+                "caution",
+                "critical",
+                "warning",
+            ]
             await settle(handle)
             await handle.terminate("test over")
     finally:

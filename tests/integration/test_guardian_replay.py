@@ -42,14 +42,20 @@ GOLDEN = GOLDENS[-1]
 
 def _activity_types(history_json: str) -> list[str]:
     events = json.loads(history_json)["events"]
-    return [e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
-            for e in events if "activityTaskScheduledEventAttributes" in e]
+    return [
+        e["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for e in events
+        if "activityTaskScheduledEventAttributes" in e
+    ]
 
 
 def _signals(history_json: str) -> list[str]:
     events = json.loads(history_json)["events"]
-    return [e["workflowExecutionSignaledEventAttributes"]["signalName"]
-            for e in events if "workflowExecutionSignaledEventAttributes" in e]
+    return [
+        e["workflowExecutionSignaledEventAttributes"]["signalName"]
+        for e in events
+        if "workflowExecutionSignaledEventAttributes" in e
+    ]
 
 
 @pytest.mark.skipif(not recording(), reason="set GOVFLEET_RECORD_GOLDEN=1 to record the golden history")
@@ -64,10 +70,14 @@ async def test_record_guardian_golden_history(time_skipping_env, task_queue, con
             await env.sleep(35)
             await eventually(lambda: len(running.sim.pauses()) == 1)
             now = await env.get_current_time()
-            await handle.signal(RESUME_SIGNAL, {"authorization": sign(OUTSIDER, "resume", now, guardian_id=handle.id,
-                                                                 nonce="goldenforged01")})
-            await handle.signal(RESUME_SIGNAL, {"authorization": sign(ADMIN_0, "resume", now, guardian_id=handle.id,
-                                                                 nonce="goldenvalid001")})
+            await handle.signal(
+                RESUME_SIGNAL,
+                {"authorization": sign(OUTSIDER, "resume", now, guardian_id=handle.id, nonce="goldenforged01")},
+            )
+            await handle.signal(
+                RESUME_SIGNAL,
+                {"authorization": sign(ADMIN_0, "resume", now, guardian_id=handle.id, nonce="goldenvalid001")},
+            )
             await eventually(lambda: len(running.sim.resumes()) == 1)
             await handle.signal(READING_SIGNAL, reading_body(54.0, now=await env.get_current_time()))
             await env.sleep(3)
@@ -101,8 +111,12 @@ async def test_a_changed_decision_is_detected_on_replay():
     """Guard against a vacuous replay: a history whose breaker call was removed must fail."""
     data = json.loads(GOLDEN.read_text())
     events = data["events"]
-    first = next(i for i, e in enumerate(events) if "activityTaskScheduledEventAttributes" in e
-                 and e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "guardian_call_breaker")
+    first = next(
+        i
+        for i, e in enumerate(events)
+        if "activityTaskScheduledEventAttributes" in e
+        and e["activityTaskScheduledEventAttributes"]["activityType"]["name"] == "guardian_call_breaker"
+    )
     events[first]["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "something_else"
     history = WorkflowHistory.from_json("governance-guardian-golden", json.dumps(data))
     replayer = Replayer(workflows=[GuardianWorkflow], data_converter=pydantic_data_converter)

@@ -52,6 +52,7 @@ async def guardian(time_skipping_env, task_queue, config, database_url, sim, rec
     started = []
 
     async with guardian_worker(env.client, task_queue, config, database_url, recorder):
+
         async def start(values, **overrides):
             sim.sim.set_values(values, per_request=True)
             gid = new_guardian_id()
@@ -76,11 +77,17 @@ async def test_gradual_decline_70_51_49(time_skipping_env, guardian, sim, record
     await eventually(lambda: len(pauses(database_url, gid)) == 2)
     status = await handle.query(GuardianWorkflow.status)
     assert (status.governance_level, status.system_status, status.paused, status.alerts_active) == (
-        "emergency", "fully_paused", True, 4)
+        "emergency",
+        "fully_paused",
+        True,
+        4,
+    )
     assert status.check_interval_seconds == 1 and status.current_holder_control == 48.5
 
-    assert [(a["alert_type"], float(a["holder_control"]), a["action_taken"], a["resolved"])
-            for a in alerts(database_url, gid)] == [
+    assert [
+        (a["alert_type"], float(a["holder_control"]), a["action_taken"], a["resolved"])
+        for a in alerts(database_url, gid)
+    ] == [
         ("caution", 54.0, "increased_monitoring", False),
         ("warning", 51.5, "urgent_notification_prepare_pause", False),
         ("critical", 50.5, "paused_redemptions", False),
@@ -98,9 +105,13 @@ async def test_gradual_decline_70_51_49(time_skipping_env, guardian, sim, record
     ]
     rows = pauses(database_url, gid)
     assert [(p["scope"], p["pause_type"], float(p["holder_control_at_pause"]), p["resumed_at"]) for p in rows] == [
-        ("redemptions", "automatic", 50.5, None), ("everything", "automatic", 48.5, None)]
+        ("redemptions", "automatic", 50.5, None),
+        ("everything", "automatic", 48.5, None),
+    ]
     assert [(c.service, c.idempotency_key) for c in sim.sim.pauses()] == [
-        ("redemption-algorithm", rows[0]["pause_key"]), ("sol-treasury-core", rows[1]["pause_key"])]
+        ("redemption-algorithm", rows[0]["pause_key"]),
+        ("sol-treasury-core", rows[1]["pause_key"]),
+    ]
     assert all(k["pause_key"].startswith(f"{gid}:") for k in rows)
     assert [c for c in sim.sim.calls if c.action == "resume"] == []
     assert recorder.kinds() == ["caution", "warning", "critical", "emergency"]
@@ -119,7 +130,9 @@ async def test_rapid_drop_below_critical(time_skipping_env, guardian, sim, recor
     (pause,) = pauses(database_url, gid)
     assert (pause["scope"], pause["pause_type"]) == ("everything", "automatic")
     assert sorted((c.service, c.idempotency_key) for c in sim.sim.pauses()) == [
-        ("redemption-algorithm", pause["pause_key"]), ("sol-treasury-core", pause["pause_key"])]
+        ("redemption-algorithm", pause["pause_key"]),
+        ("sol-treasury-core", pause["pause_key"]),
+    ]
     assert len([c for c in sim.sim.calls if c.action == "pause"]) == 2  # exactly once each
     assert [a["alert_type"] for a in alerts(database_url, gid)] == ["caution", "warning", "critical", "emergency"]
     assert notable_events(database_url, gid) == [("threshold_crossed", "pause_everything"), ("pause", "pause")]
@@ -165,15 +178,20 @@ async def test_multiple_crossings_with_hysteresis(time_skipping_env, guardian, s
     gid = handle.id
     await time_skipping_env.sleep(200)
     await eventually(lambda: len(sim.sim.pauses()) == 1)
-    await eventually(lambda: len(alerts(database_url, gid)) == 6 and all(a["resolved"] for a in alerts(database_url, gid)))
+    await eventually(
+        lambda: len(alerts(database_url, gid)) == 6 and all(a["resolved"] for a in alerts(database_url, gid))
+    )
     assert [(a["alert_type"], a["action_taken"]) for a in alerts(database_url, gid)] == [
-        ("caution", "increased_monitoring"), ("warning", "urgent_notification_prepare_pause"),
+        ("caution", "increased_monitoring"),
+        ("warning", "urgent_notification_prepare_pause"),
         ("critical", "paused_redemptions"),
-        ("caution", "increased_monitoring"), ("warning", "urgent_notification_prepare_pause"),
+        ("caution", "increased_monitoring"),
+        ("warning", "urgent_notification_prepare_pause"),
         ("critical", "redemptions_already_paused"),
     ]
     dip = [
-        ("threshold_crossed", "alert_caution"), ("threshold_crossed", "alert_warning"),
+        ("threshold_crossed", "alert_caution"),
+        ("threshold_crossed", "alert_warning"),
     ]
     recover = [
         ("threshold_crossed", "none"),  # critical -> warning (the critical alert cleared)
@@ -185,8 +203,12 @@ async def test_multiple_crossings_with_hysteresis(time_skipping_env, guardian, s
     ]
     assert notable_events(database_url, gid) == (
         [("threshold_crossed", "none")]  # good -> acceptable
-        + dip + [("threshold_crossed", "pause_redemptions"), ("pause", "pause")] + recover
-        + dip + [("threshold_crossed", "alert_critical")] + recover
+        + dip
+        + [("threshold_crossed", "pause_redemptions"), ("pause", "pause")]
+        + recover
+        + dip
+        + [("threshold_crossed", "alert_critical")]
+        + recover
     )
     # One pause for the whole episode: the system stays paused until a human resumes it.
     assert len(sim.sim.pauses()) == 1 and len(pauses(database_url, gid)) == 1
@@ -200,9 +222,15 @@ async def test_hovering_at_51_does_not_flap(time_skipping_env, guardian, sim, re
     await time_skipping_env.sleep(30 + 5 + 60)
     await eventually(lambda: check_count(database_url, gid) >= 2 + len(hover) * 6)
     assert notable_events(database_url, gid) == [
-        ("threshold_crossed", "alert_warning"), ("threshold_crossed", "pause_redemptions"), ("pause", "pause")]
+        ("threshold_crossed", "alert_warning"),
+        ("threshold_crossed", "pause_redemptions"),
+        ("pause", "pause"),
+    ]
     assert [(a["alert_type"], a["resolved"]) for a in alerts(database_url, gid)] == [
-        ("caution", False), ("warning", False), ("critical", False)]
+        ("caution", False),
+        ("warning", False),
+        ("critical", False),
+    ]
     assert len([c for c in sim.sim.calls if c.action == "pause"]) == 1
     assert recorder.kinds() == ["warning", "critical"]
     status = await handle.query(GuardianWorkflow.status)
@@ -223,8 +251,9 @@ async def test_pushed_reading_is_checked_at_once(time_skipping_env, guardian, si
     assert events[-1].details.startswith("poll") and any(e.details == "push interval=1s" for e in events)
 
 
-async def test_garbage_readings_raise_tracker_unavailable_and_never_trip(time_skipping_env, guardian, sim,
-                                                                        recorder, database_url):
+async def test_garbage_readings_raise_tracker_unavailable_and_never_trip(
+    time_skipping_env, guardian, sim, recorder, database_url
+):
     handle = await guardian([55.0] + SCENARIOS["garbage"] + [56.0])
     gid = handle.id
     await time_skipping_env.sleep(30 * 10)
@@ -238,8 +267,9 @@ async def test_garbage_readings_raise_tracker_unavailable_and_never_trip(time_sk
     assert (await handle.query(GuardianWorkflow.status)).governance_level == "acceptable"
 
 
-async def test_failing_breaker_target_is_retried_without_blocking_checks(time_skipping_env, guardian, sim,
-                                                                         database_url):
+async def test_failing_breaker_target_is_retried_without_blocking_checks(
+    time_skipping_env, guardian, sim, database_url
+):
     sim.sim.fail_next("pause", times=2, status=503)
     handle = await guardian([70.0, 50.0])
     await time_skipping_env.sleep(31)
@@ -250,22 +280,31 @@ async def test_failing_breaker_target_is_retried_without_blocking_checks(time_sk
     assert check_count(database_url, handle.id) >= 2
 
 
-async def test_invalid_admin_request_shape_is_rejected_by_signal_as_event(time_skipping_env, guardian, sim,
-                                                                         database_url):
+async def test_invalid_admin_request_shape_is_rejected_by_signal_as_event(
+    time_skipping_env, guardian, sim, database_url
+):
     handle = await guardian([70.0])
     await eventually(lambda: check_count(database_url, handle.id) == 1)
     await handle.signal(PAUSE_SIGNAL, {"reason": "", "authorization": "garbage"})
     await handle.signal(PAUSE_SIGNAL, {"reason": "x"})
     await handle.signal(PAUSE_SIGNAL, {"reason": 5, "authorization": "x"})
     now = await time_skipping_env.get_current_time()
-    await handle.signal(PAUSE_SIGNAL, {"reason": "quorum test", "authorization": [
-        sign(ADMIN_0, "pause", now, reason="quorum test", guardian_id=handle.id),
-        sign(ADMIN_1, "pause", now, reason="quorum test", guardian_id=handle.id)]})
+    await handle.signal(
+        PAUSE_SIGNAL,
+        {
+            "reason": "quorum test",
+            "authorization": [
+                sign(ADMIN_0, "pause", now, reason="quorum test", guardian_id=handle.id),
+                sign(ADMIN_1, "pause", now, reason="quorum test", guardian_id=handle.id),
+            ],
+        },
+    )
     await eventually(lambda: len(sim.sim.pauses()) == 2)
     await eventually(lambda: len(notable_events(database_url, handle.id)) == 4)
     assert notable_events(database_url, handle.id) == [("admin_rejected", "rejected_pause")] * 3 + [("pause", "pause")]
-    details = [e.details for e in (await handle.query(GuardianWorkflow.events)).events
-               if e.event_type == "admin_rejected"]
+    details = [
+        e.details for e in (await handle.query(GuardianWorkflow.events)).events if e.event_type == "admin_rejected"
+    ]
     assert details[0].startswith("malformed: malformed PauseInput body: reason: Input should be a valid string")
     assert details[1].startswith("malformed: no authorization given for pause")
     result = await handle.query(GuardianWorkflow.status)

@@ -43,7 +43,10 @@ def sim_process():
         port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "govfleet.cli", "tracker-sim", "--port", str(port), *args],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         procs.append(proc)
         deadline = time.monotonic() + 20
@@ -66,8 +69,12 @@ def sim_process():
 def test_tracker_sim_serves_a_scenario_and_records_breaker_calls(sim_process):
     url = sim_process("--scenario", "rapid-drop", "--per-request")
     now = datetime.now(UTC)
-    values = [validate_reading(httpx.get(f"{url}/voting/governance").json(), now=now, staleness_seconds=120)
-              .holder_control_percentage for _ in range(5)]
+    values = [
+        validate_reading(
+            httpx.get(f"{url}/voting/governance").json(), now=now, staleness_seconds=120
+        ).holder_control_percentage
+        for _ in range(5)
+    ]
     assert values == [70.0, 70.0, 70.0, 48.0, 48.0]
 
     assert httpx.post(f"{url}/admin/pause", json={"service": "redemption-algorithm"}).status_code == 400
@@ -77,7 +84,10 @@ def test_tracker_sim_serves_a_scenario_and_records_breaker_calls(sim_process):
     assert (first["duplicate"], again["duplicate"]) == (False, True)
     calls = httpx.get(f"{url}/sim/calls").json()["calls"]
     assert [(c["action"], c["status"], c["duplicate"]) for c in calls] == [
-        ("pause", 400, False), ("pause", 200, False), ("pause", 200, True)]
+        ("pause", 400, False),
+        ("pause", 200, False),
+        ("pause", 200, True),
+    ]
     assert httpx.get(f"{url}/sim/state").json()["paused_services"] == ["redemption-algorithm"]
 
     # Control API: hold a value, script values, inject failures, reject bad input.
@@ -110,8 +120,15 @@ def test_garbage_scenario_is_invalid_every_time(sim_process):
             codes.append(exc.code)
         except json.JSONDecodeError:
             codes.append("not_json")
-    assert codes == ["out_of_range", "votes_mismatch", "stale", "not_json", "http_error", "missing_field",
-                     "not_a_number"]
+    assert codes == [
+        "out_of_range",
+        "votes_mismatch",
+        "stale",
+        "not_json",
+        "http_error",
+        "missing_field",
+        "not_a_number",
+    ]
 
 
 def test_time_based_steps():
@@ -128,8 +145,13 @@ def test_time_based_steps():
 
 
 def test_unknown_scenario_is_a_clear_error():
-    proc = subprocess.run([sys.executable, "-m", "govfleet.cli", "tracker-sim", "--scenario", "sideways"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "govfleet.cli", "tracker-sim", "--scenario", "sideways"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "--scenario 'sideways' is not a tracker scenario; use one of steady, gradual-decline" in proc.stderr
 
@@ -149,9 +171,13 @@ async def test_up_starts_then_reconfigures_the_guardian(dev_env, task_queue, con
 
             async def applied():
                 return (await handle.query(GuardianWorkflow.status)).check_interval_seconds == 7
+
             await eventually(applied)
-            got = rows(database_url, "SELECT details FROM governance_events WHERE guardian_id = %s "
-                                     "AND event_type = 'config_changed'", handle.id)
+            got = rows(
+                database_url,
+                "SELECT details FROM governance_events WHERE guardian_id = %s AND event_type = 'config_changed'",
+                handle.id,
+            )
             assert [r["details"] for r in got] == ["changed: rules"]
             await settle(handle)
             await handle.terminate("test over")

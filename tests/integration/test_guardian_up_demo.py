@@ -30,15 +30,37 @@ def free_port() -> int:
 async def test_up_demo_decline_is_visible_in_temporal(tmp_path, make_database):
     temporal_port, ui_port, tracker_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "VOTING_TRACKER_URL")}
-    env.update({
-        "REPO_SPEC_PATH": str(EXAMPLE_SPEC), "SERVICE_PORT": str(free_port()), "LOG_FORMAT": "json",
-        "DATABASE_URL": make_database(), "MONITORING_INTERVAL_NORMAL": "2",
-    })
+    env.update(
+        {
+            "REPO_SPEC_PATH": str(EXAMPLE_SPEC),
+            "SERVICE_PORT": str(free_port()),
+            "LOG_FORMAT": "json",
+            "DATABASE_URL": make_database(),
+            "MONITORING_INTERVAL_NORMAL": "2",
+        }
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "govfleet.cli", "up", "--data-dir", str(tmp_path / "data"),
-         "--temporal-port", str(temporal_port), "--ui-port", str(ui_port), "--tracker-port", str(tracker_port),
-         "--scenario", "steady"],
-        env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "govfleet.cli",
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--temporal-port",
+            str(temporal_port),
+            "--ui-port",
+            str(ui_port),
+            "--tracker-port",
+            str(tracker_port),
+            "--scenario",
+            "steady",
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
@@ -63,10 +85,15 @@ async def test_up_demo_decline_is_visible_in_temporal(tmp_path, make_database):
         await eventually(lambda: listed('GovernanceLevel = "emergency" AND SystemStatus = "fully_paused"'), timeout=60)
         calls = httpx.get(f"http://127.0.0.1:{tracker_port}/sim/calls").json()["calls"]
         assert sorted(c["service"] for c in calls if c["action"] == "pause") == [
-            "redemption-algorithm", "sol-treasury-core"]
+            "redemption-algorithm",
+            "sol-treasury-core",
+        ]
         history = await client.get_workflow_handle("governance-guardian").fetch_history()
-        scheduled = [e.activity_task_scheduled_event_attributes for e in history.events
-                     if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+        scheduled = [
+            e.activity_task_scheduled_event_attributes
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
         assert [a.activity_type.name for a in scheduled].count("guardian_call_breaker") == 2
     finally:
         proc.send_signal(signal.SIGINT)

@@ -28,8 +28,13 @@ def events(url: str) -> list[tuple]:
 
 async def beat(client, task_queue: str, **over) -> HeartbeatResult:
     inp = HeartbeatInput(dao_name="cogni-demo", **over)
-    return await client.execute_workflow(HEARTBEAT_WORKFLOW, inp, id=f"{HEARTBEAT_SCHEDULE_ID}-test-{uuid.uuid4().hex[:8]}",
-                                         task_queue=task_queue, result_type=HeartbeatResult)
+    return await client.execute_workflow(
+        HEARTBEAT_WORKFLOW,
+        inp,
+        id=f"{HEARTBEAT_SCHEDULE_ID}-test-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+        result_type=HeartbeatResult,
+    )
 
 
 async def test_heartbeat_ok_is_recorded_and_posted_to_the_sink(dev_env, config, make_database, task_queue):
@@ -38,8 +43,11 @@ async def test_heartbeat_ok_is_recorded_and_posted_to_the_sink(dev_env, config, 
     with LoopbackServer() as sink:
         async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
             handle = await dev_env.client.start_workflow(
-                HEARTBEAT_WORKFLOW, HeartbeatInput(dao_name="cogni-demo", sink_url=sink.url + "/events"),
-                id=f"{HEARTBEAT_SCHEDULE_ID}-test-{uuid.uuid4().hex[:8]}", task_queue=task_queue)
+                HEARTBEAT_WORKFLOW,
+                HeartbeatInput(dao_name="cogni-demo", sink_url=sink.url + "/events"),
+                id=f"{HEARTBEAT_SCHEDULE_ID}-test-{uuid.uuid4().hex[:8]}",
+                task_queue=task_queue,
+            )
             result = await handle.result()
             if recording():
                 await save_golden(handle, "heartbeat_ok")

@@ -97,10 +97,20 @@ async def test_a_hundred_dollar_purchase_credits_user_and_system_tenant(pool):
         "pay-100usd",
     )
     assert entries == [
-        {"billing_account_id": "acct_alice", "amount": 1_000_000_000, "balance_after": 1_000_000_000,
-         "reason": "widget_payment", "reference": "pay-100usd"},
-        {"billing_account_id": "cogni_system", "amount": 750_000_000, "balance_after": system_before + 750_000_000,
-         "reason": "platform_revenue_share", "reference": "pay-100usd"},
+        {
+            "billing_account_id": "acct_alice",
+            "amount": 1_000_000_000,
+            "balance_after": 1_000_000_000,
+            "reason": "widget_payment",
+            "reference": "pay-100usd",
+        },
+        {
+            "billing_account_id": "cogni_system",
+            "amount": 750_000_000,
+            "balance_after": system_before + 750_000_000,
+            "reason": "platform_revenue_share",
+            "reference": "pay-100usd",
+        },
     ]
     users = await fetch(pool, "SELECT id FROM users WHERE id = 'alice'")
     assert users == [{"id": "alice"}]
@@ -213,8 +223,11 @@ async def test_two_hundred_distinct_concurrent_purchases_sum_exactly(pool):
     assert await balance(pool, "cogni_system") == system_before + bonus
     # Every result's balances are a point in its account's chain (balance_after recorded per entry).
     after = {(r.billing_account_id, r.user_balance_after) for r in results}
-    rows = await fetch(pool, "SELECT billing_account_id, balance_after FROM credit_ledger"
-                       " WHERE reference LIKE 'pay-crowd-%%' AND reason = 'widget_payment'")
+    rows = await fetch(
+        pool,
+        "SELECT billing_account_id, balance_after FROM credit_ledger"
+        " WHERE reference LIKE 'pay-crowd-%%' AND reason = 'widget_payment'",
+    )
     assert after == {(r["billing_account_id"], r["balance_after"]) for r in rows}
 
 
@@ -365,7 +378,8 @@ async def test_verify_reports_the_accounts_that_differ(make_database, monkeypatc
         report = await ledger.verify(p)
         assert not report.ok
         assert {(m.billing_account_id, m.balance - m.ledger_sum) for m in report.mismatches} == {
-            ("acct_kim", 7), ("acct_lee", -5)
+            ("acct_kim", 7),
+            ("acct_lee", -5),
         }
         assert [(c.billing_account_id, c.balance_after) for c in report.chain_breaks] == [("acct_lee", 1)]
 

@@ -15,16 +15,26 @@ from tests.conftest import REPO_ROOT
 def test_ledger_bench_quick(tmp_path, database_server_url):
     out = tmp_path / "ledger.json"
     env = {**os.environ, "DATABASE_URL": database_server_url}
-    result = subprocess.run([sys.executable, "-m", "bench.ledger_bench", "--quick", "--seconds", "1",
-                             "--json", str(out)], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.ledger_bench", "--quick", "--seconds", "1", "--json", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ratio_project_to_raw_sql" in result.stdout and "workflow_confirmations_per_s" in result.stdout
     figures = json.loads(out.read_text())
     assert figures["clients"] == 8
     assert figures["invariant_ok"] is True
     assert figures["raw_sql_failed"] == 0
-    for key in ("project_confirmations_per_s", "raw_sql_pgbench_tps", "raw_one_statement_pgbench_tps",
-                "workflow_confirmations_per_s"):
+    for key in (
+        "project_confirmations_per_s",
+        "raw_sql_pgbench_tps",
+        "raw_one_statement_pgbench_tps",
+        "workflow_confirmations_per_s",
+    ):
         assert figures[key] > 0, key
     ratio = figures["project_confirmations_per_s"] / figures["raw_sql_pgbench_tps"]
     assert abs(figures["ratio_project_to_raw_sql"] - ratio) < 0.01

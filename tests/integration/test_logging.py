@@ -33,11 +33,20 @@ async def test_activity_log_lines_are_json_with_workflow_and_activity_ids(time_s
     configure_logging("json", "INFO")
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=out))
     try:
-        async with Worker(time_skipping_env.client, task_queue=task_queue, workflows=[LogsFromActivity],
-                          activities=[log_something], interceptors=[LogContextInterceptor()]):
+        async with Worker(
+            time_skipping_env.client,
+            task_queue=task_queue,
+            workflows=[LogsFromActivity],
+            activities=[log_something],
+            interceptors=[LogContextInterceptor()],
+        ):
             wf_id = f"log-{uuid.uuid4().hex[:8]}"
-            assert await time_skipping_env.client.execute_workflow(
-                LogsFromActivity.run, "hello", id=wf_id, task_queue=task_queue) == "hello"
+            assert (
+                await time_skipping_env.client.execute_workflow(
+                    LogsFromActivity.run, "hello", id=wf_id, task_queue=task_queue
+                )
+                == "hello"
+            )
     finally:
         configure_logging("console", "INFO")
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]

@@ -10,7 +10,13 @@ import httpx
 from govfleet.simulator import TrackerSimulator, start_simulator
 from govfleet.temporal import connect, metrics_runtime
 from tests.integration.guardian_support import (
-    NotificationRecorder, eventually, guardian_worker, make_config, new_guardian_id, settle, start_guardian,
+    NotificationRecorder,
+    eventually,
+    guardian_worker,
+    make_config,
+    new_guardian_id,
+    settle,
+    start_guardian,
 )
 
 
@@ -32,7 +38,9 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-async def test_worker_metrics_include_guardian_level_checks_and_breaker_calls(dev_env, config, database_url, task_queue):
+async def test_worker_metrics_include_guardian_level_checks_and_breaker_calls(
+    dev_env, config, database_url, task_queue
+):
     port = free_port()
     client = await connect(dev_env.client.service_client.config.target_host, runtime=metrics_runtime(port, "127.0.0.1"))
     sim = await start_simulator(TrackerSimulator(per_request=True))
@@ -40,8 +48,13 @@ async def test_worker_metrics_include_guardian_level_checks_and_breaker_calls(de
     gid = new_guardian_id()
     try:
         async with guardian_worker(client, task_queue, config, database_url, NotificationRecorder()):
-            cfg = make_config(config, sim, gid, upsert_search_attributes=False,
-                              rules=config.spec.guardian.rules.model_copy(update={"monitoring_interval_normal": 1}))
+            cfg = make_config(
+                config,
+                sim,
+                gid,
+                upsert_search_attributes=False,
+                rules=config.spec.guardian.rules.model_copy(update={"monitoring_interval_normal": 1}),
+            )
             handle = await start_guardian(client, task_queue, cfg)
             await eventually(lambda: len(sim.sim.pauses()) == 2, timeout=30)
 
@@ -53,11 +66,19 @@ async def test_worker_metrics_include_guardian_level_checks_and_breaker_calls(de
             text = await eventually(scraped, timeout=20, interval=0.5)
             assert sample(text, "governance_holder_control", guardian=gid) == 48.0
             assert sample(text, "governance_checks", guardian=gid) >= 3
-            assert sample(text, "governance_breaker_calls", guardian=gid, action="pause", target="redemption-algorithm") == 1
-            assert sample(text, "governance_breaker_calls", guardian=gid, action="pause", target="sol-treasury-core") == 1
+            assert (
+                sample(text, "governance_breaker_calls", guardian=gid, action="pause", target="redemption-algorithm")
+                == 1
+            )
+            assert (
+                sample(text, "governance_breaker_calls", guardian=gid, action="pause", target="sol-treasury-core") == 1
+            )
             # The SDK's own runtime metrics are served beside ours.
-            assert "temporal_workflow_task_execution_latency" in text or "temporal_workflow_completed" in text \
+            assert (
+                "temporal_workflow_task_execution_latency" in text
+                or "temporal_workflow_completed" in text
                 or "temporal_activity_execution_latency" in text
+            )
             await settle(handle)
             await handle.terminate("test over")
     finally:

@@ -62,7 +62,7 @@ class Receiver:
         return [r for r in self.received if r.path == path]
 
     def ok_on(self, path: str) -> int:
-        return self.on(path)[self.fail_first.get(path, 0):].__len__()
+        return self.on(path)[self.fail_first.get(path, 0) :].__len__()
 
 
 @pytest.fixture
@@ -71,7 +71,7 @@ def receiver() -> Iterator[Receiver]:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             path = self.path.split("?", 1)[0]
@@ -110,8 +110,13 @@ async def make_activities(config, database_url):
 
     async def make(notifications: dict, environ: dict[str, str], client=None) -> NotificationActivities:
         pool = await create_pool(database_url, max_size=2)
-        res = Resources(config=spec_config(config, notifications), database_url=database_url, pool=pool,
-                        http=httpx.AsyncClient(), client=client)
+        res = Resources(
+            config=spec_config(config, notifications),
+            database_url=database_url,
+            pool=pool,
+            http=httpx.AsyncClient(),
+            client=client,
+        )
         opened.append(res)
         return NotificationActivities(res, environ=environ)
 
@@ -122,7 +127,9 @@ async def make_activities(config, database_url):
 
 def request(urgent: bool = False, kind: str = "caution") -> NotificationRequest:
     return NotificationRequest(
-        idempotency_key=f"governance-guardian:1:n{uuid.uuid4().hex[:8]}", kind=kind, urgent=urgent,
+        idempotency_key=f"governance-guardian:1:n{uuid.uuid4().hex[:8]}",
+        kind=kind,
+        urgent=urgent,
         title="TIE governance alert: caution (holder control 54.2%)",
         body="🚨 TIE GOVERNANCE ALERT\n\nLevel: caution\nHolder Control: 54.2%",
         data={"holder_control": 54.2, "guardian_id": "governance-guardian"},
@@ -161,8 +168,13 @@ async def test_webhook_is_signed_and_apprise_json_receives(receiver, make_activi
     assert not verify_signature("wrong-secret", hook.body, hook.headers["x-govfleet-signature"])
     payload = hook.json()
     assert payload == {
-        "idempotency_key": req.idempotency_key, "kind": "caution", "urgent": False, "title": req.title,
-        "body": req.body, "data": req.data, "source": "governance-fleet",
+        "idempotency_key": req.idempotency_key,
+        "kind": "caution",
+        "urgent": False,
+        "title": req.title,
+        "body": req.body,
+        "data": req.data,
+        "source": "governance-fleet",
     }
 
     [admin] = receiver.on("/admin")  # apprise's json:// plugin
@@ -259,36 +271,41 @@ class NotifyOnce:
     @workflow.run
     async def run(self, req: NotificationRequest) -> dict:
         return await workflow.execute_activity(
-            SEND_NOTIFICATION_ACTIVITY, req, start_to_close_timeout=timedelta(seconds=20),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0,
-                                     maximum_attempts=5),
+            SEND_NOTIFICATION_ACTIVITY,
+            req,
+            start_to_close_timeout=timedelta(seconds=20),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0, maximum_attempts=5
+            ),
         )
 
 
-async def test_temporal_retries_resend_only_the_failed_channel(receiver, make_activities, time_skipping_env,
-                                                               task_queue):
+async def test_temporal_retries_resend_only_the_failed_channel(
+    receiver, make_activities, time_skipping_env, task_queue
+):
     receiver.fail_first = {"/hook": 2}
     client = time_skipping_env.client
     acts = await make_activities(notifs(receiver), env_for(receiver), client)
     req = request(urgent=True, kind="warning")
     async with Worker(client, task_queue=task_queue, workflows=[NotifyOnce], activities=[acts.send_notification]):
-        out = await client.execute_workflow(NotifyOnce.run, req, id=f"notify-{uuid.uuid4().hex[:8]}",
-                                            task_queue=task_queue)
+        out = await client.execute_workflow(
+            NotifyOnce.run, req, id=f"notify-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+        )
     result = NotificationResult.model_validate(out)
     assert result.delivered == ["webhook"]
     assert sorted(result.already_delivered) == ["apprise:${TEST_ADMIN_URL}", "apprise:${TEST_URGENT_URL}"]
     assert (len(receiver.on("/admin")), len(receiver.on("/urgent")), len(receiver.on("/hook"))) == (1, 1, 3)
 
 
-async def test_temporal_gives_up_on_invalid_channel_at_once(receiver, make_activities, time_skipping_env,
-                                                            task_queue):
+async def test_temporal_gives_up_on_invalid_channel_at_once(receiver, make_activities, time_skipping_env, task_queue):
     client = time_skipping_env.client
     environ = {**env_for(receiver), "TEST_ADMIN_URL": "nosuchscheme://whatever"}
     acts = await make_activities(notifs(receiver), environ, client)
     async with Worker(client, task_queue=task_queue, workflows=[NotifyOnce], activities=[acts.send_notification]):
         with pytest.raises(WorkflowFailureError) as ei:
-            await client.execute_workflow(NotifyOnce.run, request(), id=f"notify-{uuid.uuid4().hex[:8]}",
-                                          task_queue=task_queue)
+            await client.execute_workflow(
+                NotifyOnce.run, request(), id=f"notify-{uuid.uuid4().hex[:8]}", task_queue=task_queue
+            )
     cause = ei.value.cause.cause
     assert isinstance(cause, ApplicationError) and cause.type == "NotificationChannelInvalid"
     assert len(receiver.on("/hook")) == 1  # one attempt only

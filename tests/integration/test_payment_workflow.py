@@ -54,8 +54,9 @@ def rows(url: str, sql: str, *params) -> list[tuple]:
 
 
 def entries(url: str, pid: str) -> list[tuple]:
-    return rows(url, "SELECT billing_account_id, reason, amount FROM credit_ledger WHERE reference = %s"
-                     " ORDER BY id", pid)
+    return rows(
+        url, "SELECT billing_account_id, reason, amount FROM credit_ledger WHERE reference = %s ORDER BY id", pid
+    )
 
 
 async def assert_invariant(resources: Resources) -> None:
@@ -77,8 +78,11 @@ async def fleet(client: Client, config, url: str, task_queue: str) -> AsyncItera
 async def activity_types(client: Client, workflow_id: str) -> list[str]:
     """Activities the latest run executed: scheduled ones, then local ones (recorded as markers)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name
-                 for e in history.events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
     local = []
     for e in history.events:
         if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
@@ -88,13 +92,15 @@ async def activity_types(client: Client, workflow_id: str) -> list[str]:
     return scheduled + local
 
 
-async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(dev_env, config, make_database,
-                                                                                task_queue):
+async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(
+    dev_env, config, make_database, task_queue
+):
     url = make_database()
     client = dev_env.client
     async with fleet(client, config, url, task_queue) as resources:
-        handle = await client.start_workflow(PAYMENT_WORKFLOW, pay("wf-100", "alice", 10_000),
-                                             id=payment_workflow_id("wf-100"), task_queue=task_queue)
+        handle = await client.start_workflow(
+            PAYMENT_WORKFLOW, pay("wf-100", "alice", 10_000), id=payment_workflow_id("wf-100"), task_queue=task_queue
+        )
         await handle.result()
         if recording():
             await save_golden(handle, "payment")
@@ -104,8 +110,9 @@ async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(
         assert (result.user_balance_after, result.system_balance_after) == (1_000_000_000, 750_000_000)
         assert await activity_types(client, "payment-wf-100") == ["confirm_payment"]  # replay: status not told
 
-        first = await confirm_via_workflow(client, task_queue, {"client_payment_id": "wf-new", "user_id": "bob",
-                                                                "amount_usd_cents": 250})
+        first = await confirm_via_workflow(
+            client, task_queue, {"client_payment_id": "wf-new", "user_id": "bob", "amount_usd_cents": 250}
+        )
         assert first.replay is False and first.system_balance_after == 750_000_000 + 18_750_000
         assert await activity_types(client, "payment-wf-new") == ["confirm_payment", NOTIFY_STATUS_ACTIVITY]
 
@@ -117,25 +124,30 @@ async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(
         with pytest.raises(PaymentConflict, match="user_id"):
             await confirm_via_workflow(client, task_queue, pay("wf-100", "mallory", 10_000))
 
-        assert entries(url, "wf-100") == [("acct_alice", "widget_payment", 1_000_000_000),
-                                          ("cogni_system", "platform_revenue_share", 750_000_000)]
+        assert entries(url, "wf-100") == [
+            ("acct_alice", "widget_payment", 1_000_000_000),
+            ("cogni_system", "platform_revenue_share", 750_000_000),
+        ]
         assert rows(url, "SELECT id FROM users WHERE id = 'mallory'") == []
         await assert_invariant(resources)
 
 
 async def test_bad_input_is_refused_before_any_workflow_starts(dev_env, task_queue):
     with pytest.raises(InvalidPayment, match="client_payment_id"):
-        await confirm_via_workflow(dev_env.client, task_queue, {"client_payment_id": "", "user_id": "u",
-                                                                "amount_usd_cents": 100})
+        await confirm_via_workflow(
+            dev_env.client, task_queue, {"client_payment_id": "", "user_id": "u", "amount_usd_cents": 100}
+        )
     with pytest.raises(InvalidPayment, match="amount_usd_cents"):
-        await confirm_via_workflow(dev_env.client, task_queue, {"client_payment_id": "wf-bad", "user_id": "u",
-                                                                "amount_usd_cents": -1})
+        await confirm_via_workflow(
+            dev_env.client, task_queue, {"client_payment_id": "wf-bad", "user_id": "u", "amount_usd_cents": -1}
+        )
     with pytest.raises(RPCError):
         await dev_env.client.get_workflow_handle("payment-wf-bad").describe()
 
 
-async def test_fifty_concurrent_confirmations_through_workflows_write_one_pair(dev_env, config, make_database,
-                                                                               task_queue):
+async def test_fifty_concurrent_confirmations_through_workflows_write_one_pair(
+    dev_env, config, make_database, task_queue
+):
     url = make_database()
     client = dev_env.client
     async with fleet(client, config, url, task_queue) as resources:
@@ -144,16 +156,19 @@ async def test_fifty_concurrent_confirmations_through_workflows_write_one_pair(d
         results = await asyncio.gather(*same, *other, return_exceptions=True)
         good = [r for r in results if not isinstance(r, BaseException)]
         conflicts = [r for r in results if isinstance(r, PaymentConflict)]
-        assert len(good) + len(conflicts) == 55, [r for r in results if isinstance(r, BaseException)
-                                                  and not isinstance(r, PaymentConflict)]
+        assert len(good) + len(conflicts) == 55, [
+            r for r in results if isinstance(r, BaseException) and not isinstance(r, PaymentConflict)
+        ]
         # Whichever payload reached the database first won; every other caller got a conflict.
         winner = good[0].amount_usd_cents
         assert {r.amount_usd_cents for r in good} == {winner}
         assert len(good) == (50 if winner == 1_234 else 5)
         assert len({r.model_dump_json(exclude={"replay"}) for r in good}) == 1
         credits = winner * 100_000
-        assert entries(url, "wf-race") == [("acct_dave", "widget_payment", credits),
-                                           ("cogni_system", "platform_revenue_share", credits * 3 // 4)]
+        assert entries(url, "wf-race") == [
+            ("acct_dave", "widget_payment", credits),
+            ("cogni_system", "platform_revenue_share", credits * 3 // 4),
+        ]
         await assert_invariant(resources)
 
 
@@ -166,12 +181,18 @@ async def test_a_status_failure_never_fails_a_payment(dev_env, config, make_data
 
     resources = await Resources.open(config, url, dev_env.client, pool_size=2)
     try:
-        async with Worker(dev_env.client, task_queue=task_queue, workflows=[PaymentWorkflow],
-                          activities=[LedgerActivities(resources, fault="").confirm_payment, status_is_down]):
+        async with Worker(
+            dev_env.client,
+            task_queue=task_queue,
+            workflows=[PaymentWorkflow],
+            activities=[LedgerActivities(resources, fault="").confirm_payment, status_is_down],
+        ):
             result = await confirm_via_workflow(dev_env.client, task_queue, pay("wf-status-down", "erin", 100))
         assert result.replay is False and result.bonus_credits == 7_500_000
-        assert await activity_types(dev_env.client, "payment-wf-status-down") == ["confirm_payment",
-                                                                                   NOTIFY_STATUS_ACTIVITY]
+        assert await activity_types(dev_env.client, "payment-wf-status-down") == [
+            "confirm_payment",
+            NOTIFY_STATUS_ACTIVITY,
+        ]
         await assert_invariant(resources)
     finally:
         await resources.close()
@@ -179,13 +200,24 @@ async def test_a_status_failure_never_fails_a_payment(dev_env, config, make_data
 
 def start_worker(address: str, url: str, task_queue: str, fault: str | None, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("METRICS_PORT", FAULT_ENV)}
-    env.update(TEMPORAL_ADDRESS=address, DATABASE_URL=url, TEMPORAL_TASK_QUEUE=task_queue, LOG_FORMAT="json",
-               REPO_SPEC_PATH=str(REPO_ROOT / ".cogni" / "repo-spec.yaml"), LOG_LEVEL="WARNING")
+    env.update(
+        TEMPORAL_ADDRESS=address,
+        DATABASE_URL=url,
+        TEMPORAL_TASK_QUEUE=task_queue,
+        LOG_FORMAT="json",
+        REPO_SPEC_PATH=str(REPO_ROOT / ".cogni" / "repo-spec.yaml"),
+        LOG_LEVEL="WARNING",
+    )
     if fault:
         env[FAULT_ENV] = fault
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "govfleet.cli", "worker"], cwd=REPO_ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "govfleet.cli", "worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def wait_until(predicate, timeout: float, what: str, log: Path) -> None:
@@ -198,8 +230,9 @@ async def wait_until(predicate, timeout: float, what: str, log: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["before_commit", "after_commit"])
-async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(dev_env, make_database, task_queue, point,
-                                                                       tmp_path):
+async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(
+    dev_env, make_database, task_queue, point, tmp_path
+):
     url = make_database()
     address = dev_env.client.service_client.config.target_host
     pid = f"wf-kill-{point}"
@@ -207,36 +240,57 @@ async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(dev_env, m
     first = start_worker(address, url, task_queue, fault=f"{point}:60", log=log)
     second = None
     try:
-        handle = await dev_env.client.start_workflow(PAYMENT_WORKFLOW, pay(pid, "frank", 10_000),
-                                                     id=payment_workflow_id(pid), task_queue=task_queue,
-                                                     result_type=ConfirmPaymentResult)
+        handle = await dev_env.client.start_workflow(
+            PAYMENT_WORKFLOW,
+            pay(pid, "frank", 10_000),
+            id=payment_workflow_id(pid),
+            task_queue=task_queue,
+            result_type=ConfirmPaymentResult,
+        )
         if point == "before_commit":
             # Both writes done, transaction open, COMMIT not sent.
             def in_flight() -> bool:
-                return bool(rows(url, "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
-                                      " AND state = 'idle in transaction' AND query LIKE '%%WITH pre AS%%'"))
+                return bool(
+                    rows(
+                        url,
+                        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND state = 'idle in transaction' AND query LIKE '%%WITH pre AS%%'",
+                    )
+                )
         else:
             # Committed; the activity has not reported completion.
             def in_flight() -> bool:
                 return bool(rows(url, "SELECT 1 FROM payments WHERE client_payment_id = %s", pid))
+
         await wait_until(in_flight, 30, f"the confirmation to reach {point}", log)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
 
-        expected = [] if point == "before_commit" else [("acct_frank", "widget_payment", 1_000_000_000),
-                                                        ("cogni_system", "platform_revenue_share", 750_000_000)]
+        expected = (
+            []
+            if point == "before_commit"
+            else [
+                ("acct_frank", "widget_payment", 1_000_000_000),
+                ("cogni_system", "platform_revenue_share", 750_000_000),
+            ]
+        )
         assert entries(url, pid) == expected  # the killed transaction rolled back / the commit stands
 
         second = start_worker(address, url, task_queue, fault=None, log=log)
         result = await asyncio.wait_for(handle.result(), 45)
         # The retry either did the work or found its own run's commit: not a replay either way.
         assert result.replay is False and result.user_balance_after == 1_000_000_000
-        assert entries(url, pid) == [("acct_frank", "widget_payment", 1_000_000_000),
-                                     ("cogni_system", "platform_revenue_share", 750_000_000)]
+        assert entries(url, pid) == [
+            ("acct_frank", "widget_payment", 1_000_000_000),
+            ("cogni_system", "platform_revenue_share", 750_000_000),
+        ]
         assert rows(url, "SELECT count(*) FROM payments") == [(1,)]
         history = await handle.fetch_history()
-        attempts = [e.activity_task_started_event_attributes.attempt for e in history.events
-                    if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED]
+        attempts = [
+            e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        ]
         assert attempts[0] >= 2  # the confirmation was retried after the kill
         with psycopg.connect(url) as conn:
             report = conn.execute(
@@ -257,8 +311,14 @@ async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(dev_env, m
 def govfleet(args: list[str], **env_over: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env.update(REPO_SPEC_PATH=str(REPO_ROOT / ".cogni" / "repo-spec.yaml"), **env_over)
-    return subprocess.run([sys.executable, "-m", "govfleet.cli", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "govfleet.cli", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 async def test_govfleet_pay_confirms_through_the_running_fleet(dev_env, config, make_database, task_queue):
@@ -269,14 +329,17 @@ async def test_govfleet_pay_confirms_through_the_running_fleet(dev_env, config, 
         ok = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--usd", "100"], **env)
         assert ok.returncode == 0, ok.stderr
         result = json.loads(ok.stdout)
-        assert (result["user_credits"], result["bonus_credits"], result["replay"]) == (1_000_000_000, 750_000_000,
-                                                                                       False)
-        again = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "10000"],
-                                        **env)
+        assert (result["user_credits"], result["bonus_credits"], result["replay"]) == (
+            1_000_000_000,
+            750_000_000,
+            False,
+        )
+        again = await asyncio.to_thread(
+            govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "10000"], **env
+        )
         assert again.returncode == 0 and json.loads(again.stdout)["replay"] is True
 
-        conflict = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "1"],
-                                           **env)
+        conflict = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "1"], **env)
         assert conflict.returncode == 1
         assert "'cli-1'" in conflict.stderr and "amount_usd_cents" in conflict.stderr
 
@@ -291,7 +354,11 @@ async def test_govfleet_pay_confirms_through_the_running_fleet(dev_env, config, 
 
 
 def test_an_invalid_revenue_share_stops_the_worker_at_start_up():
-    bad = govfleet(["worker"], SYSTEM_TENANT_REVENUE_SHARE="1.5", DATABASE_URL="postgresql://unused/x",
-                   TEMPORAL_ADDRESS="127.0.0.1:1")
+    bad = govfleet(
+        ["worker"],
+        SYSTEM_TENANT_REVENUE_SHARE="1.5",
+        DATABASE_URL="postgresql://unused/x",
+        TEMPORAL_ADDRESS="127.0.0.1:1",
+    )
     assert bad.returncode == 2
     assert "SYSTEM_TENANT_REVENUE_SHARE" in bad.stderr and "between 0 and 1" in bad.stderr

@@ -18,8 +18,8 @@ from temporalio.client import (
 )
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
-from govfleet.repo_spec import RepoSpecError, parse_repo_spec
 from govfleet.repo_spec import ScheduleSpec as CharterSpec
+from govfleet.repo_spec import parse_repo_spec
 from schedules.reconciler import actual_from_description, describe_or_none, reconcile
 from tests.integration.schedules_support import govfleet
 
@@ -33,8 +33,12 @@ def spec_text(dao: str, charters: list[tuple[str, str, str]], *, interval: int =
         "  schedules:" + ("" if charters else " []"),
     ]
     for charter, cron, tz in charters:
-        lines += [f"    - charter: {charter}", f'      cron: "{cron}"', f"      timezone: {tz}",
-                  "      entrypoint: BRIEF"]
+        lines += [
+            f"    - charter: {charter}",
+            f'      cron: "{cron}"',
+            f"      timezone: {tz}",
+            "      entrypoint: BRIEF",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -86,7 +90,7 @@ async def test_reconcile_lifecycle(dev_env, ns, task_queue):
     edited = await reconcile(client, spec, task_queue=task_queue)
     assert {i.schedule_id: i.action for i in edited.plan.items}[f"governance:{a}"] == "update"
     assert edited.writes == 1, edited.render()
-    assert 'args.cron' not in edited.render() and 'cron: "0 */6 * * *" → "15 */4 * * *"' in edited.render()
+    assert "args.cron" not in edited.render() and 'cron: "0 */6 * * *" → "15 */4 * * *"' in edited.render()
     after = (await client.get_schedule_handle(f"governance:{a}").describe()).info.next_action_times
     assert after != before and all(t.minute == 15 and t.hour % 4 == 0 for t in after)
     assert (await reconcile(client, spec, task_queue=task_queue)).writes == 0
@@ -167,8 +171,9 @@ async def test_invalid_spec_changes_nothing(dev_env, ns, task_queue, tmp_path):
     dao, kept, added, bad = f"dao{tag}", f"K{tag}", f"N{tag}", f"H{tag}"
     ids = [HEARTBEAT_SCHEDULE_ID] + [f"governance:{c}" for c in (kept, added, bad)]
     touched += ids[1:]
-    first = await reconcile(client, parse_repo_spec(spec_text(dao, [(kept, "0 * * * *", "UTC")])),
-                            task_queue=task_queue)
+    first = await reconcile(
+        client, parse_repo_spec(spec_text(dao, [(kept, "0 * * * *", "UTC")])), task_queue=task_queue
+    )
     assert first.ok and first.writes == 2, first.render()
     before = await snapshot(client, ids)
     assert before[f"governance:{kept}"] is not None and before[f"governance:{added}"] is None
@@ -177,8 +182,11 @@ async def test_invalid_spec_changes_nothing(dev_env, ns, task_queue, tmp_path):
     edits = [(kept, "30 * * * *", "UTC"), (added, "0 * * * *", "UTC")]
     path = tmp_path / "repo-spec.yaml"
     path.write_text(spec_text(dao, [*edits, (bad, "61 * * * *", "UTC")]))
-    env = {"REPO_SPEC_PATH": str(path), "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-           "TEMPORAL_TASK_QUEUE": task_queue}
+    env = {
+        "REPO_SPEC_PATH": str(path),
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+    }
     refused = govfleet("reconcile", env=env)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "governance.schedules[2].cron: '61 * * * *' is not a valid 5-field cron expression" in refused.stderr
@@ -191,8 +199,9 @@ async def test_invalid_spec_changes_nothing(dev_env, ns, task_queue, tmp_path):
 
     # Control: the same file past validation (the bad entry built without its checks) changes Temporal.
     valid = parse_repo_spec(spec_text(dao, edits))
-    unchecked = CharterSpec.model_construct(charter=bad, cron="61 * * * *", timezone="UTC", entrypoint="BRIEF",
-                                            agent_url=None, credits_per_run=None)
+    unchecked = CharterSpec.model_construct(
+        charter=bad, cron="61 * * * *", timezone="UTC", entrypoint="BRIEF", agent_url=None, credits_per_run=None
+    )
     governance = valid.governance.model_copy(update={"schedules": [*valid.governance.schedules, unchecked]})
     await reconcile(client, valid.model_copy(update={"governance": governance}), task_queue=task_queue)
     after = await snapshot(client, ids)
@@ -212,6 +221,7 @@ async def test_out_of_band_edit_is_put_back(dev_env, ns, task_queue):
         s = inp.description.schedule
         s.spec.time_zone_name = "Asia/Kolkata"
         from temporalio.client import ScheduleUpdate
+
         return ScheduleUpdate(schedule=s)
 
     await client.get_schedule_handle(f"governance:{c}").update(hand_edit)
@@ -227,15 +237,17 @@ async def test_two_reconcilers_at_once(dev_env, ns, task_queue):
     names = [f"C{i}{tag}" for i in range(6)]
     touched += [f"governance:{n}" for n in names]
     spec = parse_repo_spec(spec_text(f"dao{tag}", [(n, "0 * * * *", "UTC") for n in names]))
-    r1, r2 = await asyncio.gather(reconcile(client, spec, task_queue=task_queue),
-                                  reconcile(client, spec, task_queue=task_queue))
+    r1, r2 = await asyncio.gather(
+        reconcile(client, spec, task_queue=task_queue), reconcile(client, spec, task_queue=task_queue)
+    )
     assert r1.ok and r2.ok, (r1.render(), r2.render())
     # Every schedule exists once, owned, with the right hash; a third run has nothing to do.
     third = await reconcile(client, spec, task_queue=task_queue)
     assert third.writes == 0 and {i.action for i in third.plan.items} == {"unchanged"}, third.render()
     # Concurrent edits with the same new spec converge too.
     spec2 = parse_repo_spec(spec_text(f"dao{tag}", [(n, "5 * * * *", "UTC") for n in names]))
-    r1, r2 = await asyncio.gather(reconcile(client, spec2, task_queue=task_queue),
-                                  reconcile(client, spec2, task_queue=task_queue))
+    r1, r2 = await asyncio.gather(
+        reconcile(client, spec2, task_queue=task_queue), reconcile(client, spec2, task_queue=task_queue)
+    )
     assert r1.ok and r2.ok
     assert (await reconcile(client, spec2, task_queue=task_queue)).writes == 0

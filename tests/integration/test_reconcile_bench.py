@@ -12,8 +12,13 @@ from tests.conftest import REPO_ROOT
 
 def test_reconcile_bench_quick(tmp_path):
     out = tmp_path / "reconcile.json"
-    result = subprocess.run([sys.executable, "-m", "bench.reconcile_bench", "--quick", "--json", str(out)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.reconcile_bench", "--quick", "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "noop_seconds" in result.stdout and "first_apply_seconds" in result.stdout
     figures = json.loads(out.read_text())

@@ -24,8 +24,11 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
     ids = [HEARTBEAT_SCHEDULE_ID] + [f"governance:{c}{tag}" for c in ("COMMUNITY", "ENGINEERING", "TREASURY")]
     spec = tmp_path / "repo-spec.yaml"
     spec.write_text(text)
-    env = {"REPO_SPEC_PATH": str(spec), "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-           "TEMPORAL_TASK_QUEUE": task_queue}
+    env = {
+        "REPO_SPEC_PATH": str(spec),
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+    }
     try:
         dry = govfleet("reconcile", "--dry-run", env=env)
         assert dry.returncode == 0, dry.stderr
@@ -60,13 +63,17 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
         assert (await client.get_schedule_handle(ids[1]).describe()).info.next_action_times[0].minute == 20
 
         # A foreign schedule on a declared id: exit 1, reported, untouched.
-        extra = f"    - charter: FOREIGN{tag}\n      cron: \"0 0 * * *\"\n\nguardian:"
+        extra = f'    - charter: FOREIGN{tag}\n      cron: "0 0 * * *"\n\nguardian:'
         assert text.count("\n\nguardian:") == 1
         spec.write_text(text.replace("\n\nguardian:", "\n" + extra))
         ids.append(f"governance:FOREIGN{tag}")
-        await client.create_schedule(ids[-1], Schedule(
-            action=ScheduleActionStartWorkflow("NotOurs", id=ids[-1], task_queue="elsewhere"),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))])))
+        await client.create_schedule(
+            ids[-1],
+            Schedule(
+                action=ScheduleActionStartWorkflow("NotOurs", id=ids[-1], task_queue="elsewhere"),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+            ),
+        )
         blocked = govfleet("reconcile", env=env)
         assert blocked.returncode == 1
         assert f"! blocked    governance:FOREIGN{tag}" in blocked.stdout
@@ -79,7 +86,8 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
 
 
 def test_reconcile_without_temporal_says_where_it_looked(tmp_path):
-    result = govfleet("reconcile", "--dry-run", env={"REPO_SPEC_PATH": str(EXAMPLE_SPEC),
-                                                     "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    result = govfleet(
+        "reconcile", "--dry-run", env={"REPO_SPEC_PATH": str(EXAMPLE_SPEC), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("govfleet: error: Temporal unreachable at 127.0.0.1:1")

@@ -44,8 +44,15 @@ def keys(tmp_path) -> dict[str, str]:
 def verify(tokens, config, *, action="pause", reason="", quorum=1, guardian="governance-guardian"):
     g = config.spec.guardian
     return verify_admin_action(
-        tokens, action=action, guardian_id=guardian, reason=reason, now=datetime.now(UTC),
-        admins=list(g.admins), used_nonces=set(), quorum=quorum, max_age_seconds=g.signature_max_age_seconds,
+        tokens,
+        action=action,
+        guardian_id=guardian,
+        reason=reason,
+        now=datetime.now(UTC),
+        admins=list(g.admins),
+        used_nonces=set(),
+        quorum=quorum,
+        max_age_seconds=g.signature_max_age_seconds,
     )
 
 
@@ -57,9 +64,21 @@ def sign(capsys, *argv) -> tuple[int, str, str]:
 
 def test_console_script_prints_a_token_that_verifies(keys, config):
     proc = subprocess.run(
-        [sys.executable, "-m", "govfleet.cli", "sign", "pause", "--key-file", keys["k0"],
-         "--reason", "Manual intervention required"],
-        capture_output=True, text=True, timeout=60, cwd=REPO_ROOT,
+        [
+            sys.executable,
+            "-m",
+            "govfleet.cli",
+            "sign",
+            "pause",
+            "--key-file",
+            keys["k0"],
+            "--reason",
+            "Manual intervention required",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     token = proc.stdout.strip()
@@ -70,8 +89,19 @@ def test_console_script_prints_a_token_that_verifies(keys, config):
 
 
 def test_json_pause_body(keys, config, capsys):
-    code, out, _ = sign(capsys, "pause", "--key-file", keys["k0"], "--reason", "Tracker looks wrong", "--json",
-                        "--nonce", "fixed-nonce-1", "--ttl", "120")
+    code, out, _ = sign(
+        capsys,
+        "pause",
+        "--key-file",
+        keys["k0"],
+        "--reason",
+        "Tracker looks wrong",
+        "--json",
+        "--nonce",
+        "fixed-nonce-1",
+        "--ttl",
+        "120",
+    )
     assert code == 0
     body = json.loads(out)
     assert set(body) == {"reason", "authorization"} and body["reason"] == "Tracker looks wrong"
@@ -83,8 +113,9 @@ def test_json_pause_body(keys, config, capsys):
 
 def test_keystore_key_file(keys, config, capsys, monkeypatch):
     monkeypatch.setenv("GOVFLEET_TEST_KS_PASSWORD", "correct horse")
-    code, out, _ = sign(capsys, "resume", "--key-file", keys["k1_keystore"], "--password-env",
-                        "GOVFLEET_TEST_KS_PASSWORD")
+    code, out, _ = sign(
+        capsys, "resume", "--key-file", keys["k1_keystore"], "--password-env", "GOVFLEET_TEST_KS_PASSWORD"
+    )
     assert code == 0
     assert verify([out], config, action="resume")[0].signer == ADDR1
 
@@ -144,8 +175,13 @@ def test_bad_input_is_one_clear_error(argv, needle, keys, capsys, tmp_path, monk
     (tmp_path / "bad.key").write_text("not-a-key\n")
     (tmp_path / "two.key").write_text(f"{KEY0}\n{KEY1}\n")
     (tmp_path / "zero.key").write_text("0x" + "00" * 32)
-    subst = {"KEY0": keys["k0"], "KS": keys["k1_keystore"], "BAD": str(tmp_path / "bad.key"),
-             "TWO": str(tmp_path / "two.key"), "ZERO": str(tmp_path / "zero.key")}
+    subst = {
+        "KEY0": keys["k0"],
+        "KS": keys["k1_keystore"],
+        "BAD": str(tmp_path / "bad.key"),
+        "TWO": str(tmp_path / "two.key"),
+        "ZERO": str(tmp_path / "zero.key"),
+    }
     code, out, err = sign(capsys, *[subst.get(a, a) for a in argv])
     assert code == 2 and out == ""
     assert err.startswith("govfleet sign: error:") and needle in err, err

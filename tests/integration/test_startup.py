@@ -16,7 +16,11 @@ def run_govfleet(*args: str, env: dict[str, str], timeout: float = 60) -> subpro
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "XDG_RUNTIME_DIR")}
     return subprocess.run(
         [sys.executable, "-m", "govfleet.cli", *args],
-        env={**base, **env}, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**base, **env},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -32,8 +36,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 def test_worker_refuses_a_bad_cron(tmp_path, database_url):
     spec = tmp_path / "repo-spec.yaml"
     spec.write_text(EXAMPLE_SPEC.read_text().replace('cron: "0 */6 * * *"', 'cron: "61 * * * *"'))
-    result = run_govfleet("worker", env={
-        "REPO_SPEC_PATH": str(spec), "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    result = run_govfleet(
+        "worker", env={"REPO_SPEC_PATH": str(spec), "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    )
     assert_one_line_error(result, "governance.schedules[0].cron: '61 * * * *' is not a valid 5-field cron expression")
 
 
@@ -42,16 +47,23 @@ def test_worker_refuses_without_the_system_tenant(make_database):
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DELETE FROM execution_grants")
         conn.execute("DELETE FROM billing_accounts WHERE id = 'cogni_system'")
-    result = run_govfleet("worker", env={
-        "REPO_SPEC_PATH": str(EXAMPLE_SPEC), "DATABASE_URL": url, "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    result = run_govfleet(
+        "worker", env={"REPO_SPEC_PATH": str(EXAMPLE_SPEC), "DATABASE_URL": url, "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+    )
     assert_one_line_error(result, "system tenant 'cogni_system'", "govfleet migrate")
 
 
 def test_worker_refuses_an_unreachable_database_after_a_bounded_retry():
     started = time.monotonic()
-    result = run_govfleet("worker", env={
-        "REPO_SPEC_PATH": str(EXAMPLE_SPEC), "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing",
-        "DATABASE_CONNECT_TIMEOUT_SECONDS": "1", "TEMPORAL_ADDRESS": "127.0.0.1:1"})
+    result = run_govfleet(
+        "worker",
+        env={
+            "REPO_SPEC_PATH": str(EXAMPLE_SPEC),
+            "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing",
+            "DATABASE_CONNECT_TIMEOUT_SECONDS": "1",
+            "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        },
+    )
     assert_one_line_error(result, "database unreachable at postgresql://postgres@127.0.0.1:1/nothing after 1s")
     assert time.monotonic() - started < 30
 

@@ -12,8 +12,13 @@ from tests.conftest import REPO_ROOT
 
 def test_status_bench_quick(tmp_path):
     out = tmp_path / "status.json"
-    result = subprocess.run([sys.executable, "-m", "bench.status_bench", "--quick", "--json", str(out)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.status_bench", "--quick", "--json", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "status / static throughput" in result.stdout
     figures = json.loads(out.read_text())

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -34,7 +34,7 @@ def write_spec(tmp_path: Path, schedules: list[dict], extra: str = "", environ: 
     lines = ["governance:", "  heartbeat:", "    interval_minutes: 5", "    grace_seconds: 60", "  schedules:"]
     for s in schedules:
         lines.append(f"    - charter: {s['charter']}")
-        lines.append(f"      cron: \"{s['cron']}\"")
+        lines.append(f'      cron: "{s["cron"]}"')
         lines.append(f"      timezone: {s.get('timezone', 'UTC')}")
     if not schedules:
         lines[-1] = "  schedules: []"
@@ -43,8 +43,14 @@ def write_spec(tmp_path: Path, schedules: list[dict], extra: str = "", environ: 
     return load_config(environ={"REPO_SPEC_PATH": str(path), **(environ or {})})
 
 
-def seed(url: str, *, balance: int | None = None, runs: list[dict] = (), other_runs: list[dict] = (),
-         heartbeat: dict | None = None) -> None:
+def seed(
+    url: str,
+    *,
+    balance: int | None = None,
+    runs: list[dict] = (),
+    other_runs: list[dict] = (),
+    heartbeat: dict | None = None,
+) -> None:
     """Write what the ledger, the governance runs and the heartbeat would have written."""
     with psycopg.connect(url) as conn:
         if balance is not None:
@@ -54,8 +60,14 @@ def seed(url: str, *, balance: int | None = None, runs: list[dict] = (), other_r
                 """INSERT INTO governance_runs (id, owner_user_id, title, started_at, updated_at, deleted_at, status)
                    VALUES (%s, 'cogni_system_principal', %s, %s, %s, %s, %s)
                    ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, updated_at = EXCLUDED.updated_at""",
-                (r["id"], r.get("title"), r["started_at"], r.get("updated_at", r["started_at"]),
-                 r.get("deleted_at"), r.get("status", "success")),
+                (
+                    r["id"],
+                    r.get("title"),
+                    r["started_at"],
+                    r.get("updated_at", r["started_at"]),
+                    r.get("deleted_at"),
+                    r.get("status", "success"),
+                ),
             )
         for r in other_runs:
             conn.execute("INSERT INTO users (id) VALUES (%s) ON CONFLICT DO NOTHING", (r["owner"],))
@@ -67,15 +79,25 @@ def seed(url: str, *, balance: int | None = None, runs: list[dict] = (), other_r
         if heartbeat is not None:
             conn.execute(
                 "INSERT INTO heartbeat_events (id, source, type, time, status, data) VALUES (%s, %s, %s, %s, %s, %s)",
-                (heartbeat["id"], "/cogni/test/governance/heartbeat", "governance.heartbeat", heartbeat["time"],
-                 heartbeat["status"], json.dumps(heartbeat.get("data", {"status": heartbeat["status"]}))),
+                (
+                    heartbeat["id"],
+                    "/cogni/test/governance/heartbeat",
+                    "governance.heartbeat",
+                    heartbeat["time"],
+                    heartbeat["status"],
+                    json.dumps(heartbeat.get("data", {"status": heartbeat["status"]})),
+                ),
             )
 
 
 def make_runs(n: int, *, start: datetime, prefix: str = "run") -> list[dict]:
     return [
-        {"id": f"{prefix}-{i:02d}", "title": f"Community — run {i}", "started_at": start + timedelta(minutes=i),
-         "updated_at": start + timedelta(minutes=i, seconds=30)}
+        {
+            "id": f"{prefix}-{i:02d}",
+            "title": f"Community — run {i}",
+            "started_at": start + timedelta(minutes=i),
+            "updated_at": start + timedelta(minutes=i, seconds=30),
+        }
         for i in range(n)
     ]
 
@@ -86,7 +108,9 @@ async def status_worker(client: Client, config: Config, database_url: str, task_
     reads = StatusReadActivities(resources)
     try:
         async with Worker(
-            client, task_queue=task_queue, workflows=[GovernanceStatusWorkflow],
+            client,
+            task_queue=task_queue,
+            workflows=[GovernanceStatusWorkflow],
             activities=[reads.read_status_db, reads.read_schedules, StatusActivities(resources).notify_status],
         ):
             yield resources
@@ -96,8 +120,10 @@ async def status_worker(client: Client, config: Config, database_url: str, task_
 
 def test_seed_writes_what_the_status_reads(make_database):
     url = make_database()
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    seed(url, balance=42, runs=make_runs(3, start=start), other_runs=[{"id": "x", "owner": "alice", "started_at": start}])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    seed(
+        url, balance=42, runs=make_runs(3, start=start), other_runs=[{"id": "x", "owner": "alice", "started_at": start}]
+    )
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT balance_credits FROM billing_accounts WHERE id='cogni_system'").fetchone()[0] == 42
         owners = dict(conn.execute("SELECT owner_user_id, count(*) FROM governance_runs GROUP BY 1").fetchall())
@@ -134,7 +160,7 @@ class MovableClock:
     def __call__(self) -> datetime:
         if self.frozen is not None:
             return self.frozen
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
 
 @dataclass
@@ -148,9 +174,18 @@ class Stack:
 
 
 @asynccontextmanager
-async def api_stack(env, database_url: str, tmp_path: Path, *, schedules: list[dict], environ: dict | None = None,
-                    cache_ttl: float = 2.0, start_status: bool = True, worker: bool = True,
-                    extra_spec: str = "") -> AsyncIterator[Stack]:
+async def api_stack(
+    env,
+    database_url: str,
+    tmp_path: Path,
+    *,
+    schedules: list[dict],
+    environ: dict | None = None,
+    cache_ttl: float = 2.0,
+    start_status: bool = True,
+    worker: bool = True,
+    extra_spec: str = "",
+) -> AsyncIterator[Stack]:
     """The fleet's real worker (every registered workflow and activity), the status
     workflow started the way every area starts it, and the API on a free loopback port."""
     from govfleet.api import create_app
@@ -170,12 +205,20 @@ async def api_stack(env, database_url: str, tmp_path: Path, *, schedules: list[d
                 await stack.enter_async_context(build_worker(client, resources, task_queue=task_queue))
             if start_status:
                 await tell_status(client, task_queue, StatusUpdate(source="test"))
-            app = create_app(config, client=client, database_url=database_url, clock=clock, cache_ttl=cache_ttl,
-                             query_timeout=2.0, pool_size=4)
+            app = create_app(
+                config,
+                client=client,
+                database_url=database_url,
+                clock=clock,
+                cache_ttl=cache_ttl,
+                query_timeout=2.0,
+                pool_size=4,
+            )
             api = await start_api(app)
             stack.push_async_callback(api.stop)
-            yield Stack(client=client, config=config, database_url=database_url, task_queue=task_queue,
-                        url=api.url, clock=clock)
+            yield Stack(
+                client=client, config=config, database_url=database_url, task_queue=task_queue, url=api.url, clock=clock
+            )
     finally:
         await resources.close()
 

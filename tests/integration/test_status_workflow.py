@@ -7,7 +7,7 @@ Dev server: continue-as-new carrying state, paused Temporal Schedules hidden.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -52,11 +52,15 @@ BIG = 9_000_000_000_000_000_001  # above 2**53: only a string keeps it exact
 @pytest.fixture(scope="module")
 def status_db(make_database) -> str:
     url = make_database()
-    start = datetime.now(timezone.utc) - timedelta(days=1)
+    start = datetime.now(UTC) - timedelta(days=1)
     runs = make_runs(12, start=start)
     runs[11]["deleted_at"] = start  # the newest run is deleted: never shown
-    seed(url, balance=BIG, runs=runs,
-         other_runs=[{"id": "alice-run", "owner": "alice", "started_at": datetime.now(timezone.utc)}])
+    seed(
+        url,
+        balance=BIG,
+        runs=runs,
+        other_runs=[{"id": "alice-run", "owner": "alice", "started_at": datetime.now(UTC)}],
+    )
     return url
 
 
@@ -70,8 +74,10 @@ async def test_rebuilds_from_the_database_and_answers_the_contract(time_skipping
     config = write_spec(tmp_path, SCHEDULES)
     async with status_worker(env.client, config, status_db, task_queue):
         handle = await env.client.start_workflow(
-            GovernanceStatusWorkflow.run, StatusWorkflowInput(check_temporal_schedules=False),
-            id=unique("status"), task_queue=task_queue,
+            GovernanceStatusWorkflow.run,
+            StatusWorkflowInput(check_temporal_schedules=False),
+            id=unique("status"),
+            task_queue=task_queue,
         )
         try:
             snap = await _wait_rebuilt(handle)
@@ -97,15 +103,19 @@ async def test_updates_keep_it_current_and_the_database_wins(time_skipping_env, 
     config = write_spec(tmp_path, SCHEDULES[:2])
     async with status_worker(env.client, config, url, task_queue):
         handle = await env.client.start_workflow(
-            GovernanceStatusWorkflow.run, StatusWorkflowInput(check_temporal_schedules=False, debounce_seconds=2),
-            id=unique("status"), task_queue=task_queue,
+            GovernanceStatusWorkflow.run,
+            StatusWorkflowInput(check_temporal_schedules=False, debounce_seconds=2),
+            id=unique("status"),
+            task_queue=task_queue,
         )
         try:
             await _wait_rebuilt(handle)
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             run = RecentRun(id="brief-1", title="Community — today", started_at=now, last_activity=now)
             seed(url, balance=1750, runs=[{"id": "brief-1", "title": "Community — today", "started_at": now}])
-            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(system_credits="1750", run=run, source="test"))
+            await handle.signal(
+                GovernanceStatusWorkflow.update, StatusUpdate(system_credits="1750", run=run, source="test")
+            )
             body = await _query(handle)
             assert body["systemCredits"] == "1750"
             assert body["recentRuns"][0]["id"] == "brief-1"
@@ -123,7 +133,9 @@ async def test_updates_keep_it_current_and_the_database_wins(time_skipping_env, 
             hb = {"status": "ok", "time": later.isoformat(), "checks": {"balance": {"ok": True, "detail": "fine"}}}
             await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(heartbeat=hb, source="heartbeat"))
             await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(system_credits="-5", source="broken"))
-            await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(heartbeat={"nothing": 1}, source="broken"))
+            await handle.signal(
+                GovernanceStatusWorkflow.update, StatusUpdate(heartbeat={"nothing": 1}, source="broken")
+            )
             body = await _query(handle)
             assert body["recentRuns"][0]["title"] == "Community — today (done)" and len(body["recentRuns"]) == 1
             snap: SnapshotQueryResult = await handle.query(GovernanceStatusWorkflow.snapshot)
@@ -135,15 +147,19 @@ async def test_updates_keep_it_current_and_the_database_wins(time_skipping_env, 
             await handle.terminate()
 
 
-async def test_upcoming_runs_never_lag_behind_a_passed_fire_time(time_skipping_env, make_database, tmp_path, task_queue):
+async def test_upcoming_runs_never_lag_behind_a_passed_fire_time(
+    time_skipping_env, make_database, tmp_path, task_queue
+):
     """A cron firing every minute: after each fire time passes, the answer moves on."""
     env = time_skipping_env
     url = make_database()
     config = write_spec(tmp_path, [{"charter": "MINUTELY", "cron": "* * * * *"}])
     async with status_worker(env.client, config, url, task_queue):
         handle = await env.client.start_workflow(
-            GovernanceStatusWorkflow.run, StatusWorkflowInput(check_temporal_schedules=False),
-            id=unique("status"), task_queue=task_queue,
+            GovernanceStatusWorkflow.run,
+            StatusWorkflowInput(check_temporal_schedules=False),
+            id=unique("status"),
+            task_queue=task_queue,
         )
         try:
             await _wait_rebuilt(handle)
@@ -156,8 +172,9 @@ async def test_upcoming_runs_never_lag_behind_a_passed_fire_time(time_skipping_e
                 await env.sleep(fire - now + timedelta(seconds=1))
                 after = await env.get_current_time()
                 assert after > fire
-                body = await _eventually(lambda: _query(handle),
-                                         lambda b: b["upcomingRuns"][0]["nextRunAt"] != _iso(fire))
+                body = await _eventually(
+                    lambda: _query(handle), lambda b: b["upcomingRuns"][0]["nextRunAt"] != _iso(fire)
+                )
                 assert_contract(body, now=after)
                 assert body["upcomingRuns"][0]["nextRunAt"] == _iso(fire + timedelta(minutes=1))
                 fire += timedelta(minutes=1)
@@ -173,35 +190,48 @@ async def test_continue_as_new_carries_state_and_rebuilds(dev_env, make_database
     url = make_database()
     seed(url, balance=500)
     charter = f"ST{unique('x')[-8:].upper()}"
-    config = write_spec(tmp_path, [{"charter": charter, "cron": "0 0 * * *"},
-                                   {"charter": charter + "B", "cron": "0 1 * * *"}])
+    config = write_spec(
+        tmp_path, [{"charter": charter, "cron": "0 0 * * *"}, {"charter": charter + "B", "cron": "0 1 * * *"}]
+    )
     # An operator paused the first charter's Temporal Schedule: it has no upcoming run.
     schedule = await env.client.create_schedule(
         f"governance:{charter}",
-        Schedule(action=ScheduleActionStartWorkflow("Nothing", id=unique("nothing"), task_queue=task_queue),
-                 spec=ScheduleSpec(cron_expressions=["0 0 * * *"]), state=ScheduleState(paused=True, note="test")),
+        Schedule(
+            action=ScheduleActionStartWorkflow("Nothing", id=unique("nothing"), task_queue=task_queue),
+            spec=ScheduleSpec(cron_expressions=["0 0 * * *"]),
+            state=ScheduleState(paused=True, note="test"),
+        ),
     )
     async with status_worker(env.client, config, url, task_queue):
         handle = await env.client.start_workflow(
-            GovernanceStatusWorkflow.run, StatusWorkflowInput(max_history_events=40, debounce_seconds=0),
-            id=unique("status"), task_queue=task_queue,
+            GovernanceStatusWorkflow.run,
+            StatusWorkflowInput(max_history_events=40, debounce_seconds=0),
+            id=unique("status"),
+            task_queue=task_queue,
         )
         try:
             first_run = (await handle.describe()).run_id
             await _wait_rebuilt(handle)
-            start = datetime.now(timezone.utc)
+            start = datetime.now(UTC)
             for i in range(15):
                 t = start + timedelta(seconds=i)
-                await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(
-                    run=RecentRun(id=f"sig-{i:02d}", title=None, started_at=t, last_activity=t), source="test"))
+                await handle.signal(
+                    GovernanceStatusWorkflow.update,
+                    StatusUpdate(
+                        run=RecentRun(id=f"sig-{i:02d}", title=None, started_at=t, last_activity=t), source="test"
+                    ),
+                )
             seed(url, balance=800)
             await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(schedules_changed=True, source="test"))
             latest = env.client.get_workflow_handle(handle.id)  # follows the newest run
-            snap = await _eventually(lambda: latest.query(GovernanceStatusWorkflow.snapshot),
-                                     lambda s: s.generation >= 1 and s.state.system_credits == "800", timeout=30)
+            snap = await _eventually(
+                lambda: latest.query(GovernanceStatusWorkflow.snapshot),
+                lambda s: s.generation >= 1 and s.state.system_credits == "800",
+                timeout=30,
+            )
             assert (await latest.describe()).run_id != first_run
             assert snap.state.schedules and [s.paused for s in snap.state.schedules] == [True, False]
-            body = assert_contract(await _query(latest), now=datetime.now(timezone.utc))
+            body = assert_contract(await _query(latest), now=datetime.now(UTC))
             assert [r["name"] for r in body["upcomingRuns"]] == [display_name(charter + "B")]
             # Signalled runs survive continue-as-new even though they are not in the database.
             assert [r["id"] for r in body["recentRuns"]] == [f"sig-{i:02d}" for i in range(14, 4, -1)]
@@ -236,13 +266,15 @@ async def test_signal_with_start_from_any_area_starts_it(time_skipping_env, make
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 async def _wait_rebuilt(handle, timeout: float = 20) -> SnapshotQueryResult:
-    return await _eventually(lambda: handle.query(GovernanceStatusWorkflow.snapshot),
-                             lambda s: s.state.rebuilt_at is not None and s.state.schedules_read_at is not None,
-                             timeout=timeout)
+    return await _eventually(
+        lambda: handle.query(GovernanceStatusWorkflow.snapshot),
+        lambda s: s.state.rebuilt_at is not None and s.state.schedules_read_at is not None,
+        timeout=timeout,
+    )
 
 
 async def _eventually(get, ok, timeout: float = 10):

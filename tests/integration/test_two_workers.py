@@ -42,18 +42,27 @@ CHECKS_AFTER_KILL = 2
 
 
 async def test_two_workers_share_the_guardians_and_one_carries_all_after_kill(
-        dev_env, database_url, task_queue, tmp_path):
+    dev_env, database_url, task_queue, tmp_path
+):
     client = dev_env.client
     address = temporal_address(client)
     sim = await start_simulator(TrackerSimulator())  # steady 70.5: every guardian checks every INTERVAL s
     workers = []
     handles = []
     try:
-        spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url=sim.url,
-                          rules={"monitoring_interval_normal": INTERVAL})
+        spec = write_spec(
+            tmp_path / "repo-spec.yaml", tracker_url=sim.url, rules={"monitoring_interval_normal": INTERVAL}
+        )
         for name in ("a", "b"):
-            workers.append(start_worker(address=address, database_url=database_url, task_queue=task_queue,
-                                        spec_path=spec, log=tmp_path / f"worker-{name}.log"))
+            workers.append(
+                start_worker(
+                    address=address,
+                    database_url=database_url,
+                    task_queue=task_queue,
+                    spec_path=spec,
+                    log=tmp_path / f"worker-{name}.log",
+                )
+            )
         a, b = workers
         await a.wait_polling()
         await b.wait_polling()
@@ -91,11 +100,17 @@ async def test_two_workers_share_the_guardians_and_one_carries_all_after_kill(
         await a.kill9()
 
         def caught_up() -> bool:
-            return all(sum(t > killed_at for t in check_times(database_url, h.id)) >= CHECKS_AFTER_KILL
-                       for h in handles)
+            return all(
+                sum(t > killed_at for t in check_times(database_url, h.id)) >= CHECKS_AFTER_KILL for h in handles
+            )
 
-        await wait_for(caught_up, INTERVAL * (CHECKS_AFTER_KILL + 1) + 40, "every guardian to check after the kill",
-                       b, interval=0.5)
+        await wait_for(
+            caught_up,
+            INTERVAL * (CHECKS_AFTER_KILL + 1) + 40,
+            "every guardian to check after the kill",
+            b,
+            interval=0.5,
+        )
         assert b.alive()
 
         gaps = {}
@@ -104,16 +119,20 @@ async def test_two_workers_share_the_guardians_and_one_carries_all_after_kill(
             # Every workflow task after the kill ran on the surviving worker.
             after = []
             async for e in h.fetch_history_events():
-                if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED and \
-                        e.event_time.ToDatetime(tzinfo=UTC) > killed_at:
+                if (
+                    e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+                    and e.event_time.ToDatetime(tzinfo=UTC) > killed_at
+                ):
                     after.append(e.workflow_task_started_event_attributes.identity)
             assert after and set(after) == {b.identity}, (h.id, set(after))
             stats = await h.query(GuardianWorkflow.stats)
             assert stats.checks >= len(check_times(database_url, h.id))  # read after the rows: never fewer
             gaps[h.id] = largest_gap(check_times(database_url, h.id))
-        print(f"\nfleet of {len(handles)} guardians at {INTERVAL}s, {len(on_a)} on the killed worker: "
-              f"largest gap between checks {max(gaps.values()):.1f}s "
-              f"(on the killed worker's guardians: {', '.join(f'{gaps[g]:.1f}' for g in on_a)})")
+        print(
+            f"\nfleet of {len(handles)} guardians at {INTERVAL}s, {len(on_a)} on the killed worker: "
+            f"largest gap between checks {max(gaps.values()):.1f}s "
+            f"(on the killed worker's guardians: {', '.join(f'{gaps[g]:.1f}' for g in on_a)})"
+        )
         for gid, gap in gaps.items():
             assert gap <= 2 * INTERVAL, f"{gid}: a check was late by more than one interval ({gap:.1f}s)"
     finally:

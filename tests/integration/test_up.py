@@ -34,12 +34,17 @@ class Fleet:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.temporal_port, self.ui_port = free_port(), free_port()
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL", "TEST_DATABASE_URL")}
-        self.env.update({
-            "REPO_SPEC_PATH": str(EXAMPLE_SPEC), "SERVICE_PORT": str(free_port()),
-            "VOTING_TRACKER_URL": f"http://127.0.0.1:{free_port()}", "LOG_FORMAT": "json",
-        })
+        self.env = {
+            k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL", "TEST_DATABASE_URL")
+        }
+        self.env.update(
+            {
+                "REPO_SPEC_PATH": str(EXAMPLE_SPEC),
+                "SERVICE_PORT": str(free_port()),
+                "VOTING_TRACKER_URL": f"http://127.0.0.1:{free_port()}",
+                "LOG_FORMAT": "json",
+            }
+        )
         self.proc: subprocess.Popen | None = None
         self._lines = []
 
@@ -49,10 +54,26 @@ class Fleet:
 
     def start(self, timeout: float = 120) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "govfleet.cli", "up", "--data-dir", str(self.data_dir),
-             "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port),
-             "--no-simulator", "--tracker-port", str(free_port())],
-            env=self.env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "govfleet.cli",
+                "up",
+                "--data-dir",
+                str(self.data_dir),
+                "--temporal-port",
+                str(self.temporal_port),
+                "--ui-port",
+                str(self.ui_port),
+                "--no-simulator",
+                "--tracker-port",
+                str(free_port()),
+            ],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self._lines: list[str] = []
         threading.Thread(target=lambda: self._lines.extend(iter(self.proc.stdout.readline, "")), daemon=True).start()
@@ -87,9 +108,13 @@ def server_pids(data_dir: Path) -> list[int]:
 async def _worker_is_polling(address: str) -> bool:
     client = await connect(address)
     for _ in range(50):
-        resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
-            namespace="default", task_queue=TaskQueue(name=DEFAULT_TASK_QUEUE),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY))
+        resp = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace="default",
+                task_queue=TaskQueue(name=DEFAULT_TASK_QUEUE),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
         if resp.pollers:
             return True
         await asyncio.sleep(0.2)
@@ -111,12 +136,24 @@ async def test_up_runs_the_fleet_and_stops_everything(tmp_path):
         # A second shell needs no configuration: commands find the running fleet.
         env = {k: v for k, v in fleet.env.items()}
         env["GOVFLEET_DATA_DIR"] = str(data_dir)
-        status = subprocess.run([sys.executable, "-m", "govfleet.cli", "status", "--json"], env=env, cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=60)
+        status = subprocess.run(
+            [sys.executable, "-m", "govfleet.cli", "status", "--json"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert status.returncode == 0, status.stderr
         assert '"systemCredits"' in status.stdout
-        verify = subprocess.run([sys.executable, "-m", "govfleet.cli", "ledger", "verify"], env=env, cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=60)
+        verify = subprocess.run(
+            [sys.executable, "-m", "govfleet.cli", "ledger", "verify"],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert verify.returncode == 0, verify.stderr
         client = await connect(address)
         handle = await client.start_workflow("StateSurvivesRestart", id="state-check", task_queue="nobody-polls")

@@ -48,8 +48,15 @@ def token(key=KEY0, *, action="pause", guardian=GID, reason=REASON, ttl=600, non
 
 def verify(tokens, *, action="pause", guardian=GID, reason=REASON, now=NOW, used=frozenset(), quorum=1, **kw):
     return verify_admin_action(
-        tokens, action=action, guardian_id=guardian, reason=reason, now=now, admins=ADMINS,
-        used_nonces=used, quorum=quorum, **kw,
+        tokens,
+        action=action,
+        guardian_id=guardian,
+        reason=reason,
+        now=now,
+        admins=ADMINS,
+        used_nonces=used,
+        quorum=quorum,
+        **kw,
     )
 
 
@@ -62,8 +69,11 @@ def rejected(code, tokens, **kw) -> AuthorizationError:
 
 def test_canonical_message_is_stable_and_documented():
     msg = canonical_message(
-        action="pause", guardian_id=GID, nonce="6f1c0e2a9b7d4c31",
-        expires_at=datetime(2025, 11, 16, 10, 10, 0, 999_000, tzinfo=UTC), reason="Manual intervention required",
+        action="pause",
+        guardian_id=GID,
+        nonce="6f1c0e2a9b7d4c31",
+        expires_at=datetime(2025, 11, 16, 10, 10, 0, 999_000, tzinfo=UTC),
+        reason="Manual intervention required",
     )
     assert msg == (
         "governance-fleet admin authorization\n"
@@ -75,8 +85,11 @@ def test_canonical_message_is_stable_and_documented():
     )
     # Same instant in another zone gives the same message.
     other = canonical_message(
-        action="pause", guardian_id=GID, nonce="6f1c0e2a9b7d4c31",
-        expires_at=datetime(2025, 11, 16, 11, 10, tzinfo=timezone(timedelta(hours=1))), reason=REASON,
+        action="pause",
+        guardian_id=GID,
+        nonce="6f1c0e2a9b7d4c31",
+        expires_at=datetime(2025, 11, 16, 11, 10, tzinfo=timezone(timedelta(hours=1))),
+        reason=REASON,
     )
     assert other == msg
 
@@ -107,8 +120,9 @@ def test_valid_signature_verifies_and_is_plain_personal_sign():
     out = verify([t])
     assert out == [VerifiedSignature(signer=ADDR0, nonce="nonce-0001", expires_at=NOW + timedelta(seconds=600))]
     # Any wallet's personal_sign over the canonical message gives a token that verifies.
-    msg = canonical_message(action="pause", guardian_id=GID, nonce="wallet-nonce-1",
-                            expires_at=NOW + timedelta(seconds=60), reason=REASON)
+    msg = canonical_message(
+        action="pause", guardian_id=GID, nonce="wallet-nonce-1", expires_at=NOW + timedelta(seconds=60), reason=REASON
+    )
     s = Account.sign_message(encode_defunct(text=msg), KEY1).signature.hex()
     wallet_token = f"wallet-nonce-1.{int(NOW.timestamp()) + 60}.0x{s.removeprefix('0x')}"
     assert verify([wallet_token])[0].signer == ADDR1
@@ -289,8 +303,11 @@ def test_recover_signer_matches_eth_account():
     for i, key in enumerate([KEY0, KEY1, KEY2]):
         msg = f"message {i}\nwith ünïcode and two lines"
         sig = Account.sign_message(encode_defunct(text=msg), key).signature
-        assert recover_signer(msg, bytes(sig)) == Account.recover_message(
-            encode_defunct(text=msg), signature=sig).lower() == address_of(key)
+        assert (
+            recover_signer(msg, bytes(sig))
+            == Account.recover_message(encode_defunct(text=msg), signature=sig).lower()
+            == address_of(key)
+        )
 
 
 def test_out_of_range_r_or_s_is_malformed():

@@ -16,8 +16,14 @@ NOW = datetime(2025, 11, 16, 9, 30, tzinfo=UTC)
 
 
 def test_renders_the_seeds_template():
-    text = render_alert(alert_type="caution", holder_control=54.2, threshold=Decimal("55.0"),
-                        action="increased_monitoring", timestamp=NOW, system_status="operational")
+    text = render_alert(
+        alert_type="caution",
+        holder_control=54.2,
+        threshold=Decimal("55.0"),
+        action="increased_monitoring",
+        timestamp=NOW,
+        system_status="operational",
+    )
     assert text == (
         "🚨 TIE GOVERNANCE ALERT\n"
         "\n"
@@ -32,23 +38,43 @@ def test_renders_the_seeds_template():
 
 
 def test_critical_alert_with_other_zone_timestamp():
-    text = render_alert(alert_type="critical", holder_control=Decimal("50.80"), threshold=51.0,
-                        action="paused_redemptions", timestamp=NOW.astimezone(timezone(timedelta(hours=2))),
-                        system_status="redemptions_paused")
+    text = render_alert(
+        alert_type="critical",
+        holder_control=Decimal("50.80"),
+        threshold=51.0,
+        action="paused_redemptions",
+        timestamp=NOW.astimezone(timezone(timedelta(hours=2))),
+        system_status="redemptions_paused",
+    )
     assert "Level: critical\nHolder Control: 50.8%\nThreshold: 51%\nAction Taken: paused_redemptions\n" in text
     assert text.endswith("Timestamp: 2025-11-16T09:30:00Z\nSystem Status: redemptions_paused")
 
 
 def test_tracker_unavailable_has_no_numbers():
-    text = render_alert(alert_type="tracker_unavailable", holder_control=None, threshold=None,
-                        action="notified_admins", timestamp=NOW, system_status="operational")
+    text = render_alert(
+        alert_type="tracker_unavailable",
+        holder_control=None,
+        threshold=None,
+        action="notified_admins",
+        timestamp=NOW,
+        system_status="operational",
+    )
     assert "Holder Control: unknown%" in text and "Threshold: n/a%" in text
 
 
 @pytest.mark.parametrize(
     "value, text",
-    [(55.0, "55"), (54.99, "54.99"), (51, "51"), (50.855, "50.86"), (48.999, "49"), (Decimal("0.00"), "0"),
-     (100, "100"), ("52.10", "52.1"), (0.1 + 0.2, "0.3")],
+    [
+        (55.0, "55"),
+        (54.99, "54.99"),
+        (51, "51"),
+        (50.855, "50.86"),
+        (48.999, "49"),
+        (Decimal("0.00"), "0"),
+        (100, "100"),
+        ("52.10", "52.1"),
+        (0.1 + 0.2, "0.3"),
+    ],
 )
 def test_format_percent(value, text):
     assert format_percent(value) == text
@@ -64,8 +90,14 @@ def test_bad_fields_are_named():
     with pytest.raises(ValueError, match="alert_type must be a non-empty string"):
         render_alert(alert_type="", holder_control=1, threshold=1, action="x", timestamp=NOW, system_status="x")
     with pytest.raises(ValueError, match="timezone-aware"):
-        render_alert(alert_type="caution", holder_control=1, threshold=1, action="x",
-                     timestamp=datetime(2025, 1, 1), system_status="operational")
+        render_alert(
+            alert_type="caution",
+            holder_control=1,
+            threshold=1,
+            action="x",
+            timestamp=datetime(2025, 1, 1),
+            system_status="operational",
+        )
 
 
 def test_urgency_and_title():

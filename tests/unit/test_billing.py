@@ -88,18 +88,20 @@ def test_a_float_share_is_refused_not_rounded():
         parse_revenue_share(0.75)
 
 
-@pytest.mark.parametrize("value, ok", [("0", True), ("1", True), ("0.75", True), ("1.0001", False), ("-1", False),
-                                       ("nan", False), ("seventy", False)])
+@pytest.mark.parametrize(
+    "value, ok",
+    [("0", True), ("1", True), ("0.75", True), ("1.0001", False), ("-1", False), ("nan", False), ("seventy", False)],
+)
 def test_settings_validate_the_share_at_start_up(value, ok):
     if ok:
-        assert load_settings({"SYSTEM_TENANT_REVENUE_SHARE": value}).SYSTEM_TENANT_REVENUE_SHARE == Decimal(value)
+        assert Decimal(value) == load_settings({"SYSTEM_TENANT_REVENUE_SHARE": value}).SYSTEM_TENANT_REVENUE_SHARE
     else:
         with pytest.raises(ConfigError, match="SYSTEM_TENANT_REVENUE_SHARE"):
             load_settings({"SYSTEM_TENANT_REVENUE_SHARE": value})
 
 
 def test_default_share_is_three_quarters():
-    assert load_settings({}).SYSTEM_TENANT_REVENUE_SHARE == Decimal("0.75")
+    assert Decimal("0.75") == load_settings({}).SYSTEM_TENANT_REVENUE_SHARE
 
 
 @pytest.mark.parametrize("amount", [0, -5])
@@ -180,8 +182,15 @@ def test_cli_dollars_to_cents(text, cents):
     assert usd_to_cents(text) == cents
 
 
-@pytest.mark.parametrize("text, message", [("1.234", "whole number of cents"), ("abc", "not a number"),
-                                           ("NaN", "whole number of cents"), ("Infinity", "whole number of cents")])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("1.234", "whole number of cents"),
+        ("abc", "not a number"),
+        ("NaN", "whole number of cents"),
+        ("Infinity", "whole number of cents"),
+    ],
+)
 def test_cli_dollars_refuses_what_is_not_cents(text, message):
     from govfleet.commands.ledger import usd_to_cents
 

@@ -17,8 +17,10 @@ T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
 def core(before_alert: int = 2) -> GuardianCore:
-    return GuardianCore(GuardianConfig(guardian_id="governance-guardian-t", audit_failures_before_alert=before_alert),
-                        GuardianState(chain="c0"))
+    return GuardianCore(
+        GuardianConfig(guardian_id="governance-guardian-t", audit_failures_before_alert=before_alert),
+        GuardianState(chain="c0"),
+    )
 
 
 def at(seconds: float) -> datetime:
@@ -57,7 +59,12 @@ def test_alert_once_after_consecutive_failures_then_recovery_notice_and_event():
     assert (event.event_type, event.action) == ("audit_unavailable", "recovered")
     assert event.details.startswith("3 audit writes failed from 2026-01-05T12:00:00Z to 2026-01-05T12:00:31Z")
     st = c.state
-    assert (st.audit_failures, st.audit_failing_since, st.audit_last_failure, st.audit_alerted) == (0, None, None, False)
+    assert (st.audit_failures, st.audit_failing_since, st.audit_last_failure, st.audit_alerted) == (
+        0,
+        None,
+        None,
+        False,
+    )
 
     # A later outage alerts again.
     c.on_audit_failed(at(100), "x")

@@ -77,8 +77,9 @@ class Driver:
 
     def sign(self, key: str, action: str, reason: str = "", nonce: str | None = None, ttl: int = 600) -> str:
         n = nonce or f"nonce{len(self.events):04d}{key[-6:]}{action}"
-        return sign_authorization(key, action=action, guardian_id=GID, reason=reason,
-                                  expires_at=self.now + timedelta(seconds=ttl), nonce=n)
+        return sign_authorization(
+            key, action=action, guardian_id=GID, reason=reason, expires_at=self.now + timedelta(seconds=ttl), nonce=n
+        )
 
 
 def test_gradual_decline_70_51_49():
@@ -106,13 +107,24 @@ def test_gradual_decline_70_51_49():
         ("sol-treasury-core", "pause", f"{GID}:{pauses[1].pause_id}"),
     ]
     assert [(p.scope, p.emergency, p.pause_type) for p in pauses] == [
-        ("redemptions", False, "automatic"), ("everything", True, "automatic")]
+        ("redemptions", False, "automatic"),
+        ("everything", True, "automatic"),
+    ]
     assert [(n.kind, n.urgent) for n in d.notes] == [
-        ("caution", False), ("warning", True), ("critical", True), ("emergency", True)]
+        ("caution", False),
+        ("warning", True),
+        ("critical", True),
+        ("emergency", True),
+    ]
     assert d.core.status().model_dump() == {
-        "monitoring_active": True, "last_check": d.now, "check_interval_seconds": 1,
-        "current_holder_control": 48.5, "governance_level": "emergency", "system_status": "fully_paused",
-        "paused": True, "alerts_active": 4,
+        "monitoring_active": True,
+        "last_check": d.now,
+        "check_interval_seconds": 1,
+        "current_holder_control": 48.5,
+        "governance_level": "emergency",
+        "system_status": "fully_paused",
+        "paused": True,
+        "alerts_active": 4,
     }
     assert d.core.resume_requires() == "governance_vote"
     levels = [a["GovernanceLevel"] for a in d.attrs]
@@ -125,7 +137,10 @@ def test_every_check_is_audited_with_holder_control():
     d.feed(70.0, 69.5, 54.0)
     checks = [e for e in d.events if e.event_type == "governance_check"]
     assert [(e.holder_control, e.threshold_level, e.action) for e in checks] == [
-        (70.0, "excellent", "none"), (69.5, "good", "none"), (54.0, "caution", "alert")]
+        (70.0, "excellent", "none"),
+        (69.5, "good", "none"),
+        (54.0, "caution", "alert"),
+    ]
     assert len({e.key for e in d.events}) == len(d.events)
 
 
@@ -136,7 +151,9 @@ def test_rapid_drop_pauses_everything_once_in_one_check():
     assert [a.alert_type for a in d.alerts_opened] == ["caution", "warning", "critical", "emergency"]
     (pause,) = d.core.state.pauses
     assert sorted((c.target, c.idempotency_key) for c in d.calls) == [
-        ("redemption-algorithm", pause.key), ("sol-treasury-core", pause.key)]
+        ("redemption-algorithm", pause.key),
+        ("sol-treasury-core", pause.key),
+    ]
     # One notification for the whole escalation: the most severe, naming the others.
     assert [(n.kind, n.urgent) for n in d.notes] == [("emergency", True)]
     assert d.notes[0].data["also_opened"] == ["caution", "warning", "critical"]
@@ -171,7 +188,10 @@ def test_alert_clears_only_after_hysteresis_and_dwell():
     d.feed(56.0)
     assert d.core.open_alert("caution") is None
     assert d.core.state.level == "acceptable"
-    assert d.notable()[-2:] == [("threshold_crossed", "decreased_monitoring"), ("alert_resolved", "cleared_caution_alert")]
+    assert d.notable()[-2:] == [
+        ("threshold_crossed", "decreased_monitoring"),
+        ("alert_resolved", "cleared_caution_alert"),
+    ]
     assert [n.kind for n in d.notes] == ["caution", "recovery"]
     assert d.core.alerts().alerts[0].resolved is True
 
@@ -243,11 +263,17 @@ def test_resume_from_redemptions_pause_with_one_signature():
     fresh = validate_reading(reading_body(51.2, now=d.now), now=d.now, staleness_seconds=120)
     result = d.core.resume(req, verified, d.now, fresh, None)
     d.collect()
-    assert result.model_dump() == {"paused": False, "resumed_at": d.now, "current_holder_control": 51.2,
-                                   "safe_to_resume": True}
+    assert result.model_dump() == {
+        "paused": False,
+        "resumed_at": d.now,
+        "current_holder_control": 51.2,
+        "safe_to_resume": True,
+    }
     (pause,) = d.core.state.pauses
     assert [(c.target, c.action, c.idempotency_key) for c in d.calls] == [
-        ("redemption-algorithm", "pause", pause.key), ("redemption-algorithm", "resume", pause.key)]
+        ("redemption-algorithm", "pause", pause.key),
+        ("redemption-algorithm", "resume", pause.key),
+    ]
     assert pause.resumed_by == "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
     assert d.core.system_status() == "operational"
     assert d.core.open_alert("critical") is None
@@ -284,22 +310,28 @@ def test_emergency_resume_needs_governance_vote_and_quorum():
     with pytest.raises(AdminRejected) as info:
         d.core.authorize_resume(one, d.now)
     assert info.value.code == "quorum"
-    both = ResumeInput(authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0001"),
-                                      d.sign(ADMIN_1, "resume", nonce="quorumB0001")])
+    both = ResumeInput(
+        authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0001"), d.sign(ADMIN_1, "resume", nonce="quorumB0001")]
+    )
     with pytest.raises(AdminRejected) as info:
         d.core.authorize_resume(both, d.now)
     assert info.value.code == "governance_unverified"
-    both = ResumeInput(authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0002"),
-                                      d.sign(ADMIN_1, "resume", nonce="quorumB0002")], governance_verified=True)
+    both = ResumeInput(
+        authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0002"), d.sign(ADMIN_1, "resume", nonce="quorumB0002")],
+        governance_verified=True,
+    )
     verified = d.core.authorize_resume(both, d.now)
     fresh = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
     d.core.resume(both, verified, d.now, fresh, None)
     d.collect()
     assert d.core.system_status() == "operational"
     assert sorted((c.target, c.action) for c in d.calls if c.action == "resume") == [
-        ("redemption-algorithm", "resume"), ("sol-treasury-core", "resume")]
+        ("redemption-algorithm", "resume"),
+        ("sol-treasury-core", "resume"),
+    ]
     assert d.core.state.pauses[0].resumed_by == (
-        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8,0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266")
+        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8,0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+    )
 
 
 def test_manual_pause_and_replay_forgery_expiry():
@@ -308,8 +340,12 @@ def test_manual_pause_and_replay_forgery_expiry():
     token = d.sign(ADMIN_0, "pause", reason="Manual intervention required")
     result = d.core.pause(PauseInput(reason="Manual intervention required", authorization=token), d.now)
     d.collect()
-    assert result.model_dump() == {"paused": True, "paused_at": d.now, "reason": "Manual intervention required",
-                                   "resume_requires": "admin_approval"}
+    assert result.model_dump() == {
+        "paused": True,
+        "paused_at": d.now,
+        "reason": "Manual intervention required",
+        "resume_requires": "admin_approval",
+    }
     assert d.core.system_status() == "fully_paused"
     assert sorted(c.target for c in d.calls) == ["redemption-algorithm", "sol-treasury-core"]
     state_before = d.core.state.model_dump()
@@ -321,10 +357,19 @@ def test_manual_pause_and_replay_forgery_expiry():
         d.collect()
 
     rejected(PauseInput(reason="Manual intervention required", authorization=token), "replayed")
-    rejected(PauseInput(reason="Manual intervention required",
-                        authorization=d.sign(OUTSIDER, "pause", reason="Manual intervention required")), "foreign")
-    rejected(PauseInput(reason="something else",
-                        authorization=d.sign(ADMIN_0, "pause", reason="Manual intervention required")), "foreign")
+    rejected(
+        PauseInput(
+            reason="Manual intervention required",
+            authorization=d.sign(OUTSIDER, "pause", reason="Manual intervention required"),
+        ),
+        "foreign",
+    )
+    rejected(
+        PauseInput(
+            reason="something else", authorization=d.sign(ADMIN_0, "pause", reason="Manual intervention required")
+        ),
+        "foreign",
+    )
     rejected(PauseInput(reason="x", authorization="not-a-token"), "malformed")
     rejected(PauseInput(reason="x", authorization=""), "malformed")
     rejected(PauseInput(reason="x", authorization=d.sign(ADMIN_0, "pause", reason="x", ttl=3600)), "expired")
@@ -351,21 +396,49 @@ def test_queries_have_the_seed_shapes():
     d = Driver(make_core())
     d.feed(70.5, 54.2)
     assert set(d.core.status().model_dump()) == {
-        "monitoring_active", "last_check", "check_interval_seconds", "current_holder_control",
-        "governance_level", "system_status", "paused", "alerts_active"}
+        "monitoring_active",
+        "last_check",
+        "check_interval_seconds",
+        "current_holder_control",
+        "governance_level",
+        "system_status",
+        "paused",
+        "alerts_active",
+    }
     gov = d.core.governance().model_dump()
-    assert gov == {"holder_control_percentage": 54.2, "total_votes": 10000, "holder_votes": 5420,
-                   "seller_votes": 4580, "threshold_level": "caution", "margin_above_critical": 3.2,
-                   "is_stable": False, "last_updated": d.now}
+    assert gov == {
+        "holder_control_percentage": 54.2,
+        "total_votes": 10000,
+        "holder_votes": 5420,
+        "seller_votes": 4580,
+        "threshold_level": "caution",
+        "margin_above_critical": 3.2,
+        "is_stable": False,
+        "last_updated": d.now,
+    }
     assert set(d.core.alerts().alerts[0].model_dump()) == {
-        "id", "timestamp", "alert_type", "holder_control", "message", "action_taken", "resolved", "resolved_at"}
+        "id",
+        "timestamp",
+        "alert_type",
+        "holder_control",
+        "message",
+        "action_taken",
+        "resolved",
+        "resolved_at",
+    }
     assert d.core.alerts().alerts[0].message == "Holder control dropped below 55%"
     ev = d.core.events(limit=2).events
     assert len(ev) == 2 and ev[0].timestamp >= ev[1].timestamp
     assert d.core.rules_view().model_dump() == {
-        "critical_threshold": 51.0, "caution_threshold": 55.0, "warning_threshold": 52.0,
-        "pause_redemptions_at": 51.0, "pause_system_at": 49.0, "monitoring_interval_normal": 30,
-        "monitoring_interval_caution": 5, "monitoring_interval_critical": 1}
+        "critical_threshold": 51.0,
+        "caution_threshold": 55.0,
+        "warning_threshold": 52.0,
+        "pause_redemptions_at": 51.0,
+        "pause_system_at": 49.0,
+        "monitoring_interval_normal": 30,
+        "monitoring_interval_caution": 5,
+        "monitoring_interval_critical": 1,
+    }
 
 
 def test_state_survives_a_round_trip_through_json():

@@ -22,12 +22,20 @@ NOW = datetime(2025, 11, 16, 10, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("h", "level"),
     [
-        (100.0, "excellent"), (70.5, "excellent"), (70.0, "excellent"), (69.99, "good"),
-        (60.0, "good"), (59.99, "acceptable"),
-        (55.0, "acceptable"), (54.99, "caution"),
-        (52.0, "caution"), (51.99, "warning"),
-        (51.0, "warning"), (50.99, "critical"),
-        (49.0, "critical"), (48.99, "emergency"),
+        (100.0, "excellent"),
+        (70.5, "excellent"),
+        (70.0, "excellent"),
+        (69.99, "good"),
+        (60.0, "good"),
+        (59.99, "acceptable"),
+        (55.0, "acceptable"),
+        (54.99, "caution"),
+        (52.0, "caution"),
+        (51.99, "warning"),
+        (51.0, "warning"),
+        (50.99, "critical"),
+        (49.0, "critical"),
+        (48.99, "emergency"),
         (0.0, "emergency"),
     ],
 )
@@ -43,8 +51,16 @@ def test_boundaries_hold_for_integers_and_decimals():
 
 @pytest.mark.parametrize(
     ("level", "seconds"),
-    [("excellent", 30), ("good", 30), ("acceptable", 30), ("caution", 5), ("warning", 1), ("critical", 1),
-     ("emergency", 1), (None, 30)],
+    [
+        ("excellent", 30),
+        ("good", 30),
+        ("acceptable", 30),
+        ("caution", 5),
+        ("warning", 1),
+        ("critical", 1),
+        ("emergency", 1),
+        (None, 30),
+    ],
 )
 def test_intervals_follow_the_level(level, seconds):
     assert interval_for(level, RULES) == seconds
@@ -83,8 +99,13 @@ def test_valid_reading_is_accepted():
 
 
 def test_seed_example_reading_is_accepted():
-    raw = {"holder_control_percentage": 70.5, "total_votes": 1000, "holder_votes": 705, "seller_votes": 295,
-           "last_updated": "2025-11-16T10:00:00Z"}
+    raw = {
+        "holder_control_percentage": 70.5,
+        "total_votes": 1000,
+        "holder_votes": 705,
+        "seller_votes": 295,
+        "last_updated": "2025-11-16T10:00:00Z",
+    }
     assert validate_reading(raw, now=NOW, staleness_seconds=120).holder_control_percentage == 70.5
 
 
@@ -132,8 +153,13 @@ def test_naive_timestamps_are_read_as_utc():
 
 
 def test_percentage_rounding_within_tolerance_is_accepted():
-    raw = {"holder_control_percentage": 66.67, "total_votes": 3, "holder_votes": 2, "seller_votes": 1,
-           "last_updated": NOW.isoformat()}
+    raw = {
+        "holder_control_percentage": 66.67,
+        "total_votes": 3,
+        "holder_votes": 2,
+        "seller_votes": 1,
+        "last_updated": NOW.isoformat(),
+    }
     assert validate_reading(raw, now=NOW, staleness_seconds=120).holder_control_percentage == 66.67
 
 
@@ -148,8 +174,14 @@ def test_every_simulator_garbage_kind_is_rejected(kind):
 
 
 def test_alert_template_is_the_seeds():
-    body = render_alert(alert_type="caution", holder_control=54.2, threshold=Decimal("55.0"),
-                             action="increased_monitoring", timestamp=NOW, system_status="operational")
+    body = render_alert(
+        alert_type="caution",
+        holder_control=54.2,
+        threshold=Decimal("55.0"),
+        action="increased_monitoring",
+        timestamp=NOW,
+        system_status="operational",
+    )
     assert body == (
         "🚨 TIE GOVERNANCE ALERT\n\n"
         "Level: caution\n"

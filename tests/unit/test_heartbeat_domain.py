@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -20,15 +20,20 @@ from govfleet.domain.heartbeat import (
     previous_from_event,
 )
 
-NOW = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 I = timedelta(minutes=5)
 G = timedelta(seconds=60)
 TH = HeartbeatThresholds(low_balance_threshold_credits=1_000_000, grant_expiry_warning_hours=24)
 
 
 def healthy(**over) -> HeartbeatFacts:
-    base = dict(tenant_exists=True, tenant_flagged=True, balance=5_000_000, grant_exists=True,
-                grant_expires_at=NOW + timedelta(days=30))
+    base = dict(
+        tenant_exists=True,
+        tenant_flagged=True,
+        balance=5_000_000,
+        grant_exists=True,
+        grant_expires_at=NOW + timedelta(days=30),
+    )
     base.update(over)
     return HeartbeatFacts(**base)
 
@@ -121,11 +126,13 @@ def test_dedupe_alerts_once_per_held_breach_and_renotifies():
 
 def test_recovery_after_failure_and_after_silence():
     ok = evaluate(healthy(), TH, NOW)
-    after_failure = plan_notifications(ok, PreviousHeartbeat(time=NOW - I, status="failed"), now=NOW,
-                                       interval=I, grace=G)
+    after_failure = plan_notifications(
+        ok, PreviousHeartbeat(time=NOW - I, status="failed"), now=NOW, interval=I, grace=G
+    )
     assert after_failure.recovery and after_failure.recovered_from == "failed"
-    after_silence = plan_notifications(ok, PreviousHeartbeat(time=NOW - timedelta(hours=1), status="ok"),
-                                       now=NOW, interval=I, grace=G)
+    after_silence = plan_notifications(
+        ok, PreviousHeartbeat(time=NOW - timedelta(hours=1), status="ok"), now=NOW, interval=I, grace=G
+    )
     assert after_silence.recovery and after_silence.recovered_from == "down"
     steady = plan_notifications(ok, PreviousHeartbeat(time=NOW - I, status="ok"), now=NOW, interval=I, grace=G)
     assert not steady.recovery and steady.notify == []
@@ -135,8 +142,14 @@ def test_recovery_after_failure_and_after_silence():
 def test_cloudevent_shape_and_roundtrip_of_dedupe_state():
     ev = evaluate(healthy(balance=10), TH, NOW)
     plan = plan_notifications(ev, None, now=NOW, interval=I, grace=G)
-    ce = build_cloudevent(event_id="governance:heartbeat-2025-03-01T12:00:00Z", source="/cogni/demo/governance/heartbeat",
-                          time=NOW, evaluation=ev, thresholds=TH, notified_at=plan.notified_at)
+    ce = build_cloudevent(
+        event_id="governance:heartbeat-2025-03-01T12:00:00Z",
+        source="/cogni/demo/governance/heartbeat",
+        time=NOW,
+        evaluation=ev,
+        thresholds=TH,
+        notified_at=plan.notified_at,
+    )
     assert ce["specversion"] == "1.0" and ce["type"] == "governance.heartbeat"
     assert ce["time"] == "2025-03-01T12:00:00Z"
     assert {"id", "source", "type", "time", "data"} <= set(ce)

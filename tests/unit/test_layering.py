@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import tomllib
 
-import pytest
 from importlinter import configuration
 from importlinter.application import use_cases
 

@@ -21,11 +21,22 @@ def test_example_spec_loads_with_seed_defaults():
     spec = load_repo_spec(EXAMPLE_SPEC)
     assert spec.governance.system_tenant.id == "cogni_system"
     assert [s.schedule_id for s in spec.governance.schedules] == [
-        "governance:COMMUNITY", "governance:ENGINEERING", "governance:TREASURY"]
+        "governance:COMMUNITY",
+        "governance:ENGINEERING",
+        "governance:TREASURY",
+    ]
     rules = spec.guardian.rules
     assert (rules.caution_threshold, rules.warning_threshold, rules.critical_threshold, rules.emergency_threshold) == (
-        Decimal("55.0"), Decimal("52.0"), Decimal("51.0"), Decimal("49.0"))
-    assert (rules.monitoring_interval_normal, rules.monitoring_interval_caution, rules.monitoring_interval_critical) == (30, 5, 1)
+        Decimal("55.0"),
+        Decimal("52.0"),
+        Decimal("51.0"),
+        Decimal("49.0"),
+    )
+    assert (
+        rules.monitoring_interval_normal,
+        rules.monitoring_interval_caution,
+        rules.monitoring_interval_critical,
+    ) == (30, 5, 1)
     assert spec.guardian.workflow_id == "governance-guardian"
     assert spec.guardian.resume_quorum == 2
     assert all(a == a.lower() for a in spec.guardian.admins)
@@ -92,8 +103,13 @@ guardian:
     urgent_urls: ["slack://T000/B000/XXXX"]
     webhook: {url: "http://127.0.0.1:9/hook", secret: hunter2}
 """)
-    assert "guardian.notifications.urgent_urls[0]: 'slack://T000/B000/XXXX' must be a ${ENV_VAR} reference, never a literal secret" in ps
-    assert "guardian.notifications.webhook.secret: 'hunter2' must be a ${ENV_VAR} reference, never a literal secret" in ps
+    assert (
+        "guardian.notifications.urgent_urls[0]: 'slack://T000/B000/XXXX' must be a ${ENV_VAR} reference, never a literal secret"
+        in ps
+    )
+    assert (
+        "guardian.notifications.webhook.secret: 'hunter2' must be a ${ENV_VAR} reference, never a literal secret" in ps
+    )
 
 
 def test_secret_references_resolve_from_environment():

@@ -19,8 +19,9 @@ def example(text_edit=lambda t: t):
 
 
 def actual_for(d, owner=OWNER, **over) -> ActualSchedule:
-    data = dict(schedule_id=d.schedule_id, owner=owner, spec_hash=d.spec_hash, stored=d.canonical(),
-                observed=d.observable())
+    data = dict(
+        schedule_id=d.schedule_id, owner=owner, spec_hash=d.spec_hash, stored=d.canonical(), observed=d.observable()
+    )
     data.update(over)
     return ActualSchedule(**data)
 
@@ -28,8 +29,12 @@ def actual_for(d, owner=OWNER, **over) -> ActualSchedule:
 def test_desired_from_example_spec():
     spec = example()
     ds = desired_schedules(spec, "tq")
-    assert [d.schedule_id for d in ds] == [HEARTBEAT_SCHEDULE_ID, "governance:COMMUNITY",
-                                           "governance:ENGINEERING", "governance:TREASURY"]
+    assert [d.schedule_id for d in ds] == [
+        HEARTBEAT_SCHEDULE_ID,
+        "governance:COMMUNITY",
+        "governance:ENGINEERING",
+        "governance:TREASURY",
+    ]
     hb = ds[0]
     assert hb.workflow == HEARTBEAT_WORKFLOW and hb.interval_seconds == 300 and hb.cron is None
     assert HeartbeatInput.model_validate(hb.args).low_balance_threshold_credits == 1_000_000
@@ -44,20 +49,33 @@ def test_desired_from_example_spec():
 def test_hash_is_stable_and_sees_cron_only_and_timezone_only_edits():
     base = {d.schedule_id: d.spec_hash for d in desired_schedules(example(), "tq")}
     assert base == {d.schedule_id: d.spec_hash for d in desired_schedules(example(), "tq")}
-    cron = {d.schedule_id: d.spec_hash for d in desired_schedules(
-        example(lambda t: t.replace('"30 9 * * 1-5"', '"30 10 * * 1-5"')), "tq")}
+    cron = {
+        d.schedule_id: d.spec_hash
+        for d in desired_schedules(example(lambda t: t.replace('"30 9 * * 1-5"', '"30 10 * * 1-5"')), "tq")
+    }
     assert [k for k in base if base[k] != cron[k]] == ["governance:ENGINEERING"]
-    tz = {d.schedule_id: d.spec_hash for d in desired_schedules(
-        example(lambda t: t.replace("Europe/Berlin", "Europe/Paris")), "tq")}
+    tz = {
+        d.schedule_id: d.spec_hash
+        for d in desired_schedules(example(lambda t: t.replace("Europe/Berlin", "Europe/Paris")), "tq")
+    }
     assert [k for k in base if base[k] != tz[k]] == ["governance:ENGINEERING"]
-    hb = {d.schedule_id: d.spec_hash for d in desired_schedules(
-        example(lambda t: t.replace("interval_minutes: 5", "interval_minutes: 10")), "tq")}
+    hb = {
+        d.schedule_id: d.spec_hash
+        for d in desired_schedules(example(lambda t: t.replace("interval_minutes: 5", "interval_minutes: 10")), "tq")
+    }
     assert [k for k in base if base[k] != hb[k]] == [HEARTBEAT_SCHEDULE_ID]
     # Budget is part of every run's args: all charters change, the heartbeat does not.
-    budget = {d.schedule_id: d.spec_hash for d in desired_schedules(
-        example(lambda t: t.replace("budget_credits_per_day: 100000000", "budget_credits_per_day: 5")), "tq")}
+    budget = {
+        d.schedule_id: d.spec_hash
+        for d in desired_schedules(
+            example(lambda t: t.replace("budget_credits_per_day: 100000000", "budget_credits_per_day: 5")), "tq"
+        )
+    }
     assert sorted(k for k in base if base[k] != budget[k]) == [
-        "governance:COMMUNITY", "governance:ENGINEERING", "governance:TREASURY"]
+        "governance:COMMUNITY",
+        "governance:ENGINEERING",
+        "governance:TREASURY",
+    ]
 
 
 def test_catchup_window_is_clamped_to_temporals_minimum():
@@ -81,14 +99,15 @@ def test_plan_create_unchanged_update_delete_blocked():
     assert by[HEARTBEAT_SCHEDULE_ID].action == "unchanged" and by[HEARTBEAT_SCHEDULE_ID].paused
     assert by["governance:COMMUNITY"].action == "update"
     assert [(c.field, c.old, c.new) for c in by["governance:COMMUNITY"].changes] == [
-        ("cron", "0 */6 * * *", "0 */4 * * *")]
+        ("cron", "0 */6 * * *", "0 */4 * * *")
+    ]
     assert by["governance:ENGINEERING"].action == "blocked"
     assert by["governance:TREASURY"].action == "create"
     assert by["governance:OLD"].action == "delete"
     assert "governance:ALIEN" not in by
     assert plan.writes_planned == 3 and [i.schedule_id for i in plan.blocked] == ["governance:ENGINEERING"]
     text = render_plan(plan)
-    assert '~ update     governance:COMMUNITY' in text
+    assert "~ update     governance:COMMUNITY" in text
     assert 'cron: "0 */6 * * *" → "0 */4 * * *"' in text
     assert "! blocked    governance:ENGINEERING" in text and "owned by nobody" in text
     assert "[paused by operator: 'maintenance'; stays paused]" in text

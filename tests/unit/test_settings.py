@@ -15,7 +15,7 @@ def test_defaults():
     s = load_settings({})
     assert s.TEMPORAL_ADDRESS is None and s.DATABASE_URL is None
     assert s.SERVICE_PORT == 8926
-    assert s.SYSTEM_TENANT_REVENUE_SHARE == Decimal("0.75")
+    assert Decimal("0.75") == s.SYSTEM_TENANT_REVENUE_SHARE
 
 
 def test_seed_004_variables_override_repo_spec():

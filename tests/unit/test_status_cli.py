@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from govfleet.commands.status import render_table
 
 
 def test_table_shows_credits_countdowns_and_runs():
-    now = datetime(2026, 2, 17, 11, 59, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 2, 17, 11, 59, 30, tzinfo=UTC)
     body = {
         "systemCredits": "9223372036854775807",
-        "upcomingRuns": [{"name": "Minutely", "nextRunAt": "2026-02-17T12:00:00.000Z"},
-                         {"name": "Treasury", "nextRunAt": "2026-02-23T17:00:00.000Z"}],
-        "recentRuns": [{"id": "governance:COMMUNITY-1", "title": None, "startedAt": "2026-02-17T06:00:00.000Z",
-                        "lastActivity": "2026-02-17T06:00:05.120Z"}],
+        "upcomingRuns": [
+            {"name": "Minutely", "nextRunAt": "2026-02-17T12:00:00.000Z"},
+            {"name": "Treasury", "nextRunAt": "2026-02-23T17:00:00.000Z"},
+        ],
+        "recentRuns": [
+            {
+                "id": "governance:COMMUNITY-1",
+                "title": None,
+                "startedAt": "2026-02-17T06:00:00.000Z",
+                "lastActivity": "2026-02-17T06:00:05.120Z",
+            }
+        ],
     }
     table = render_table(body, source="workflow", now=now)
     assert "System credits  9,223,372,036,854,775,807  (≈ $922,337,203,685.47)" in table
@@ -26,6 +34,9 @@ def test_table_shows_credits_countdowns_and_runs():
 
 
 def test_empty_status():
-    table = render_table({"systemCredits": "0", "upcomingRuns": [], "recentRuns": []}, source="database",
-                         now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    table = render_table(
+        {"systemCredits": "0", "upcomingRuns": [], "recentRuns": []},
+        source="database",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
     assert "(no scheduled runs)" in table and "(no runs yet)" in table and "≈ $0.00" in table

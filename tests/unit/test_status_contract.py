@@ -10,7 +10,7 @@ most recent first; the balance a string of digits.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jsonschema_rs
 import pytest
@@ -87,7 +87,7 @@ def assert_contract(body: dict | str, *, now: datetime) -> dict:
     return body
 
 
-NOW = datetime(2026, 2, 17, 11, 59, 30, 250000, tzinfo=timezone.utc)
+NOW = datetime(2026, 2, 17, 11, 59, 30, 250000, tzinfo=UTC)
 SCHEDULES = [
     ScheduleEntry(charter="COMMUNITY", cron="0 */6 * * *"),
     ScheduleEntry(charter="ENGINEERING", cron="30 9 * * 1-5", timezone="Europe/Berlin"),
@@ -98,15 +98,26 @@ SCHEDULES = [
 
 def _runs(n: int) -> list[RunRecord]:
     base = NOW - timedelta(days=1)
-    return [RunRecord(id=f"r{i}", title=None if i % 3 == 0 else f"Run {i}", started_at=base + timedelta(minutes=i),
-                      last_activity=base + timedelta(minutes=i, seconds=5)) for i in range(n)]
+    return [
+        RunRecord(
+            id=f"r{i}",
+            title=None if i % 3 == 0 else f"Run {i}",
+            started_at=base + timedelta(minutes=i),
+            last_activity=base + timedelta(minutes=i, seconds=5),
+        )
+        for i in range(n)
+    ]
 
 
 def test_built_status_matches_the_published_schema():
     status = build_status(system_credits=9_223_372_036_854_775_807, schedules=SCHEDULES, recent_runs=_runs(14), now=NOW)
     body = assert_contract(status.model_dump_json(), now=NOW)
     assert body["systemCredits"] == "9223372036854775807"  # above 2**53: exact only as a string
-    assert [r["name"] for r in body["upcomingRuns"]] == ["Community", "Minutely", "Engineering"]  # a tie at 12:00 goes by name
+    assert [r["name"] for r in body["upcomingRuns"]] == [
+        "Community",
+        "Minutely",
+        "Engineering",
+    ]  # a tie at 12:00 goes by name
     assert body["upcomingRuns"][0]["nextRunAt"] == "2026-02-17T12:00:00.000Z"
     assert len(body["recentRuns"]) == 10 and body["recentRuns"][0]["id"] == "r13"
     assert body["recentRuns"][1]["title"] is None  # r12: nullable title is present as null
@@ -116,11 +127,17 @@ def test_built_status_matches_the_published_schema():
 def test_just_passed_fire_time_is_never_answered():
     """A cron firing every minute, asked 1 ms, 1 s and 59.999 s after a fire time."""
     every_minute = [ScheduleEntry(charter="MINUTELY", cron="* * * * *")]
-    fire = datetime(2026, 2, 17, 12, 0, tzinfo=timezone.utc)
-    for after in (timedelta(0), timedelta(milliseconds=1), timedelta(seconds=1), timedelta(seconds=59, microseconds=999000)):
+    fire = datetime(2026, 2, 17, 12, 0, tzinfo=UTC)
+    for after in (
+        timedelta(0),
+        timedelta(milliseconds=1),
+        timedelta(seconds=1),
+        timedelta(seconds=59, microseconds=999000),
+    ):
         now = fire + after
-        body = assert_contract(build_status(system_credits=0, schedules=every_minute, recent_runs=[], now=now)
-                               .model_dump_json(), now=now)
+        body = assert_contract(
+            build_status(system_credits=0, schedules=every_minute, recent_runs=[], now=now).model_dump_json(), now=now
+        )
         assert body["upcomingRuns"][0]["nextRunAt"] == "2026-02-17T12:01:00.000Z"
 
 
@@ -132,8 +149,15 @@ def test_contract_refuses_what_the_published_schema_refuses():
         ({**ok, "systemCredits": "-1"}, "systemCredits"),
         ({**ok, "systemCredits": "1e3"}, "systemCredits"),
         ({**ok, "upcomingRuns": [{"name": "A", "nextRunAt": "2026-02-17T12:00:00"}]}, "nextRunAt"),
-        ({**ok, "recentRuns": [{"id": "x", "startedAt": "2026-02-17T12:00:00Z",
-                                "lastActivity": "2026-02-17T12:00:00Z"}]}, "title"),
+        (
+            {
+                **ok,
+                "recentRuns": [
+                    {"id": "x", "startedAt": "2026-02-17T12:00:00Z", "lastActivity": "2026-02-17T12:00:00Z"}
+                ],
+            },
+            "title",
+        ),
         ({**ok, "extra": True}, "extra"),
     ]:
         with pytest.raises(ValidationError) as exc:
@@ -142,11 +166,21 @@ def test_contract_refuses_what_the_published_schema_refuses():
 
 
 def test_schema_itself_rejects_offsets_and_missing_fields():
-    assert not _VALIDATOR.is_valid({"systemCredits": "1", "upcomingRuns": [
-        {"name": "A", "nextRunAt": "2026-02-17T12:00:00+01:00"}], "recentRuns": []})
+    assert not _VALIDATOR.is_valid(
+        {
+            "systemCredits": "1",
+            "upcomingRuns": [{"name": "A", "nextRunAt": "2026-02-17T12:00:00+01:00"}],
+            "recentRuns": [],
+        }
+    )
     assert not _VALIDATOR.is_valid({"systemCredits": "1", "upcomingRuns": []})
-    assert _VALIDATOR.is_valid({"systemCredits": "1", "upcomingRuns": [
-        {"name": "A", "nextRunAt": "2026-02-17T12:00:00.000Z"}], "recentRuns": []})
+    assert _VALIDATOR.is_valid(
+        {
+            "systemCredits": "1",
+            "upcomingRuns": [{"name": "A", "nextRunAt": "2026-02-17T12:00:00.000Z"}],
+            "recentRuns": [],
+        }
+    )
 
 
 def test_openapi_schema_of_the_route_is_the_contract():

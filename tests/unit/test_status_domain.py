@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,8 +14,8 @@ from govfleet.domain.status import (
     RunRecord,
     ScheduleEntry,
     StatusError,
-    check_upcoming_in_future,
     build_status,
+    check_upcoming_in_future,
     display_name,
     iso_z,
     merge_recent_runs,
@@ -24,12 +24,22 @@ from govfleet.domain.status import (
     upcoming_runs,
 )
 
-CRONS = ["* * * * *", "*/5 * * * *", "0 */6 * * *", "30 9 * * 1-5", "0 12 * * 1", "30 2 * * *", "0 0 29 2 *",
-         "59 23 31 12 *", "15 1,2,3 * * 0"]
+CRONS = [
+    "* * * * *",
+    "*/5 * * * *",
+    "0 */6 * * *",
+    "30 9 * * 1-5",
+    "0 12 * * 1",
+    "30 2 * * *",
+    "0 0 29 2 *",
+    "59 23 31 12 *",
+    "15 1,2,3 * * 0",
+]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham"]
 
-instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31),
-                        timezones=st.just(timezone.utc))
+instants = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -37,7 +47,7 @@ instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035,
 def test_next_run_is_strictly_after_now_and_a_real_fire_time(now, cron, tz):
     nxt = next_run_at(cron, tz, now)
     assert nxt > now
-    assert nxt.tzinfo == timezone.utc
+    assert nxt.tzinfo == UTC
     local = nxt.astimezone(ZoneInfo(tz))
     minute, hour = cron.split()[:2]
     if minute.isdigit():
@@ -61,7 +71,7 @@ def test_upcoming_runs_are_sorted_future_and_at_most_three(now, crons):
 
 
 def test_just_after_a_fire_time_the_next_one_is_given():
-    fire = datetime(2026, 2, 17, 12, 0, tzinfo=timezone.utc)
+    fire = datetime(2026, 2, 17, 12, 0, tzinfo=UTC)
     assert next_run_at("* * * * *", "UTC", fire) == fire + timedelta(minutes=1)
     assert next_run_at("* * * * *", "UTC", fire - timedelta(microseconds=1)) == fire
     assert next_run_at("* * * * *", "UTC", fire + timedelta(microseconds=1)) == fire + timedelta(minutes=1)
@@ -72,31 +82,40 @@ def test_dst_transitions_in_the_schedule_timezone():
     that does not exist (spring forward) is skipped, one that exists twice (fall back) fires at
     both instants (compared against the dev server's `next_action_times`)."""
     # Spring forward: 02:30 does not exist in Berlin on 2026-03-29; the next fire is the 30th.
-    assert next_run_at("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 0, 0, tzinfo=timezone.utc)) \
-        == datetime(2026, 3, 30, 0, 30, tzinfo=timezone.utc)
-    assert next_run_at("30 2 * * *", "America/New_York", datetime(2027, 3, 13, 8, 0, tzinfo=timezone.utc)) \
-        == datetime(2027, 3, 15, 6, 30, tzinfo=timezone.utc)
+    assert next_run_at("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 0, 0, tzinfo=UTC)) == datetime(
+        2026, 3, 30, 0, 30, tzinfo=UTC
+    )
+    assert next_run_at("30 2 * * *", "America/New_York", datetime(2027, 3, 13, 8, 0, tzinfo=UTC)) == datetime(
+        2027, 3, 15, 6, 30, tzinfo=UTC
+    )
     # Fall back: 02:30 happens twice in Berlin on 2026-10-25 (CEST, then CET).
-    fires, now = [], datetime(2026, 10, 24, 23, 0, tzinfo=timezone.utc)
+    fires, now = [], datetime(2026, 10, 24, 23, 0, tzinfo=UTC)
     for _ in range(3):
         now = next_run_at("30 2 * * *", "Europe/Berlin", now)
         fires.append(now)
-    assert fires == [datetime(2026, 10, 25, 0, 30, tzinfo=timezone.utc),
-                     datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc),
-                     datetime(2026, 10, 26, 1, 30, tzinfo=timezone.utc)]
+    assert fires == [
+        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
+        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
+    ]
     # Inside the repeated hour, the next quarter is the one in the first pass, then the second.
-    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=timezone.utc)) \
-        == datetime(2027, 11, 7, 5, 30, tzinfo=timezone.utc)
-    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 50, tzinfo=timezone.utc)) \
-        == datetime(2027, 11, 7, 6, 0, tzinfo=timezone.utc)
+    assert next_run_at(
+        "*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=UTC)
+    ) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
+    assert next_run_at(
+        "*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 50, tzinfo=UTC)
+    ) == datetime(2027, 11, 7, 6, 0, tzinfo=UTC)
     # 09:30 Berlin is 08:30 UTC in winter and 07:30 UTC in summer.
-    assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=timezone.utc)).hour == 8
-    assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=timezone.utc)).hour == 7
+    assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC)).hour == 8
+    assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=UTC)).hour == 7
 
 
 def test_paused_schedules_have_no_upcoming_run():
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    schedules = [ScheduleEntry(charter="A", cron="* * * * *", paused=True), ScheduleEntry(charter="B", cron="0 * * * *")]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    schedules = [
+        ScheduleEntry(charter="A", cron="* * * * *", paused=True),
+        ScheduleEntry(charter="B", cron="0 * * * *"),
+    ]
     assert [r.name for r in upcoming_runs(schedules, now)] == ["B"]
 
 
@@ -104,11 +123,14 @@ def test_display_names():
     assert display_name("COMMUNITY") == "Community"
     assert display_name("public_goods") == "Public Goods"
     assert display_name("eng-ops.v2") == "Eng Ops V2"
-    assert ScheduleEntry(charter="TREASURY", cron="0 12 * * 1", name="Treasury (weekly)").display_name == "Treasury (weekly)"
+    assert (
+        ScheduleEntry(charter="TREASURY", cron="0 12 * * 1", name="Treasury (weekly)").display_name
+        == "Treasury (weekly)"
+    )
 
 
 def test_bad_input_is_named():
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(StatusError, match="no timezone"):
         next_run_at("* * * * *", "UTC", datetime(2026, 1, 1))
     with pytest.raises(StatusError, match="'Mars/Olympus' is not a known IANA timezone"):
@@ -122,7 +144,7 @@ def test_bad_input_is_named():
 
 
 def _run(i: str, minute: int, title: str | None = None) -> RunRecord:
-    t = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=minute)
+    t = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minute)
     return RunRecord(id=i, title=title, started_at=t, last_activity=t)
 
 
@@ -138,16 +160,17 @@ def test_recent_runs_upsert_order_and_cap():
 
 
 def test_check_upcoming_in_future_reports_problems():
-    now = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
-    status = build_status(system_credits="5", schedules=[ScheduleEntry(charter="A", cron="* * * * *")],
-                          recent_runs=[], now=now)
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    status = build_status(
+        system_credits="5", schedules=[ScheduleEntry(charter="A", cron="* * * * *")], recent_runs=[], now=now
+    )
     assert check_upcoming_in_future(status, now) == []
     problems = check_upcoming_in_future(status, now + timedelta(minutes=5))
     assert problems and "is not after" in problems[0]
 
 
 def test_iso_z_is_javascript_style():
-    assert iso_z(datetime(2026, 2, 17, 12, 0, 0, 123456, tzinfo=timezone.utc)) == "2026-02-17T12:00:00.123Z"
+    assert iso_z(datetime(2026, 2, 17, 12, 0, 0, 123456, tzinfo=UTC)) == "2026-02-17T12:00:00.123Z"
     plus_one = timezone(timedelta(hours=1))
     assert iso_z(datetime(2026, 2, 17, 13, 0, tzinfo=plus_one)) == "2026-02-17T12:00:00.000Z"
 
@@ -155,7 +178,7 @@ def test_iso_z_is_javascript_style():
 def test_the_next_run_cache_answers_exactly_what_croniter_answers():
     from govfleet.domain import status as domain
 
-    start = datetime(2026, 3, 29, 0, 58, 30, tzinfo=timezone.utc)  # across a DST change in Berlin
+    start = datetime(2026, 3, 29, 0, 58, 30, tzinfo=UTC)  # across a DST change in Berlin
     times = [start + timedelta(seconds=17 * i) for i in range(400)]
     times += list(reversed(times[::7]))  # and backwards in time, which must not reuse a later answer
     for cron, tz in [("* * * * *", "UTC"), ("*/5 * * * *", "Europe/Berlin"), ("30 2 * * *", "Europe/Berlin")]:

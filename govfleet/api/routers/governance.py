@@ -23,8 +23,11 @@ router = APIRouter(tags=["governance"])
 
 
 @router.get(
-    "/api/v1/governance/status", response_model=GovernanceStatusV1, dependencies=READ,
-    operation_id="governance.status.v1", responses=error_responses(401, 503),
+    "/api/v1/governance/status",
+    response_model=GovernanceStatusV1,
+    dependencies=READ,
+    operation_id="governance.status.v1",
+    responses=error_responses(401, 503),
     summary="System tenant credits, upcoming runs (computed live) and recent runs",
     description="Exactly the `governance.status.v1` contract. `systemCredits` is a string "
     "(bigint-safe); `upcomingRuns` (at most 3, soonest first) are computed from each schedule's cron and "
@@ -39,12 +42,13 @@ async def governance_status(request: Request) -> Response:
     except Exception as exc:
         raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
     # Validated against the contract when it was built (GovernanceStatusV1); sent as is.
-    return Response(body, media_type="application/json",
-                    headers={SOURCE_HEADER: source, "Cache-Control": "no-store"})
+    return Response(body, media_type="application/json", headers={SOURCE_HEADER: source, "Cache-Control": "no-store"})
 
 
 @router.get(
-    "/api/v1/governance/activity", response_model=ActivityOut, dependencies=READ,
+    "/api/v1/governance/activity",
+    response_model=ActivityOut,
+    dependencies=READ,
     responses=error_responses(401, 422, 503),
     summary="Daily activity series of the system tenant",
     description="One row per UTC day for the last `days` days (today included), with no gaps: "
@@ -75,7 +79,9 @@ async def governance_activity(request: Request, days: int = Query(30, ge=1, le=3
 
 
 @router.get(
-    "/api/v1/governance/heartbeat", response_model=HeartbeatOut, dependencies=READ,
+    "/api/v1/governance/heartbeat",
+    response_model=HeartbeatOut,
+    dependencies=READ,
     responses=error_responses(401, 503),
     summary="The system tenant's heartbeat state (new / up / late / down / paused)",
     description="State computed at request time from the last `governance.heartbeat` event, the heartbeat "
@@ -90,22 +96,30 @@ async def governance_heartbeat(request: Request) -> HeartbeatOut:
     s = snap.state
     hb = s.heartbeat
     state = heartbeat_state(
-        hb.time if hb else None, interval=timedelta(seconds=s.heartbeat_interval_seconds),
-        grace=timedelta(seconds=s.heartbeat_grace_seconds), now=ctx.clock(), paused=s.heartbeat_paused,
+        hb.time if hb else None,
+        interval=timedelta(seconds=s.heartbeat_interval_seconds),
+        grace=timedelta(seconds=s.heartbeat_grace_seconds),
+        now=ctx.clock(),
+        paused=s.heartbeat_paused,
     )
     data = hb.data if hb else {}
     inner = data.get("data") if isinstance(data.get("data"), dict) else data
     return HeartbeatOut(
-        state=state, status=hb.status if hb else None, last_heartbeat_at=hb.time if hb else None,
-        interval_seconds=s.heartbeat_interval_seconds, grace_seconds=s.heartbeat_grace_seconds,
+        state=state,
+        status=hb.status if hb else None,
+        last_heartbeat_at=hb.time if hb else None,
+        interval_seconds=s.heartbeat_interval_seconds,
+        grace_seconds=s.heartbeat_grace_seconds,
         checks=inner.get("checks") if isinstance(inner.get("checks"), dict) else None,
         alerts=[a for a in inner.get("alerts") or [] if isinstance(a, str)],
     )
 
 
 @router.get(
-    "/api/v1/governance/holder-control", response_model=HolderControlOut,
-    dependencies=READ, responses=error_responses(401, 422, 503),
+    "/api/v1/governance/holder-control",
+    response_model=HolderControlOut,
+    dependencies=READ,
+    responses=error_responses(401, 422, 503),
     summary="Holder control over the last hours, with the guardian's thresholds",
     description="The guardian's `governance_check` audit events of the last `hours`, averaged into at most "
     "`points` time buckets (min/max kept), with the caution/warning/critical/emergency thresholds from "
@@ -120,14 +134,23 @@ async def holder_control(
     try:
         async with ctx.pool.connection() as conn:
             series = await guardian_store.holder_control_series(
-                conn, ctx.guardian_id, since=now - timedelta(hours=hours), until=now,
+                conn,
+                ctx.guardian_id,
+                since=now - timedelta(hours=hours),
+                until=now,
                 bucket=timedelta(seconds=bucket),
             )
     except Exception as exc:
         raise ApiError(503, "database_unavailable", f"holder control is unavailable: {exc}") from None
     r = ctx.config.spec.guardian.rules
     return HolderControlOut(
-        hours=hours, bucket_seconds=bucket, points=series,
-        thresholds=Thresholds(caution=float(r.caution_threshold), warning=float(r.warning_threshold),
-                              critical=float(r.critical_threshold), emergency=float(r.emergency_threshold)),
+        hours=hours,
+        bucket_seconds=bucket,
+        points=series,
+        thresholds=Thresholds(
+            caution=float(r.caution_threshold),
+            warning=float(r.warning_threshold),
+            critical=float(r.critical_threshold),
+            emergency=float(r.emergency_threshold),
+        ),
     )

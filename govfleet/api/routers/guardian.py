@@ -50,7 +50,9 @@ router = APIRouter(tags=["guardian"])
 
 
 @router.get(
-    "/guardian/status", response_model=GuardianStatusOut, dependencies=READ,
+    "/guardian/status",
+    response_model=GuardianStatusOut,
+    dependencies=READ,
     responses=error_responses(401, 502, 503),
     summary="Guardian status",
     description="From the guardian workflow's `status` query (its live state). When the guardian does not "
@@ -78,14 +80,19 @@ async def guardian_status(request: Request, response: Response) -> GuardianStatu
             last_check=check["timestamp"] if check else None,
             holder_control=check["holder_control"] if check else None,
             level=check["threshold_level"] if check else None,
-            pause_scopes=[p["scope"] for p in pauses], alerts_active=active, rules=ctx.config.spec.guardian.rules,
+            pause_scopes=[p["scope"] for p in pauses],
+            alerts_active=active,
+            rules=ctx.config.spec.guardian.rules,
         )
         return GuardianStatusOut.model_validate(status.model_dump())
 
 
 @router.get(
-    "/guardian/governance", response_model=GovernanceMetricsOut, dependencies=READ,
-    responses=error_responses(401, 502, 503), summary="Current governance metrics",
+    "/guardian/governance",
+    response_model=GovernanceMetricsOut,
+    dependencies=READ,
+    responses=error_responses(401, 502, 503),
+    summary="Current governance metrics",
     description="From the guardian workflow's `governance` query: its last valid tracker reading.",
 )
 async def guardian_governance(request: Request) -> GovernanceMetricsOut:
@@ -93,8 +100,11 @@ async def guardian_governance(request: Request) -> GovernanceMetricsOut:
 
 
 @router.get(
-    "/guardian/alerts", response_model=AlertsOut, dependencies=READ,
-    responses=error_responses(401, 422, 503), summary="Alert history",
+    "/guardian/alerts",
+    response_model=AlertsOut,
+    dependencies=READ,
+    responses=error_responses(401, 422, 503),
+    summary="Alert history",
     description="From the database table governance_alerts (every alert this guardian raised, newest first). "
     "`resolved=false` lists only open alerts.",
 )
@@ -111,13 +121,17 @@ async def guardian_alerts(
 
 
 @router.get(
-    "/guardian/events", response_model=EventsOut, dependencies=READ,
-    responses=error_responses(401, 422, 503), summary="Governance events: the audit log",
+    "/guardian/events",
+    response_model=EventsOut,
+    dependencies=READ,
+    responses=error_responses(401, 422, 503),
+    summary="Governance events: the audit log",
     description="From the database table governance_events: the complete audit log of this guardian (every "
     "check, threshold crossing, pause, resume and rejected admin action), newest first.",
 )
 async def guardian_events(
-    request: Request, limit: int = Query(50, ge=1, le=1000),
+    request: Request,
+    limit: int = Query(50, ge=1, le=1000),
     event_type: str | None = Query(None, max_length=30, description="only events of this type"),
 ) -> EventsOut:
     ctx = api_context(request)
@@ -130,8 +144,10 @@ async def guardian_events(
 
 
 @router.post(
-    "/guardian/pause", response_model=PauseOut,
-    responses=error_responses(403, 422, 502, 503), summary="Pause the system (admin)",
+    "/guardian/pause",
+    response_model=PauseOut,
+    responses=error_responses(403, 422, 502, 503),
+    summary="Pause the system (admin)",
     description="Sent to the guardian workflow as update `pause`. `authorization` is an EIP-191 admin "
     "signature token (`govfleet sign pause --reason ...`); a missing, malformed, expired, replayed or "
     "foreign signature is rejected with 403 and the reason, and changes nothing.",
@@ -142,8 +158,10 @@ async def guardian_pause(request: Request, body: PauseIn) -> PauseOut:
 
 
 @router.post(
-    "/guardian/resume", response_model=ResumeOut,
-    responses=error_responses(403, 422, 502, 503), summary="Resume the system (admin)",
+    "/guardian/resume",
+    response_model=ResumeOut,
+    responses=error_responses(403, 422, 502, 503),
+    summary="Resume the system (admin)",
     description="Sent to the guardian workflow as update `resume`. Needs admin signature(s) like pause; "
     "after an emergency pause also `governance_verified: true` and a quorum of distinct admins. A "
     "rejection (bad signature, holder control still below the critical threshold, ...) is a 403 with the "
@@ -155,8 +173,11 @@ async def guardian_resume(request: Request, body: ResumeIn) -> ResumeOut:
 
 
 @router.get(
-    "/guardian/rules", response_model=RulesOut, dependencies=READ,
-    responses=error_responses(401, 502), summary="System rules",
+    "/guardian/rules",
+    response_model=RulesOut,
+    dependencies=READ,
+    responses=error_responses(401, 502),
+    summary="System rules",
     description="From the guardian workflow's `rules` query; when it does not answer, from repo-spec "
     f"`guardian.rules` (header `{SOURCE_HEADER}: config`).",
 )
@@ -174,7 +195,8 @@ async def guardian_rules(request: Request, response: Response) -> RulesOut:
 
 
 @router.get(
-    "/health", response_model=HealthOut,
+    "/health",
+    response_model=HealthOut,
     responses={503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable"}},
     summary="Health check",
     description="`healthy` when the database answers, the guardian is monitoring, the tracker answers and "
@@ -210,18 +232,28 @@ async def health(request: Request) -> JSONResponse:
     else:
         state = "degraded"
     body = HealthOut(
-        status=state, monitoring_active=monitoring, voting_tracker_connected=tracker,
-        database="connected" if db_ok else "disconnected", last_governance_check=last,
+        status=state,
+        monitoring_active=monitoring,
+        voting_tracker_connected=tracker,
+        database="connected" if db_ok else "disconnected",
+        last_governance_check=last,
         seconds_since_last_check=max(0, since) if since is not None else None,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=503 if state == "unhealthy" else 200)
 
 
 @router.post(
-    "/guardian/readings", response_model=ReadingAccepted, status_code=202,
-    dependencies=[Depends(require_push_token)], responses=error_responses(401, 403, 422, 503),
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/ReadingIn"}}}}},
+    "/guardian/readings",
+    response_model=ReadingAccepted,
+    status_code=202,
+    dependencies=[Depends(require_push_token)],
+    responses=error_responses(401, 403, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReadingIn"}}},
+        }
+    },
     summary="Push a tracker reading to the guardian",
     description="Delivered to the guardian workflow as signal `reading` and checked at once (the current "
     "sleep is cut short). Needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`. A reading out of [0, 100], "
@@ -242,8 +274,10 @@ async def guardian_readings(request: Request) -> ReadingAccepted:
     try:
         ReadingIn.model_validate_json(body, strict=True)
     except ValidationError as err:
-        problems = [{"field": ".".join(map(str, e["loc"])) or "body", "problem": problem_text(e["msg"]),
-                     "type": e["type"]} for e in err.errors()]
+        problems = [
+            {"field": ".".join(map(str, e["loc"])) or "body", "problem": problem_text(e["msg"]), "type": e["type"]}
+            for e in err.errors()
+        ]
     payload = {k: raw.get(k) for k in READING_FIELDS}
     # An invalid reading is delivered too (the guardian audits it), whatever happens to the signal.
     await gateway.signal_guardian(ctx, READING_SIGNAL, payload, best_effort=problems is not None)

@@ -18,10 +18,15 @@ router = APIRouter(tags=["payments"])
 
 
 @router.post(
-    "/api/v1/payments/credits/confirm", response_model=ConfirmPaymentResult,
-    responses={202: {"description": "Still being confirmed after the wait; send the same request again",
-                     "content": {"application/json": {"schema": {"type": "object"}}}},
-               **error_responses(409, 422, 500, 503)},
+    "/api/v1/payments/credits/confirm",
+    response_model=ConfirmPaymentResult,
+    responses={
+        202: {
+            "description": "Still being confirmed after the wait; send the same request again",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **error_responses(409, 422, 500, 503),
+    },
     summary="Confirm a credit purchase (user credits + system-tenant revenue share)",
     description="Runs the payment workflow `payment-<client_payment_id>`: the user gets the purchased "
     "credits and `cogni_system` its revenue-share bonus, in one transaction, exactly once. The same id with "
@@ -32,5 +37,6 @@ async def confirm_payment(request: Request, body: ConfirmPaymentBody) -> Any:
     try:
         return await gateway.confirm_payment(api_context(request), body.model_dump())
     except payments.PaymentPending as err:
-        return JSONResponse({"pending": True, "client_payment_id": body.client_payment_id, "message": str(err)},
-                            status_code=202)
+        return JSONResponse(
+            {"pending": True, "client_payment_id": body.client_payment_id, "message": str(err)}, status_code=202
+        )

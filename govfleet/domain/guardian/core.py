@@ -135,13 +135,24 @@ class GuardianCore:
     def _key(self, kind: str, n: int) -> str:
         return f"{self.config.guardian_id}:{self.state.chain}:{kind}{n}"
 
-    def _event(self, now: datetime, event_type: str, action: str, details: str | None = None,
-               holder_control: float | None = None, level: str | None = None) -> AuditEvent:
+    def _event(
+        self,
+        now: datetime,
+        event_type: str,
+        action: str,
+        details: str | None = None,
+        holder_control: float | None = None,
+        level: str | None = None,
+    ) -> AuditEvent:
         self.state.seq.event += 1
         ev = AuditEvent(
-            key=self._key("e", self.state.seq.event), timestamp=now, event_type=event_type,
+            key=self._key("e", self.state.seq.event),
+            timestamp=now,
+            event_type=event_type,
             holder_control=round2(holder_control if holder_control is not None else self.current_h()),
-            threshold_level=level or self.state.level or UNKNOWN_LEVEL, action=action, details=details,
+            threshold_level=level or self.state.level or UNKNOWN_LEVEL,
+            action=action,
+            details=details,
         )
         self.state.events.append(ev)
         del self.state.events[: max(0, len(self.state.events) - self.config.recent_events)]
@@ -150,11 +161,16 @@ class GuardianCore:
 
     def _notify(self, now: datetime, kind: str, urgent: bool, title: str, body: str, data: dict) -> None:
         self.state.seq.notify += 1
-        self._fx.notifications.append(NotificationRequest(
-            idempotency_key=self._key("n", self.state.seq.notify), kind=kind, urgent=urgent,
-            title=title, body=body,
-            data={"guardian_id": self.config.guardian_id, "timestamp": iso_utc(now), **data},
-        ))
+        self._fx.notifications.append(
+            NotificationRequest(
+                idempotency_key=self._key("n", self.state.seq.notify),
+                kind=kind,
+                urgent=urgent,
+                title=title,
+                body=body,
+                data={"guardian_id": self.config.guardian_id, "timestamp": iso_utc(now), **data},
+            )
+        )
 
     def current_h(self) -> float | None:
         return self.state.reading.holder_control_percentage if self.state.reading else None
@@ -199,8 +215,12 @@ class GuardianCore:
     def _open_alert(self, now: datetime, alert_type: str, message: str, action: str) -> Alert:
         self.state.seq.alert += 1
         alert = Alert(
-            key=self._key("a", self.state.seq.alert), alert_type=alert_type, timestamp=now,
-            holder_control=round2(self.current_h()), message=message, action_taken=action,
+            key=self._key("a", self.state.seq.alert),
+            alert_type=alert_type,
+            timestamp=now,
+            holder_control=round2(self.current_h()),
+            message=message,
+            action_taken=action,
         )
         self.state.alerts.append(alert)
         self._fx.record.alerts_opened.append(alert.model_copy())
@@ -219,13 +239,20 @@ class GuardianCore:
                 level = worse(level, a.alert_type)
         return level
 
-    def _pause(self, now: datetime, *, pause_type: str, scope: str, emergency: bool, reason: str,
-               targets: list[BreakerTarget]) -> Pause:
+    def _pause(
+        self, now: datetime, *, pause_type: str, scope: str, emergency: bool, reason: str, targets: list[BreakerTarget]
+    ) -> Pause:
         self.state.seq.pause += 1
         pause_id = f"pause-{self.state.chain}-{self.state.seq.pause}"
         pause = Pause(
-            pause_id=pause_id, key=f"{self.config.guardian_id}:{pause_id}", pause_type=pause_type, scope=scope,
-            emergency=emergency, paused_at=now, reason=reason, holder_control_at_pause=round2(self.current_h()),
+            pause_id=pause_id,
+            key=f"{self.config.guardian_id}:{pause_id}",
+            pause_type=pause_type,
+            scope=scope,
+            emergency=emergency,
+            paused_at=now,
+            reason=reason,
+            holder_control_at_pause=round2(self.current_h()),
             targets=[t.name for t in targets],
         )
         self.state.pauses.append(pause)
@@ -233,31 +260,38 @@ class GuardianCore:
         for t in targets:
             self._fx.breaker_calls.append(self._breaker_call(t, "pause", pause, now))
         target_text = ", ".join(pause.targets) if pause.targets else "no breaker targets configured"
-        self._event(now, "pause", "pause", f"{pause_type} pause of {scope} ({reason}); targets: {target_text}; "
-                                           f"key {pause.key}")
+        self._event(
+            now, "pause", "pause", f"{pause_type} pause of {scope} ({reason}); targets: {target_text}; key {pause.key}"
+        )
         self._trim_pauses()
         return pause
 
     def _breaker_call(self, target: BreakerTarget, action: str, pause: Pause, now: datetime) -> BreakerCall:
         return BreakerCall(
-            guardian_id=self.config.guardian_id, target=target.name, url=target.url, action=action,
-            idempotency_key=pause.key, scope=target.scope,
+            guardian_id=self.config.guardian_id,
+            target=target.name,
+            url=target.url,
+            action=action,
+            idempotency_key=pause.key,
+            scope=target.scope,
             reason=pause.reason if action == "pause" else (pause.resume_reason or "admin resume"),
-            holder_control=round2(self.current_h()), token_ref=target.token, requested_at=now,
+            holder_control=round2(self.current_h()),
+            token_ref=target.token,
+            requested_at=now,
         )
 
     def reconfigure(self, config: GuardianConfig, now: datetime) -> None:
         """New rules/targets from repo-spec; audited. Levels follow at the next check."""
-        changed = sorted(k for k in GuardianConfig.model_fields
-                         if getattr(config, k) != getattr(self.config, k))
+        changed = sorted(k for k in GuardianConfig.model_fields if getattr(config, k) != getattr(self.config, k))
         self.config = config
         self.rules = config.rules
         self._event(now, "config_changed", "none", "changed: " + (", ".join(changed) or "nothing"))
 
     # -- checks -----------------------------------------------------------------------
 
-    def on_fetch(self, reading: Reading | None, failure: TrackerFailure | None, now: datetime,
-                 source: str = "poll") -> None:
+    def on_fetch(
+        self, reading: Reading | None, failure: TrackerFailure | None, now: datetime, source: str = "poll"
+    ) -> None:
         if reading is not None:
             self.on_reading(reading, now, source)
         else:
@@ -281,17 +315,30 @@ class GuardianCore:
         st.consecutive_failures += 1
         action = "none"
         if st.consecutive_failures >= self.config.failures_before_alert and self.open_alert(TRACKER_ALERT) is None:
-            message = (f"Tracker unavailable: {st.consecutive_failures} consecutive invalid readings "
-                       f"(last: {failure.code}: {failure.message})")
+            message = (
+                f"Tracker unavailable: {st.consecutive_failures} consecutive invalid readings "
+                f"(last: {failure.code}: {failure.message})"
+            )
             alert = self._open_alert(now, TRACKER_ALERT, message, ALERT_ACTIONS[TRACKER_ALERT])
             action = "alert"
             urgent = st.level is not None and SEVERITY[st.level] >= SEVERITY["warning"]
             alert.notified_at = now
             alert.notifications += 1
-            self._notify(now, TRACKER_ALERT, urgent, f"Governance tracker unavailable ({self.config.guardian_id})",
-                         render_alert(alert_type=TRACKER_ALERT, holder_control=self.current_h(), threshold=None,
-                                      action=alert.action_taken, timestamp=now, system_status=self.system_status()),
-                         {"alert_type": TRACKER_ALERT, "failures": st.consecutive_failures, "error": failure.code})
+            self._notify(
+                now,
+                TRACKER_ALERT,
+                urgent,
+                f"Governance tracker unavailable ({self.config.guardian_id})",
+                render_alert(
+                    alert_type=TRACKER_ALERT,
+                    holder_control=self.current_h(),
+                    threshold=None,
+                    action=alert.action_taken,
+                    timestamp=now,
+                    system_status=self.system_status(),
+                ),
+                {"alert_type": TRACKER_ALERT, "failures": st.consecutive_failures, "error": failure.code},
+            )
         self._event(now, "tracker_error", action, f"{source}: {failure.code}: {failure.message}")
 
     def on_reading(self, reading: Reading, now: datetime, source: str = "poll") -> None:
@@ -319,8 +366,9 @@ class GuardianCore:
 
         self._audit_check(now, source, h, prev_level, prev_interval, new_pauses, opened, resolved)
         for p in new_pauses:
-            self._pause(now, pause_type="automatic", scope=p.scope, emergency=p.emergency, reason=p.reason,
-                        targets=p.targets)
+            self._pause(
+                now, pause_type="automatic", scope=p.scope, emergency=p.emergency, reason=p.reason, targets=p.targets
+            )
         self._notify_check(now, h, opened, resolved)
         self._trim_alerts()
 
@@ -364,8 +412,12 @@ class GuardianCore:
 
     def _planned_pause(self, scope: str, emergency: bool, h: Decimal, targets: list[BreakerTarget]) -> _PlannedPause:
         threshold = self.rules.emergency_threshold if emergency else self.rules.critical_threshold
-        return _PlannedPause(scope=scope, emergency=emergency, targets=targets,
-                             reason=f"Holder control {fmt_pct(h)}% below {fmt_pct(threshold)}%")
+        return _PlannedPause(
+            scope=scope,
+            emergency=emergency,
+            targets=targets,
+            reason=f"Holder control {fmt_pct(h)}% below {fmt_pct(threshold)}%",
+        )
 
     def _open_level_alerts(self, now: datetime, breached: list[str], new_pauses: list[_PlannedPause]) -> list[Alert]:
         scopes = {p.scope for p in new_pauses}
@@ -377,12 +429,22 @@ class GuardianCore:
                 action = "redemptions_already_paused"
             if alert_type == "emergency" and "everything" not in scopes:
                 action = "everything_already_paused"
-            opened.append(self._open_alert(now, alert_type, f"Holder control dropped below {fmt_pct(threshold)}%",
-                                           action))
+            opened.append(
+                self._open_alert(now, alert_type, f"Holder control dropped below {fmt_pct(threshold)}%", action)
+            )
         return opened
 
-    def _audit_check(self, now: datetime, source: str, h: Decimal, prev_level: str | None, prev_interval: int,
-                     new_pauses: list[_PlannedPause], opened: list[Alert], resolved: list[Alert]) -> None:
+    def _audit_check(
+        self,
+        now: datetime,
+        source: str,
+        h: Decimal,
+        prev_level: str | None,
+        prev_interval: int,
+        new_pauses: list[_PlannedPause],
+        opened: list[Alert],
+        resolved: list[Alert],
+    ) -> None:
         """The check's audit rows: the check, the crossing, the resolutions (the pauses follow)."""
         rules = self.rules
         new_interval = self.interval_seconds()
@@ -404,15 +466,18 @@ class GuardianCore:
                 crossing_action = "decreased_monitoring"
             else:
                 crossing_action = "none"
-            self._event(now, "threshold_crossed", crossing_action,
-                        f"{prev_level} -> {self.state.level} at {fmt_pct(h)}%")
+            self._event(
+                now, "threshold_crossed", crossing_action, f"{prev_level} -> {self.state.level} at {fmt_pct(h)}%"
+            )
         for alert in resolved:
             if alert.alert_type == TRACKER_ALERT:
                 why = "a valid reading arrived"
             else:
-                why = (f"holder control stayed at or above "
-                       f"{fmt_pct(alert_threshold(alert.alert_type, rules) + rules.hysteresis)}% "
-                       f"for {rules.clear_after_checks} checks")
+                why = (
+                    f"holder control stayed at or above "
+                    f"{fmt_pct(alert_threshold(alert.alert_type, rules) + rules.hysteresis)}% "
+                    f"for {rules.clear_after_checks} checks"
+                )
             self._event(now, "alert_resolved", f"cleared_{alert.alert_type}_alert", why)
 
     def _notify_check(self, now: datetime, h: Decimal, opened: list[Alert], resolved: list[Alert]) -> None:
@@ -437,16 +502,22 @@ class GuardianCore:
         if resolved:
             kinds = [a.alert_type for a in resolved]
             self._notify(
-                now, "recovery", False,
+                now,
+                "recovery",
+                False,
                 f"Governance recovered: {', '.join(kinds)} alert{'s' if len(kinds) > 1 else ''} resolved",
-                "\n".join([
-                    "✅ TIE GOVERNANCE RECOVERY", "",
-                    f"Resolved: {', '.join(kinds)}",
-                    f"Holder Control: {fmt_pct(round(h, 2))}%",
-                    f"Level: {self.state.level}", "",
-                    f"Timestamp: {iso_utc(now)}",
-                    f"System Status: {self.system_status()}",
-                ]),
+                "\n".join(
+                    [
+                        "✅ TIE GOVERNANCE RECOVERY",
+                        "",
+                        f"Resolved: {', '.join(kinds)}",
+                        f"Holder Control: {fmt_pct(round(h, 2))}%",
+                        f"Level: {self.state.level}",
+                        "",
+                        f"Timestamp: {iso_utc(now)}",
+                        f"System Status: {self.system_status()}",
+                    ]
+                ),
                 {"resolved": kinds, "holder_control": float(h), "level": self.state.level},
             )
 
@@ -457,25 +528,44 @@ class GuardianCore:
         h = self.current_h()
         hc = "unknown" if h is None else fmt_pct(round(to_decimal(h), 2))
         self._notify(
-            now, alert.alert_type, urgent,
+            now,
+            alert.alert_type,
+            urgent,
             f"{prefix}Governance {alert.alert_type}: holder control {hc}% ({self.config.guardian_id})",
-            render_alert(alert_type=alert.alert_type, holder_control=self.current_h(), threshold=threshold,
-                         action=alert.action_taken, timestamp=now, system_status=self.system_status()),
-            {"alert_type": alert.alert_type, "holder_control": self.current_h(), "threshold": float(threshold),
-             "action": alert.action_taken, "system_status": self.system_status(), "reminder": reminder,
-             "also_opened": also},
+            render_alert(
+                alert_type=alert.alert_type,
+                holder_control=self.current_h(),
+                threshold=threshold,
+                action=alert.action_taken,
+                timestamp=now,
+                system_status=self.system_status(),
+            ),
+            {
+                "alert_type": alert.alert_type,
+                "holder_control": self.current_h(),
+                "threshold": float(threshold),
+                "action": alert.action_taken,
+                "system_status": self.system_status(),
+                "reminder": reminder,
+                "also_opened": also,
+            },
         )
 
     # -- admin actions ----------------------------------------------------------------
 
-    def _authorize(self, action: str, authorization: str | list[str], reason: str, now: datetime,
-                   quorum: int) -> list:
+    def _authorize(self, action: str, authorization: str | list[str], reason: str, now: datetime, quorum: int) -> list:
         self.state.used_nonces = prune_used_nonces(self.state.used_nonces, now)
         try:
             tokens = parse_authorizations(authorization)
             verified = self._verify(
-                tokens, action=action, guardian_id=self.config.guardian_id, reason=reason, now=now,
-                admins=list(self.config.admins), used_nonces=frozenset(self.state.used_nonces), quorum=quorum,
+                tokens,
+                action=action,
+                guardian_id=self.config.guardian_id,
+                reason=reason,
+                now=now,
+                admins=list(self.config.admins),
+                used_nonces=frozenset(self.state.used_nonces),
+                quorum=quorum,
                 max_age_seconds=self.config.signature_max_age_seconds,
             )
         except AuthorizationError as exc:
@@ -504,18 +594,40 @@ class GuardianCore:
         signers = ",".join(sorted({v.signer for v in verified}))
         if self.system_status() == "fully_paused":
             first = min(self.active_pauses(), key=lambda p: p.paused_at)
-            self._event(now, "pause", "none", f"already fully paused since {iso_utc(first.paused_at)}; "
-                                              f"requested by {signers}: {req.reason}")
-            return PauseResult(paused=True, paused_at=first.paused_at, reason=first.reason,
-                               resume_requires=self.resume_requires())
+            self._event(
+                now,
+                "pause",
+                "none",
+                f"already fully paused since {iso_utc(first.paused_at)}; requested by {signers}: {req.reason}",
+            )
+            return PauseResult(
+                paused=True, paused_at=first.paused_at, reason=first.reason, resume_requires=self.resume_requires()
+            )
         paused = self.paused_targets()
         targets = [t for t in self.config.breakers if t.name not in paused]
-        pause = self._pause(now, pause_type="manual", scope="everything", emergency=False,
-                            reason=f"{req.reason} (by {signers})", targets=targets)
-        self._notify(now, "pause", True, f"Governance system paused by an admin ({self.config.guardian_id})",
-                     render_alert(alert_type="manual_pause", holder_control=self.current_h(), threshold=None,
-                                  action="paused_everything", timestamp=now, system_status=self.system_status()),
-                     {"pause_id": pause.pause_id, "reason": req.reason, "signers": signers})
+        pause = self._pause(
+            now,
+            pause_type="manual",
+            scope="everything",
+            emergency=False,
+            reason=f"{req.reason} (by {signers})",
+            targets=targets,
+        )
+        self._notify(
+            now,
+            "pause",
+            True,
+            f"Governance system paused by an admin ({self.config.guardian_id})",
+            render_alert(
+                alert_type="manual_pause",
+                holder_control=self.current_h(),
+                threshold=None,
+                action="paused_everything",
+                timestamp=now,
+                system_status=self.system_status(),
+            ),
+            {"pause_id": pause.pause_id, "reason": req.reason, "signers": signers},
+        )
         return PauseResult(paused=True, paused_at=now, reason=req.reason, resume_requires=self.resume_requires())
 
     def resume_quorum(self) -> int:
@@ -528,23 +640,36 @@ class GuardianCore:
         if not self.active_pauses():
             self._reject(now, "resume", "not_paused", "the system is not paused; there is nothing to resume")
         if any(p.emergency for p in self.active_pauses()) and not req.governance_verified:
-            self._reject(now, "resume", "governance_unverified",
-                         "resuming after an emergency pause requires governance_verified: true "
-                         "(a governance vote) and a quorum of admin signatures")
+            self._reject(
+                now,
+                "resume",
+                "governance_unverified",
+                "resuming after an emergency pause requires governance_verified: true "
+                "(a governance vote) and a quorum of admin signatures",
+            )
         return verified
 
-    def resume(self, req: ResumeInput, verified: list, now: datetime, fresh: Reading | None,
-               failure: TrackerFailure | None) -> ResumeResult:
+    def resume(
+        self, req: ResumeInput, verified: list, now: datetime, fresh: Reading | None, failure: TrackerFailure | None
+    ) -> ResumeResult:
         """Second half: holder control must be at or above the critical threshold now."""
         if fresh is None:
             why = f"{failure.code}: {failure.message}" if failure else "no reading"
-            self._reject(now, "resume", "holder_control_unknown",
-                         f"cannot verify holder control now (tracker reading invalid: {why}); resume refused")
+            self._reject(
+                now,
+                "resume",
+                "holder_control_unknown",
+                f"cannot verify holder control now (tracker reading invalid: {why}); resume refused",
+            )
         h = to_decimal(fresh.holder_control_percentage)
         if h < self.rules.critical_threshold:
-            self._reject(now, "resume", "unsafe_to_resume",
-                         f"holder control {fmt_pct(h)}% is below the critical threshold "
-                         f"{fmt_pct(self.rules.critical_threshold)}%; resume refused")
+            self._reject(
+                now,
+                "resume",
+                "unsafe_to_resume",
+                f"holder control {fmt_pct(h)}% is below the critical threshold "
+                f"{fmt_pct(self.rules.critical_threshold)}%; resume refused",
+            )
         signers = ",".join(sorted({v.signer for v in verified}))
         reason = req.reason.strip() or "admin resume"
         resumed = []
@@ -558,28 +683,49 @@ class GuardianCore:
             for name in p.targets:
                 if name in by_name:
                     self._fx.breaker_calls.append(self._breaker_call(by_name[name], "resume", p, now))
-        self._event(now, "resume", "resume",
-                    f"resumed {', '.join(p.pause_id for p in resumed)} by {signers} at {fmt_pct(h)}%: {reason}")
+        self._event(
+            now,
+            "resume",
+            "resume",
+            f"resumed {', '.join(p.pause_id for p in resumed)} by {signers} at {fmt_pct(h)}%: {reason}",
+        )
         for a in self.open_alerts():
             if a.alert_type in ("critical", "emergency"):
                 self._resolve_alert(now, a, "resolved by admin resume")
         self.state.level = self._effective_level()
-        self._notify(now, "resume", False, f"Governance system resumed ({self.config.guardian_id})",
-                     "\n".join(["✅ TIE GOVERNANCE RESUMED", "", f"Holder Control: {fmt_pct(round(h, 2))}%",
-                                f"Resumed by: {signers}", f"Reason: {reason}", "", f"Timestamp: {iso_utc(now)}",
-                                f"System Status: {self.system_status()}"]),
-                     {"signers": signers, "holder_control": float(h), "pauses": [p.pause_id for p in resumed]})
-        return ResumeResult(paused=False, resumed_at=now, current_holder_control=round2(float(h)),
-                            safe_to_resume=True)
+        self._notify(
+            now,
+            "resume",
+            False,
+            f"Governance system resumed ({self.config.guardian_id})",
+            "\n".join(
+                [
+                    "✅ TIE GOVERNANCE RESUMED",
+                    "",
+                    f"Holder Control: {fmt_pct(round(h, 2))}%",
+                    f"Resumed by: {signers}",
+                    f"Reason: {reason}",
+                    "",
+                    f"Timestamp: {iso_utc(now)}",
+                    f"System Status: {self.system_status()}",
+                ]
+            ),
+            {"signers": signers, "holder_control": float(h), "pauses": [p.pause_id for p in resumed]},
+        )
+        return ResumeResult(paused=False, resumed_at=now, current_holder_control=round2(float(h)), safe_to_resume=True)
 
     # -- queries ----------------------------------------------------------------------
 
     def status(self) -> GuardianStatus:
         return GuardianStatus(
-            monitoring_active=True, last_check=self.state.last_check,
-            check_interval_seconds=self.interval_seconds(), current_holder_control=round2(self.current_h()),
-            governance_level=self.state.level or UNKNOWN_LEVEL, system_status=self.system_status(),
-            paused=bool(self.active_pauses()), alerts_active=len(self.open_alerts()),
+            monitoring_active=True,
+            last_check=self.state.last_check,
+            check_interval_seconds=self.interval_seconds(),
+            current_holder_control=round2(self.current_h()),
+            governance_level=self.state.level or UNKNOWN_LEVEL,
+            system_status=self.system_status(),
+            paused=bool(self.active_pauses()),
+            alerts_active=len(self.open_alerts()),
         )
 
     def governance(self) -> GovernanceResult:
@@ -587,11 +733,15 @@ class GuardianCore:
         level = self.state.level or UNKNOWN_LEVEL
         return GovernanceResult(
             holder_control_percentage=round2(r.holder_control_percentage) if r else None,
-            total_votes=r.total_votes if r else None, holder_votes=r.holder_votes if r else None,
-            seller_votes=r.seller_votes if r else None, threshold_level=level,
-            margin_above_critical=(float(round(to_decimal(r.holder_control_percentage)
-                                               - self.rules.critical_threshold, 2)) if r else None),
-            is_stable=level in GREEN_LEVELS, last_updated=r.last_updated if r else None,
+            total_votes=r.total_votes if r else None,
+            holder_votes=r.holder_votes if r else None,
+            seller_votes=r.seller_votes if r else None,
+            threshold_level=level,
+            margin_above_critical=(
+                float(round(to_decimal(r.holder_control_percentage) - self.rules.critical_threshold, 2)) if r else None
+            ),
+            is_stable=level in GREEN_LEVELS,
+            last_updated=r.last_updated if r else None,
         )
 
     def alerts(self, limit: int = 20) -> AlertsResult:
@@ -599,7 +749,7 @@ class GuardianCore:
         return AlertsResult(alerts=[a.view() for a in rows[: max(0, limit)]])
 
     def events(self, limit: int = 50) -> EventsResult:
-        recent = self.state.events[-max(0, limit):] if limit > 0 else []
+        recent = self.state.events[-max(0, limit) :] if limit > 0 else []
         return EventsResult(events=[e.view() for e in reversed(recent)])
 
     def rules_view(self) -> RulesResult:
@@ -623,16 +773,23 @@ class GuardianCore:
             st.audit_alerted = True
             since = st.audit_failing_since
             self._notify(
-                now, DATABASE_ALERT, True, f"Governance audit log unavailable ({self.config.guardian_id})",
-                "\n".join([
-                    "🚨 TIE GOVERNANCE AUDIT LOG UNAVAILABLE", "",
-                    f"{st.audit_failures} consecutive audit writes failed since {_iso_or_none(since)}.",
-                    f"Last error: {error[:300]}",
-                    "Monitoring and circuit breakers continue; the audit rows are kept and written once "
-                    "the database answers again.", "",
-                    f"Timestamp: {iso_utc(now)}",
-                    f"System Status: {self.system_status()}",
-                ]),
+                now,
+                DATABASE_ALERT,
+                True,
+                f"Governance audit log unavailable ({self.config.guardian_id})",
+                "\n".join(
+                    [
+                        "🚨 TIE GOVERNANCE AUDIT LOG UNAVAILABLE",
+                        "",
+                        f"{st.audit_failures} consecutive audit writes failed since {_iso_or_none(since)}.",
+                        f"Last error: {error[:300]}",
+                        "Monitoring and circuit breakers continue; the audit rows are kept and written once "
+                        "the database answers again.",
+                        "",
+                        f"Timestamp: {iso_utc(now)}",
+                        f"System Status: {self.system_status()}",
+                    ]
+                ),
                 {"failures": st.audit_failures, "failing_since": _iso_or_none(since), "error": error[:300]},
             )
 
@@ -644,14 +801,28 @@ class GuardianCore:
         since, failures = st.audit_failing_since, st.audit_failures
         if st.audit_alerted:
             outage = (now - since).total_seconds() if since else 0.0
-            details = (f"{failures} audit writes failed from {_iso_or_none(since)} to {iso_utc(now)} ({outage:.0f} s); "
-                       "the rows were kept and are written")
+            details = (
+                f"{failures} audit writes failed from {_iso_or_none(since)} to {iso_utc(now)} ({outage:.0f} s); "
+                "the rows were kept and are written"
+            )
             self._event(now, "audit_unavailable", "recovered", details)
-            self._notify(now, DATABASE_RECOVERED, False, f"Governance audit log recovered ({self.config.guardian_id})",
-                         "\n".join(["✅ TIE GOVERNANCE AUDIT LOG RECOVERED", "", details, "",
-                                    f"Timestamp: {iso_utc(now)}", f"System Status: {self.system_status()}"]),
-                         {"failures": failures, "failing_since": _iso_or_none(since),
-                          "outage_seconds": round(outage, 1)})
+            self._notify(
+                now,
+                DATABASE_RECOVERED,
+                False,
+                f"Governance audit log recovered ({self.config.guardian_id})",
+                "\n".join(
+                    [
+                        "✅ TIE GOVERNANCE AUDIT LOG RECOVERED",
+                        "",
+                        details,
+                        "",
+                        f"Timestamp: {iso_utc(now)}",
+                        f"System Status: {self.system_status()}",
+                    ]
+                ),
+                {"failures": failures, "failing_since": _iso_or_none(since), "outage_seconds": round(outage, 1)},
+            )
         st.audit_failures = 0
         st.audit_failing_since = None
         st.audit_last_failure = None

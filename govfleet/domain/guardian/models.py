@@ -74,9 +74,14 @@ class Alert(BaseModel):
 
     def view(self) -> AlertView:
         return AlertView(
-            id=self.id, timestamp=self.timestamp, alert_type=self.alert_type,
-            holder_control=round2(self.holder_control), message=self.message,
-            action_taken=self.action_taken, resolved=self.resolved, resolved_at=self.resolved_at,
+            id=self.id,
+            timestamp=self.timestamp,
+            alert_type=self.alert_type,
+            holder_control=round2(self.holder_control),
+            message=self.message,
+            action_taken=self.action_taken,
+            resolved=self.resolved,
+            resolved_at=self.resolved_at,
         )
 
 
@@ -92,9 +97,13 @@ class AuditEvent(BaseModel):
 
     def view(self) -> EventView:
         return EventView(
-            id=self.id, timestamp=self.timestamp, event_type=self.event_type,
-            holder_control=round2(self.holder_control), threshold_level=self.threshold_level,
-            action=self.action, details=self.details,
+            id=self.id,
+            timestamp=self.timestamp,
+            event_type=self.event_type,
+            holder_control=round2(self.holder_control),
+            threshold_level=self.threshold_level,
+            action=self.action,
+            details=self.details,
         )
 
 
@@ -180,12 +189,14 @@ class RecordBatch(BaseModel):
 
     def routine(self) -> bool:
         """Only governance_check events: nothing that must be written at once."""
-        return not (self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed) \
-            and all(e.event_type == "governance_check" for e in self.events)
+        return not (self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed) and all(
+            e.event_type == "governance_check" for e in self.events
+        )
 
     def empty(self) -> bool:
-        return not (self.events or self.alerts_opened or self.alerts_resolved or self.pauses_opened
-                    or self.pauses_resumed)
+        return not (
+            self.events or self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed
+        )
 
     def merged(self, later: RecordBatch) -> RecordBatch:
         return RecordBatch(

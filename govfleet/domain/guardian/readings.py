@@ -150,6 +150,9 @@ def validate_reading(raw: Any, *, now: datetime, staleness_seconds: int) -> Read
     if -age > FUTURE_TOLERANCE_SECONDS:
         raise InvalidReading("future", f"last_updated {iso_utc(updated)} is {-age:.0f} s in the future")
     return Reading(
-        holder_control_percentage=float(h), total_votes=total, holder_votes=holder,
-        seller_votes=seller, last_updated=updated,
+        holder_control_percentage=float(h),
+        total_votes=total,
+        holder_votes=holder,
+        seller_votes=seller,
+        last_updated=updated,
     )

@@ -74,22 +74,35 @@ class RulesResult(BaseModel):
 
 def rules_view(r: GuardianRules) -> RulesResult:
     return RulesResult(
-        critical_threshold=float(r.critical_threshold), caution_threshold=float(r.caution_threshold),
-        warning_threshold=float(r.warning_threshold), pause_redemptions_at=float(r.critical_threshold),
-        pause_system_at=float(r.emergency_threshold), monitoring_interval_normal=r.monitoring_interval_normal,
+        critical_threshold=float(r.critical_threshold),
+        caution_threshold=float(r.caution_threshold),
+        warning_threshold=float(r.warning_threshold),
+        pause_redemptions_at=float(r.critical_threshold),
+        pause_system_at=float(r.emergency_threshold),
+        monitoring_interval_normal=r.monitoring_interval_normal,
         monitoring_interval_caution=r.monitoring_interval_caution,
         monitoring_interval_critical=r.monitoring_interval_critical,
     )
 
 
 def status_from_audit_log(
-    *, last_check: datetime | None, holder_control: float | None, level: str | None, pause_scopes: list[str],
-    alerts_active: int, rules: GuardianRules,
+    *,
+    last_check: datetime | None,
+    holder_control: float | None,
+    level: str | None,
+    pause_scopes: list[str],
+    alerts_active: int,
+    rules: GuardianRules,
 ) -> GuardianStatus:
     """The status as the audit tables tell it, for when the guardian workflow does not answer:
     the last governance check, the open pauses and the unresolved alerts; not monitoring."""
     return GuardianStatus(
-        monitoring_active=False, last_check=last_check, check_interval_seconds=rules.monitoring_interval_normal,
-        current_holder_control=holder_control, governance_level=level or UNKNOWN_LEVEL,
-        system_status=system_status_of(pause_scopes), paused=bool(pause_scopes), alerts_active=alerts_active,
+        monitoring_active=False,
+        last_check=last_check,
+        check_interval_seconds=rules.monitoring_interval_normal,
+        current_holder_control=holder_control,
+        governance_level=level or UNKNOWN_LEVEL,
+        system_status=system_status_of(pause_scopes),
+        paused=bool(pause_scopes),
+        alerts_active=alerts_active,
     )
