@@ -102,7 +102,7 @@ def read_private_key(path: str, password_env: str | None, environ: dict[str, str
         password = env.get(password_env)
         if password is None:
             raise SignError(f"environment variable {password_env} (keystore password) is not set")
-        from eth_account import Account
+        from govfleet.domain.eth import Account
 
         try:
             return bytes(Account.decrypt(keystore, password))

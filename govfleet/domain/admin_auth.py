@@ -56,14 +56,13 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_keys.backends.native.ecdsa import ecdsa_raw_recover
 from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature
 from eth_utils import keccak
 from pydantic import BaseModel, ConfigDict
 
+from govfleet.domain.eth import Account, encode_defunct
 from govfleet.domain.timestamps import iso_utc
 
 ACTIONS = ("pause", "resume")
