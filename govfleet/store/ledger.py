@@ -310,12 +310,26 @@ async def charge_system_tenant(
     with a different amount it raises ChargeConflict. A charge larger than the balance raises
     InsufficientCredits and writes nothing.
     """
+    async with pool.connection() as conn:
+        return await charge_system_tenant_on(conn, amount=amount, reference=reference, reason=reason, metadata=metadata)
+
+
+async def charge_system_tenant_on(
+    conn: psycopg.AsyncConnection,
+    *,
+    amount: int,
+    reference: str,
+    reason: str = REASON_GOVERNANCE_RUN,
+    metadata: dict | None = None,
+) -> ChargeResult:
+    """`charge_system_tenant` on a connection the caller holds (a savepoint when it is in a
+    transaction already), so a caller's critical section needs no second connection."""
     _validate_charge(amount, reference, reason, metadata)
     try:
         meta = json.dumps(metadata or {})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metadata must be JSON-serialisable: {exc}") from None
-    async with pool.connection() as conn, conn.transaction():
+    async with conn.transaction():
         cur = await conn.execute(
             "SELECT balance_credits FROM billing_accounts WHERE id = %s AND is_system_tenant FOR UPDATE",
             (SYSTEM_TENANT_ID,),
@@ -349,14 +363,20 @@ async def charge_system_tenant(
 async def spent_today(pool: AsyncConnectionPool) -> int:
     """Credits charged to the system tenant since UTC midnight (by the database's clock)."""
     async with pool.connection() as conn:
-        cur = await conn.execute(
-            "SELECT COALESCE(-SUM(amount), 0)::bigint AS spent FROM credit_ledger"
-            " WHERE billing_account_id = %s AND amount < 0"
-            " AND created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
-            (SYSTEM_TENANT_ID,),
-        )
-        row = await cur.fetchone()
+        spent = await spent_today_on(conn)
         await conn.rollback()
+    return spent
+
+
+async def spent_today_on(conn: psycopg.AsyncConnection) -> int:
+    """`spent_today` on a connection the caller holds (inside its transaction, if any)."""
+    cur = await conn.execute(
+        "SELECT COALESCE(-SUM(amount), 0)::bigint AS spent FROM credit_ledger"
+        " WHERE billing_account_id = %s AND amount < 0"
+        " AND created_at >= (date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')",
+        (SYSTEM_TENANT_ID,),
+    )
+    row = await cur.fetchone()
     return int(row["spent"])
 
 

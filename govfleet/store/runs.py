@@ -98,25 +98,28 @@ async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunRe
 async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRunResult:
     """Charge the run at 1x within the daily budget, once (ledger reference = run id). Over
     budget or over balance is a refusal in the result; a bad amount (ValueError) or the same run
-    charged another amount (ChargeConflict) raises."""
+    charged another amount (ChargeConflict) raises.
+
+    One connection and one transaction for the whole critical section: a charge that waited for
+    the lock while holding one pooled connection and then asked for a second would starve the
+    pool as soon as the pool's size in charges arrive at once."""
     if inp.amount == 0:
         return ChargeRunResult(charged=0)
-    async with pool.connection() as lock_conn, lock_conn.transaction():
+    async with pool.connection() as conn, conn.transaction():
         # Budget check and charge as one critical section across all workers.
-        await lock_conn.execute("SELECT pg_advisory_xact_lock(%s)", (BUDGET_LOCK_KEY,))
-        cur = await lock_conn.execute(
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (BUDGET_LOCK_KEY,))
+        cur = await conn.execute(
             "SELECT 1 FROM credit_ledger WHERE billing_account_id = %s AND reason = %s AND reference = %s",
             (SYSTEM_TENANT_ID, REASON_GOVERNANCE_RUN, inp.run_id),
         )
         already = await cur.fetchone() is not None
         if not already:
-            spent = await ledger.spent_today(pool)
-            refusal = budget_refusal(spent, inp.amount, inp.budget_credits_per_day)
+            refusal = budget_refusal(await ledger.spent_today_on(conn), inp.amount, inp.budget_credits_per_day)
             if refusal:
                 return ChargeRunResult(refused_reason=refusal)
         try:
-            charged = await ledger.charge_system_tenant(
-                pool,
+            charged = await ledger.charge_system_tenant_on(
+                conn,
                 amount=inp.amount,
                 reference=inp.run_id,
                 reason=REASON_GOVERNANCE_RUN,
@@ -124,7 +127,6 @@ async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRu
             )
         except InsufficientCredits as exc:
             return ChargeRunResult(refused_reason=str(exc))
-    async with pool.connection() as conn:
         await conn.execute(
             "UPDATE governance_runs SET credits_charged = %s, updated_at = now() WHERE id = %s",
             (charged.charged, inp.run_id),
