@@ -8,6 +8,7 @@ otherwise an embedded PostgreSQL from `pgserver` is started for the session.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -22,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from govfleet import db
 from govfleet.settings import Config, load_config
 from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path, test_server_path
+from tests import processes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_SPEC = REPO_ROOT / ".cogni" / "repo-spec.yaml"
@@ -35,16 +37,30 @@ def with_database(url: str, name: str) -> str:
 _exit_status = {"code": 0}
 
 
+def pytest_configure(config):
+    processes.start_session()
+
+
 def pytest_sessionfinish(session, exitstatus):
+    # Every process started from this session carries its marker (tests/processes.py); one
+    # still running now was left behind by a test or a fixture: end it and fail the run.
+    leftovers = [] if _is_xdist_controller(session.config) else processes.sweep_session()
+    if leftovers:
+        sys.stderr.write("\nprocesses left behind by the tests (now ended):\n  " + "\n  ".join(leftovers) + "\n")
+        if exitstatus == 0:
+            exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     _exit_status["code"] = int(exitstatus)
+
+
+def _is_xdist_controller(config) -> bool:
+    # The controller's marker is inherited by its workers, which check their own processes.
+    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     # The Temporal SDK's Rust runtime threads can abort a finalizing interpreter
     # (temporalio/sdk-python#300): leave without teardown, keeping pytest's exit code.
-    import sys
-
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_exit_status["code"])

@@ -56,6 +56,7 @@ from govfleet.domain.webhook_signature import (
 from govfleet.embedded import EmbeddedTemporal, wait_for_port
 from govfleet.repo_spec import guardian_config
 from govfleet.settings import load_config
+from tests import processes
 from tests.integration.guardian_support import rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -178,13 +179,8 @@ class WorkerProcess:
         await asyncio.to_thread(self.proc.wait, 10)
 
     async def stop(self) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                await asyncio.to_thread(self.proc.wait, 15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                await asyncio.to_thread(self.proc.wait, 10)
+        """SIGTERM (a graceful stop), then SIGKILL; its process group and marked processes too."""
+        await asyncio.to_thread(processes.stop, self.proc)
 
 
 def start_worker(
@@ -202,7 +198,7 @@ def start_worker(
         **extra_env,
     )
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        proc = processes.spawn(
             [sys.executable, "-m", "govfleet.cli", "worker"],
             cwd=REPO_ROOT,
             env=env,

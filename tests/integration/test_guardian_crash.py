@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from govfleet.simulator import TrackerSimulator, start_simulator
+from tests import processes
 from tests.conftest import REPO_ROOT
 from tests.integration.guardian_support import (
     NotificationRecorder,
@@ -26,16 +27,17 @@ from workflows.guardian import GuardianWorkflow
 
 
 def _worker_process(address: str, task_queue: str, database_url: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [sys.executable, "-m", "tests.integration.guardian_support", address, task_queue, database_url],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=dict(os.environ),
     )
     line = proc.stdout.readline()
-    assert "worker ready" in line, line + proc.stdout.read()
+    if "worker ready" not in line:
+        processes.stop(proc)
+        raise AssertionError(line + proc.stdout.read())
     return proc
 
 
@@ -71,6 +73,5 @@ async def test_pause_exactly_once_across_a_worker_crash(dev_env, task_queue, con
             await settle(handle)
             await handle.terminate("test over")
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        processes.stop(proc, sig=signal.SIGKILL)
         await running.stop()

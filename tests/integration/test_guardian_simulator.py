@@ -17,6 +17,7 @@ import pytest
 from govfleet.commands.guardian import demo_guardian_config, ensure_guardian
 from govfleet.domain.guardian.readings import InvalidReading, validate_reading
 from govfleet.simulator import SCENARIOS, TrackerSimulator, start_simulator
+from tests import processes
 from tests.conftest import REPO_ROOT
 from tests.integration.guardian_support import (
     NotificationRecorder,
@@ -41,7 +42,7 @@ def sim_process():
 
     def start(*args: str) -> str:
         port = free_port()
-        proc = subprocess.Popen(
+        proc = processes.spawn(
             [sys.executable, "-m", "govfleet.cli", "tracker-sim", "--port", str(port), *args],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
@@ -60,10 +61,11 @@ def sim_process():
                 time.sleep(0.1)
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(10) == 0
+    running = [proc for proc in procs if proc.poll() is None]
+    codes = [processes.stop(proc, sig=signal.SIGINT, timeout=10) for proc in procs]
+    assert all(code == 0 for proc, code in zip(procs, codes, strict=True) if proc in running), (
+        codes
+    )  # Ctrl-C stops it cleanly
 
 
 def test_tracker_sim_serves_a_scenario_and_records_breaker_calls(sim_process):

@@ -17,6 +17,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from govfleet.temporal import connect
+from tests import processes
 from tests.conftest import EXAMPLE_SPEC, REPO_ROOT
 from tests.integration.guardian_support import eventually
 
@@ -39,7 +40,7 @@ async def test_up_demo_decline_is_visible_in_temporal(tmp_path, make_database):
             "MONITORING_INTERVAL_NORMAL": "2",
         }
     )
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [
             sys.executable,
             "-m",
@@ -96,6 +97,9 @@ async def test_up_demo_decline_is_visible_in_temporal(tmp_path, make_database):
         ]
         assert [a.activity_type.name for a in scheduled].count("guardian_call_breaker") == 2
     finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(60)
+        try:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(60)
+        finally:
+            processes.stop(proc)  # what a failed or hung stop left behind (test_up checks that nothing is)
     assert code == 0, "".join(lines)

@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from govfleet.settings import DEFAULT_TASK_QUEUE
 from govfleet.temporal import connect
+from tests import processes
 from tests.conftest import EXAMPLE_SPEC, REPO_ROOT
 
 
@@ -53,7 +54,7 @@ class Fleet:
         return "".join(self._lines)
 
     def start(self, timeout: float = 120) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = processes.spawn(
             [
                 sys.executable,
                 "-m",
@@ -90,10 +91,22 @@ class Fleet:
         return psutil.Process(self.proc.pid).children(recursive=True)
 
     def interrupt(self, timeout: float = 60) -> int:
+        """Ctrl-C, as a user would stop it (what it leaves behind is for the test to see)."""
         self.proc.send_signal(signal.SIGINT)
         code = self.proc.wait(timeout)
         time.sleep(0.2)
         return code
+
+
+@pytest.fixture
+def fleets():
+    """`Fleet`s started by a test; when it ends, also when it fails, whatever is left of them
+    (the process, its process group, the servers it started) is ended."""
+    started: list[Fleet] = []
+    yield started
+    for fleet in started:
+        if fleet.proc is not None:
+            processes.stop(fleet.proc, sig=signal.SIGINT, timeout=30)
 
 
 def server_pids(data_dir: Path) -> list[int]:
@@ -121,9 +134,10 @@ async def _worker_is_polling(address: str) -> bool:
     return False
 
 
-async def test_up_runs_the_fleet_and_stops_everything(tmp_path):
+async def test_up_runs_the_fleet_and_stops_everything(tmp_path, fleets):
     data_dir = tmp_path / "data"
     fleet = Fleet(data_dir)
+    fleets.append(fleet)
     fleet.start()
     try:
         assert f"Temporal UI:   http://127.0.0.1:{fleet.ui_port}" in fleet.output
@@ -166,6 +180,7 @@ async def test_up_runs_the_fleet_and_stops_everything(tmp_path):
     assert not (data_dir / "fleet.json").exists()
 
     again = Fleet(data_dir)
+    fleets.append(again)
     again.start()
     try:
         client = await connect(f"127.0.0.1:{again.temporal_port}")
