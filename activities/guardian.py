@@ -10,14 +10,17 @@ replayed activity never writes a row twice or pauses a target twice.
   idempotency keys); returns the database ids.
 - `guardian_call_breaker`: `POST {target}/admin/pause|resume` with the JSON body and
   the `Idempotency-Key` header `<guardian workflow id>:<pause id>`; a non-2xx answer
-  raises so that Temporal retries it.
+  raises so that Temporal retries it. It heartbeats while the target takes long to answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+from collections.abc import Awaitable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import httpx
 from temporalio import activity
@@ -41,6 +44,23 @@ from govfleet.store import guardian as guardian_store
 from workers.resources import Resources
 
 POOL_TIMEOUT_SECONDS = 5.0
+HEARTBEAT_EVERY_SECONDS = 0.5  # well within the breaker call's heartbeat timeout (workflows/activity_options.py)
+T = TypeVar("T")
+
+
+async def _heartbeating(call: Awaitable[T]) -> T:
+    """Await `call`, heartbeating while it takes long: a worker that dies meanwhile stops the
+    heartbeats, and the attempt is retried elsewhere after the heartbeat timeout (a call that
+    answers within `HEARTBEAT_EVERY_SECONDS` sends none)."""
+    task = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_SECONDS)
+            if done:
+                return task.result()
+            activity.heartbeat()
+    finally:
+        task.cancel()  # the activity was cancelled: so is the call (a no-op once it is done)
 
 
 def _failure(code: str, message: str) -> FetchReadingResult:
@@ -98,7 +118,7 @@ class GuardianActivities:
             "requested_at": iso_utc(call.requested_at),
         }
         try:
-            resp = await self._r.http.post(url, json=body, headers=headers, timeout=10.0)
+            resp = await _heartbeating(self._r.http.post(url, json=body, headers=headers, timeout=10.0))
         except httpx.HTTPError as exc:
             raise ApplicationError(f"POST {url} ({call.target}) failed: {type(exc).__name__}: {exc}") from None
         if not 200 <= resp.status_code < 300:

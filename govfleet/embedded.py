@@ -19,7 +19,7 @@ from pathlib import Path
 from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:  # runs in the child between fork and exec
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -85,7 +85,7 @@ class EmbeddedTemporal:
             args += ["--search-attribute", f"{key.name}=Keyword"]
         args += self.extra_args
         log = open(self.data_dir / "temporal.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         wait_for_port("127.0.0.1", self.port, timeout, self.proc)
 
     def stop(self) -> None:

@@ -21,6 +21,10 @@ be `"timeout"`: that reading is answered only after `slow_seconds` (default 5 s)
 any sensible tracker timeout, so the caller gives up first. A scenario advances one
 step every `step_seconds` of wall-clock time, or, with `per_request`, one step per reading
 served (deterministic for tests under time skipping); the last value is held.
+
+For failover tests and benchmarks, `reading_delay_seconds` and `breaker_delay_seconds` keep a
+check or a breaker call in flight for a while (a breaker call is applied on arrival, as a real
+target would, and only answered late), and `reading_arrivals` notes when readings were asked for.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import asyncio
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -133,6 +138,12 @@ class TrackerSimulator:
     applied: dict[tuple[str, str, str], BreakerCallRecord] = field(default_factory=dict)
     failures: dict[str, list[int]] = field(default_factory=dict)  # action -> statuses to answer first
     slow_seconds: float = 5.0  # how long a scripted "timeout" reading takes to answer
+    # A check or a breaker call in flight for a while (failover tests): readings are answered
+    # this much later; breaker calls are applied on arrival and answered this much later.
+    reading_delay_seconds: float = 0.0
+    breaker_delay_seconds: float = 0.0
+    # When each reading was asked for (time.monotonic()), the most recent ones.
+    reading_arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     _changed: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
@@ -257,7 +268,14 @@ class TrackerSimulator:
 
     # -- HTTP -------------------------------------------------------------------------
 
+    def first_reading_after(self, t: float) -> float | None:
+        """When the first reading asked for after `t` (time.monotonic()) arrived, if any."""
+        return next((a for a in self.reading_arrivals if a > t), None)
+
     async def _governance(self, request: Request) -> Response:
+        self.reading_arrivals.append(time.monotonic())
+        if self.reading_delay_seconds:
+            await asyncio.sleep(self.reading_delay_seconds)
         if self.current_value() == TIMEOUT:
             self.served += 1
             await asyncio.sleep(self.slow_seconds)  # the caller's timeout is shorter
@@ -290,6 +308,8 @@ class TrackerSimulator:
         if not duplicate:
             self.applied[ident] = rec
         self._record(rec)
+        if self.breaker_delay_seconds:
+            await asyncio.sleep(self.breaker_delay_seconds)
         return JSONResponse({"ok": True, "action": action, "service": service, "duplicate": duplicate})
 
     def _record(self, rec: BreakerCallRecord) -> None:

@@ -7,6 +7,7 @@ instances in `workers/registry.py`; this module wires them into a Temporal `Work
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -43,6 +44,17 @@ class LogContextInterceptor(Interceptor):
         return _BindLogContext(next)
 
 
+# Failover (see docs/fleet.md): when a worker dies, a workflow it had cached waits on that
+# worker's sticky queue for this long before the server hands its next task to another worker.
+STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT = timedelta(seconds=2)
+# Every guardian of the fleet fits in one survivor's cache, so a failover replays each once.
+MAX_CACHED_WORKFLOWS = 4000
+FAILOVER_OPTIONS: dict[str, Any] = {
+    "sticky_queue_schedule_to_start_timeout": STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT,
+    "max_cached_workflows": MAX_CACHED_WORKFLOWS,
+}
+
+
 def build_worker(
     client: Client,
     resources: Resources,
@@ -52,11 +64,12 @@ def build_worker(
     extra_activities: Sequence[Any] = (),
     **worker_kwargs: Any,
 ) -> Worker:
+    """The fleet's worker; `worker_kwargs` add to or override `FAILOVER_OPTIONS`."""
     return Worker(
         client,
         task_queue=task_queue or resources.config.settings.TEMPORAL_TASK_QUEUE,
         workflows=[*workflows(), *extra_workflows],
         activities=[*activities_for(resources), *extra_activities],
         interceptors=[LogContextInterceptor()],
-        **worker_kwargs,
+        **{**FAILOVER_OPTIONS, **worker_kwargs},
     )

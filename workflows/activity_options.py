@@ -40,8 +40,12 @@ BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 # --- guardian --------------------------------------------------------------------------
 
 # Breaker calls: retried without limit (a target that is down must still be paused), in order.
+# The call heartbeats while it waits for the target, so an attempt on a worker that died is
+# retried on another within the heartbeat timeout instead of the start-to-close timeout.
+BREAKER_HEARTBEAT_TIMEOUT = timedelta(seconds=2)
 GUARDIAN_BREAKER_CALL = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=15),
+    heartbeat_timeout=BREAKER_HEARTBEAT_TIMEOUT,
     retry_policy=RetryPolicy(
         initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=60)
     ),

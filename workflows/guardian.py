@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         CONFIGURE_SIGNAL,
         EVENTS_QUERY,
         GOVERNANCE_QUERY,
+        GUARDIAN_TASK_TIMEOUT,
         GUARDIAN_WORKFLOW,
         PAUSE_SIGNAL,
         PAUSE_UPDATE,
@@ -374,7 +375,10 @@ class GuardianWorkflow:
                 notifications=list(self._notifications.values()),
                 unrecorded=self._unrecorded,
                 runs=self._runs + 1,
-            )
+            ),
+            # Explicit (the server would keep the old run's): a guardian started with another
+            # timeout takes this one from its next run on (docs/fleet.md).
+            task_timeout=GUARDIAN_TASK_TIMEOUT,
         )
 
     # -- signals and updates ----------------------------------------------------------

@@ -7,6 +7,7 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from govfleet import db, local_fleet
 from govfleet.embedded import EmbeddedPostgres, EmbeddedTemporal
@@ -59,7 +60,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_workers_until(config: Config, database_url: str, address: str, stop: asyncio.Event) -> None:
+async def run_workers_until(
+    config: Config, database_url: str, address: str, stop: asyncio.Event, **worker_options: Any
+) -> None:
+    """Run the fleet's worker until `stop` is set; `worker_options` override the factory's
+    (the failover benchmark compares settings with them)."""
     from workers.factory import build_worker
     from workers.resources import Resources
 
@@ -70,7 +75,7 @@ async def run_workers_until(config: Config, database_url: str, address: str, sto
     client = await connect(address, config.settings.TEMPORAL_NAMESPACE, runtime=runtime)
     resources = await Resources.open(config, database_url, client)
     try:
-        worker = build_worker(client, resources)
+        worker = build_worker(client, resources, **worker_options)
         async with worker:
             log.info("worker polling", task_queue=config.settings.TEMPORAL_TASK_QUEUE, address=address)
             await stop.wait()

@@ -12,7 +12,14 @@ import sys
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from govfleet.contracts.guardian import CONFIG_QUERY, CONFIGURE_SIGNAL, GUARDIAN_WORKFLOW, GuardianConfig, GuardianInput
+from govfleet.contracts.guardian import (
+    CONFIG_QUERY,
+    CONFIGURE_SIGNAL,
+    GUARDIAN_TASK_TIMEOUT,
+    GUARDIAN_WORKFLOW,
+    GuardianConfig,
+    GuardianInput,
+)
 from govfleet.db import StartupError
 from govfleet.logging import get_logger
 from govfleet.repo_spec import guardian_config
@@ -104,6 +111,7 @@ async def ensure_guardian(client: Client, task_queue: str, cfg: GuardianConfig) 
             GuardianInput(config=cfg),
             id=cfg.guardian_id,
             task_queue=task_queue,
+            task_timeout=GUARDIAN_TASK_TIMEOUT,
         )
         return handle, "started"
     except WorkflowAlreadyStartedError:

@@ -17,6 +17,7 @@ work and unprocessed signals travel in it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -45,6 +46,7 @@ __all__ = [
     "EVENTS_QUERY",
     "FETCH_READING_ACTIVITY",
     "GOVERNANCE_QUERY",
+    "GUARDIAN_TASK_TIMEOUT",
     "GUARDIAN_WORKFLOW",
     "GUARDIAN_WORKFLOW_ID",
     "PAUSE_SIGNAL",
@@ -83,6 +85,9 @@ __all__ = [
 ]
 
 GUARDIAN_WORKFLOW = "GovernanceGuardian"
+# The guardian's workflow task timeout, set whenever a guardian starts or continues as new: a
+# task held by a worker that died is retried on another after this long (see docs/fleet.md).
+GUARDIAN_TASK_TIMEOUT = timedelta(seconds=3)
 
 READING_SIGNAL = "reading"
 PAUSE_SIGNAL = "pause"
