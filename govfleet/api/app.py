@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from govfleet import db
@@ -41,7 +40,7 @@ def create_app(
     *,
     client: Client | None = None,
     database_url: str | None = None,
-    pool: AsyncConnectionPool | None = None,
+    pool: db.DbPool | None = None,
     clock: Clock = utc_now,
     cache_ttl: float = 2.0,
     query_timeout: float = 3.0,
