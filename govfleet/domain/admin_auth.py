@@ -59,7 +59,7 @@ from datetime import UTC, datetime, timedelta
 from eth_keys.backends.native.ecdsa import ecdsa_raw_recover
 from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict
 
 from govfleet.domain.eth import Account, encode_defunct
