@@ -97,8 +97,9 @@ def create_app(
     generate = app.openapi
 
     def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = generate()
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate()  # FastAPI keeps it in app.openapi_schema
             ctx = getattr(app.state, "ctx", None)
             if ctx is not None and not ctx.config.settings.API_READ_TOKEN:
                 _drop_security(schema, "ReadToken")  # reads are public on this server
@@ -106,7 +107,7 @@ def create_app(
             schema.setdefault("components", {}).setdefault("schemas", {})["ReadingIn"] = ReadingIn.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
-        return app.openapi_schema
+        return schema
 
     app.openapi = openapi
     return app
