@@ -88,8 +88,8 @@ class EmbeddedTemporal:
         for key in SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{key.name}=Keyword"]
         args += self.extra_args
-        log = open(self.data_dir / "temporal.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        with open(self.data_dir / "temporal.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         wait_for_port("127.0.0.1", self.port, timeout, self.proc)
 
     def stop(self) -> None:

@@ -220,10 +220,7 @@ def parse_authorizations(value: str | Iterable[str] | None) -> list[str]:
     separated by whitespace or commas, or a list of such strings."""
     if value is None:
         return []
-    if isinstance(value, str):
-        parts = [value]
-    else:
-        parts = list(value)
+    parts = [value] if isinstance(value, str) else list(value)
     out: list[str] = []
     for part in parts:
         if not isinstance(part, str):
