@@ -17,9 +17,13 @@ install: $(BIN)/govfleet-installed
 up: install
 	$(BIN)/govfleet up
 
-## Run the whole test suite (pure tests and integration tests against real servers).
+## Run the whole test suite (pure tests and integration tests against real servers), in
+## TEST_JOBS parallel sessions (pytest-xdist; each its own dev server and databases), a test
+## file per session at a time. Most of a test's time is spent waiting on servers and timers, so
+## more sessions than cores pay off; TEST_JOBS=0 runs it in this one process.
+TEST_JOBS ?= 3
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 ## The fast tier: pure tests and workflow tests with activities replaced (no PostgreSQL, no dev server).
 test-fast: install

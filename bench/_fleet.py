@@ -72,7 +72,7 @@ class WorkerProcess:
 
     async def wait_polling(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
-        while "worker polling" not in self.log_tail(200_000):
+        while "worker polling" not in self.log.read_text(errors="replace"):
             if not self.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"worker {self.proc.pid} did not start polling:\n{self.log_tail()}")
             await asyncio.sleep(0.1)
@@ -132,6 +132,7 @@ def start_worker(
     log_dir: Path,
     sticky_seconds: float | None = None,
     max_cached: int | None = None,
+    max_tasks: int | None = None,
 ) -> WorkerProcess:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "GOVFLEET_"))}
@@ -150,6 +151,8 @@ def start_worker(
         args += ["--sticky-seconds", str(sticky_seconds)]
     if max_cached is not None:
         args += ["--max-cached", str(max_cached)]
+    if max_tasks is not None:
+        args += ["--max-tasks", str(max_tasks)]
     log = Path(tempfile.mkstemp(prefix="worker-", suffix=".log", dir=log_dir)[1])
     with open(log, "ab") as out:
         # Its own process group (a kill reaches nothing else); it dies with the benchmark.

@@ -1,7 +1,7 @@
 """The fleet's worker (what `govfleet worker` runs) with worker options from the command line,
 so that the fleet benchmarks can compare settings in real, killable worker processes.
 
-    python -m bench._fleet_worker [--sticky-seconds S] [--max-cached N]
+    python -m bench._fleet_worker [--sticky-seconds S] [--max-cached N] [--max-tasks N]
 
 Configured like `govfleet worker`: TEMPORAL_ADDRESS, DATABASE_URL, TEMPORAL_TASK_QUEUE,
 REPO_SPEC_PATH, METRICS_PORT. Prints `worker polling` once it polls.
@@ -28,12 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sticky-seconds", type=float, default=None, help="sticky queue schedule-to-start timeout")
     p.add_argument("--max-cached", type=int, default=None, help="max cached workflows")
+    p.add_argument("--max-tasks", type=int, default=None, help="max concurrent workflow tasks")
     args = p.parse_args(argv)
     options: dict[str, Any] = {}
     if args.sticky_seconds is not None:
         options["sticky_queue_schedule_to_start_timeout"] = timedelta(seconds=args.sticky_seconds)
     if args.max_cached is not None:
         options["max_cached_workflows"] = args.max_cached
+    if args.max_tasks is not None:
+        options["max_concurrent_workflow_tasks"] = args.max_tasks
 
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)

@@ -19,7 +19,7 @@ Targets (chosen setting): next check within 3 s of the kill (median), never more
 Temporal: a dev server started here; PostgreSQL as in bench/guardian_support.py; the
 workers are real processes (`bench._fleet_worker`); the tracker is the loopback simulator.
 
-    python -m bench.guardian_failover [--quick] [--setting STICKY,TASK ...] [--trials N]
+    python -m bench.guardian_failover [--quick] [--setting STICKY,TASK[,MAX_TASKS] ...] [--trials N]
         [--load-1s N] [--load-30s N] [--json PATH]
 """
 
@@ -54,9 +54,9 @@ from bench._fleet import (
 from bench.guardian_support import dev_server, fresh_database, guardian_cfg
 from govfleet.simulator import TrackerSimulator, start_simulator
 
-# Counters of the workers' Prometheus metrics read around the load window.
-CACHE_MISSES = "temporal_sticky_cache_miss"  # a task for a workflow not in the cache: full replay
-REPLAYS = "temporal_workflow_task_replay_latency_count"  # tasks that replayed history
+# The workers' Prometheus counter read around the load window: a workflow task for a workflow
+# not in the worker's cache, which the worker replays from the start of its history.
+CACHE_MISSES = "temporal_sticky_cache_miss"
 
 
 async def _owner(handle) -> str | None:
@@ -73,8 +73,8 @@ async def _owner(handle) -> str | None:
 class Fleet:
     """Two worker processes on one task queue; a killed one is replaced."""
 
-    def __init__(self, ctx: dict, sticky: float, tq: str):
-        self.ctx, self.sticky, self.tq = ctx, sticky, tq
+    def __init__(self, ctx: dict, sticky: float, tq: str, max_tasks: int | None = None):
+        self.ctx, self.sticky, self.tq, self.max_tasks = ctx, sticky, tq, max_tasks
         self.workers: list[WorkerProcess] = []
         self.retired: list[WorkerProcess] = []
 
@@ -86,6 +86,7 @@ class Fleet:
             spec_path=self.ctx["spec"],
             log_dir=self.ctx["logs"],
             sticky_seconds=self.sticky,
+            max_tasks=self.max_tasks,
         )
         self.workers.append(w)
         return w
@@ -114,7 +115,7 @@ class Fleet:
 
     async def counters(self, http) -> dict[str, float]:
         got = await asyncio.gather(*[w.metrics(http) for w in self.workers])
-        return {name: sum(m.get(name, 0.0) for m in got) for name in (CACHE_MISSES, REPLAYS)}
+        return {CACHE_MISSES: sum(m.get(CACHE_MISSES, 0.0) for m in got)}
 
 
 async def _wait_checks(sim: TrackerSimulator, n: int, timeout: float = 60) -> None:
@@ -208,6 +209,19 @@ async def _breaker_trial(fleet: Fleet, ctx: dict, task_timeout: timedelta) -> di
         await running.stop()
 
 
+async def _task_timeouts(client, ids: list[str], t0: float, t1: float) -> int:
+    """Workflow tasks that timed out (schedule-to-start on a sticky queue, or start-to-close)
+    in [t0, t1): each sends the workflow to another poll, often to a full replay."""
+    from temporalio.api.enums.v1 import EventType
+
+    count = 0
+    for gid in ids:
+        async for e in client.get_workflow_handle(gid).fetch_history_events():
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+                count += t0 <= e.event_time.ToMicroseconds() / 1e6 < t1
+    return count
+
+
 async def _load_window(fleet: Fleet, ctx: dict, ids_1s: list[str], ids_30s: list[str], seconds: float) -> dict:
     """Worker CPU and replays per check while the fleet runs undisturbed."""
     pool, http, env = ctx["pool"], ctx["http"], ctx["env"]
@@ -219,22 +233,24 @@ async def _load_window(fleet: Fleet, ctx: dict, ids_1s: list[str], ids_30s: list
     await asyncio.sleep(6)  # routine rows of 1 s checks are written in batches at most 5 s old
     s1 = await check_series(pool, ids_1s)
     s30 = await check_series(pool, ids_30s)
+    timeouts = await _task_timeouts(ctx["client"], [*ids_1s, *ids_30s], t0, t1)
     checks = sum(1 for ts in [*s1.values(), *s30.values()] for t in ts if t0 <= t < t1)
     return {
         "window_s": round(t1 - t0, 1),
         "checks": checks,
         "worker_cpu_ms_per_check": round((cpu1 - cpu0) * 1000 / max(1, checks), 2),
-        "replays_per_1000_checks": round((after[REPLAYS] - before[REPLAYS]) * 1000 / max(1, checks), 2),
-        "cache_misses_per_1000_checks": round((after[CACHE_MISSES] - before[CACHE_MISSES]) * 1000 / max(1, checks), 2),
+        "replays_per_1000_checks": round((after[CACHE_MISSES] - before[CACHE_MISSES]) * 1000 / max(1, checks), 2),
+        "task_timeouts_per_1000_checks": round(timeouts * 1000 / max(1, checks), 2),
         "lag_1s_ms": describe(lags(s1, 1.0, t0, t1), 1000, 0),
         "lag_30s_ms": describe(lags(s30, 30.0, t0, t1), 1000, 0),
     }
 
 
-async def _setting(ctx: dict, sticky: float, task: float, args, rng: random.Random) -> dict:
+async def _setting(ctx: dict, setting: tuple[float, float, int], args, rng: random.Random) -> dict:
+    sticky, task, slots = setting
     tq = f"bench-failover-{uuid.uuid4().hex[:6]}"
     task_timeout = timedelta(seconds=task)
-    fleet = Fleet(ctx, sticky, tq)
+    fleet = Fleet(ctx, sticky, tq, slots)
     load: list = []
     probe_running = None
     try:
@@ -248,7 +264,7 @@ async def _setting(ctx: dict, sticky: float, task: float, args, rng: random.Rand
             spread=min(30.0, args.load_30s / 30),
             task_timeout=task_timeout,
         )
-        figures: dict = {"sticky_s": sticky, "task_timeout_s": task}
+        figures: dict = {"sticky_s": sticky, "task_timeout_s": task, "max_concurrent_workflow_tasks": slots}
         if load:
             await asyncio.sleep(args.warmup)
             figures["under_load"] = await _load_window(
@@ -261,9 +277,14 @@ async def _setting(ctx: dict, sticky: float, task: float, args, rng: random.Rand
         cfg = guardian_cfg(probe_running.url, gid, rules=fast_rules(), upsert_search_attributes=False)
         [probe] = await start_guardians(ctx["client"], tq, [cfg], task_timeout=task_timeout)
         gaps: dict[str, list[float]] = {"between": [], "in_flight": []}
+        failures: list[str] = []
         for kind, n in (("between", args.trials), ("in_flight", args.in_flight)):
             for _ in range(n):
-                gaps[kind].append(await _kill_trial(fleet, probe, sim, kind, rng))
+                try:
+                    gaps[kind].append(await _kill_trial(fleet, probe, sim, kind, rng))
+                except RuntimeError as exc:  # counted against the setting, the run goes on
+                    failures.append(str(exc))
+        figures["failed_trials"] = failures
         allg = gaps["between"] + gaps["in_flight"]
         figures["next_check_after_kill_s"] = {
             "between": describe(gaps["between"], 1, 2),
@@ -271,9 +292,12 @@ async def _setting(ctx: dict, sticky: float, task: float, args, rng: random.Rand
             "all": describe(allg, 1, 2),
             "trials": [round(g, 2) for g in allg],
         }
-        figures["target_met"] = bool(allg) and describe(allg)["p50"] <= 3.0 and max(allg) <= 5.0
+        figures["target_met"] = not failures and bool(allg) and describe(allg)["p50"] <= 3.0 and max(allg) <= 5.0
         if args.breaker:
-            figures["breaker_in_flight"] = await _breaker_trial(fleet, ctx, task_timeout)
+            try:
+                figures["breaker_in_flight"] = await _breaker_trial(fleet, ctx, task_timeout)
+            except RuntimeError as exc:
+                figures["breaker_in_flight"] = {"exactly_once": False, "error": str(exc)}
         await terminate_all([probe])
         return figures
     finally:
@@ -309,14 +333,24 @@ async def _run(args) -> dict:
                         "logs": logs,
                         "load_sim": load_sim,
                     }
-                    for sticky, task in args.settings:
-                        print(f"-- sticky {sticky:g} s, task timeout {task:g} s", file=sys.stderr, flush=True)
-                        figures["settings"].append(await _setting(ctx, sticky, task, args, rng))
+                    for setting in args.settings:
+                        print(f"-- setting {setting}", file=sys.stderr, flush=True)
+                        figures["settings"].append(await _setting(ctx, setting, args, rng))
                         print(json.dumps(figures["settings"][-1]), file=sys.stderr, flush=True)
             finally:
                 await load_sim.stop()
                 await pool.close()
     return figures
+
+
+SDK_DEFAULTS = (10.0, 10.0, 100)  # sticky-queue timeout, workflow task timeout, concurrent workflow tasks
+
+
+def _setting_arg(text: str) -> tuple[float, float, int]:
+    parts = text.split(",")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"--setting {text!r}: give STICKY,TASK[,MAX_TASKS]")
+    return float(parts[0]), float(parts[1]), int(parts[2]) if len(parts) == 3 else SDK_DEFAULTS[2]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -326,7 +360,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--setting",
         action="append",
         default=None,
-        help="STICKY,TASK seconds (repeatable; default: the SDK's 10,10 and the fleet's choice)",
+        help="STICKY,TASK[,MAX_TASKS]: sticky-queue and workflow task timeouts (s), concurrent workflow "
+        "tasks per worker (repeatable; default: the SDK's 10,10,100 and the fleet's choice)",
     )
     p.add_argument("--trials", type=int, default=None, help="kills between checks per setting (default 6, quick 2)")
     p.add_argument("--in-flight", type=int, default=None, help="kills during a check per setting (default 3, quick 1)")
@@ -344,11 +379,15 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
     from govfleet.contracts.guardian import GUARDIAN_TASK_TIMEOUT
     from workers.factory import STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT
 
-    chosen = (STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT.total_seconds(), GUARDIAN_TASK_TIMEOUT.total_seconds())
+    chosen = (
+        STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT.total_seconds(),
+        GUARDIAN_TASK_TIMEOUT.total_seconds(),
+        SDK_DEFAULTS[2],  # the fleet keeps the SDK's concurrent workflow tasks (fewer starve the sticky queue)
+    )
     if args.setting:
-        args.settings = [tuple(float(x) for x in s.split(",")) for s in args.setting]
+        args.settings = [_setting_arg(s) for s in args.setting]
     else:
-        args.settings = [chosen] if args.quick else [(10.0, 10.0), chosen]
+        args.settings = [chosen] if args.quick else [SDK_DEFAULTS, chosen]
     q = args.quick
     args.trials = args.trials if args.trials is not None else (2 if q else 6)
     args.in_flight = args.in_flight if args.in_flight is not None else (1 if q else 3)
@@ -370,21 +409,21 @@ def main(argv: list[str] | None = None) -> int:
     f = asyncio.run(_run(args))
     rows = []
     for s in f["settings"]:
-        name = f"sticky {s['sticky_s']:g}s / task {s['task_timeout_s']:g}s"
+        name = f"sticky {s['sticky_s']:g}s / task {s['task_timeout_s']:g}s / {s['max_concurrent_workflow_tasks']} tasks"
         g = s["next_check_after_kill_s"]
         rows += [
             (f"{name}: next check after kill p50 s", g["all"].get("p50"), f"{g['all']['n']} kills; target <= 3"),
             (f"{name}: next check after kill max s", g["all"].get("max"), "target <= 5"),
             (f"{name}: between checks p50 / max s", f"{g['between'].get('p50')} / {g['between'].get('max')}", ""),
             (f"{name}: during a check p50 / max s", f"{g['in_flight'].get('p50')} / {g['in_flight'].get('max')}", ""),
-            (f"{name}: trials s", " ".join(f"{t:g}" for t in g["trials"]), ""),
+            (f"{name}: trials s", " ".join(f"{t:g}" for t in g["trials"]), f"{len(s['failed_trials'])} failed"),
         ]
         if "under_load" in s:
             u = s["under_load"]
             rows += [
                 (f"{name}: worker cpu ms/check", u["worker_cpu_ms_per_check"], f"{u['checks']} checks under load"),
-                (f"{name}: replays /1000 checks", u["replays_per_1000_checks"], "workflow tasks that replayed history"),
-                (f"{name}: cache misses /1000 checks", u["cache_misses_per_1000_checks"], "full-history replays"),
+                (f"{name}: replays /1000 checks", u["replays_per_1000_checks"], "full-history replays (cache misses)"),
+                (f"{name}: task timeouts /1000 checks", u["task_timeouts_per_1000_checks"], "workflow tasks timed out"),
                 (f"{name}: lag p99 ms (1 s)", u["lag_1s_ms"].get("p99"), ""),
             ]
         if "breaker_in_flight" in s:

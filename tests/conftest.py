@@ -41,20 +41,28 @@ def pytest_configure(config):
     processes.start_session()
 
 
+_leftovers: list[str] = []  # reported by the xdist workers, on the controller
+
+
 def pytest_sessionfinish(session, exitstatus):
     # Every process started from this session carries its marker (tests/processes.py); one
     # still running now was left behind by a test or a fixture: end it and fail the run.
-    leftovers = [] if _is_xdist_controller(session.config) else processes.sweep_session()
-    if leftovers:
-        sys.stderr.write("\nprocesses left behind by the tests (now ended):\n  " + "\n  ".join(leftovers) + "\n")
+    config = session.config
+    if hasattr(config, "workerinput"):  # an xdist worker: its controller reports and fails
+        config.workeroutput["leftover_processes"] = processes.sweep_session()
+    elif getattr(config.option, "dist", "no") == "no":
+        _leftovers.extend(processes.sweep_session())
+    # (the controller's own marker is inherited by its workers, which check their processes)
+    if _leftovers:
+        sys.stderr.write("\nprocesses left behind by the tests (now ended):\n  " + "\n  ".join(_leftovers) + "\n")
         if exitstatus == 0:
             exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     _exit_status["code"] = int(exitstatus)
 
 
-def _is_xdist_controller(config) -> bool:
-    # The controller's marker is inherited by its workers, which check their own processes.
-    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _leftovers.extend(getattr(node, "workeroutput", {}).get("leftover_processes", []))
 
 
 @pytest.hookimpl(trylast=True)

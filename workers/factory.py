@@ -46,7 +46,7 @@ class LogContextInterceptor(Interceptor):
 
 # Failover (see docs/fleet.md): when a worker dies, a workflow it had cached waits on that
 # worker's sticky queue for this long before the server hands its next task to another worker.
-STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT = timedelta(seconds=2)
+STICKY_QUEUE_SCHEDULE_TO_START_TIMEOUT = timedelta(seconds=1)
 # Every guardian of the fleet fits in one survivor's cache, so a failover replays each once.
 MAX_CACHED_WORKFLOWS = 4000
 FAILOVER_OPTIONS: dict[str, Any] = {

@@ -87,7 +87,7 @@ __all__ = [
 GUARDIAN_WORKFLOW = "GovernanceGuardian"
 # The guardian's workflow task timeout, set whenever a guardian starts or continues as new: a
 # task held by a worker that died is retried on another after this long (see docs/fleet.md).
-GUARDIAN_TASK_TIMEOUT = timedelta(seconds=3)
+GUARDIAN_TASK_TIMEOUT = timedelta(seconds=2)
 
 READING_SIGNAL = "reading"
 PAUSE_SIGNAL = "pause"

@@ -93,6 +93,7 @@ async def stop_guardian(handle) -> None:
 # --- 1. kill -9 the worker while the pause is being retried ----------------------------
 
 
+@pytest.mark.slow  # kills a process
 async def test_worker_killed_while_pausing_pauses_once(dev_env, database_url, task_queue, sim, workers, tmp_path):
     address = temporal_address(dev_env.client)
     spec = write_spec(tmp_path / "repo-spec.yaml", tracker_url=sim.url, rules={"monitoring_interval_normal": 1})
@@ -174,6 +175,7 @@ async def test_worker_killed_while_pausing_pauses_once(dev_env, database_url, ta
 # --- 2. restart the Temporal server on its persistent file ------------------------------
 
 
+@pytest.mark.slow  # kills a process
 async def test_temporal_server_restart_keeps_the_guardian_history(database_url, sim, workers, tmp_path):
     temporal = OwnTemporal(tmp_path / "temporal")
     await asyncio.to_thread(temporal.start)
@@ -244,6 +246,7 @@ async def _at_least(get, n: int) -> bool:
 OUTAGE_SECONDS = 30
 
 
+@pytest.mark.slow  # kills a process
 async def test_postgres_down_for_30s_loses_nothing_and_alerts(dev_env, task_queue, sim, receiver, workers, tmp_path):
     pg = await asyncio.to_thread(OwnPostgres)
     await pg.start()

@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from govfleet.simulator import TrackerSimulator, start_simulator
 from tests import processes
 from tests.conftest import REPO_ROOT
@@ -41,6 +43,7 @@ def _worker_process(address: str, task_queue: str, database_url: str) -> subproc
     return proc
 
 
+@pytest.mark.slow  # kills a process
 async def test_pause_exactly_once_across_a_worker_crash(dev_env, task_queue, config, database_url):
     running = await start_simulator(TrackerSimulator())
     sim = running.sim
