@@ -14,7 +14,8 @@ receives the pause call, with a fleet of guardians running on the same two worke
 
 Stage boundaries are the event times of the guardian's history (the dev server runs on this
 machine, so its clock is this machine's); the request and the target's receipt are timed here.
-Each trial starts the probe guardian afresh (a paused guardian stays paused).
+Each trial starts the probe guardian afresh (a paused guardian stays paused), with a tracker
+simulator of its own.
 
     python -m bench.breaker_latency [--quick] [--trials N] [--slow N] [--fast N] [--json PATH]
 """
@@ -80,10 +81,11 @@ async def _trial(ctx: dict, http) -> dict[str, float]:
     from govfleet.contracts.guardian import GUARDIAN_TASK_TIMEOUT, GuardianInput
     from workflows.guardian import GuardianWorkflow
 
-    sim: TrackerSimulator = ctx["sim"].sim
-    sim.reset()
+    # A simulator of its own: a breaker call of an earlier trial that lands late cannot count.
+    running = await start_simulator(TrackerSimulator())
+    sim = running.sim
     sim.set_reading(70.5)
-    cfg = guardian_cfg(ctx["sim"].url, ctx["guardian_id"], upsert_search_attributes=False)
+    cfg = guardian_cfg(running.url, ctx["guardian_id"], upsert_search_attributes=False)
     handle = await ctx["client"].start_workflow(
         GuardianWorkflow.run,
         GuardianInput(config=cfg),
@@ -92,9 +94,12 @@ async def _trial(ctx: dict, http) -> dict[str, float]:
         task_timeout=GUARDIAN_TASK_TIMEOUT,
     )
     try:
-        while not sim.reading_arrivals or (await handle.query(GuardianWorkflow.stats)).checks < 1:
+        deadline = time.monotonic() + 60
+        while not sim.reading_arrivals:  # its first check (no query: a busy worker answers late)
+            if time.monotonic() > deadline:
+                raise RuntimeError("the probe guardian did not check within 60 s")
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)
         sim.set_reading(48.0)
         wall_minus_mono = time.time() - time.monotonic()
         t0 = time.time()
@@ -125,6 +130,7 @@ async def _trial(ctx: dict, http) -> dict[str, float]:
         while time.monotonic() < deadline and len(sim.pauses()) < 2:
             await asyncio.sleep(0.02)
         await terminate_all([handle])
+        await running.stop()
 
 
 async def _run(args) -> dict:
@@ -158,7 +164,6 @@ async def _run(args) -> dict:
             ]
             load_sim = await start_simulator(TrackerSimulator())
             load_sim.sim.set_reading(70.5)
-            probe_sim = await start_simulator(TrackerSimulator())
             config = load_config(environ={"GUARDIAN_PUSH_TOKEN": PUSH_TOKEN}, repo_spec_path=spec)
             api = await start_api(create_app(config, client=client, database_url=database_url, pool_size=2))
             background: list = []
@@ -177,24 +182,28 @@ async def _run(args) -> dict:
                 ctx = {
                     "client": client,
                     "task_queue": tq,
-                    "sim": probe_sim,
                     "api": api,
                     "guardian_id": guardian_workflow_id(name),
                 }
                 async with httpx.AsyncClient(timeout=30) as http:
                     await _trial(ctx, http)  # warm-up: connections, the API's first requests
-                    trials = [await _trial(ctx, http) for _ in range(args.trials)]
+                    trials, failures = [], []
+                    for _ in range(args.trials):
+                        try:
+                            trials.append(await _trial(ctx, http))
+                        except RuntimeError as exc:  # counted, the run goes on
+                            failures.append(str(exc))
+                figures["failed_trials"] = failures
                 totals = [t["total"] for t in trials]
                 figures["trials"] = len(trials)
                 figures["total_ms"] = describe(totals, 1, 1)
                 figures["stages_ms"] = {s: describe([t[s] for t in trials], 1, 1) for s in STAGES}
-                figures["target_met"] = figures["total_ms"]["p99"] <= 50
+                figures["target_met"] = not failures and figures["total_ms"].get("p99", 1e9) <= 50
             finally:
                 await terminate_all(background)
                 await api.stop()
                 for w in workers:
                     w.stop()
-                await probe_sim.stop()
                 await load_sim.stop()
     return figures
 
@@ -231,12 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         (
             "push -> breaker p50 / p99 ms",
-            f"{f['total_ms']['p50']} / {f['total_ms']['p99']}",
-            f"{f['trials']} pushes; fleet of {bg['at_30s']} at 30 s + {bg['at_1s']} at 1 s beside it; target p99 <= 50",
+            f"{f['total_ms'].get('p50')} / {f['total_ms'].get('p99')}",
+            f"{f['trials']} pushes ({len(f['failed_trials'])} failed); beside {bg['at_30s']} guardians at 30 s"
+            f" + {bg['at_1s']} at 1 s; target p99 <= 50",
         ),
     ]
     for stage, d in f["stages_ms"].items():
-        rows.append((f"  {stage} p50 / p99 ms", f"{d['p50']} / {d['p99']}", ""))
+        rows.append((f"  {stage} p50 / p99 ms", f"{d.get('p50')} / {d.get('p99')}", ""))
     emit("push to breaker, with where the time goes", rows, f, args.json)
     return 0
 
