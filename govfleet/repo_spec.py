@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from govfleet.contracts.governance_run import schedule_id
 from govfleet.contracts.guardian import guardian_workflow_id
+from govfleet.domain.admin_auth import SIGNING_VERSION, SigningDomain
 from govfleet.domain.guardian.levels import GuardianRules
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.domain.secret_ref import SecretRef
@@ -67,10 +68,19 @@ EthAddress = Annotated[str, BeforeValidator(_address)]
 
 
 class CogniDao(_Model):
+    """The DAO: admin signatures are bound to it (EIP-712 domain: `name`, `version`, `chain_id`,
+    `dao_contract` as verifyingContract; docs/admin-actions.md)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str = "cogni"
-    chain_id: int | None = None
-    dao_contract: str | None = None
+    version: str = SIGNING_VERSION
+    chain_id: int | None = Field(default=None, ge=0)  # a number or a string of digits ("8453")
+    dao_contract: EthAddress | None = None
+
+    def signing_domain(self) -> SigningDomain:
+        return SigningDomain(
+            name=self.name, version=self.version, chain_id=self.chain_id, verifying_contract=self.dao_contract
+        )
 
 
 # --- governance ------------------------------------------------------------------------
@@ -208,9 +218,11 @@ class GuardianSpec(_Model):
         return guardian_workflow_id(self.name)
 
 
-def guardian_config(spec: GuardianSpec, **overrides: Any) -> GuardianConfig:
-    """The guardian workflow's configuration from repo-spec's `guardian` block."""
+def guardian_config(spec: GuardianSpec, dao: CogniDao | None = None, **overrides: Any) -> GuardianConfig:
+    """The guardian workflow's configuration from repo-spec's `guardian` block (and `cogni_dao`,
+    the domain of its admin signatures)."""
     data: dict[str, Any] = dict(
+        signing_domain=(dao or CogniDao()).signing_domain(),
         guardian_id=spec.workflow_id,
         rules=spec.rules,
         tracker_url=spec.tracker.url,

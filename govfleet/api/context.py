@@ -4,8 +4,9 @@ HTTP client, status service, clock) and the access rules.
 Access:
 - read endpoints are public unless `API_READ_TOKEN` is set; then they need
   `Authorization: Bearer <token>` (`/health`, `/gov` and `/openapi.json` stay public);
-- `POST /guardian/pause` and `/guardian/resume` always need a valid admin signature (verified by
-  the guardian workflow; a rejection is a 403 with the reason);
+- `POST /guardian/pause` and `/guardian/resume` always need a valid EIP-712 admin signature,
+  verified here before anything reaches the guardian workflow (which verifies again); rejected
+  requests are rate-limited per client address and counted (`govfleet/api/admin_gate.py`);
 - `POST /guardian/readings` needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`;
 - no endpoint takes a user id for system-tenant data.
 """
@@ -22,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
+from govfleet.api.admin_gate import AdminGate
 from govfleet.api.errors import ApiError
 from govfleet.api.service import Clock, StatusService
 from govfleet.domain.secret_ref import resolve_secret
@@ -39,6 +41,7 @@ class ApiContext:
     status: StatusService
     clock: Clock
     query_timeout: float
+    admin_gate: AdminGate = field(default_factory=AdminGate)
     _tracker_probe: tuple[float, bool] = field(default=(float("-inf"), False))
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 
@@ -49,6 +52,11 @@ class ApiContext:
 
 def api_context(request: Request) -> ApiContext:
     return request.app.state.ctx
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from (the TCP peer: forwarded-for headers are not trusted)."""
+    return request.client.host if request.client else "unknown"
 
 
 _read_bearer = HTTPBearer(

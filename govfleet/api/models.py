@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from govfleet.domain.billing import MAX_USD_CENTS
 from govfleet.domain.status import UtcDatetime, to_utc
@@ -89,8 +89,8 @@ Authorization = str | list[str]
 class PauseIn(_In):
     reason: str = Field(min_length=1, max_length=2000, description="why the system is paused (signed verbatim)")
     authorization: Authorization = Field(
-        description="EIP-191 admin authorization token(s) `<nonce>.<expires>.<0x signature>` (`govfleet sign pause`); "
-        "one string (several tokens separated by spaces or commas) or a list of strings"
+        description="EIP-712 admin authorization token(s) `<nonce>.<expiry>.<0x signature>` (`govfleet sign "
+        "pause`); one string (several tokens separated by spaces or commas) or a list of strings"
     )
 
 
@@ -102,7 +102,7 @@ class PauseOut(_Out):
 
 
 class ResumeIn(_In):
-    authorization: Authorization = Field(description="EIP-191 admin authorization token(s), as for pause")
+    authorization: Authorization = Field(description="EIP-712 admin authorization token(s), as for pause")
     governance_verified: bool = Field(False, description="required (with a quorum of admins) after an emergency pause")
     reason: str = Field("", max_length=2000, description="optional; signed verbatim (empty when not given)")
 
@@ -112,6 +112,22 @@ class ResumeOut(_Out):
     resumed_at: UtcDatetime
     current_holder_control: float | None = None
     safe_to_resume: bool
+
+
+class AdminRejectionOut(_Out):
+    window_start: UtcDatetime = Field(description="the minute these rejections fall in")
+    source: str = Field(description="the client address (`*`: addresses beyond the tracking limit)")
+    action: str = Field(description="pause|resume")
+    code: str = Field(description="the rejection code (malformed, expired, foreign, replayed, invalid_json, ...)")
+    count: int
+    limited: int = Field(description="of those, answered 429 (the address was over its limit)")
+    first_at: UtcDatetime
+    last_at: UtcDatetime
+    sample: str = Field(description="the first rejection message of the minute (at most 200 characters)")
+
+
+class AdminRejectionsOut(_Out):
+    rejections: list[AdminRejectionOut]
 
 
 class RulesOut(_Out):
@@ -134,13 +150,21 @@ class HealthOut(_Out):
     seconds_since_last_check: int | None = None
 
 
+def _whole_number(v: object) -> object:
+    # A vote count written as 1200.0 is the whole number 1200 (as the guardian takes it); 1200.5 is not.
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+VoteCount = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, description="a whole number of votes")]
+
+
 class ReadingIn(_In):
     """A tracker reading pushed to the guardian (the tracker's `/voting/governance` shape)."""
 
     holder_control_percentage: float = Field(ge=0, le=100)
-    total_votes: int = Field(ge=0)
-    holder_votes: int = Field(ge=0)
-    seller_votes: int = Field(ge=0)
+    total_votes: VoteCount
+    holder_votes: VoteCount
+    seller_votes: VoteCount
     last_updated: datetime
 
     @field_validator("holder_control_percentage")

@@ -87,7 +87,7 @@ def cmd_tracker_sim(args: argparse.Namespace) -> int:
 def demo_guardian_config(config: Config, sim: RunningSimulator | None) -> GuardianConfig:
     """The guardian's configuration from repo-spec; with the demo simulator running, the
     tracker, and every breaker target that points at the repo-spec's tracker address, go to it."""
-    cfg = guardian_config(config.spec.guardian)
+    cfg = guardian_config(config.spec.guardian, config.spec.cogni_dao)
     if sim is None:
         return cfg
     tracker = config.spec.guardian.tracker.url.rstrip("/")

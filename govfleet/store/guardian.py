@@ -1,13 +1,17 @@
-"""The guardian's tables: governance_events (the complete audit log), governance_alerts and
-system_pauses. Operational data of the fleet, not tenant data, so read and written directly
-(no tenant scope). Every write is keyed by the row's idempotency key (see docs/guardian.md).
+"""The guardian's tables: governance_events (the complete audit log), governance_alerts,
+system_pauses and admin_rejections (rejected admin requests at the API, counted). Operational
+data of the fleet, not tenant data, so read and written directly (no tenant scope). Every
+audit write is keyed by the row's idempotency key (see docs/guardian.md); the rejection counters
+are added up (a write retried after a lost answer may count twice: they are counters, not audit).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from psycopg import AsyncConnection
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from govfleet.contracts.guardian import RecordBatch, RecordResult
@@ -187,3 +191,65 @@ async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout
                 (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
             )
     return result
+
+
+@dataclass
+class AdminRejections:
+    """One row of admin_rejections: rejected admin requests of one guardian, source address,
+    minute, action and code (see govfleet/api/admin_gate.py)."""
+
+    guardian_id: str
+    source: str
+    window_start: datetime
+    action: str
+    code: str
+    count: int
+    limited: int  # of those, answered 429
+    first_at: datetime
+    last_at: datetime
+    sample: str
+
+
+async def add_admin_rejections(pool: AsyncConnectionPool, rows: list[AdminRejections], *, timeout: float) -> None:
+    """Add counted rejections: one statement for all of them, each row's counters added to the
+    row of the same guardian, minute, source, action and code."""
+    if not rows:
+        return
+    async with pool.connection(timeout=timeout) as conn:
+        await conn.execute(
+            """
+            INSERT INTO admin_rejections AS r
+                (guardian_id, source, window_start, action, code, count, limited, first_at, last_at, sample)
+            SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
+                                 %s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+            ON CONFLICT (guardian_id, window_start, source, action, code) DO UPDATE SET
+                count = r.count + EXCLUDED.count,
+                limited = r.limited + EXCLUDED.limited,
+                first_at = least(r.first_at, EXCLUDED.first_at),
+                last_at = greatest(r.last_at, EXCLUDED.last_at)
+            """,
+            (
+                [r.guardian_id for r in rows],
+                [r.source for r in rows],
+                [r.window_start for r in rows],
+                [r.action for r in rows],
+                [r.code for r in rows],
+                [r.count for r in rows],
+                [r.limited for r in rows],
+                [r.first_at for r in rows],
+                [r.last_at for r in rows],
+                [r.sample for r in rows],
+            ),
+        )
+
+
+async def admin_rejections(conn: AsyncConnection, guardian_id: str, limit: int) -> list[dict]:
+    """The latest counted rejections of one guardian, newest window first."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            """SELECT window_start, source, action, code, count, limited, first_at, last_at, sample
+               FROM admin_rejections WHERE guardian_id = %s
+               ORDER BY window_start DESC, count DESC, source, action, code LIMIT %s""",
+            (guardian_id, limit),
+        )
+        return await cur.fetchall()

@@ -124,7 +124,7 @@ def write_spec(
 def spec_guardian_config(spec_path: Path, **overrides: Any) -> GuardianConfig:
     """The guardian configuration `govfleet up` would start from this repo-spec."""
     config = load_config(environ={}, repo_spec_path=spec_path)
-    return guardian_config(config.spec.guardian, **overrides)
+    return guardian_config(config.spec.guardian, config.spec.cogni_dao, **overrides)
 
 
 async def start_guardian(

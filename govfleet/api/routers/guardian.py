@@ -6,28 +6,36 @@ history from the audit tables."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
+from datetime import UTC, datetime
+from typing import TypeVar
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from govfleet.api import gateway
-from govfleet.api.context import READ, SOURCE_HEADER, ApiContext, api_context, require_push_token
+from govfleet.api.body import json_request_body, read_json
+from govfleet.api.context import (
+    READ,
+    SOURCE_HEADER,
+    ApiContext,
+    api_context,
+    client_address,
+    require_push_token,
+)
 from govfleet.api.errors import ApiError, error_responses, problem_text
 from govfleet.api.models import (
+    AdminRejectionsOut,
     AlertsOut,
     EventsOut,
     GovernanceMetricsOut,
     GuardianStatusOut,
     HealthOut,
-    PauseIn,
     PauseOut,
     ReadingAccepted,
     ReadingIn,
-    ResumeIn,
     ResumeOut,
     RulesOut,
 )
@@ -39,7 +47,7 @@ from govfleet.contracts.guardian import (
     RULES_QUERY,
     STATUS_QUERY,
 )
-from govfleet.domain.admin_auth import AuthorizationError, parse_authorizations
+from govfleet.domain.admin_auth import AuthorizationError, parse_admin_body, verify_admin_action
 from govfleet.domain.guardian.views import rules_view, status_from_audit_log
 from govfleet.store import guardian as guardian_store
 
@@ -47,6 +55,7 @@ READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "s
 TRACKER_PROBE_SECONDS = 5.0  # /health asks the tracker at most this often
 
 router = APIRouter(tags=["guardian"])
+M = TypeVar("M", bound=BaseModel)
 
 
 @router.get(
@@ -143,33 +152,57 @@ async def guardian_events(
     return EventsOut.model_validate({"events": rows})
 
 
+ADMIN_ERRORS = error_responses(400, 403, 413, 415, 422, 429, 502, 503)
+
+
 @router.post(
     "/guardian/pause",
     response_model=PauseOut,
-    responses=error_responses(403, 422, 502, 503),
+    responses=ADMIN_ERRORS,
+    openapi_extra=json_request_body("PauseIn"),
     summary="Pause the system (admin)",
-    description="Sent to the guardian workflow as update `pause`. `authorization` is an EIP-191 admin "
-    "signature token (`govfleet sign pause --reason ...`); a missing, malformed, expired, replayed or "
-    "foreign signature is rejected with 403 and the reason, and changes nothing.",
+    description="Needs an EIP-712 admin authorization (`govfleet sign pause --reason ...`), verified here: "
+    "a malformed body is a 422, a missing, expired, replayed or foreign signature a 403, each with the "
+    "rejection `code` in `details`, and nothing reaches the guardian. A verified request is sent to the "
+    "guardian workflow as update `pause` (which verifies again). An address with too many rejected admin "
+    "requests gets 429 and `Retry-After` for the next ones that do not verify.",
 )
-async def guardian_pause(request: Request, body: PauseIn) -> PauseOut:
-    _require_authorization(body.authorization)
-    return await gateway.update_guardian(api_context(request), PAUSE_UPDATE, body.model_dump(mode="json"), PauseOut)
+async def guardian_pause(request: Request) -> PauseOut:
+    return await _admin_action(request, "pause", PAUSE_UPDATE, PauseOut)
 
 
 @router.post(
     "/guardian/resume",
     response_model=ResumeOut,
-    responses=error_responses(403, 422, 502, 503),
+    responses=ADMIN_ERRORS,
+    openapi_extra=json_request_body("ResumeIn"),
     summary="Resume the system (admin)",
-    description="Sent to the guardian workflow as update `resume`. Needs admin signature(s) like pause; "
-    "after an emergency pause also `governance_verified: true` and a quorum of distinct admins. A "
-    "rejection (bad signature, holder control still below the critical threshold, ...) is a 403 with the "
-    "reason.",
+    description="Needs admin authorization(s) like pause, verified here the same way; then sent to the "
+    "guardian workflow as update `resume`. After an emergency pause also `governance_verified: true` and a "
+    "quorum of distinct admins. A rejection by the guardian (holder control still below the critical "
+    "threshold, quorum, ...) is a 403 with the reason and its `code`.",
 )
-async def guardian_resume(request: Request, body: ResumeIn) -> ResumeOut:
-    _require_authorization(body.authorization)
-    return await gateway.update_guardian(api_context(request), RESUME_UPDATE, body.model_dump(mode="json"), ResumeOut)
+async def guardian_resume(request: Request) -> ResumeOut:
+    return await _admin_action(request, "resume", RESUME_UPDATE, ResumeOut)
+
+
+@router.get(
+    "/guardian/rejections",
+    response_model=AdminRejectionsOut,
+    dependencies=READ,
+    responses=error_responses(401, 422, 503),
+    summary="Rejected admin requests, counted",
+    description="From the database table admin_rejections: the admin requests (pause, resume) this API "
+    "refused, counted per client address, minute, action and rejection code, newest minute first.",
+)
+async def guardian_rejections(request: Request, limit: int = Query(100, ge=1, le=1000)) -> AdminRejectionsOut:
+    ctx = api_context(request)
+    try:
+        async with ctx.pool.connection() as conn:
+            rows = await guardian_store.admin_rejections(conn, ctx.guardian_id, limit)
+    except Exception as exc:
+        raise ApiError(503, "database_unavailable", f"rejections are unavailable: {exc}") from None
+    return AdminRejectionsOut.model_validate({"rejections": rows})
 
 
 @router.get(
@@ -247,13 +280,8 @@ async def health(request: Request) -> JSONResponse:
     response_model=ReadingAccepted,
     status_code=202,
     dependencies=[Depends(require_push_token)],
-    responses=error_responses(401, 403, 422, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReadingIn"}}},
-        }
-    },
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=json_request_body("ReadingIn"),
     summary="Push a tracker reading to the guardian",
     description="Delivered to the guardian workflow as signal `reading` and checked at once (the current "
     "sleep is cut short). Needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`. A reading out of [0, 100], "
@@ -263,16 +291,12 @@ async def health(request: Request) -> JSONResponse:
 )
 async def guardian_readings(request: Request) -> ReadingAccepted:
     ctx = api_context(request)
-    body = await request.body()
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)") from None
+    raw = await read_json(request)
     if not isinstance(raw, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)")
     problems = None
     try:
-        ReadingIn.model_validate_json(body, strict=True)
+        ReadingIn.model_validate_json(await request.body(), strict=True)
     except ValidationError as err:
         problems = [
             {"field": ".".join(map(str, e["loc"])) or "body", "problem": problem_text(e["msg"]), "type": e["type"]}
@@ -301,10 +325,65 @@ async def _tracker_connected(ctx: ApiContext) -> bool:
     return ok
 
 
-def _require_authorization(value: str | list[str]) -> None:
+async def _admin_action(request: Request, action: str, update: str, out: type[M]) -> M:
+    """Verify an admin request here, then send it to the guardian (see govfleet/api/admin_gate.py).
+    Every refusal before the guardian is counted for the client's address; an address over its
+    limit gets 429 instead of the refusal."""
+    ctx = api_context(request)
+    gate = ctx.admin_gate
+    source = client_address(request)
+    retry_after = gate.retry_after(source)
+    spec = ctx.config.spec
+    now = datetime.now(UTC)  # signature expiry is wall-clock time, as in the guardian
     try:
-        tokens = parse_authorizations(value)
-    except AuthorizationError as err:
-        raise ApiError(403, "rejected", err.message, {"code": err.code}) from None
-    if not tokens:
-        raise ApiError(403, "rejected", "an admin signature is required (see `govfleet sign`)", {"code": "malformed"})
+        body = await read_json(request)
+        try:
+            fields = parse_admin_body(action, body)
+            verified = verify_admin_action(
+                fields["authorization"],
+                domain=spec.cogni_dao.signing_domain(),
+                action=action,
+                guardian_id=ctx.guardian_id,
+                reason=fields["reason"],
+                now=now,
+                admins=list(spec.guardian.admins),
+                max_age_seconds=spec.guardian.signature_max_age_seconds,
+            )
+            replayed = gate.replayed([v.nonce for v in verified], now)
+            if replayed is not None:
+                raise AuthorizationError(
+                    "replayed", f"nonce {replayed} was already used (or is in use right now); sign a new authorization"
+                )
+        except AuthorizationError as err:
+            status = 422 if err.code == "malformed" else 403
+            raise ApiError(status, "rejected", err.message, {"action": action, "code": err.code}) from None
+    except ApiError as err:
+        code = err.details.get("code", err.code) if isinstance(err.details, dict) else err.code
+        gate.reject(
+            guardian_id=ctx.guardian_id,
+            source=source,
+            action=action,
+            code=code,
+            message=err.message,
+            now=now,
+            limited=retry_after is not None,
+        )
+        if retry_after is None:
+            raise
+        raise ApiError(
+            429,
+            "too_many_requests",
+            f"too many rejected admin requests from {source}; this one was rejected too ({code}): "
+            f"retry after {retry_after} s",
+            {"action": action, "code": code, "retry_after_seconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        ) from None
+    nonces = {v.nonce: v.expires_at for v in verified}
+    gate.hold(nonces)
+    accepted = False
+    try:
+        result = await gateway.update_guardian(ctx, update, body, out)
+        accepted = True
+        return result
+    finally:
+        gate.release(nonces, used=accepted)

@@ -35,6 +35,8 @@ from typing import Any
 
 from govfleet.domain.admin_auth import (
     AuthorizationError,
+    Scheme,
+    VerifiedSignature,
     parse_authorizations,
     prune_used_nonces,
     verify_admin_action,
@@ -95,6 +97,12 @@ Verifier = Callable[..., list]
 
 def _iso_or_none(t: datetime | None) -> str | None:
     return None if t is None else iso_utc(t)
+
+
+def _whole(votes: int | float) -> int | None:
+    """A vote count as the integer it is; None for a fractional count kept by a guardian from
+    before counts had to be whole (the governance answer declares integers)."""
+    return int(votes) if float(votes).is_integer() else None
 
 
 @dataclass(frozen=True)
@@ -297,10 +305,12 @@ class GuardianCore:
         else:
             self.on_invalid(failure or TrackerFailure(code="unreachable", message="no reading"), now, source)
 
-    def on_push(self, payload: Mapping[str, Any], now: datetime) -> Reading | None:
+    def on_push(self, payload: Mapping[str, Any], now: datetime, *, whole_votes: bool = True) -> Reading | None:
         """A pushed reading (signal `reading`): validated here, then checked at once."""
         try:
-            reading = validate_reading(payload, now=now, staleness_seconds=self.config.staleness_seconds)
+            reading = validate_reading(
+                payload, now=now, staleness_seconds=self.config.staleness_seconds, whole_votes=whole_votes
+            )
         except InvalidReading as exc:
             self.on_invalid(TrackerFailure(code=exc.code, message=exc.message), now, "push")
             return None
@@ -553,12 +563,18 @@ class GuardianCore:
 
     # -- admin actions ----------------------------------------------------------------
 
-    def _authorize(self, action: str, authorization: str | list[str], reason: str, now: datetime, quorum: int) -> list:
+    def _authorize(
+        self, action: str, authorization: str | list[str], reason: str, now: datetime, quorum: int, scheme: Scheme
+    ) -> list[VerifiedSignature]:
+        """The verified signatures, or AdminRejected (audited). The nonces are used only when the
+        action succeeds (`_use_nonces`); runs on the EIP-191 scheme used them here, even for an
+        action rejected afterwards, and keep doing so while they are replayed."""
         self.state.used_nonces = prune_used_nonces(self.state.used_nonces, now)
         try:
             tokens = parse_authorizations(authorization)
             verified = self._verify(
                 tokens,
+                domain=self.config.signing_domain,
                 action=action,
                 guardian_id=self.config.guardian_id,
                 reason=reason,
@@ -567,6 +583,7 @@ class GuardianCore:
                 used_nonces=frozenset(self.state.used_nonces),
                 quorum=quorum,
                 max_age_seconds=self.config.signature_max_age_seconds,
+                scheme=scheme,
             )
         except AuthorizationError as exc:
             self._reject(now, action, exc.code, exc.message)
@@ -574,9 +591,13 @@ class GuardianCore:
         except (ValueError, TypeError) as exc:
             self._reject(now, action, "malformed", str(exc))
             raise  # unreachable: _reject raises
+        if scheme == "eip191":
+            self._use_nonces(verified)
+        return verified
+
+    def _use_nonces(self, verified: list[VerifiedSignature]) -> None:
         for v in verified:
             self.state.used_nonces[v.nonce] = v.expires_at
-        return verified
 
     def reject(self, now: datetime, action: str, code: str, message: str) -> None:
         """Refuse an admin action for a reason found outside the core (e.g. an unparsable body)."""
@@ -586,11 +607,12 @@ class GuardianCore:
         self._event(now, "admin_rejected", f"rejected_{action}", f"{code}: {message}")
         raise AdminRejected(code, message)
 
-    def pause(self, req: PauseInput, now: datetime) -> PauseResult:
+    def pause(self, req: PauseInput, now: datetime, scheme: Scheme = "eip712") -> PauseResult:
         """Signed manual pause of everything. Raises AdminRejected (after auditing it)."""
-        verified = self._authorize("pause", req.authorization, req.reason, now, quorum=1)
+        verified = self._authorize("pause", req.authorization, req.reason, now, quorum=1, scheme=scheme)
         if not req.reason.strip():
             self._reject(now, "pause", "malformed", "reason is required for a pause")
+        self._use_nonces(verified)
         signers = ",".join(sorted({v.signer for v in verified}))
         if self.system_status() == "fully_paused":
             first = min(self.active_pauses(), key=lambda p: p.paused_at)
@@ -633,10 +655,12 @@ class GuardianCore:
     def resume_quorum(self) -> int:
         return self.config.resume_quorum if any(p.emergency for p in self.active_pauses()) else 1
 
-    def authorize_resume(self, req: ResumeInput, now: datetime) -> list:
+    def authorize_resume(self, req: ResumeInput, now: datetime, scheme: Scheme = "eip712") -> list[VerifiedSignature]:
         """First half of a resume: signatures (quorum after an emergency pause), pause state.
         The workflow then takes a fresh reading and calls `resume`."""
-        verified = self._authorize("resume", req.authorization, req.reason, now, quorum=self.resume_quorum())
+        verified = self._authorize(
+            "resume", req.authorization, req.reason, now, quorum=self.resume_quorum(), scheme=scheme
+        )
         if not self.active_pauses():
             self._reject(now, "resume", "not_paused", "the system is not paused; there is nothing to resume")
         if any(p.emergency for p in self.active_pauses()) and not req.governance_verified:
@@ -650,7 +674,12 @@ class GuardianCore:
         return verified
 
     def resume(
-        self, req: ResumeInput, verified: list, now: datetime, fresh: Reading | None, failure: TrackerFailure | None
+        self,
+        req: ResumeInput,
+        verified: list[VerifiedSignature],
+        now: datetime,
+        fresh: Reading | None,
+        failure: TrackerFailure | None,
     ) -> ResumeResult:
         """Second half: holder control must be at or above the critical threshold now."""
         if fresh is None:
@@ -670,6 +699,7 @@ class GuardianCore:
                 f"holder control {fmt_pct(h)}% is below the critical threshold "
                 f"{fmt_pct(self.rules.critical_threshold)}%; resume refused",
             )
+        self._use_nonces(verified)
         signers = ",".join(sorted({v.signer for v in verified}))
         reason = req.reason.strip() or "admin resume"
         resumed = []
@@ -733,9 +763,9 @@ class GuardianCore:
         level = self.state.level or UNKNOWN_LEVEL
         return GovernanceResult(
             holder_control_percentage=round2(r.holder_control_percentage) if r else None,
-            total_votes=r.total_votes if r else None,
-            holder_votes=r.holder_votes if r else None,
-            seller_votes=r.seller_votes if r else None,
+            total_votes=_whole(r.total_votes) if r else None,
+            holder_votes=_whole(r.holder_votes) if r else None,
+            seller_votes=_whole(r.seller_votes) if r else None,
             threshold_level=level,
             margin_above_critical=(
                 float(round(to_decimal(r.holder_control_percentage) - self.rules.critical_threshold, 2)) if r else None

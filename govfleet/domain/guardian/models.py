@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from govfleet.domain.admin_auth import SigningDomain
 from govfleet.domain.guardian.levels import GuardianRules, round2
 from govfleet.domain.guardian.readings import Reading, TrackerFailure
 from govfleet.domain.guardian.views import AlertView, EventView
@@ -47,6 +48,8 @@ class GuardianConfig(BaseModel):
     failures_before_alert: int = 3
     breakers: list[BreakerTarget] = Field(default_factory=list)
     admins: list[str] = Field(default_factory=list)
+    # The EIP-712 domain admin signatures are bound to (repo-spec `cogni_dao`; docs/admin-actions.md).
+    signing_domain: SigningDomain = SigningDomain()
     resume_quorum: int = 2
     signature_max_age_seconds: int = 900
     # Workflow mechanics.
