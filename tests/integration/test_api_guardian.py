@@ -1,7 +1,7 @@
 """Seed 004's endpoints against the real guardian workflow: dev Temporal server (own
 namespace), the guardian with its real activities and the loopback tracker simulator, real
 PostgreSQL, the API on a free loopback port. Pause and resume go through the guardian's
-updates with EIP-191 signatures (the public Hardhat development keys of the demo repo-spec)."""
+updates with EIP-712 signatures (the public Hardhat development keys of the demo repo-spec)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ STATUS_KEYS = {
     "alerts_active",
 }
 DEMO_ADMINS = """
+cogni_dao:
+  name: cogni-demo
+  chain_id: 8453
+  dao_contract: "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 guardian:
   admins:
     - "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

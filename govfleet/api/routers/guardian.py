@@ -162,7 +162,7 @@ ADMIN_ERRORS = error_responses(400, 403, 413, 415, 422, 429, 502, 503)
     openapi_extra=json_request_body("PauseIn"),
     summary="Pause the system (admin)",
     description="Needs an EIP-712 admin authorization (`govfleet sign pause --reason ...`), verified here: "
-    "a malformed body is a 422, a missing, expired, replayed or foreign signature a 403, each with the "
+    "a body of the wrong shape is a 422, a malformed, expired, replayed or foreign signature a 403, each with the "
     "rejection `code` in `details`, and nothing reaches the guardian. A verified request is sent to the "
     "guardian workflow as update `pause` (which verifies again). An address with too many rejected admin "
     "requests gets 429 and `Retry-After` for the next ones that do not verify.",
@@ -339,6 +339,9 @@ async def _admin_action(request: Request, action: str, update: str, out: type[M]
         body = await read_json(request)
         try:
             fields = parse_admin_body(action, body)
+        except AuthorizationError as err:  # the body's shape: invalid input
+            raise ApiError(422, "rejected", err.message, {"action": action, "code": err.code}) from None
+        try:
             verified = verify_admin_action(
                 fields["authorization"],
                 domain=spec.cogni_dao.signing_domain(),
@@ -354,9 +357,8 @@ async def _admin_action(request: Request, action: str, update: str, out: type[M]
                 raise AuthorizationError(
                     "replayed", f"nonce {replayed} was already used (or is in use right now); sign a new authorization"
                 )
-        except AuthorizationError as err:
-            status = 422 if err.code == "malformed" else 403
-            raise ApiError(status, "rejected", err.message, {"action": action, "code": err.code}) from None
+        except AuthorizationError as err:  # the signatures
+            raise ApiError(403, "rejected", err.message, {"action": action, "code": err.code}) from None
     except ApiError as err:
         code = err.details.get("code", err.code) if isinstance(err.details, dict) else err.code
         gate.reject(
