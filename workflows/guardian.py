@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         AlertsQueryInput,
         AlertsResult,
         BreakerCall,
+        CommandKind,
         EventsQueryInput,
         EventsResult,
         FetchReadingInput,
@@ -98,7 +99,7 @@ HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in f
 
 @dataclass
 class _Command:
-    kind: str
+    kind: CommandKind
     payload: Any
     via: str  # "signal" | "update"
     done: bool = False
@@ -235,8 +236,9 @@ class GuardianWorkflow:
                     timeout_seconds=cfg.tracker_timeout_seconds,
                     staleness_seconds=cfg.staleness_seconds,
                 ),
-                **guardian_fetch(cfg.tracker_timeout_seconds),
-                summary="fetch reading",
+                # (summary merged in: the options type has a summary key, so a separate
+                # keyword could clash as far as the type checker knows)
+                **(guardian_fetch(cfg.tracker_timeout_seconds) | {"summary": "fetch reading"}),
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             cause = exc.cause or exc
@@ -302,8 +304,7 @@ class GuardianWorkflow:
             result = await workflow.execute_local_activity_method(
                 GuardianActivities.record,
                 batch,
-                **guardian_record(failing),
-                summary="record audit",
+                **(guardian_record(failing) | {"summary": "record audit"}),
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             # Keep monitoring; the rows (idempotent) go with the next check's write.
@@ -338,8 +339,7 @@ class GuardianWorkflow:
                     await workflow.execute_activity_method(
                         GuardianActivities.call_breaker,
                         call,
-                        **GUARDIAN_BREAKER_CALL,
-                        summary=f"{call.action} {call.target}",
+                        **(GUARDIAN_BREAKER_CALL | {"summary": f"{call.action} {call.target}"}),
                     )
                 except ActivityError as exc:  # only on cancellation: retries are unlimited
                     workflow.logger.error("breaker %s %s abandoned: %s", call.target, call.action, exc.cause or exc)
@@ -361,8 +361,7 @@ class GuardianWorkflow:
             await workflow.execute_activity_method(
                 NotificationActivities.send_notification,
                 req,
-                **GUARDIAN_NOTIFICATION,
-                summary=f"notify {req.kind}",
+                **(GUARDIAN_NOTIFICATION | {"summary": f"notify {req.kind}"}),
             )
         except ActivityError as exc:
             workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
@@ -437,12 +436,12 @@ class GuardianWorkflow:
         """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves one `admin_rejected` event."""
         self._admin_signal("resume", req)
 
-    def _admin_signal(self, kind: str, req: Any) -> None:
+    def _admin_signal(self, kind: Literal["pause", "resume"], req: Any) -> None:
         if not isinstance(req, dict) and not workflow.patched(ADMIN_EIP712_PATCH):
             return  # before the patch the data converter dropped such a signal
         self._inbox.append(_Command(kind, req, "signal"))
 
-    async def _run_update(self, kind: str, payload: Any) -> Any:
+    async def _run_update(self, kind: CommandKind, payload: Any) -> Any:
         cmd = _Command(kind, payload, "update")
         self._inbox.append(cmd)
         await workflow.wait_condition(lambda: cmd.done)

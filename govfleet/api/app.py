@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 import httpx
 import structlog
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from govfleet import db
@@ -55,7 +54,7 @@ def create_app(
     *,
     client: Client | None = None,
     database_url: str | None = None,
-    pool: AsyncConnectionPool | None = None,
+    pool: db.DbPool | None = None,
     clock: Clock = utc_now,
     cache_ttl: float = 2.0,
     query_timeout: float = 3.0,
@@ -68,7 +67,7 @@ def create_app(
     what they already hold."""
     gate = admin_gate or AdminGate()
 
-    async def flush_rejections(pool: AsyncConnectionPool) -> None:
+    async def flush_rejections(pool: db.DbPool) -> None:
         rows = gate.take()
         try:
             await guardian_store.add_admin_rejections(pool, rows, timeout=query_timeout)
@@ -76,7 +75,7 @@ def create_app(
             gate.put_back(rows)
             log.warning("counted admin rejections not written yet", error=str(exc).splitlines()[0], rows=len(rows))
 
-    async def flush_loop(pool: AsyncConnectionPool) -> None:
+    async def flush_loop(pool: db.DbPool) -> None:
         while True:
             await asyncio.sleep(REJECTIONS_FLUSH_SECONDS)
             await flush_rejections(pool)
@@ -141,8 +140,9 @@ def create_app(
     generate = app.openapi
 
     def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = generate()
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate()  # FastAPI keeps it in app.openapi_schema
             ctx = getattr(app.state, "ctx", None)
             if ctx is not None and not ctx.config.settings.API_READ_TOKEN:
                 _drop_security(schema, "ReadToken")  # reads are public on this server
@@ -150,7 +150,7 @@ def create_app(
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
             for model in (ReadingIn, PauseIn, ResumeIn):
                 schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        return app.openapi_schema
+        return schema
 
     app.openapi = openapi
     return EdgeLimits(app, max_body_bytes=max_body_bytes)

@@ -10,11 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from psycopg import AsyncConnection
-from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
-
 from govfleet.contracts.guardian import RecordBatch, RecordResult
+from govfleet.db import DbConnection, DbPool
 
 CHECK_EVENT = "governance_check"
 
@@ -23,7 +20,7 @@ def _f(value) -> float | None:
     return None if value is None else float(value)
 
 
-async def alerts(conn: AsyncConnection, guardian_id: str, limit: int, resolved: bool | None = None) -> list[dict]:
+async def alerts(conn: DbConnection, guardian_id: str, limit: int, resolved: bool | None = None) -> list[dict]:
     where = "guardian_id = %s"
     params: list = [guardian_id]
     if resolved is not None:
@@ -38,7 +35,7 @@ async def alerts(conn: AsyncConnection, guardian_id: str, limit: int, resolved: 
     return [{**r, "holder_control": _f(r["holder_control"])} for r in rows]
 
 
-async def events(conn: AsyncConnection, guardian_id: str, limit: int, event_type: str | None = None) -> list[dict]:
+async def events(conn: DbConnection, guardian_id: str, limit: int, event_type: str | None = None) -> list[dict]:
     where = "guardian_id = %s"
     params: list = [guardian_id]
     if event_type:
@@ -53,7 +50,7 @@ async def events(conn: AsyncConnection, guardian_id: str, limit: int, event_type
     return [{**r, "holder_control": _f(r["holder_control"])} for r in rows]
 
 
-async def latest_check(conn: AsyncConnection, guardian_id: str) -> dict | None:
+async def latest_check(conn: DbConnection, guardian_id: str) -> dict | None:
     cur = await conn.execute(
         """SELECT timestamp, holder_control, threshold_level FROM governance_events
            WHERE guardian_id = %s AND event_type = %s ORDER BY timestamp DESC, id DESC LIMIT 1""",
@@ -65,7 +62,7 @@ async def latest_check(conn: AsyncConnection, guardian_id: str) -> dict | None:
     return {**row, "holder_control": _f(row["holder_control"])}
 
 
-async def open_pauses(conn: AsyncConnection, guardian_id: str) -> list[dict]:
+async def open_pauses(conn: DbConnection, guardian_id: str) -> list[dict]:
     cur = await conn.execute(
         """SELECT id, paused_at, pause_reason, pause_type, scope FROM system_pauses
            WHERE guardian_id = %s AND resumed_at IS NULL ORDER BY paused_at DESC""",
@@ -74,16 +71,17 @@ async def open_pauses(conn: AsyncConnection, guardian_id: str) -> list[dict]:
     return list(await cur.fetchall())
 
 
-async def active_alert_count(conn: AsyncConnection, guardian_id: str) -> int:
+async def active_alert_count(conn: DbConnection, guardian_id: str) -> int:
     cur = await conn.execute(
         "SELECT count(*) AS n FROM governance_alerts WHERE guardian_id = %s AND NOT resolved", (guardian_id,)
     )
     row = await cur.fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
     return int(row["n"])
 
 
 async def holder_control_series(
-    conn: AsyncConnection, guardian_id: str, *, since: datetime, until: datetime, bucket: timedelta
+    conn: DbConnection, guardian_id: str, *, since: datetime, until: datetime, bucket: timedelta
 ) -> list[dict]:
     cur = await conn.execute(
         """SELECT date_bin(%s, timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
@@ -108,7 +106,7 @@ async def holder_control_series(
     ]
 
 
-async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout: float) -> RecordResult:
+async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> RecordResult:
     """Write the audit rows of a batch in one transaction; returns the database ids. Every row
     carries its idempotency key, so a retried batch writes nothing twice (and still gets the ids)."""
     result = RecordResult()
@@ -210,7 +208,7 @@ class AdminRejections:
     sample: str
 
 
-async def add_admin_rejections(pool: AsyncConnectionPool, rows: list[AdminRejections], *, timeout: float) -> None:
+async def add_admin_rejections(pool: DbPool, rows: list[AdminRejections], *, timeout: float) -> None:
     """Add counted rejections: one statement for all of them, each row's counters added to the
     row of the same guardian, minute, source, action and code."""
     if not rows:
@@ -243,13 +241,12 @@ async def add_admin_rejections(pool: AsyncConnectionPool, rows: list[AdminReject
         )
 
 
-async def admin_rejections(conn: AsyncConnection, guardian_id: str, limit: int) -> list[dict]:
+async def admin_rejections(conn: DbConnection, guardian_id: str, limit: int) -> list[dict]:
     """The latest counted rejections of one guardian, newest window first."""
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            """SELECT window_start, source, action, code, count, limited, first_at, last_at, sample
-               FROM admin_rejections WHERE guardian_id = %s
-               ORDER BY window_start DESC, count DESC, source, action, code LIMIT %s""",
-            (guardian_id, limit),
-        )
-        return await cur.fetchall()
+    cur = await conn.execute(
+        """SELECT window_start, source, action, code, count, limited, first_at, last_at, sample
+           FROM admin_rejections WHERE guardian_id = %s
+           ORDER BY window_start DESC, count DESC, source, action, code LIMIT %s""",
+        (guardian_id, limit),
+    )
+    return await cur.fetchall()
