@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,7 +253,8 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
         return json.dumps(typed, indent=2), (
             f"typed data of {args.action} of {args.guardian} for domain {domain.describe()}, nonce {nonce}, "
             f"expires {iso_utc(expires_at)}: sign it with eth_signTypedData_v4, then run "
-            f"govfleet sign {args.action} --nonce {nonce} --expires {typed['message']['expiry']} --signature 0x..."
+            f"govfleet sign {args.action} --reason {shlex.quote(reason)} --guardian {shlex.quote(args.guardian)} "
+            f"--nonce {nonce} --expires {typed['message']['expiry']} --signature 0x<the signature>"
         )
     if args.signature:
         sig = args.signature.strip()

@@ -303,10 +303,14 @@ async def test_admin_endpoints_need_a_signature(http):
         ("/guardian/resume", {"authorization": [], "governance_verified": True}),
     ]:
         resp = await http.post(path, json=body)
-        assert resp.status_code == 403, resp.text
-        assert resp.json()["error"]["code"] == "rejected" and "signature" in resp.json()["error"]["message"]
+        assert resp.status_code == 422, resp.text
+        err = resp.json()["error"]
+        assert err["code"] == "rejected" and "authorization is required" in err["message"]
+        assert err["details"]["code"] == "malformed"
     resp = await http.post("/guardian/pause", json={"authorization": "x"})
-    assert resp.status_code == 422 and resp.json()["error"]["details"][0]["field"] == "body.reason"
+    assert resp.status_code == 422 and "reason is required for a pause" in resp.json()["error"]["message"]
+    forged = await http.post("/guardian/pause", json={"reason": "r", "authorization": "x"})
+    assert forged.status_code == 403 and forged.json()["error"]["details"]["code"] == "malformed"
 
 
 async def test_readings_push_needs_its_token(http):
@@ -322,8 +326,8 @@ async def test_one_error_format(http):
         (await http.delete("/api/v1/governance/status"), 405, "method_not_allowed"),
         (
             await http.post("/guardian/pause", content=b"{not json", headers={"content-type": "application/json"}),
-            422,
-            "validation_error",
+            400,
+            "invalid_json",
         ),
     ]
     for resp, status, code in cases:
