@@ -5,6 +5,8 @@
 Starlette's error middleware would turn a refusal raised while reading the body into a 500. It
 answers, in the API's one error format and without calling the app:
 
+- 431 `headers_too_large` when the request's headers (names and values) add up to more than
+  `MAX_HEADER_BYTES` (the server bounds only a header block that arrives in pieces);
 - 413 `body_too_large` for a body over `max_body_bytes`: at once when `Content-Length` says so
   (the body is never read), else as soon as the streamed (chunked) bytes pass the limit;
 - 422 `invalid_query` for a query string whose decoded values hold a control character (NUL
@@ -29,6 +31,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY_BYTES = 64 * 1024  # every body the API takes is a few hundred bytes
+MAX_HEADER_BYTES = 16 * 1024  # a bearer token and a few standard headers need well under 1 KiB
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
@@ -92,12 +95,22 @@ class EdgeLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = scope.get("headers", [])
+        header_bytes = sum(len(k) + len(v) for k, v in headers)
+        if header_bytes > MAX_HEADER_BYTES:
+            await send_error(
+                send,
+                431,
+                "headers_too_large",
+                f"the request headers are {header_bytes} bytes, more than the {MAX_HEADER_BYTES} allowed",
+            )
+            return
         problem = query_problem(scope.get("query_string", b""))
         if problem is not None:
             await send_error(send, 422, "invalid_query", problem)
             return
         length = None
-        for key, value in scope.get("headers", []):
+        for key, value in headers:
             if key == b"content-length":
                 length = int(value) if value.isdigit() else None  # the server already refused bad ones
         if length is not None and length > self.max_body_bytes:

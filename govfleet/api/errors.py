@@ -56,6 +56,7 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    431: "headers_too_large",
     500: "internal_error",
     502: "bad_gateway",
     503: "unavailable",

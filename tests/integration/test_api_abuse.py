@@ -262,6 +262,14 @@ async def test_many_keys_within_the_limit_get_a_small_answer(stack):
         await alive(http)
 
 
+async def test_oversized_headers_get_431(stack):
+    s, _ = stack
+    async with client_from(s.url) as http:
+        resp = await http.get("/health", headers={"X-Padding": "a" * 20_000})
+        assert resp.status_code == 431 and resp.json()["error"]["code"] == "headers_too_large", resp.text
+        await alive(http)
+
+
 async def test_nul_in_a_query_value_is_a_4xx_not_a_database_error(stack):
     s, _ = stack
     async with client_from(s.url) as http:
