@@ -280,6 +280,8 @@ async def test_nul_in_a_query_value_is_a_4xx_not_a_database_error(stack):
         )
         resp = await http.get("/guardian/events?event_type=%ff")
         assert resp.status_code == 422 and "not UTF-8" in resp.json()["error"]["message"]
+        invisible = await http.get("/guardian/events", params={"event_type": "pau\u200bse"})
+        assert invisible.status_code == 422 and invisible.json()["error"]["code"] == "validation_error"
         assert (await http.get("/guardian/events", params={"event_type": "pause"})).status_code == 200
 
 

@@ -49,6 +49,7 @@ from govfleet.contracts.guardian import (
 )
 from govfleet.domain.admin_auth import AuthorizationError, parse_admin_body, verify_admin_action
 from govfleet.domain.guardian.views import rules_view, status_from_audit_log
+from govfleet.domain.identifiers import IDENTIFIER_PATTERN
 from govfleet.store import guardian as guardian_store
 
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
@@ -141,7 +142,9 @@ async def guardian_alerts(
 async def guardian_events(
     request: Request,
     limit: int = Query(50, ge=1, le=1000),
-    event_type: str | None = Query(None, max_length=30, description="only events of this type"),
+    event_type: str | None = Query(
+        None, max_length=30, pattern=IDENTIFIER_PATTERN, description="only events of this type (an identifier)"
+    ),
 ) -> EventsOut:
     ctx = api_context(request)
     try:
