@@ -1,4 +1,5 @@
-"""Ledger activities: the payment confirmation transaction, run with retries by the payment workflow.
+"""Ledger activities: the payment confirmation transaction, run with retries by the payment workflow
+(as a local activity: see docs/ledger.md, "Speed").
 
 Idempotency: the payment id is the key (`payments` primary key), so a retried attempt (after a
 timeout, a crash before COMMIT or a lost completion after COMMIT) writes at most one pair of
@@ -16,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from govfleet.contracts.payment import CONFIRM_PAYMENT_ACTIVITY
-from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult, PaymentConflict
+from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult
 from govfleet.logging import get_logger
 from govfleet.store import ledger
 from workers.resources import Resources
@@ -67,19 +68,19 @@ class LedgerActivities:
         if self._fault and self._fault[0] == "before_commit":
             before_commit = self._pause_before_commit
 
-        # Heartbeats let the server notice a dead worker within the heartbeat timeout.
+        # Heartbeats let the server notice a dead worker within the heartbeat timeout (when run as
+        # a regular activity; a local activity has none: its workflow task times out instead).
         beat = asyncio.create_task(_heartbeat_every(1.0)) if info.heartbeat_timeout else None
         try:
             result = await ledger.confirm_payment(
                 self._resources.pool,
                 request,
                 share=self._resources.config.settings.SYSTEM_TENANT_REVENUE_SHARE,
+                max_usd_cents=self._resources.config.settings.PAYMENT_MAX_USD_CENTS,
                 confirmed_by=info.workflow_run_id,
                 before_commit=before_commit,
             )
             await self._pause("after_commit")
-        except PaymentConflict as exc:
-            raise ApplicationError(str(exc), exc.detail, type="PaymentConflict", non_retryable=True) from None
         except BillingError as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         finally:
