@@ -3,8 +3,8 @@ docs/ledger.md): confirm a credit purchase durably.
 
 A run confirms its input; while it is in flight, a caller with the same payment id asks it with
 update `confirm` to confirm that caller's payload, so every caller gets the answer for its own
-payload (the committed result, or a conflict) whatever else is in flight. Equal payloads share
-one ledger call.
+payload (the committed result, or a conflict) whatever else is in flight. Equal payloads in one
+run share one ledger call.
 
 The ledger transaction runs as a local activity with retries (a crashed worker, a database
 restart or a lost reply only delay the confirmation; the payment id makes every attempt
