@@ -28,6 +28,7 @@ from govfleet.payments import (
     PurchaseTooLarge,
     confirm_via_workflow,
 )
+from tests.golden.record import recording, save_golden
 from tests.workflows.doubles import Calls, new_id, worker
 from workflows.payment import PaymentWorkflow
 
@@ -208,6 +209,8 @@ async def test_a_caller_that_joins_a_conflicting_run_in_flight_gets_its_own_comm
         with pytest.raises(WorkflowFailureError) as failed:
             await conflicting.result()
         assert isinstance(failed.value.cause, ApplicationError) and failed.value.cause.type == "PaymentConflict"
+        if recording():
+            await save_golden(conflicting, "payment_joined")
     # One run served both callers, one ledger call each.
     assert ledger.calls.of(CONFIRM_PAYMENT_ACTIVITY) == [other, committed]
     assert ledger.calls.of(NOTIFY_STATUS_ACTIVITY) == []
