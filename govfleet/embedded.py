@@ -15,8 +15,12 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -84,8 +88,8 @@ class EmbeddedTemporal:
         for key in SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{key.name}=Keyword"]
         args += self.extra_args
-        log = open(self.data_dir / "temporal.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        with open(self.data_dir / "temporal.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         wait_for_port("127.0.0.1", self.port, timeout, self.proc)
 
     def stop(self) -> None:
@@ -101,15 +105,16 @@ class EmbeddedTemporal:
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
-    server: object | None = None
+    server: PostgresServer | None = None
 
     def start(self) -> str:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.server = pgserver.get_server(self.data_dir / "pgdata", cleanup_mode="stop")
-        return self.server.get_uri()
+        server = get_server(self.data_dir / "pgdata", cleanup_mode="stop")
+        self.server = server
+        return server.get_uri()
 
     def stop(self) -> None:
         if self.server is not None:

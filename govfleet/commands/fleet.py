@@ -90,15 +90,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
     url = require_database_url(config)
-    if not config.settings.TEMPORAL_ADDRESS:
+    address = config.settings.TEMPORAL_ADDRESS
+    if not address:
         raise db.StartupError("TEMPORAL_ADDRESS is not set; set it, or use `govfleet up` to start an embedded Temporal")
     db.wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
     db.verify_system_tenant(url)
 
     async def main() -> None:
-        client = await connect(config.settings.TEMPORAL_ADDRESS, config.settings.TEMPORAL_NAMESPACE)
+        client = await connect(address, config.settings.TEMPORAL_NAMESPACE)
         await ensure_search_attributes(client)
-        await run_workers_until(config, url, config.settings.TEMPORAL_ADDRESS, _stop_event())
+        await run_workers_until(config, url, address, _stop_event())
 
     asyncio.run(main())
     return 0

@@ -10,10 +10,14 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from govfleet import db
 from govfleet.local_fleet import with_local_fleet
 from govfleet.settings import Config, load_config
+
+if TYPE_CHECKING:
+    from govfleet.api.server import RunningApi
 
 CREDITS_PER_USD = 10_000_000
 
@@ -44,7 +48,8 @@ def cmd_api(args: argparse.Namespace) -> int:
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
     s = config.settings
-    if not s.TEMPORAL_ADDRESS:
+    address = s.TEMPORAL_ADDRESS
+    if not address:
         raise db.StartupError(
             "TEMPORAL_ADDRESS is not set; `govfleet api` serves the fleet of an existing Temporal "
             "(use `govfleet up` for everything in one process)"
@@ -65,7 +70,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        client = await connect(s.TEMPORAL_ADDRESS, s.TEMPORAL_NAMESPACE)
+        client = await connect(address, s.TEMPORAL_NAMESPACE)
         api = await start_api(create_app(config, client=client), host, port, access_log=True)
         print(
             f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
@@ -84,7 +89,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-async def start_in_up(config: Config, client, database_url: str) -> tuple[str, object]:
+async def start_in_up(config: Config, client, database_url: str) -> tuple[str, RunningApi]:
     """For `govfleet up`: start the status workflow and serve the API on SERVICE_HOST:SERVICE_PORT
     in this process. Returns (where it listens, the running server)."""
     from govfleet.api import create_app
@@ -174,8 +179,8 @@ async def _from_temporal(config: Config) -> tuple[dict, str]:
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
@@ -30,8 +30,9 @@ SYSTEM_TENANT_ID = "cogni_system"
 SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
 
 # Ledger reasons (credit_ledger.reason).
-REASON_PURCHASE = "widget_payment"
-REASON_REVENUE_SHARE = "platform_revenue_share"
+# Final: literal types, so SQL composed from them stays a literal to the type checker.
+REASON_PURCHASE: Final = "widget_payment"
+REASON_REVENUE_SHARE: Final = "platform_revenue_share"
 REASON_GOVERNANCE_RUN = "governance_run"
 
 

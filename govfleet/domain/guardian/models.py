@@ -52,7 +52,8 @@ class GuardianConfig(BaseModel):
     # Workflow mechanics.
     continue_as_new_after_events: int = 2500  # well before the server's 4,096 suggestion
     audit_flush_seconds: int = 5  # routine check rows of fast (1 s) checks are written in batches this old
-    audit_failures_before_alert: int = Field(2, ge=1)  # consecutive failed audit writes, then database_unavailable
+    # consecutive failed audit writes, then database_unavailable
+    audit_failures_before_alert: int = Field(default=2, ge=1)
     recent_events: int = 200
     recent_alerts: int = 100
     upsert_search_attributes: bool = True
