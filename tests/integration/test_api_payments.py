@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from typing import LiteralString
 
 import httpx
 import psycopg
@@ -52,7 +53,7 @@ async def http(stack):
         yield client
 
 
-def rows(url: str, sql: str, *params) -> list[tuple]:
+def rows(url: str, sql: LiteralString, *params) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql, params).fetchall()
 
@@ -84,6 +85,7 @@ async def test_a_signed_purchase_is_confirmed_replayed_and_shown_in_the_status(h
     assert again.status_code == 200 and again.json() == {**result, "replay": True}
 
     # The workflow told the status read model before answering.
+    credits = None
     for _ in range(50):
         credits = (await http.get("/api/v1/governance/status")).json()["systemCredits"]
         if credits == str(before + 750_000_000):

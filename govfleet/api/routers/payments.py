@@ -52,9 +52,7 @@ async def _read_body(request: Request) -> bytes:
 
 
 def _too_large() -> ApiError:
-    return ApiError(
-        413, "body_too_large", f"a payment confirmation body is at most {PAYMENT_BODY_LIMIT_BYTES} bytes"
-    )
+    return ApiError(413, "body_too_large", f"a payment confirmation body is at most {PAYMENT_BODY_LIMIT_BYTES} bytes")
 
 
 def _secrets(settings: Settings) -> list[str]:
