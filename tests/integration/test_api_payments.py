@@ -251,8 +251,8 @@ async def test_a_server_without_a_secret_refuses_every_confirmation(dev_env, mak
         payment = {"client_payment_id": "pay-open", "user_id": "judy", "amount_usd_cents": 100}
         for kwargs in (signed(payment), {"json": payment}):
             resp = await http.post(PAY_PATH, **kwargs)
-            assert resp.status_code == 503, resp.text
-            assert error(resp)["code"] == "payments_not_configured"
+            assert resp.status_code == 403, resp.text
+            assert error(resp)["code"] == "payments_disabled"
             assert "PAYMENT_SIGNING_SECRET" in error(resp)["message"]
     assert payment_count(url) == 0
 
@@ -263,7 +263,7 @@ async def test_the_openapi_document_describes_the_signature(http):
     assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", SIGNATURE_HEADER)
     operation = spec["paths"][PAY_PATH]["post"]
     assert {"PaymentSignature": []} in operation["security"]
-    assert {"401", "409", "413", "415", "422", "503"} <= set(operation["responses"])
+    assert {"401", "403", "409", "413", "415", "422", "503"} <= set(operation["responses"])
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema["properties"]["user_id"]["pattern"] == "^[!-~]+$" and schema["additionalProperties"] is False
 

@@ -58,10 +58,11 @@ def _too_large() -> ApiError:
 def _secrets(settings: Settings) -> list[str]:
     secrets = settings.payment_signing_secrets()
     if not secrets:
-        # Never open: without a secret nobody can be told apart from the payment backend.
+        # Never open: without a secret nobody can be told apart from the payment backend. (Like
+        # readings push without its token: a refusal, not an outage.)
         raise ApiError(
-            503,
-            "payments_not_configured",
+            403,
+            "payments_disabled",
             "payment confirmation is disabled on this server: set PAYMENT_SIGNING_SECRET (see docs/ledger.md)",
         )
     return secrets
@@ -105,7 +106,7 @@ def _confirmation(raw: bytes, content_type: str) -> ConfirmPaymentInput:
             "description": "Still being confirmed after the wait; send the same request again",
             "content": {"application/json": {"schema": {"type": "object"}}},
         },
-        **error_responses(400, 409, 413, 415, 422, 500, 503),
+        **error_responses(400, 403, 409, 413, 415, 422, 500, 503),
         401: {"model": ErrorBody, "description": "Missing, malformed, expired or wrong payment signature"},
     },
     openapi_extra={
@@ -116,7 +117,7 @@ def _confirmation(raw: bytes, content_type: str) -> ConfirmPaymentInput:
     },
     summary="Confirm a credit purchase (user credits + system-tenant revenue share)",
     description="Signed by the payment backend: header `Govfleet-Payment-Signature: t=<unix seconds>,v1=<hex>`, "
-    'HMAC-SHA256 with `PAYMENT_SIGNING_SECRET` over `"<t>." + raw body` (401 otherwise; 503 when the server has '
+    'HMAC-SHA256 with `PAYMENT_SIGNING_SECRET` over `"<t>." + raw body` (401 otherwise; 403 when the server has '
     "no secret). Runs the payment workflow `payment-<client_payment_id>`: the user gets the purchased credits "
     "and `cogni_system` its revenue-share bonus, in one transaction, exactly once. The same id with the same "
     "payload returns the first result; the same id with a different user or amount is a 409 that says nothing "
