@@ -24,7 +24,10 @@ PAY_PATH = "/api/v1/payments/credits/confirm"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pay", help="confirm a credit purchase (runs the payment workflow; idempotent on --id)")
+    p = sub.add_parser(
+        "pay",
+        help="confirm a credit purchase: a request to the API signed with PAYMENT_SIGNING_SECRET (idempotent on --id)",
+    )
     p.add_argument("--id", dest="client_payment_id", required=True, help="client payment id (the idempotency key)")
     p.add_argument("--user", dest="user_id", required=True, help="the buying user's id")
     amount = p.add_mutually_exclusive_group(required=True)
