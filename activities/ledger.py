@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from govfleet.contracts.payment import CONFIRM_PAYMENT_ACTIVITY
 from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult
@@ -28,6 +28,7 @@ from workers.resources import Resources
 FAULT_ENV = "GOVFLEET_FAULT_CONFIRM_PAUSE"
 
 log = get_logger(__name__)
+BENIGN = ApplicationErrorCategory.BENIGN
 
 
 def parse_fault(value: str | None) -> tuple[str, float] | None:
@@ -40,12 +41,6 @@ def parse_fault(value: str | None) -> tuple[str, float] | None:
         return point, float(seconds)
     except ValueError:
         raise ValueError(f"{FAULT_ENV}={value!r}: expected <point>:<seconds>") from None
-
-
-async def _heartbeat_every(seconds: float) -> None:
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(seconds)
 
 
 class LedgerActivities:
@@ -68,9 +63,6 @@ class LedgerActivities:
         if self._fault and self._fault[0] == "before_commit":
             before_commit = self._pause_before_commit
 
-        # Heartbeats let the server notice a dead worker within the heartbeat timeout (when run as
-        # a regular activity; a local activity has none: its workflow task times out instead).
-        beat = asyncio.create_task(_heartbeat_every(1.0)) if info.heartbeat_timeout else None
         try:
             result = await ledger.confirm_payment(
                 self._resources.pool,
@@ -81,11 +73,11 @@ class LedgerActivities:
                 before_commit=before_commit,
             )
             await self._pause("after_commit")
+        # A refusal is an answer, not a fault: one log line, and BENIGN keeps the SDK from logging
+        # it as a failed activity with a traceback.
         except BillingError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        finally:
-            if beat is not None:
-                beat.cancel()
+            log.info("payment refused", client_payment_id=request.client_payment_id, reason=str(exc))
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True, category=BENIGN) from None
         log.info(
             "payment confirmed" if not result.replay else "payment replayed",
             client_payment_id=result.client_payment_id,
