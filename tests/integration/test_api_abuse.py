@@ -8,7 +8,8 @@ UTF-8} answers the expected 4xx in the one error format, a small body, and the p
 serving; a NUL in a query value; fractional vote counts; and the flood of forged pauses (0 events
 in the guardian's history, counted in one row, 429 + Retry-After, a real pause right after still
 works). Every case comes from its own loopback address (127.0.x.y), as separate clients would.
-The payment endpoint is checked for the limits that come before its authentication.
+Payment confirmations are signed (tests/payment_signing.py) so that each body reaches the
+parser; an unsigned one is refused before it is parsed.
 
 The admin keys are the public Hardhat development accounts (demo only).
 """
@@ -29,6 +30,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from govfleet.api.edge import MAX_BODY_BYTES
+from govfleet.api.routers.payments import PAYMENT_BODY_LIMIT_BYTES
 from govfleet.domain.admin_auth import SigningDomain
 from govfleet.simulator import TrackerSimulator, start_simulator
 from tests.integration.guardian_support import (
@@ -43,6 +45,7 @@ from tests.integration.guardian_support import (
     start_guardian,
 )
 from tests.integration.test_status_support import api_stack, seed, unique
+from tests.payment_signing import PAY_PATH, signed_headers, signing_environ
 
 GUARDIAN_ID = "governance-guardian"
 PUSH = {"Authorization": "Bearer push"}
@@ -93,7 +96,7 @@ async def stack(dev_env, make_database, tmp_path_factory, sim):
         tmp_path_factory.mktemp("abuse"),
         schedules=[],
         extra_spec=SPEC,
-        environ={"VOTING_TRACKER_URL": sim.url, "GUARDIAN_PUSH_TOKEN": "push"},
+        environ={"VOTING_TRACKER_URL": sim.url, "GUARDIAN_PUSH_TOKEN": "push", **signing_environ()},
     ) as s:
         queue = unique("tq-guardian")
         async with guardian_worker(s.client, queue, s.config, url, NotificationRecorder()):
@@ -170,7 +173,22 @@ ENDPOINTS = {
     "/guardian/pause": ({}, b'{"reason": "r", "reason": "s", "authorization": "t"}'),
     "/guardian/resume": ({}, b'{"authorization": "t", "authorization": "u"}'),
     "/guardian/readings": (PUSH, b'{"total_votes": 1, "total_votes": 2}'),
+    PAY_PATH: ({}, b'{"client_payment_id": "p1", "user_id": "alice", "user_id": "mallory", "amount_usd_cents": 1}'),
 }
+
+
+def headers_for(path: str, body: bytes, content_type: str | None = "application/json") -> dict[str, str]:
+    """The endpoint's credentials (a payment confirmation is signed over its exact bytes)."""
+    headers = dict(ENDPOINTS[path][0])
+    if path == PAY_PATH:
+        headers.update(signed_headers(body))
+    if content_type:
+        headers["Content-Type"] = content_type
+    else:
+        headers.pop("Content-Type", None)
+    return headers
+
+
 CASES = {
     # name: (body, content type, status, code)
     "3,000-deep JSON": (deep(3000), "application/json", 400, "body_too_deep"),
@@ -195,11 +213,10 @@ async def alive(http: httpx.AsyncClient) -> None:
 async def test_each_write_endpoint_refuses_abusive_json(stack, path, case):
     s, _ = stack
     body, content_type, status, code = CASES[case]
-    headers = dict(ENDPOINTS[path][0])
-    if content_type:
-        headers["Content-Type"] = content_type
+    if path == PAY_PATH and len(body) > PAYMENT_BODY_LIMIT_BYTES:
+        status, code = 413, "body_too_large"  # a confirmation has a tighter limit of its own
     async with client_from(s.url) as http:
-        resp = await http.post(path, content=body, headers=headers)
+        resp = await http.post(path, content=body, headers=headers_for(path, body, content_type))
         assert resp.status_code == status, resp.text
         err = resp.json()["error"]
         assert err["code"] == code and err["message"], err
@@ -210,10 +227,19 @@ async def test_each_write_endpoint_refuses_abusive_json(stack, path, case):
 @pytest.mark.parametrize("path", list(ENDPOINTS))
 async def test_duplicate_keys_are_refused(stack, path):
     s, _ = stack
-    headers, body = ENDPOINTS[path]
+    body = ENDPOINTS[path][1]
     async with client_from(s.url) as http:
-        resp = await http.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+        resp = await http.post(path, content=body, headers=headers_for(path, body))
         assert resp.status_code == 422 and resp.json()["error"]["code"] == "duplicate_key", resp.text
+        await alive(http)
+
+
+async def test_an_unsigned_payment_confirmation_is_refused_before_it_is_parsed(stack):
+    s, _ = stack
+    async with client_from(s.url) as http:
+        for body in (deep(3000), b'{"a": "\\ud800"}', b"{", ENDPOINTS[PAY_PATH][1]):
+            resp = await http.post(PAY_PATH, content=body, headers={"Content-Type": "application/json"})
+            assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_signature", resp.text
         await alive(http)
 
 
@@ -226,11 +252,11 @@ OVER_LIMIT = {
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 @pytest.mark.parametrize("case", list(OVER_LIMIT))
-@pytest.mark.parametrize("path", [*ENDPOINTS, "/api/v1/payments/credits/confirm"])
+@pytest.mark.parametrize("path", list(ENDPOINTS))
 async def test_over_limit_bodies_get_413_before_they_are_read(stack, path, case, chunked):
     s, _ = stack
     body = OVER_LIMIT[case]
-    headers = ENDPOINTS.get(path, ({}, b""))[0]
+    headers = {k: v for k, v in headers_for(path, body).items() if k != "Content-Type"}
     status, resp_headers, payload, sent = await raw_post(s.url, path, headers, body, chunked=chunked)
     assert status == 413, payload
     err = json.loads(payload)["error"]
@@ -245,20 +271,16 @@ async def test_over_limit_bodies_get_413_before_they_are_read(stack, path, case,
 
 
 async def test_many_keys_within_the_limit_get_a_small_answer(stack):
-    """Before: a 3.6 MB body of 200k keys got an 18.5 MB 422 after ~4 s. Within the 64 KiB
-    limit (3,000 keys) the answer names a few problems and says how many more there are."""
+    """Before: a 3.6 MB body of 200k keys got an 18.5 MB 422 after ~4 s. Within every limit
+    (800 keys) the answer names a few problems and says how many more there are."""
     s, _ = stack
-    body = many_keys(3_000)
-    assert len(body) < MAX_BODY_BYTES
+    body = many_keys(800)
+    assert len(body) < PAYMENT_BODY_LIMIT_BYTES < MAX_BODY_BYTES
     async with client_from(s.url) as http:
-        for path, headers in (("/guardian/pause", {}), ("/guardian/resume", {}), ("/guardian/readings", PUSH)):
-            resp = await http.post(path, content=body, headers={**headers, "Content-Type": "application/json"})
+        for path in ENDPOINTS:
+            resp = await http.post(path, content=body, headers=headers_for(path, body))
             assert resp.status_code == 422, resp.text
             assert len(resp.content) < 3_000, (path, len(resp.content))
-        payment = await http.post(
-            "/api/v1/payments/credits/confirm", content=body, headers={"Content-Type": "application/json"}
-        )
-        assert 400 <= payment.status_code < 500 and len(payment.content) < 3_000, payment.text[:300]
         await alive(http)
 
 
