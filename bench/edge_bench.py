@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -60,9 +61,12 @@ def _serve(temporal_address: str, database_url: str, spec_path: str, task_queue:
 async def _serve_async(temporal_address, database_url, spec_path, task_queue, port_queue) -> None:
     import logging
 
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
     from govfleet.api import create_app
     from govfleet.api.server import start_api
-    from govfleet.commands.guardian import demo_guardian_config, ensure_guardian
+    from govfleet.contracts.guardian import GUARDIAN_WORKFLOW, GuardianInput
+    from govfleet.repo_spec import guardian_config
     from govfleet.settings import load_config
     from govfleet.simulator import TrackerSimulator, start_simulator
     from govfleet.temporal import connect
@@ -85,7 +89,12 @@ async def _serve_async(temporal_address, database_url, spec_path, task_queue, po
     client = await connect(temporal_address)
     resources = await Resources.open(config, database_url, client, pool_size=4)
     async with build_worker(client, resources, task_queue=task_queue):
-        await ensure_guardian(client, task_queue, demo_guardian_config(config, sim))
+        spec = config.spec
+        cfg = guardian_config(spec.guardian, spec.cogni_dao, tracker_url=sim.url, breakers=[])
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # a worker may start declared guardians itself
+            await client.start_workflow(
+                GUARDIAN_WORKFLOW, GuardianInput(config=cfg), id=cfg.guardian_id, task_queue=task_queue
+            )
         api = await start_api(create_app(config, client=client, database_url=database_url))
         port_queue.put(api.port)
         await asyncio.Event().wait()  # until terminated
@@ -219,6 +228,19 @@ async def _abuser(port: int, kind: str, deadline: float, out: dict, payloads: di
         n += 1
 
 
+def _port_of(server, ports) -> int:
+    """The API's port once the server process is up (or its failure, at once)."""
+    import queue
+
+    for _ in range(240):
+        try:
+            return ports.get(True, 0.5)
+        except queue.Empty:
+            if not server.is_alive():
+                raise RuntimeError(f"the server process exited with {server.exitcode} before serving") from None
+    raise RuntimeError("the server process did not start serving within 120 s")
+
+
 def _summary(latencies: list[float]) -> dict:
     lat = sorted(latencies)
     if not lat:
@@ -278,7 +300,7 @@ async def _run(seconds: float) -> dict:
     server.start()
     try:
         payloads = _payloads()
-        port = await asyncio.to_thread(ports.get, True, 120)
+        port = await asyncio.to_thread(_port_of, server, ports)
         await _phase(port, 1.0, [], payloads)  # warm-up: first checks, connections, caches
         baseline = await _phase(port, seconds, [], payloads)
         abusers = ["declared_11mb", "chunked_3_6mb", "deep_json", "forged_flood", "forged_one_address"]
@@ -308,7 +330,7 @@ def run(quick: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--quick", action="store_true", help="3 s per phase instead of 15")
     p.add_argument("--seconds", type=float, default=None, help="seconds per phase")
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
