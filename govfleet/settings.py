@@ -114,8 +114,11 @@ def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
             for b in breakers:
                 if b["name"] == name:
                     b["url"] = env_url
-    data = spec.model_dump()
-    data["guardian"].update(rules=rules, tracker=tracker, breakers=breakers)
+    # exclude_unset keeps which blocks the file wrote (a file with only `guardians` declares no
+    # default guardian); the overrides apply to the `guardian` block alone.
+    data = spec.model_dump(exclude_unset=True)
+    if spec.declares_default_guardian:
+        data.setdefault("guardian", {}).update(rules=rules, tracker=tracker, breakers=breakers)
     try:
         return RepoSpec.model_validate(data)
     except ValidationError as err:
