@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
     METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
     METRICS_HOST: str = "0.0.0.0"
+    # On SIGTERM a worker stops polling and lets running activities finish this long
+    # (compose's stop_grace_period must be longer); docs/deployment.md.
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0)
 
     # The guardian's integration and monitoring variables (override repo-spec guardian.*).
     VOTING_TRACKER_URL: str | None = None

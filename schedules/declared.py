@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from govfleet.contracts.guardian import GUARDIAN_TASK_TIMEOUT, GUARDIAN_WORKFLOW, GuardianInput
+from govfleet.contracts.guardian import GUARDIAN_TASK_TIMEOUT, GUARDIAN_WORKFLOW, GuardianConfig, GuardianInput
 from govfleet.contracts.status import STATUS_WORKFLOW, STATUS_WORKFLOW_ID, StatusWorkflowInput
 from govfleet.contracts.watchdog import (
     WATCHDOG_WORKFLOW,
@@ -57,26 +57,25 @@ def watchdog_config(spec: RepoSpec) -> WatchdogConfig:
     )
 
 
+def declared_guardian(cfg: GuardianConfig) -> DeclaredWorkflow:
+    return DeclaredWorkflow(
+        desired=DesiredWorkflow(
+            workflow_id=cfg.guardian_id,
+            workflow_type=GUARDIAN_WORKFLOW,
+            kind="guardian",
+            config_hash=config_hash(cfg),
+            reconfigurable=True,
+            summary=f"tracker {cfg.tracker_url} · {len(cfg.breakers)} breakers · {len(cfg.admins)} admins",
+            memo_extra={"tracker_url": cfg.tracker_url},
+        ),
+        start_input=GuardianInput(config=cfg),
+        configure=cfg,
+        task_timeout=GUARDIAN_TASK_TIMEOUT,
+    )
+
+
 def declared_workflows(spec: RepoSpec) -> list[DeclaredWorkflow]:
-    out: list[DeclaredWorkflow] = []
-    for g in spec.declared_guardians():
-        cfg = guardian_config(g)
-        out.append(
-            DeclaredWorkflow(
-                desired=DesiredWorkflow(
-                    workflow_id=cfg.guardian_id,
-                    workflow_type=GUARDIAN_WORKFLOW,
-                    kind="guardian",
-                    config_hash=config_hash(cfg),
-                    reconfigurable=True,
-                    summary=f"tracker {cfg.tracker_url} · {len(cfg.breakers)} breakers · {len(cfg.admins)} admins",
-                    memo_extra={"tracker_url": cfg.tracker_url},
-                ),
-                start_input=GuardianInput(config=cfg),
-                configure=cfg,
-                task_timeout=GUARDIAN_TASK_TIMEOUT,
-            )
-        )
+    out = [declared_guardian(guardian_config(g)) for g in spec.declared_guardians()]
     status = StatusWorkflowInput()
     out.append(
         DeclaredWorkflow(

@@ -137,16 +137,19 @@ async def _configure(client: Client, d: DeclaredWorkflow, planned: str = "update
 
 async def reconcile_workflows(
     client: Client,
-    spec: RepoSpec,
+    spec: RepoSpec | None,
     *,
     task_queue: str,
     dry_run: bool = False,
     declared: list[DeclaredWorkflow] | None = None,
 ) -> WorkflowsReport:
-    """Plan (and unless `dry_run`, apply) the declared workflows of a validated repo-spec.
-    `declared` replaces what the spec declares (`govfleet up` points the guardian at its
-    simulator)."""
-    wanted = declared if declared is not None else declared_workflows(spec)
+    """Plan (and unless `dry_run`, apply) the declared workflows of a validated repo-spec, or
+    exactly the `declared` ones when given (a test's own guardians)."""
+    if declared is None:
+        if spec is None:
+            raise ValueError("reconcile_workflows needs a repo-spec or the declared workflows")
+        declared = declared_workflows(spec)
+    wanted = declared
     sem = asyncio.Semaphore(CONCURRENCY)
 
     async def read(d: DeclaredWorkflow) -> ActualWorkflow:

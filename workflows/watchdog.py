@@ -13,6 +13,7 @@ speaks when they are gone. Continues as new after `continue_as_new_after_events`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -60,14 +61,12 @@ class WatchdogWorkflow:
             self._start_send(req)
         while True:
             await self._look()
-            try:
+            with contextlib.suppress(TimeoutError):  # the usual way: the next look is due
                 await workflow.wait_condition(
                     lambda: self._pending_config is not None,
                     timeout=timedelta(seconds=self.core.config.check_seconds),
                     timeout_summary="next look",
                 )
-            except TimeoutError:
-                pass
             if self._pending_config is not None:
                 self._apply_config(self._pending_config)
                 self._pending_config = None

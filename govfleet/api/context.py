@@ -39,12 +39,13 @@ class ApiContext:
     status: StatusService
     clock: Clock
     query_timeout: float
-    _tracker_probe: tuple[float, bool] = field(default=(float("-inf"), False))
+    _tracker_probes: dict[str, tuple[float, bool]] = field(default_factory=dict)  # url -> (monotonic time, ok)
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 
     @property
     def guardian_id(self) -> str:
-        return self.config.spec.guardian.workflow_id
+        """The guardian the single-guardian endpoints address: the first one declared."""
+        return self.config.spec.declared_guardians()[0].workflow_id
 
 
 def api_context(request: Request) -> ApiContext:

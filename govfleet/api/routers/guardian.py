@@ -7,21 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from govfleet.api import gateway
+from govfleet.api import health as health_check
 from govfleet.api.context import READ, SOURCE_HEADER, ApiContext, api_context, require_push_token
 from govfleet.api.errors import ApiError, error_responses, problem_text
 from govfleet.api.models import (
     AlertsOut,
     EventsOut,
     GovernanceMetricsOut,
+    GuardiansOut,
     GuardianStatusOut,
+    GuardianSummaryOut,
     HealthOut,
     PauseIn,
     PauseOut,
@@ -44,7 +45,6 @@ from govfleet.domain.guardian.views import rules_view, status_from_audit_log
 from govfleet.store import guardian as guardian_store
 
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
-TRACKER_PROBE_SECONDS = 5.0  # /health asks the tracker at most this often
 
 router = APIRouter(tags=["guardian"])
 
@@ -197,49 +197,53 @@ async def guardian_rules(request: Request, response: Response) -> RulesOut:
 @router.get(
     "/health",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable"}},
+    responses={
+        503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable or a guardian is down"}
+    },
     summary="Health check",
-    description="`healthy` when the database answers, the guardian is monitoring, the tracker answers and "
-    "the last check is recent (within three normal intervals); `degraded` otherwise; `unhealthy` (HTTP 503) "
-    "when the database does not answer. Always public.",
+    description="`healthy` when the database answers, every declared workflow (guardians, `governance-status`, "
+    "`governance-watchdog`) runs, the first guardian is monitoring with a recent last check (within three normal "
+    "intervals), each guardian's tracker (the address the running guardian uses) answers and the watchdog has no "
+    "open incident; `degraded` otherwise; `unhealthy` (HTTP 503) when the database does not answer or a declared "
+    "guardian is not running. `problems` says why, one line each. Always public.",
 )
 async def health(request: Request) -> JSONResponse:
+    body = await health_check.check(api_context(request))
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if body.status == "unhealthy" else 200)
+
+
+@router.get(
+    "/guardians",
+    response_model=GuardiansOut,
+    dependencies=READ,
+    responses=error_responses(401),
+    summary="Every declared guardian",
+    description="One entry per guardian the repo-spec declares (`guardian`, then `guardians`): whether its "
+    "workflow runs, the tracker it uses and its `status` query (null when it does not answer).",
+)
+async def guardians(request: Request) -> GuardiansOut:
     ctx = api_context(request)
-    now = ctx.clock()
 
-    async def database() -> tuple[bool, dict | None]:
-        try:
-            async with ctx.pool.connection(timeout=2.0) as conn:
-                return True, await guardian_store.latest_check(conn, ctx.guardian_id)
-        except Exception:
-            return False, None
+    async def one(g) -> GuardianSummaryOut:
+        seen, status = await asyncio.gather(gateway.describe_workflow(ctx, g.workflow_id), _status_or_none(ctx, g))
+        memo_url = seen.memo.get("tracker_url")
+        return GuardianSummaryOut(
+            workflow_id=g.workflow_id,
+            name=g.name,
+            running=seen.running,
+            tracker_url=memo_url if isinstance(memo_url, str) else g.tracker.url,
+            status=status,
+        )
 
-    async def guardian() -> dict | None:
-        try:
-            return (await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut)).model_dump()
-        except ApiError:
-            return None
+    found = await asyncio.gather(*(one(g) for g in ctx.config.spec.declared_guardians()))
+    return GuardiansOut(guardians=list(found))
 
-    (db_ok, check), gstatus, tracker = await asyncio.gather(database(), guardian(), _tracker_connected(ctx))
-    last = (gstatus or {}).get("last_check") or (check or {}).get("timestamp")
-    since = int((now - last).total_seconds()) if last else None
-    monitoring = bool(gstatus and gstatus.get("monitoring_active"))
-    stale_after = 3 * ctx.config.spec.guardian.rules.monitoring_interval_normal
-    if not db_ok:
-        state = "unhealthy"
-    elif monitoring and tracker and since is not None and since <= stale_after:
-        state = "healthy"
-    else:
-        state = "degraded"
-    body = HealthOut(
-        status=state,
-        monitoring_active=monitoring,
-        voting_tracker_connected=tracker,
-        database="connected" if db_ok else "disconnected",
-        last_governance_check=last,
-        seconds_since_last_check=max(0, since) if since is not None else None,
-    )
-    return JSONResponse(body.model_dump(mode="json"), status_code=503 if state == "unhealthy" else 200)
+
+async def _status_or_none(ctx: ApiContext, g) -> GuardianStatusOut | None:
+    try:
+        return await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut, guardian_id=g.workflow_id)
+    except ApiError:
+        return None
 
 
 @router.post(
@@ -285,20 +289,6 @@ async def guardian_readings(request: Request) -> ReadingAccepted:
         first = problems[0]
         raise ApiError(422, "invalid_reading", f"{first['field']}: {first['problem']}", problems)
     return ReadingAccepted(accepted=True, guardian=ctx.guardian_id)
-
-
-async def _tracker_connected(ctx: ApiContext) -> bool:
-    checked_at, ok = ctx._tracker_probe
-    if time.monotonic() - checked_at < TRACKER_PROBE_SECONDS:
-        return ok
-    url = ctx.config.spec.guardian.tracker.url.rstrip("/") + "/voting/governance"
-    try:
-        resp = await ctx.http.get(url)
-        ok = resp.status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    ctx._tracker_probe = (time.monotonic(), ok)
-    return ok
 
 
 def _require_authorization(value: str | list[str]) -> None:
