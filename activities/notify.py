@@ -251,7 +251,7 @@ class NotificationActivities:
             say("notification has no channel to go to", kind=req.kind, idempotency_key=req.idempotency_key)
         outcomes = await asyncio.gather(*(self._send(c, req) for c in pending), return_exceptions=True)
         errors: list[ChannelError] = []
-        for channel, outcome in zip(pending, outcomes):
+        for channel, outcome in zip(pending, outcomes, strict=True):
             if outcome is None:
                 result.delivered.append(channel.name)
             elif isinstance(outcome, ChannelError):

@@ -25,7 +25,7 @@ GUARDIAN = "governance-guardian"
 
 def _pct(samples: list[float], q: float) -> float:
     s = sorted(samples)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def _timed(fn, n: int) -> list[float]:

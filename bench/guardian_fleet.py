@@ -19,6 +19,7 @@ import asyncio
 import sys
 import time
 import uuid
+from itertools import pairwise
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
@@ -31,7 +32,7 @@ def _window(series: list[list[float]], start: float, end: float) -> tuple[int, l
     for times in series:
         inside = [t for t in sorted(times) if start <= t < end]
         count += len(inside)
-        lags += [(b - a) - 1.0 for a, b in zip(inside, inside[1:])]
+        lags += [(b - a) - 1.0 for a, b in pairwise(inside)]
     return count, lags
 
 

@@ -75,7 +75,7 @@ async def _run(n_schedules: int) -> dict:
         spec = parse_repo_spec(spec_text(n_charters))
         kw = dict(task_queue=TASK_QUEUE, notify_status=False)
 
-        plan, plan_s = await _timed(reconcile(client, spec, dry_run=True, **kw))
+        _plan, plan_s = await _timed(reconcile(client, spec, dry_run=True, **kw))
         first, first_s = await _timed(reconcile(client, spec, **kw))
         assert first.ok, first.render()
         writes_first = rpc.count

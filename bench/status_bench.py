@@ -297,7 +297,9 @@ def print_table(figures: dict) -> None:
         )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        print(
+            "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
     print()
     print(
         f"status / static throughput: {figures['ratio_status_to_static']}  (target ≥ 0.5; uncached: "

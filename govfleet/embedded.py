@@ -19,8 +19,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+
+if TYPE_CHECKING:
+    from pgserver.postgres_server import PostgresServer
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
@@ -112,8 +116,8 @@ class EmbeddedTemporal:
         for key in SEARCH_ATTRIBUTES:
             args += ["--search-attribute", f"{key.name}=Keyword"]
         args += self.extra_args
-        log = open(self.data_dir / "temporal.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        with open(self.data_dir / "temporal.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         wait_for_port("127.0.0.1", self.port, timeout, self.proc, abort)
 
     def stop(self, timeout: float = 15) -> None:
@@ -139,7 +143,7 @@ class EmbeddedPostgres:
     by this process's `stop` like one it started."""
 
     data_dir: Path
-    server: object | None = None
+    server: PostgresServer | None = None
     reused: bool = False  # a server left running by an earlier process was taken over
 
     @property
@@ -147,12 +151,12 @@ class EmbeddedPostgres:
         return self.data_dir / "pgdata"
 
     def start(self) -> str:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.reused = _forget_dead_handles(self.pgdata) and self._postmaster_pid() is not None
-        server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        server = get_server(self.pgdata, cleanup_mode="stop")
         self.server = server
         return server.get_uri()
 
@@ -166,19 +170,26 @@ class EmbeddedPostgres:
         return pid
 
     def _pg_ctl(self, mode: str, timeout: float) -> None:
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import POSTGRES_BIN_PATH
 
-        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs it as this user under root
-        args = ["-w", "-t", str(int(timeout)), "-m", mode, "stop"]
+        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs the server as this user under root
+        args = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), "-w", "-t", str(int(timeout)), "-m", mode]
         with contextlib.suppress(subprocess.SubprocessError, OSError):  # not running any more: done
-            pg_ctl(args, pgdata=self.pgdata, user=user, timeout=timeout + 2)
+            subprocess.run(
+                [*args, "stop"],
+                user=user,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout + 2,
+                check=False,
+            )
 
     def stop(self) -> None:
         """Stop the server this process started or took over, also one whose start was
         interrupted before it handed back a handle."""
         server, self.server = self.server, None
         if server is not None:
-            server.cleanup()  # type: ignore[attr-defined]
+            server.cleanup()
         if self._postmaster_pid() is not None:
             self._pg_ctl("fast", 10)
 

@@ -77,18 +77,18 @@ class CogniDao(_Model):
 
 
 class HeartbeatSpec(_Model):
-    interval_minutes: int = Field(5, ge=1, le=1440)
-    low_balance_threshold_credits: int = Field(1_000_000, ge=0)
-    grant_expiry_warning_hours: int = Field(24, ge=0)
-    grace_seconds: int = Field(60, ge=0)
+    interval_minutes: int = Field(default=5, ge=1, le=1440)
+    low_balance_threshold_credits: int = Field(default=1_000_000, ge=0)
+    grant_expiry_warning_hours: int = Field(default=24, ge=0)
+    grace_seconds: int = Field(default=60, ge=0)
     sink_url: str | None = None
 
 
 class SystemTenantSpec(_Model):
     id: str = "cogni_system"
     tool_allowlist: list[str] = Field(default_factory=list)
-    budget_credits_per_day: int = Field(100_000_000, ge=0)
-    credits_per_run: int = Field(1_000_000, ge=0)
+    budget_credits_per_day: int = Field(default=100_000_000, ge=0)
+    credits_per_run: int = Field(default=1_000_000, ge=0)
 
     @field_validator("id")
     @classmethod
@@ -107,7 +107,7 @@ class ScheduleSpec(_Model):
     timezone: str = "UTC"
     entrypoint: str = "BRIEF"
     agent_url: str | None = None
-    credits_per_run: int | None = Field(None, ge=0)
+    credits_per_run: int | None = Field(default=None, ge=0)
 
     @field_validator("charter")
     @classmethod
@@ -148,7 +148,7 @@ class GovernanceSpec(_Model):
     heartbeat: HeartbeatSpec = HeartbeatSpec()
     system_tenant: SystemTenantSpec = SystemTenantSpec()
     schedules: list[ScheduleSpec] = Field(default_factory=list)
-    catchup_window_seconds: int = Field(60, ge=0)
+    catchup_window_seconds: int = Field(default=60, ge=0)
 
     @field_validator("schedules")
     @classmethod
@@ -169,9 +169,9 @@ class GovernanceSpec(_Model):
 
 class TrackerSpec(_Model):
     url: str = "http://127.0.0.1:8922"
-    timeout_seconds: float = Field(2.0, gt=0)
-    staleness_seconds: int = Field(120, ge=1)
-    failures_before_alert: int = Field(3, ge=1)
+    timeout_seconds: float = Field(default=2.0, gt=0)
+    staleness_seconds: int = Field(default=120, ge=1)
+    failures_before_alert: int = Field(default=3, ge=1)
     push_token: SecretRef | None = None
 
 
@@ -196,8 +196,8 @@ class GuardianSpec(_Model):
     breakers: list[BreakerTarget] = Field(default_factory=list)
     notifications: NotificationsSpec = NotificationsSpec()
     admins: list[EthAddress] = Field(default_factory=list)
-    resume_quorum: int = Field(2, ge=1)
-    signature_max_age_seconds: int = Field(900, ge=1)
+    resume_quorum: int = Field(default=2, ge=1)
+    signature_max_age_seconds: int = Field(default=900, ge=1)
 
     @field_validator("name")
     @classmethod
@@ -223,7 +223,7 @@ class WatchdogSpec(_Model):
     workflows and the heartbeat."""
 
     enabled: bool = True
-    check_seconds: int = Field(15, ge=1, le=60)
+    check_seconds: int = Field(default=15, ge=1, le=60)
 
 
 def guardian_config(spec: GuardianSpec, **overrides: Any) -> GuardianConfig:

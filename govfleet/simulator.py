@@ -51,7 +51,7 @@ def _gradual() -> list[float]:
 
 def _recovery() -> list[float]:
     values = [48.0 + 0.5 * i for i in range(0, 17)]  # 48.0 .. 56.0
-    return values + [58.0, 60.0, 62.0, 65.0, 68.0, 70.0]
+    return [*values, 58.0, 60.0, 62.0, 65.0, 68.0, 70.0]
 
 
 SCENARIOS: dict[str, list[Any]] = {
@@ -69,7 +69,7 @@ TIMEOUT = "timeout"  # a scripted value: the reading is answered only after `slo
 
 def reading_body(h: float, *, now: datetime | None = None) -> dict[str, Any]:
     """A consistent tracker reading for holder control `h` (two decimals)."""
-    holder = int(round(h * TOTAL_VOTES / 100))
+    holder = round(h * TOTAL_VOTES / 100)
     now = now or datetime.now(UTC)
     return {
         "holder_control_percentage": holder * 100 / TOTAL_VOTES,

@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
 
 from govfleet.settings import ConfigError
 
@@ -75,7 +76,7 @@ def client_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             reason = " ".join(str(exc).split())[:300]
         raise TemporalConfigError(f"Temporal connection settings (TEMPORAL_* / profile file): {reason}") from None
     tls = cfg.get("tls")
-    if tls is not None and not isinstance(tls, bool) and (tls.client_cert is None) != (tls.client_private_key is None):
+    if isinstance(tls, TLSConfig) and (tls.client_cert is None) != (tls.client_private_key is None):
         raise TemporalConfigError(
             "Temporal connection settings: a TLS client certificate needs its key and the key its certificate "
             "(TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
@@ -94,7 +95,7 @@ def describe_connection(cfg: Mapping[str, Any]) -> str:
     tls = cfg.get("tls")
     if tls is True:
         parts.append("TLS")
-    elif tls:
+    elif isinstance(tls, TLSConfig):
         mutual = " with client certificate" if tls.client_cert else ""
         name = f", server name {tls.domain}" if tls.domain else ""
         ca = ", own CA" if tls.server_root_ca_cert else ""

@@ -76,7 +76,7 @@ def declared_guardian(cfg: GuardianConfig) -> DeclaredWorkflow:
 
 def declared_workflows(spec: RepoSpec) -> list[DeclaredWorkflow]:
     out = [declared_guardian(guardian_config(g)) for g in spec.declared_guardians()]
-    status = StatusWorkflowInput()
+    status = StatusWorkflowInput.model_validate({})  # what every signal-with-start sends
     out.append(
         DeclaredWorkflow(
             desired=DesiredWorkflow(

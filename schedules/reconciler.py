@@ -144,7 +144,9 @@ async def actual_from_description(client: Client, desc: ScheduleDescription) -> 
         observed.update(workflow=action.workflow, workflow_id=action.id, task_queue=action.task_queue)
     observed["timezone"] = sched.spec.time_zone_name or ""
     observed["overlap"] = _OVERLAP_NAMES.get(int(sched.policy.overlap), str(sched.policy.overlap))
-    observed["catchup_window_seconds"] = int(sched.policy.catchup_window.total_seconds())
+    # The server fills in its default window; an absent one is reported as drift (observed None).
+    window = sched.policy.catchup_window
+    observed["catchup_window_seconds"] = int(window.total_seconds()) if window is not None else None
     owner = action_memo.get("owner") or schedule_memo.get("owner")
     return ActualSchedule(
         schedule_id=desc.id,

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
-from govfleet.db import create_pool
+from govfleet.db import DbPool, create_pool
 from govfleet.settings import Config
 
 
@@ -20,7 +19,7 @@ from govfleet.settings import Config
 class Resources:
     config: Config
     database_url: str
-    pool: AsyncConnectionPool
+    pool: DbPool
     http: httpx.AsyncClient
     client: Client
 

@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         AlertsQueryInput,
         AlertsResult,
         BreakerCall,
+        CommandKind,
         EventsQueryInput,
         EventsResult,
         FetchReadingInput,
@@ -98,7 +99,7 @@ HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in f
 
 @dataclass
 class _Command:
-    kind: str
+    kind: CommandKind
     payload: Any
     via: str  # "signal" | "update"
     done: bool = False
@@ -174,8 +175,7 @@ class GuardianWorkflow:
             snapshot = await workflow.execute_local_activity_method(
                 GuardianActivities.restore,
                 RestoreInput(guardian_id=self.config.guardian_id, now=workflow.now()),
-                **guardian_restore(self.config.restore_timeout_seconds),
-                summary="restore state",
+                **(guardian_restore(self.config.restore_timeout_seconds) | {"summary": "restore state"}),
             )
         except FailureError as exc:
             workflow.logger.error("guardian state not restored: %s", exc.cause or exc)
@@ -242,8 +242,9 @@ class GuardianWorkflow:
                     timeout_seconds=cfg.tracker_timeout_seconds,
                     staleness_seconds=cfg.staleness_seconds,
                 ),
-                **guardian_fetch(cfg.tracker_timeout_seconds),
-                summary="fetch reading",
+                # (summary merged in: the options type has a summary key, so a separate
+                # keyword could clash as far as the type checker knows)
+                **(guardian_fetch(cfg.tracker_timeout_seconds) | {"summary": "fetch reading"}),
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             cause = exc.cause or exc
@@ -309,8 +310,7 @@ class GuardianWorkflow:
             result = await workflow.execute_local_activity_method(
                 GuardianActivities.record,
                 batch,
-                **guardian_record(failing),
-                summary="record audit",
+                **(guardian_record(failing) | {"summary": "record audit"}),
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             # Keep monitoring; the rows (idempotent) go with the next check's write.
@@ -345,8 +345,7 @@ class GuardianWorkflow:
                     await workflow.execute_activity_method(
                         GuardianActivities.call_breaker,
                         call,
-                        **GUARDIAN_BREAKER_CALL,
-                        summary=f"{call.action} {call.target}",
+                        **(GUARDIAN_BREAKER_CALL | {"summary": f"{call.action} {call.target}"}),
                     )
                 except ActivityError as exc:  # only on cancellation: retries are unlimited
                     workflow.logger.error("breaker %s %s abandoned: %s", call.target, call.action, exc.cause or exc)
@@ -368,8 +367,7 @@ class GuardianWorkflow:
             await workflow.execute_activity_method(
                 NotificationActivities.send_notification,
                 req,
-                **GUARDIAN_NOTIFICATION,
-                summary=f"notify {req.kind}",
+                **(GUARDIAN_NOTIFICATION | {"summary": f"notify {req.kind}"}),
             )
         except ActivityError as exc:
             workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
@@ -436,7 +434,7 @@ class GuardianWorkflow:
         """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves an `admin_rejected` event."""
         self._inbox.append(_Command("resume", _parse(ResumeInput, req), "signal"))
 
-    async def _run_update(self, kind: str, payload: Any) -> Any:
+    async def _run_update(self, kind: CommandKind, payload: Any) -> Any:
         cmd = _Command(kind, payload, "update")
         self._inbox.append(cmd)
         await workflow.wait_condition(lambda: cmd.done)

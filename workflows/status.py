@@ -15,6 +15,7 @@ History stays bounded: the workflow continues as new when the server suggests it
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -78,10 +79,8 @@ class GovernanceStatusWorkflow:
             if fire is not None and fire < wake_at:
                 wake_at = fire
             timeout = max(wake_at - now, timedelta(milliseconds=100))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: bool(self._dirty), timeout=timeout)
-            except TimeoutError:
-                pass
             if self._dirty:
                 # Debounce a burst of updates into one authoritative read.
                 if input.debounce_seconds:

@@ -99,8 +99,7 @@ class WatchdogWorkflow:
             obs = await workflow.execute_local_activity_method(
                 WatchdogActivities.inspect,
                 InspectInput(workflow_ids=[w.workflow_id for w in cfg.workflows], heartbeat=cfg.heartbeat is not None),
-                **WATCHDOG_INSPECT,
-                summary="look",
+                **(WATCHDOG_INSPECT | {"summary": "look"}),
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             workflow.logger.warning("watchdog could not look: %s", exc.cause or exc)
@@ -132,7 +131,9 @@ class WatchdogWorkflow:
     async def _record(self, batch: int, changes: list[IncidentChange]) -> None:
         try:
             await workflow.execute_activity_method(
-                WatchdogActivities.record, RecordIncidentsInput(changes=changes), **WATCHDOG_RECORD, summary="record"
+                WatchdogActivities.record,
+                RecordIncidentsInput(changes=changes),
+                **(WATCHDOG_RECORD | {"summary": "record incidents"}),
             )
         except ActivityError as exc:
             workflow.logger.warning("incidents not recorded: %s", exc.cause or exc)
@@ -142,7 +143,9 @@ class WatchdogWorkflow:
     async def _send(self, req: NotificationRequest) -> None:
         try:
             await workflow.execute_activity_method(
-                NotificationActivities.send_notification, req, **WATCHDOG_NOTIFICATION, summary=f"notify {req.kind}"
+                NotificationActivities.send_notification,
+                req,
+                **(WATCHDOG_NOTIFICATION | {"summary": f"notify {req.kind}"}),
             )
         except ActivityError as exc:
             workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from govfleet import db
@@ -41,7 +40,7 @@ def create_app(
     *,
     client: Client | None = None,
     database_url: str | None = None,
-    pool: AsyncConnectionPool | None = None,
+    pool: db.DbPool | None = None,
     clock: Clock = utc_now,
     cache_ttl: float = 2.0,
     query_timeout: float = 3.0,
@@ -98,8 +97,9 @@ def create_app(
     generate = app.openapi
 
     def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = generate()
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate()  # FastAPI keeps it in app.openapi_schema
             ctx = getattr(app.state, "ctx", None)
             if ctx is not None and not ctx.config.settings.API_READ_TOKEN:
                 _drop_security(schema, "ReadToken")  # reads are public on this server
@@ -107,7 +107,7 @@ def create_app(
             schema.setdefault("components", {}).setdefault("schemas", {})["ReadingIn"] = ReadingIn.model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
-        return app.openapi_schema
+        return schema
 
     app.openapi = openapi
     return app

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 import httpx
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from govfleet.api.errors import ApiError
 from govfleet.api.service import Clock, StatusService
+from govfleet.db import DbPool
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.settings import Config
 
@@ -34,7 +34,7 @@ SOURCE_HEADER = "X-Govfleet-Source"
 class ApiContext:
     config: Config
     client: Client | None
-    pool: AsyncConnectionPool
+    pool: DbPool
     http: httpx.AsyncClient
     status: StatusService
     clock: Clock

@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP API.
 
-The guardian models are the documented shapes field for field (docs/guardian.md); datetimes are ISO 8601 UTC with a `Z` suffix. Holder-control figures are
-percentages (0-100) as JSON numbers.
+The guardian models are the documented shapes field for field (docs/guardian.md); datetimes are
+ISO 8601 UTC with a `Z` suffix. Holder-control figures are percentages (0-100) as JSON numbers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Serving an ASGI app in-process: a uvicorn `Server` in an asyncio task, on a socket bound by
 us (port 0 picks a free port). Used for the API (`govfleet up`, `govfleet api`), the tracker
-simulator, the tests' loopback receivers and the benchmarks. Signals stay with the host process: uvicorn's own signal capture is disabled
-so Ctrl-C reaches `govfleet up`'s stop event."""
+simulator, the tests' loopback receivers and the benchmarks. Signals stay with the host process:
+uvicorn's own signal capture is disabled so Ctrl-C reaches `govfleet up`'s stop event."""
 
 from __future__ import annotations
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import structlog
-from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from govfleet.contracts.status import SNAPSHOT_QUERY, STATUS_WORKFLOW_ID, SnapshotQueryResult, StatusState, StatusUpdate
+from govfleet.db import DbPool
 from govfleet.domain.status import GovernanceStatusV1, build_status, schedule_entries
 from govfleet.settings import Config
 from govfleet.status_client import tell_status
@@ -48,7 +48,7 @@ class StatusService:
         self,
         config: Config,
         client: Client | None,
-        pool: AsyncConnectionPool | None,
+        pool: DbPool | None,
         *,
         clock: Clock = utc_now,
         cache_ttl: float = 2.0,

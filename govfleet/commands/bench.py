@@ -73,11 +73,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         started = time.monotonic()
         try:
             figures = module.run(args.quick)
-            if inspect.isawaitable(figures):
+            if inspect.iscoroutine(figures):
                 figures = asyncio.run(figures)
         except Exception as exc:  # one failing benchmark must not hide the others' figures
             failed.append(name)
-            figures = {"error": f"{type(exc).__name__}: {exc}"}
+            figures: dict[str, object] = {"error": f"{type(exc).__name__}: {exc}"}
         figures["_seconds"] = round(time.monotonic() - started, 1)
         results["benchmarks"][name] = figures
     out = Path(args.output)

@@ -67,7 +67,8 @@ def cmd_tracker_sim(args: argparse.Namespace) -> int:
             f"{'one step per reading' if sim.per_request else f'one step every {sim.step_seconds:g} s'})\n"
             f"  GET  {running.url}/voting/governance\n"
             f"  POST {running.url}/admin/pause | /admin/resume\n"
-            f"  GET  {running.url}/sim/state | /sim/calls    POST /sim/reading | /sim/scenario | /sim/fail | /sim/reset\n"
+            f"  GET  {running.url}/sim/state | /sim/calls"
+            "    POST /sim/reading | /sim/scenario | /sim/fail | /sim/reset\n"
             "Ctrl-C stops it.",
             file=sys.stderr,
             flush=True,

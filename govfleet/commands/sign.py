@@ -189,7 +189,7 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
         return token, summary
     if base is not None:
         try:
-            tokens = parse_authorizations(base.get("authorization")) + [token]
+            tokens = [*parse_authorizations(base.get("authorization")), token]
         except ValueError as exc:
             raise SignError(f"the authorization in {args.add_to} is not a token or a list of tokens: {exc}") from None
         governance_verified = bool(base.get("governance_verified", False)) or args.governance_verified

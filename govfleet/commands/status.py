@@ -10,10 +10,14 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from govfleet import db
 from govfleet.local_fleet import with_local_fleet
 from govfleet.settings import Config, load_config
+
+if TYPE_CHECKING:
+    from govfleet.api.server import RunningApi
 
 CREDITS_PER_USD = 10_000_000
 
@@ -87,7 +91,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
-async def start_in_up(config: Config, client, database_url: str) -> tuple[str, object]:
+async def start_in_up(config: Config, client, database_url: str) -> tuple[str, RunningApi]:
     """For `govfleet up`: start the status workflow and serve the API on SERVICE_HOST:SERVICE_PORT
     in this process. Returns (where it listens, the running server)."""
     from govfleet.api import create_app
@@ -214,8 +218,8 @@ async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return out
 
 

@@ -125,10 +125,13 @@ def guardian_workflow_id(name: str | None = None) -> str:
     return GUARDIAN_WORKFLOW_ID if not name else f"{GUARDIAN_WORKFLOW_ID}-{name}"
 
 
+CommandKind = Literal["reading", "pause", "resume", "configure"]
+
+
 class PendingCommand(BaseModel):
     """A signal not yet processed when the run continued as new."""
 
-    kind: Literal["reading", "pause", "resume", "configure"]
+    kind: CommandKind
     reading: ReadingPayload | None = None
     pause: PauseInput | None = None
     resume: ResumeInput | None = None

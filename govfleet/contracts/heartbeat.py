@@ -38,11 +38,11 @@ POST_SINK_ACTIVITY = "heartbeat_post_sink"
 class HeartbeatInput(BaseModel):
     """The workflow's input (the `governance:heartbeat` schedule's args)."""
 
-    interval_minutes: int = Field(5, ge=1)
-    grace_seconds: int = Field(60, ge=0)
-    low_balance_threshold_credits: int = Field(1_000_000, ge=0)
-    grant_expiry_warning_hours: int = Field(24, ge=0)
-    renotify_minutes: int = Field(60, ge=1)
+    interval_minutes: int = Field(default=5, ge=1)
+    grace_seconds: int = Field(default=60, ge=0)
+    low_balance_threshold_credits: int = Field(default=1_000_000, ge=0)
+    grant_expiry_warning_hours: int = Field(default=24, ge=0)
+    renotify_minutes: int = Field(default=60, ge=1)
     sink_url: str | None = None
     dao_name: str = "cogni"
 

@@ -64,7 +64,7 @@ class WatchdogInput(BaseModel):
     notifications: list[NotificationRequest] = Field(default_factory=list)  # not yet sent at continue-as-new
     unrecorded: list[IncidentChange] = Field(default_factory=list)  # not yet written at continue-as-new
     runs: int = 0
-    continue_as_new_after_events: int = Field(2000, ge=100)
+    continue_as_new_after_events: int = Field(default=2000, ge=100)
 
 
 class InspectInput(BaseModel):

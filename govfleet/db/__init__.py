@@ -8,16 +8,21 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Final, TypeAlias
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-SYSTEM_TENANT_ID = "cogni_system"
+SYSTEM_TENANT_ID: Final = "cogni_system"
 SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
 GOVERNANCE_GRANT_ID = "cogni_system_governance"
 APP_ROLE = "govfleet_app"
+
+# Every connection of ours returns rows as dicts (`create_pool` sets psycopg's `dict_row`).
+DbConnection: TypeAlias = psycopg.AsyncConnection[DictRow]
+DbPool: TypeAlias = AsyncConnectionPool[DbConnection]
 
 
 class StartupError(RuntimeError):
@@ -109,9 +114,10 @@ def verify_system_tenant(database_url: str) -> None:
 RECONNECT_TIMEOUT_SECONDS = 10.0
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
-    pool = AsyncConnectionPool(
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> DbPool:
+    pool: DbPool = AsyncConnectionPool(
         database_url,
+        connection_class=DbConnection,
         min_size=min_size,
         max_size=max_size,
         open=False,
@@ -123,7 +129,7 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
 
 
 @asynccontextmanager
-async def tenant_scope(conn: psycopg.AsyncConnection, user_id: str) -> AsyncIterator[psycopg.AsyncConnection]:
+async def tenant_scope(conn: DbConnection, user_id: str) -> AsyncIterator[DbConnection]:
     """Inside one transaction, drop to the application role
     (no BYPASSRLS) and set the tenant, so row-level security decides what is visible."""
     async with conn.transaction():

@@ -59,7 +59,7 @@ from datetime import UTC, datetime, timedelta
 from eth_keys.backends.native.ecdsa import ecdsa_raw_recover
 from eth_keys.constants import SECPK1_N
 from eth_keys.exceptions import BadSignature
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict
 
 from govfleet.domain.eth import Account, encode_defunct
@@ -220,10 +220,7 @@ def parse_authorizations(value: str | Iterable[str] | None) -> list[str]:
     separated by whitespace or commas, or a list of such strings."""
     if value is None:
         return []
-    if isinstance(value, str):
-        parts = [value]
-    else:
-        parts = list(value)
+    parts = [value] if isinstance(value, str) else list(value)
     out: list[str] = []
     for part in parts:
         if not isinstance(part, str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
@@ -26,8 +26,9 @@ SYSTEM_TENANT_ID = "cogni_system"
 SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
 
 # Ledger reasons (credit_ledger.reason).
-REASON_PURCHASE = "widget_payment"
-REASON_REVENUE_SHARE = "platform_revenue_share"
+# Final: literal types, so SQL composed from them stays a literal to the type checker.
+REASON_PURCHASE: Final = "widget_payment"
+REASON_REVENUE_SHARE: Final = "platform_revenue_share"
 REASON_GOVERNANCE_RUN = "governance_run"
 
 
@@ -87,7 +88,7 @@ def _require_int(name: str, value: object) -> int:
 def parse_revenue_share(value: object) -> Decimal:
     """A share as an exact Decimal in [0, 1]. Accepts Decimal, int, or a decimal string; a float
     is refused because it is already rounded (pass "0.75", not 0.75)."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError(f"revenue share {value!r} must be given as a decimal string or Decimal, not a float")
     if isinstance(value, Fraction):
         raise ValueError(f"revenue share {value!r} must be a decimal, not a fraction")

@@ -46,7 +46,7 @@ def heartbeat_state(
     grace: timedelta,
     now: datetime,
     paused: bool = False,
-) -> str:
+) -> Literal["new", "up", "late", "down", "paused"]:
     """ "new" | "up" | "late" | "down" | "paused" (see the module docstring)."""
     if interval <= timedelta(0):
         raise ValueError(f"interval must be positive, got {interval}")

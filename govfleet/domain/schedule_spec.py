@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -178,7 +178,7 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
             reason="declared in repo-spec, not in Temporal",
             desired_hash=h,
         )
-    common = dict(
+    common: dict[str, Any] = dict(
         schedule_id=desired.schedule_id, summary=desired.summary, paused=actual.paused, note=actual.note, desired_hash=h
     )
     if actual.owner != owner:

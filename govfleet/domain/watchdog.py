@@ -45,8 +45,8 @@ class HeartbeatWatch(BaseModel):
 class WatchdogConfig(BaseModel):
     """What the watchdog watches (from repo-spec, through the reconciler)."""
 
-    check_seconds: int = Field(15, ge=1)
-    down_after_checks: int = Field(2, ge=1)
+    check_seconds: int = Field(default=15, ge=1)
+    down_after_checks: int = Field(default=2, ge=1)
     workflows: list[WatchedWorkflow] = Field(default_factory=list)
     heartbeat: HeartbeatWatch | None = None
     notify_guardian: str = "governance-guardian"  # channels for the heartbeat's incidents

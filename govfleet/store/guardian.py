@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-
 from govfleet.contracts.guardian import (
     RecordBatch,
     RecordResult,
@@ -17,6 +14,7 @@ from govfleet.contracts.guardian import (
     RestoredPause,
     RestoreResult,
 )
+from govfleet.db import DbConnection, DbPool
 
 CHECK_EVENT = "governance_check"
 
@@ -25,7 +23,7 @@ def _f(value) -> float | None:
     return None if value is None else float(value)
 
 
-async def alerts(conn: AsyncConnection, guardian_id: str, limit: int, resolved: bool | None = None) -> list[dict]:
+async def alerts(conn: DbConnection, guardian_id: str, limit: int, resolved: bool | None = None) -> list[dict]:
     where = "guardian_id = %s"
     params: list = [guardian_id]
     if resolved is not None:
@@ -40,7 +38,7 @@ async def alerts(conn: AsyncConnection, guardian_id: str, limit: int, resolved: 
     return [{**r, "holder_control": _f(r["holder_control"])} for r in rows]
 
 
-async def events(conn: AsyncConnection, guardian_id: str, limit: int, event_type: str | None = None) -> list[dict]:
+async def events(conn: DbConnection, guardian_id: str, limit: int, event_type: str | None = None) -> list[dict]:
     where = "guardian_id = %s"
     params: list = [guardian_id]
     if event_type:
@@ -55,7 +53,7 @@ async def events(conn: AsyncConnection, guardian_id: str, limit: int, event_type
     return [{**r, "holder_control": _f(r["holder_control"])} for r in rows]
 
 
-async def latest_check(conn: AsyncConnection, guardian_id: str) -> dict | None:
+async def latest_check(conn: DbConnection, guardian_id: str) -> dict | None:
     cur = await conn.execute(
         """SELECT timestamp, holder_control, threshold_level FROM governance_events
            WHERE guardian_id = %s AND event_type = %s ORDER BY timestamp DESC, id DESC LIMIT 1""",
@@ -67,7 +65,7 @@ async def latest_check(conn: AsyncConnection, guardian_id: str) -> dict | None:
     return {**row, "holder_control": _f(row["holder_control"])}
 
 
-async def open_pauses(conn: AsyncConnection, guardian_id: str) -> list[dict]:
+async def open_pauses(conn: DbConnection, guardian_id: str) -> list[dict]:
     cur = await conn.execute(
         """SELECT id, paused_at, pause_reason, pause_type, scope FROM system_pauses
            WHERE guardian_id = %s AND resumed_at IS NULL ORDER BY paused_at DESC""",
@@ -76,16 +74,17 @@ async def open_pauses(conn: AsyncConnection, guardian_id: str) -> list[dict]:
     return list(await cur.fetchall())
 
 
-async def active_alert_count(conn: AsyncConnection, guardian_id: str) -> int:
+async def active_alert_count(conn: DbConnection, guardian_id: str) -> int:
     cur = await conn.execute(
         "SELECT count(*) AS n FROM governance_alerts WHERE guardian_id = %s AND NOT resolved", (guardian_id,)
     )
     row = await cur.fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
     return int(row["n"])
 
 
 async def holder_control_series(
-    conn: AsyncConnection, guardian_id: str, *, since: datetime, until: datetime, bucket: timedelta
+    conn: DbConnection, guardian_id: str, *, since: datetime, until: datetime, bucket: timedelta
 ) -> list[dict]:
     cur = await conn.execute(
         """SELECT date_bin(%s, timestamp, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
@@ -110,7 +109,7 @@ async def holder_control_series(
     ]
 
 
-async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout: float) -> RecordResult:
+async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> RecordResult:
     """Write the audit rows of a batch in one transaction; returns the database ids. Every row
     carries its idempotency key, so a retried batch writes nothing twice (and still gets the ids)."""
     result = RecordResult()
@@ -214,9 +213,7 @@ async def record_batch(pool: AsyncConnectionPool, batch: RecordBatch, *, timeout
     return result
 
 
-async def restore_snapshot(
-    pool: AsyncConnectionPool, guardian_id: str, now: datetime, *, timeout: float
-) -> RestoreResult:
+async def restore_snapshot(pool: DbPool, guardian_id: str, now: datetime, *, timeout: float) -> RestoreResult:
     """What a guardian started afresh takes back: its open alerts, its active pauses (with the
     targets that acknowledged the pause call) and its admin nonces still within their expiry."""
     async with pool.connection(timeout=timeout) as conn:
@@ -271,9 +268,7 @@ async def restore_snapshot(
     return RestoreResult(alerts=alerts, pauses=pauses, nonces=nonces)
 
 
-async def record_breaker_ack(
-    pool: AsyncConnectionPool, idempotency_key: str, target: str, action: str, *, timeout: float
-) -> None:
+async def record_breaker_ack(pool: DbPool, idempotency_key: str, target: str, action: str, *, timeout: float) -> None:
     """A breaker target answered a call with 2xx (keyed like the call: repeating it is harmless)."""
     async with pool.connection(timeout=timeout) as conn:
         await conn.execute(

@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from psycopg_pool import AsyncConnectionPool
-
-from govfleet.db import GOVERNANCE_GRANT_ID, SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
+from govfleet.db import GOVERNANCE_GRANT_ID, SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, DbPool, tenant_scope
 from govfleet.domain.heartbeat import HeartbeatFacts, PreviousHeartbeat, previous_from_event
 
 
-async def gather_facts(pool: AsyncConnectionPool) -> HeartbeatFacts:
+async def gather_facts(pool: DbPool) -> HeartbeatFacts:
     """What the heartbeat checks, read as the system principal (tenant scope, row-level security)."""
     async with pool.connection() as conn, tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID):
         cur = await conn.execute(
@@ -37,7 +35,7 @@ async def gather_facts(pool: AsyncConnectionPool) -> HeartbeatFacts:
     )
 
 
-async def previous_heartbeat(pool: AsyncConnectionPool, *, before_id: str | None = None) -> PreviousHeartbeat | None:
+async def previous_heartbeat(pool: DbPool, *, before_id: str | None = None) -> PreviousHeartbeat | None:
     """The latest heartbeat event other than `before_id` (this heartbeat's own, on a retry)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -51,7 +49,7 @@ async def previous_heartbeat(pool: AsyncConnectionPool, *, before_id: str | None
     return previous_from_event(row["time"], row["status"], row["data"] or {})
 
 
-async def insert_event(pool: AsyncConnectionPool, ev: dict) -> bool:
+async def insert_event(pool: DbPool, ev: dict) -> bool:
     """Store a `governance.heartbeat` CloudEvent once (keyed by its id); False when it was already there."""
     async with pool.connection() as conn:
         cur = await conn.execute(

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, LiteralString
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from govfleet.db import DbConnection, DbPool
 from govfleet.domain.billing import (
     BIGINT_MAX,
     REASON_GOVERNANCE_RUN,
@@ -52,12 +52,12 @@ class LedgerUnavailable(RuntimeError):
     not bad input. Retrying may help once it is fixed."""
 
 
-_ASSERT_PREFIX = "ledger_assert: "
+_ASSERT_PREFIX: Final = "ledger_assert: "
 FIRST_PURCHASE_RACE = {"billing_accounts_pkey", "billing_accounts_owner_uidx", "users_pkey"}
 FIRST_PURCHASE_ATTEMPTS = 3
 
 
-def _confirm_statement(with_bonus: bool) -> str:
+def _confirm_statement(with_bonus: bool) -> LiteralString:
     """The whole purchase as ONE statement (hence one transaction, one round trip).
 
     CTE order is forced by data dependencies: pre (is the id already confirmed?) -> usr (creates
@@ -76,12 +76,12 @@ def _confirm_statement(with_bonus: bool) -> str:
     UNION ALL
     SELECT '{SYSTEM_TENANT_ID}', %(bonus)s, system_balance_after, '{REASON_REVENUE_SHARE}', %(pid)s, %(meta)s::jsonb
     FROM pay"""
-        entries = 2
+        entries = "2"
     else:
         sys_cte = f"""
     SELECT balance_credits FROM billing_accounts WHERE id = '{SYSTEM_TENANT_ID}' AND is_system_tenant"""
         bonus_entry = ""
-        entries = 1
+        entries = "1"
     return f"""
 WITH pre AS (
     SELECT client_payment_id, user_id, billing_account_id, amount_usd_cents, user_credits, bonus_credits,
@@ -159,13 +159,13 @@ def _replay_or_conflict(
     return _result_from_row(row, replay=not own)
 
 
-async def _find_payment(conn: psycopg.AsyncConnection, client_payment_id: str) -> dict[str, Any] | None:
+async def _find_payment(conn: DbConnection, client_payment_id: str) -> dict[str, Any] | None:
     cur = await conn.execute(_FIND_PAYMENT, (client_payment_id,))
     return await cur.fetchone()
 
 
 async def _explain_overflow(
-    conn: psycopg.AsyncConnection, request: ConfirmPaymentInput, credits: int, bonus: int
+    conn: DbConnection, request: ConfirmPaymentInput, credits: int, bonus: int
 ) -> LedgerOverflow:
     cur = await conn.execute(
         "SELECT id, balance_credits FROM billing_accounts WHERE owner_user_id = %s OR id = %s",
@@ -181,7 +181,7 @@ async def _explain_overflow(
 
 
 async def confirm_payment(
-    pool: AsyncConnectionPool,
+    pool: DbPool,
     request: ConfirmPaymentInput | dict[str, Any],
     *,
     share: Decimal | str,
@@ -215,6 +215,7 @@ async def confirm_payment(
         # In autocommit mode the single statement is its own transaction: one round trip, and
         # the hot row's lock is held only while the server finishes the statement and commits.
         await conn.set_autocommit(True)
+        row = None  # set by the attempt that succeeds; every other way out raises
         try:
             try:
                 for attempt in range(1, FIRST_PURCHASE_ATTEMPTS + 1):
@@ -297,7 +298,7 @@ def _validate_charge(amount: object, reference: object, reason: object, metadata
 
 
 async def charge_system_tenant(
-    pool: AsyncConnectionPool,
+    pool: DbPool,
     *,
     amount: int,
     reference: str,
@@ -346,7 +347,7 @@ async def charge_system_tenant(
     return ChargeResult(charged=amount, balance_after=balance_after, replay=False)
 
 
-async def spent_today(pool: AsyncConnectionPool) -> int:
+async def spent_today(pool: DbPool) -> int:
     """Credits charged to the system tenant since UTC midnight (by the database's clock)."""
     async with pool.connection() as conn:
         cur = await conn.execute(
@@ -357,10 +358,11 @@ async def spent_today(pool: AsyncConnectionPool) -> int:
         )
         row = await cur.fetchone()
         await conn.rollback()
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
     return int(row["spent"])
 
 
-async def system_balance(pool: AsyncConnectionPool) -> int:
+async def system_balance(pool: DbPool) -> int:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT balance_credits FROM billing_accounts WHERE id = %s", (SYSTEM_TENANT_ID,))
         row = await cur.fetchone()
@@ -442,7 +444,7 @@ LEFT JOIN credit_ledger s ON s.billing_account_id = '{SYSTEM_TENANT_ID}' AND s.r
 """
 
 
-async def verify(pool: AsyncConnectionPool) -> VerifyReport:
+async def verify(pool: DbPool) -> VerifyReport:
     """Check, in one consistent snapshot: every account's balance equals the sum of its entries,
     every entry's balance_after equals the running sum up to it, and every payment has its entries."""
     async with pool.connection() as conn:

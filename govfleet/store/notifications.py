@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-from psycopg_pool import AsyncConnectionPool
-
+from govfleet.db import DbPool
 from govfleet.domain.notifications import NotificationRequest
 
 
-async def delivered_channels(pool: AsyncConnectionPool, key: str, *, timeout: float) -> set[str]:
+async def delivered_channels(pool: DbPool, key: str, *, timeout: float) -> set[str]:
     async with pool.connection(timeout=timeout) as conn:
         cur = await conn.execute("SELECT channel FROM notification_deliveries WHERE idempotency_key = %s", (key,))
         return {row["channel"] for row in await cur.fetchall()}
 
 
 async def record_deliveries(
-    pool: AsyncConnectionPool, req: NotificationRequest, channels: list[str], attempt: int, *, timeout: float
+    pool: DbPool, req: NotificationRequest, channels: list[str], attempt: int, *, timeout: float
 ) -> None:
     async with pool.connection(timeout=timeout) as conn, conn.transaction(), conn.cursor() as cur:
         await cur.executemany(

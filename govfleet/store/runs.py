@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-
 from govfleet.contracts.governance_run import BeginRunInput, BeginRunResult, ChargeRunInput, ChargeRunResult
-from govfleet.db import GOVERNANCE_GRANT_ID, SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
+from govfleet.db import (
+    GOVERNANCE_GRANT_ID,
+    SYSTEM_PRINCIPAL_USER_ID,
+    SYSTEM_TENANT_ID,
+    DbConnection,
+    DbPool,
+    tenant_scope,
+)
 from govfleet.domain.billing import REASON_GOVERNANCE_RUN, InsufficientCredits
 from govfleet.domain.governance_run import GrantFacts, budget_refusal, grant_refusal
 from govfleet.domain.timestamps import as_utc
@@ -25,7 +29,7 @@ from govfleet.store import ledger
 BUDGET_LOCK_KEY = 0x6F76_7275_6E00  # "govrun"
 
 
-async def read_grant(conn: AsyncConnection) -> GrantFacts:
+async def read_grant(conn: DbConnection) -> GrantFacts:
     cur = await conn.execute(
         "SELECT billing_account_id, scopes, expires_at, revoked_at FROM execution_grants WHERE id = %s",
         (GOVERNANCE_GRANT_ID,),
@@ -43,7 +47,7 @@ async def read_grant(conn: AsyncConnection) -> GrantFacts:
     )
 
 
-async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunResult:
+async def begin_run(pool: DbPool, inp: BeginRunInput) -> BeginRunResult:
     """Record the run (once) and validate the governance grant for its entrypoint; a refused run
     is recorded as `refused` with the reason. A run begun again keeps its recorded outcome."""
     async with pool.connection() as conn:
@@ -67,6 +71,8 @@ async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunRe
                 (inp.run_id,),
             )
             row = await cur.fetchone()
+            if row is None:  # inserted or already there, in this transaction; no code deletes runs
+                raise RuntimeError(f"governance run {inp.run_id!r} is missing right after it was recorded")
             if row["status"] != "running":  # a retry after the run was refused or finished
                 return BeginRunResult(
                     started_at=row["started_at"],
@@ -95,7 +101,7 @@ async def begin_run(pool: AsyncConnectionPool, inp: BeginRunInput) -> BeginRunRe
     )
 
 
-async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRunResult:
+async def charge_run(pool: DbPool, inp: ChargeRunInput) -> ChargeRunResult:
     """Charge the run at 1x within the daily budget, once (ledger reference = run id). Over
     budget or over balance is a refusal in the result; a bad amount (ValueError) or the same run
     charged another amount (ChargeConflict) raises."""
@@ -132,9 +138,7 @@ async def charge_run(pool: AsyncConnectionPool, inp: ChargeRunInput) -> ChargeRu
     return ChargeRunResult(charged=charged.charged, balance_after=charged.balance_after, replay=charged.replay)
 
 
-async def finish_run(
-    pool: AsyncConnectionPool, run_id: str, status: str, reason: str | None, brief: str | None
-) -> datetime | None:
+async def finish_run(pool: DbPool, run_id: str, status: str, reason: str | None, brief: str | None) -> datetime | None:
     """Record the run's outcome; its new `updated_at`, or None when the run was never recorded."""
     async with pool.connection() as conn:
         cur = await conn.execute(

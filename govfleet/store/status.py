@@ -12,15 +12,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
-
-from govfleet.db import SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, tenant_scope
+from govfleet.db import SYSTEM_PRINCIPAL_USER_ID, SYSTEM_TENANT_ID, DbConnection, DbPool, tenant_scope
 from govfleet.domain.status import RECENT_LIMIT, HeartbeatRecord, RunRecord
 from govfleet.store.guardian import CHECK_EVENT
 
 
-async def read_system_credits(conn: psycopg.AsyncConnection) -> str:
+async def read_system_credits(conn: DbConnection) -> str:
     async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID) as c:
         cur = await c.execute(
             "SELECT balance_credits FROM billing_accounts WHERE id = %s AND is_system_tenant", (SYSTEM_TENANT_ID,)
@@ -31,7 +28,7 @@ async def read_system_credits(conn: psycopg.AsyncConnection) -> str:
     return str(_col(row, "balance_credits"))
 
 
-async def read_recent_runs(conn: psycopg.AsyncConnection, limit: int = RECENT_LIMIT) -> list[RunRecord]:
+async def read_recent_runs(conn: DbConnection, limit: int = RECENT_LIMIT) -> list[RunRecord]:
     """The system principal's runs that are not deleted, most recently updated first."""
     limit = max(0, min(int(limit), RECENT_LIMIT))
     async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID) as c:
@@ -53,7 +50,7 @@ async def read_recent_runs(conn: psycopg.AsyncConnection, limit: int = RECENT_LI
     ]
 
 
-async def read_latest_heartbeat(conn: psycopg.AsyncConnection) -> HeartbeatRecord | None:
+async def read_latest_heartbeat(conn: DbConnection) -> HeartbeatRecord | None:
     cur = await conn.execute(
         "SELECT id, type, time, status, data FROM heartbeat_events ORDER BY time DESC, id DESC LIMIT 1"
     )
@@ -74,7 +71,7 @@ def _col(row, name: str, index: int = 0):
     return row[name] if isinstance(row, dict) else row[index]
 
 
-async def activity(conn: psycopg.AsyncConnection, guardian_id: str, *, first: date, last: date) -> list[dict]:
+async def activity(conn: DbConnection, guardian_id: str, *, first: date, last: date) -> list[dict]:
     """The daily series of `GET /api/v1/governance/activity`, dense (a row for every day)."""
     start = datetime(first.year, first.month, first.day).isoformat() + "+00:00"
     end = datetime(last.year, last.month, last.day).isoformat() + "+00:00"
@@ -156,10 +153,12 @@ class BriefRows(NamedTuple):
     balance: int | None  # the system tenant's balance
 
 
-async def brief_rows(pool: AsyncConnectionPool, *, alerts: int) -> BriefRows:
+async def brief_rows(pool: DbPool, *, alerts: int) -> BriefRows:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT now() AS now")
-        now = (await cur.fetchone())["now"]
+        row = await cur.fetchone()
+        assert row is not None  # a SELECT without FROM returns exactly one row
+        now = row["now"]
         cur = await conn.execute(
             "SELECT timestamp, threshold_level, holder_control FROM governance_events"
             " WHERE holder_control IS NOT NULL ORDER BY timestamp DESC LIMIT 1"

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-
+from govfleet.db import DbConnection, DbPool
 from govfleet.domain.watchdog import IncidentChange
 
 # A heartbeat whose checks ran (ok, or degraded by a low balance / an expiring grant) is a
@@ -16,7 +14,7 @@ from govfleet.domain.watchdog import IncidentChange
 SUCCESSFUL_HEARTBEAT = ("ok", "degraded")
 
 
-async def last_successful_heartbeat(pool: AsyncConnectionPool, *, timeout: float) -> datetime | None:
+async def last_successful_heartbeat(pool: DbPool, *, timeout: float) -> datetime | None:
     async with pool.connection(timeout=timeout) as conn:
         cur = await conn.execute(
             "SELECT max(time) AS at FROM heartbeat_events WHERE status = ANY(%s)", (list(SUCCESSFUL_HEARTBEAT),)
@@ -25,7 +23,7 @@ async def last_successful_heartbeat(pool: AsyncConnectionPool, *, timeout: float
     return row["at"] if row else None
 
 
-async def record_changes(pool: AsyncConnectionPool, changes: list[IncidentChange], *, timeout: float) -> None:
+async def record_changes(pool: DbPool, changes: list[IncidentChange], *, timeout: float) -> None:
     async with pool.connection(timeout=timeout) as conn, conn.transaction():
         for c in changes:
             i = c.incident
@@ -42,7 +40,7 @@ async def record_changes(pool: AsyncConnectionPool, changes: list[IncidentChange
                 )
 
 
-async def open_incidents(conn: AsyncConnection) -> list[dict]:
+async def open_incidents(conn: DbConnection) -> list[dict]:
     cur = await conn.execute(
         """SELECT kind, subject, opened_at, details FROM watchdog_incidents
            WHERE resolved_at IS NULL ORDER BY opened_at DESC LIMIT 100"""

@@ -20,6 +20,7 @@ Everything listens on 127.0.0.1 with ports picked by the kernel.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -352,10 +353,8 @@ class OwnPostgres:
         return url
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # not running
             self.stop_blocking()
-        except subprocess.CalledProcessError:
-            pass  # not running
         import shutil
 
         shutil.rmtree(self.root, ignore_errors=True)

@@ -66,7 +66,8 @@ def seed_history(url: str) -> None:
             hc = 70 - i * 0.18
             level = "excellent" if hc >= 70 else "good" if hc >= 60 else "acceptable" if hc >= 55 else "caution"
             conn.execute(
-                """INSERT INTO governance_events (timestamp, event_type, holder_control, threshold_level, action, details)
+                """INSERT INTO governance_events
+                       (timestamp, event_type, holder_control, threshold_level, action, details)
                    VALUES (%s, 'governance_check', %s, %s, 'none', 'Routine governance check')""",
                 (NOW - timedelta(minutes=120 - i), round(hc, 2), level),
             )
@@ -144,7 +145,7 @@ async def test_status_is_the_contract_with_live_upcoming_runs(http, stack):
     assert resp.headers["content-type"].startswith("application/json")
     body = assert_contract(resp.text, now=asked)
     assert body["systemCredits"] == "8246000000"
-    assert [r["name"] for r in body["upcomingRuns"]][0] == "Minutely" and len(body["upcomingRuns"]) == 3
+    assert body["upcomingRuns"][0]["name"] == "Minutely" and len(body["upcomingRuns"]) == 3
     assert [r["id"] for r in body["recentRuns"]] == ["run-02", "run-01", "run-00"]
 
 
@@ -363,15 +364,18 @@ async def test_gov_page_is_served(http):
 
 
 async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
-    async with api_stack(
-        dev_env,
-        api_db,
-        tmp_path,
-        schedules=SCHEDULES[:1],
-        worker=False,
-        start_status=False,
-        environ={"API_READ_TOKEN": "s3cret", "GUARDIAN_PUSH_TOKEN": "push"},
-    ) as s, httpx.AsyncClient(base_url=s.url, timeout=10) as http:
+    async with (
+        api_stack(
+            dev_env,
+            api_db,
+            tmp_path,
+            schedules=SCHEDULES[:1],
+            worker=False,
+            start_status=False,
+            environ={"API_READ_TOKEN": "s3cret", "GUARDIAN_PUSH_TOKEN": "push"},
+        ) as s,
+        httpx.AsyncClient(base_url=s.url, timeout=10) as http,
+    ):
         for path in (
             "/api/v1/governance/status",
             "/guardian/alerts",

@@ -65,7 +65,8 @@ def test_at_most_one_system_tenant(database_url):
         conn.execute("INSERT INTO users (id) VALUES ('impostor')")
         with pytest.raises(psycopg.errors.UniqueViolation, match="one_system_tenant"):
             conn.execute(
-                "INSERT INTO billing_accounts (id, owner_user_id, is_system_tenant) VALUES ('acct_impostor', 'impostor', true)"
+                "INSERT INTO billing_accounts (id, owner_user_id, is_system_tenant)"
+                " VALUES ('acct_impostor', 'impostor', true)"
             )
         conn.rollback()
 
@@ -82,10 +83,12 @@ async def test_tenant_scope_shows_only_the_tenants_rows(make_database):
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("INSERT INTO users (id) VALUES ('alice'), ('bob')")
         conn.execute(
-            "INSERT INTO billing_accounts (id, owner_user_id, balance_credits) VALUES ('acct_alice', 'alice', 7), ('acct_bob', 'bob', 9)"
+            "INSERT INTO billing_accounts (id, owner_user_id, balance_credits)"
+            " VALUES ('acct_alice', 'alice', 7), ('acct_bob', 'bob', 9)"
         )
         conn.execute(
-            "INSERT INTO governance_runs (id, owner_user_id, title) VALUES ('r-sys', 'cogni_system_principal', 'System run'), ('r-bob', 'bob', 'Bob run')"
+            "INSERT INTO governance_runs (id, owner_user_id, title)"
+            " VALUES ('r-sys', 'cogni_system_principal', 'System run'), ('r-bob', 'bob', 'Bob run')"
         )
     async with await psycopg.AsyncConnection.connect(url) as conn:
         async with db.tenant_scope(conn, db.SYSTEM_PRINCIPAL_USER_ID):
@@ -127,6 +130,6 @@ def test_wait_for_database_is_bounded():
     import time
 
     started = time.monotonic()
-    with pytest.raises(db.StartupError, match="database unreachable at postgresql://u:\\*\\*\\*@127.0.0.1:1/x"):
+    with pytest.raises(db.StartupError, match=r"database unreachable at postgresql://u:\*\*\*@127\.0\.0\.1:1/x"):
         db.wait_for_database("postgresql://u:secret@127.0.0.1:1/x", timeout_seconds=1)
     assert time.monotonic() - started < 10

@@ -117,7 +117,8 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 first = await items.first.locator(".countdown").text_content()
                 # It counts down (within a few seconds: timers are coarse on a loaded machine).
                 await page.wait_for_function(
-                    "first => document.querySelector('#upcoming li[data-next-run-at] .countdown').textContent !== first",
+                    "first => document.querySelector('#upcoming li[data-next-run-at] .countdown')"
+                    ".textContent !== first",
                     arg=first,
                     timeout=5000,
                 )

@@ -263,9 +263,11 @@ async def test_the_database_refuses_update_and_delete_of_entries_and_payments(po
         "TRUNCATE payments",
     ]
     for sql in statements:
-        with psycopg.connect(ledger_url) as conn:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
-                conn.execute(sql)
+        with (
+            psycopg.connect(ledger_url) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+        ):
+            conn.execute(sql)
     rows = await fetch(pool, "SELECT count(*) AS n FROM credit_ledger WHERE reference = 'pay-immutable'")
     assert rows[0]["n"] == 2
 
@@ -330,12 +332,12 @@ async def test_balance_overflow_is_refused_and_nothing_is_written(make_database)
     try:
         await ledger.confirm_payment(p, pay("pay-huge-1", "whale", MAX_USD_CENTS), share=Decimal(0))
         before = await counts(p)
-        with pytest.raises(LedgerOverflow, match="acct_whale.*overflow a bigint"):
+        with pytest.raises(LedgerOverflow, match=r"acct_whale.*overflow a bigint"):
             await ledger.confirm_payment(p, pay("pay-huge-2", "whale", 1), share=Decimal(0))
         # The system tenant overflows too: a new user's purchase with a full share.
         await ledger.confirm_payment(p, pay("pay-huge-3", "whale2", MAX_USD_CENTS), share=Decimal(1))
         mid = await counts(p)
-        with pytest.raises(LedgerOverflow, match="cogni_system.*overflow a bigint"):
+        with pytest.raises(LedgerOverflow, match=r"cogni_system.*overflow a bigint"):
             await ledger.confirm_payment(p, pay("pay-huge-4", "minnow", 1), share=Decimal(1))
         assert await counts(p) == mid and mid[1] == before[1] + 1
         assert await fetch(p, "SELECT id FROM users WHERE id = 'minnow'") == []

@@ -116,7 +116,7 @@ async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(
         assert first.replay is False and first.system_balance_after == 750_000_000 + 18_750_000
         assert await activity_types(client, "payment-wf-new") == ["confirm_payment", NOTIFY_STATUS_ACTIVITY]
 
-        with pytest.raises(PaymentConflict, match="'wf-100'.*amount_usd_cents") as info:
+        with pytest.raises(PaymentConflict, match=r"'wf-100'.*amount_usd_cents") as info:
             await confirm_via_workflow(client, task_queue, pay("wf-100", "alice", 10_001))
         assert info.value.client_payment_id == "wf-100"
         if recording():

@@ -7,6 +7,7 @@ Dev server: continue-as-new carrying state, paused Temporal Schedules hidden.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -87,7 +88,7 @@ async def test_rebuilds_from_the_database_and_answers_the_contract(time_skipping
             # 12 system runs, the newest deleted, alice's never visible: the 10 most recent others.
             assert [r["id"] for r in body["recentRuns"]] == [f"run-{i:02d}" for i in range(10, 0, -1)]
             assert body["recentRuns"][0]["title"] == "Community — run 10"
-            assert [r["name"] for r in body["upcomingRuns"]][0] == "Minutely"
+            assert body["upcomingRuns"][0]["name"] == "Minutely"
             assert len(body["upcomingRuns"]) == 3
             # A query without input also works (what `temporal workflow query --name status` sends).
             raw = await handle.query(STATUS_QUERY)
@@ -173,7 +174,7 @@ async def test_upcoming_runs_never_lag_behind_a_passed_fire_time(
                 after = await env.get_current_time()
                 assert after > fire
                 body = await _eventually(
-                    lambda: _query(handle), lambda b: b["upcomingRuns"][0]["nextRunAt"] != _iso(fire)
+                    lambda: _query(handle), lambda b, fire=fire: b["upcomingRuns"][0]["nextRunAt"] != _iso(fire)
                 )
                 assert_contract(body, now=after)
                 assert body["upcomingRuns"][0]["nextRunAt"] == _iso(fire + timedelta(minutes=1))
@@ -249,10 +250,8 @@ async def test_signal_with_start_from_any_area_starts_it(time_skipping_env, make
     seed(url, balance=7)
     config = write_spec(tmp_path, [])
     handle = env.client.get_workflow_handle(STATUS_WORKFLOW_ID)
-    try:  # a leftover from another test would receive the signal instead
+    with contextlib.suppress(Exception):  # a leftover from another test would receive the signal instead
         await handle.terminate()
-    except Exception:
-        pass
     async with status_worker(env.client, config, url, task_queue):
         await tell_status(env.client, task_queue, StatusUpdate(system_credits="7", source="test"))
         try:

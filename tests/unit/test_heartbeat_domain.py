@@ -21,7 +21,7 @@ from govfleet.domain.heartbeat import (
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-I = timedelta(minutes=5)
+INTERVAL = timedelta(minutes=5)
 G = timedelta(seconds=60)
 TH = HeartbeatThresholds(low_balance_threshold_credits=1_000_000, grant_expiry_warning_hours=24)
 
@@ -42,32 +42,32 @@ def healthy(**over) -> HeartbeatFacts:
     "age,expected",
     [
         (timedelta(0), "up"),
-        (I + G, "up"),
-        (I + G + timedelta(seconds=1), "late"),
-        (2 * I + G, "late"),
-        (2 * I + G + timedelta(seconds=1), "down"),
+        (INTERVAL + G, "up"),
+        (INTERVAL + G + timedelta(seconds=1), "late"),
+        (2 * INTERVAL + G, "late"),
+        (2 * INTERVAL + G + timedelta(seconds=1), "down"),
         (timedelta(days=3), "down"),
         (-timedelta(minutes=1), "up"),  # clock skew: a heartbeat "from the future"
     ],
 )
 def test_heartbeat_state_boundaries(age, expected):
-    assert heartbeat_state(NOW - age, interval=I, grace=G, now=NOW) == expected
+    assert heartbeat_state(NOW - age, interval=INTERVAL, grace=G, now=NOW) == expected
 
 
 def test_heartbeat_state_new_and_paused():
-    assert heartbeat_state(None, interval=I, grace=G, now=NOW) == "new"
+    assert heartbeat_state(None, interval=INTERVAL, grace=G, now=NOW) == "new"
     # A pause wins over everything, also over a fresh heartbeat.
-    assert heartbeat_state(NOW, interval=I, grace=G, now=NOW, paused=True) == "paused"
-    assert heartbeat_state(None, interval=I, grace=G, now=NOW, paused=True) == "paused"
+    assert heartbeat_state(NOW, interval=INTERVAL, grace=G, now=NOW, paused=True) == "paused"
+    assert heartbeat_state(None, interval=INTERVAL, grace=G, now=NOW, paused=True) == "paused"
 
 
 def test_heartbeat_state_naive_times_are_utc_and_bad_interval_is_refused():
     naive_now = NOW.replace(tzinfo=None)
-    assert heartbeat_state(NOW - timedelta(minutes=7), interval=I, grace=G, now=naive_now) == "late"
+    assert heartbeat_state(NOW - timedelta(minutes=7), interval=INTERVAL, grace=G, now=naive_now) == "late"
     with pytest.raises(ValueError, match="interval must be positive"):
         heartbeat_state(NOW, interval=timedelta(0), grace=G, now=NOW)
     with pytest.raises(ValueError, match="grace must not be negative"):
-        heartbeat_state(NOW, interval=I, grace=-G, now=NOW)
+        heartbeat_state(NOW, interval=INTERVAL, grace=-G, now=NOW)
 
 
 def test_evaluate_ok():
@@ -110,38 +110,40 @@ def test_evaluate_failed(facts, detail):
 
 def test_dedupe_alerts_once_per_held_breach_and_renotifies():
     low = evaluate(healthy(balance=1), TH, NOW)
-    first = plan_notifications(low, None, now=NOW, interval=I, grace=G)
+    first = plan_notifications(low, None, now=NOW, interval=INTERVAL, grace=G)
     assert first.notify == [KIND_LOW_BALANCE] and not first.recovery
     prev = PreviousHeartbeat(time=NOW, status="degraded", alerts=low.alerts, notified_at=first.notified_at)
-    later = NOW + I
-    second = plan_notifications(low, prev, now=later, interval=I, grace=G)
+    later = NOW + INTERVAL
+    second = plan_notifications(low, prev, now=later, interval=INTERVAL, grace=G)
     assert second.notify == [] and second.notified_at[KIND_LOW_BALANCE] == NOW
     much_later = NOW + timedelta(hours=1)
-    third = plan_notifications(low, prev, now=much_later, interval=I, grace=G)
+    third = plan_notifications(low, prev, now=much_later, interval=INTERVAL, grace=G)
     assert third.notify == [KIND_LOW_BALANCE]
     # Escalation (a new kind) is sent at once.
     worse = evaluate(healthy(balance=1, grant_exists=False), TH, later)
-    assert plan_notifications(worse, prev, now=later, interval=I, grace=G).notify == [KIND_FAILED]
+    assert plan_notifications(worse, prev, now=later, interval=INTERVAL, grace=G).notify == [KIND_FAILED]
 
 
 def test_recovery_after_failure_and_after_silence():
     ok = evaluate(healthy(), TH, NOW)
     after_failure = plan_notifications(
-        ok, PreviousHeartbeat(time=NOW - I, status="failed"), now=NOW, interval=I, grace=G
+        ok, PreviousHeartbeat(time=NOW - INTERVAL, status="failed"), now=NOW, interval=INTERVAL, grace=G
     )
     assert after_failure.recovery and after_failure.recovered_from == "failed"
     after_silence = plan_notifications(
-        ok, PreviousHeartbeat(time=NOW - timedelta(hours=1), status="ok"), now=NOW, interval=I, grace=G
+        ok, PreviousHeartbeat(time=NOW - timedelta(hours=1), status="ok"), now=NOW, interval=INTERVAL, grace=G
     )
     assert after_silence.recovery and after_silence.recovered_from == "down"
-    steady = plan_notifications(ok, PreviousHeartbeat(time=NOW - I, status="ok"), now=NOW, interval=I, grace=G)
+    steady = plan_notifications(
+        ok, PreviousHeartbeat(time=NOW - INTERVAL, status="ok"), now=NOW, interval=INTERVAL, grace=G
+    )
     assert not steady.recovery and steady.notify == []
-    assert not plan_notifications(ok, None, now=NOW, interval=I, grace=G).recovery
+    assert not plan_notifications(ok, None, now=NOW, interval=INTERVAL, grace=G).recovery
 
 
 def test_cloudevent_shape_and_roundtrip_of_dedupe_state():
     ev = evaluate(healthy(balance=10), TH, NOW)
-    plan = plan_notifications(ev, None, now=NOW, interval=I, grace=G)
+    plan = plan_notifications(ev, None, now=NOW, interval=INTERVAL, grace=G)
     ce = build_cloudevent(
         event_id="governance:heartbeat-2025-03-01T12:00:00Z",
         source="/cogni/demo/governance/heartbeat",

@@ -104,8 +104,8 @@ guardian:
     webhook: {url: "http://127.0.0.1:9/hook", secret: hunter2}
 """)
     assert (
-        "guardian.notifications.urgent_urls[0]: 'slack://T000/B000/XXXX' must be a ${ENV_VAR} reference, never a literal secret"
-        in ps
+        "guardian.notifications.urgent_urls[0]: 'slack://T000/B000/XXXX'"
+        " must be a ${ENV_VAR} reference, never a literal secret" in ps
     )
     assert (
         "guardian.notifications.webhook.secret: 'hunter2' must be a ${ENV_VAR} reference, never a literal secret" in ps

@@ -85,7 +85,7 @@ def test_catchup_window_is_clamped_to_temporals_minimum():
 
 def test_plan_create_unchanged_update_delete_blocked():
     ds = desired_schedules(example(), "tq")
-    hb, community, engineering, treasury = ds
+    hb, community, engineering, _treasury = ds
     edited = desired_schedules(example(lambda t: t.replace('"0 */6 * * *"', '"0 */4 * * *"')), "tq")
     actual = {
         hb.schedule_id: actual_for(hb, paused=True, note="maintenance"),

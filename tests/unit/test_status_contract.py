@@ -79,7 +79,7 @@ def assert_contract(body: dict | str, *, now: datetime) -> dict:
     up = [_dt(r["nextRunAt"]) for r in body["upcomingRuns"]]
     assert len(up) <= 3
     assert up == sorted(up), "upcoming runs must be soonest first"
-    for r, t in zip(body["upcomingRuns"], up):
+    for r, t in zip(body["upcomingRuns"], up, strict=True):
         assert t > now, f"upcoming run {r['name']} at {r['nextRunAt']} is not after {now.isoformat()}"
     recent = [_dt(r["lastActivity"]) for r in body["recentRuns"]]
     assert len(recent) <= 10

@@ -37,9 +37,7 @@ CRONS = [
 ]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham"]
 
-instants = st.datetimes(
-    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC)
-)
+instants = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 12, 31), timezones=st.just(UTC))
 
 
 @settings(max_examples=300, deadline=None)
@@ -49,7 +47,7 @@ def test_next_run_is_strictly_after_now_and_a_real_fire_time(now, cron, tz):
     assert nxt > now
     assert nxt.tzinfo == UTC
     local = nxt.astimezone(ZoneInfo(tz))
-    minute, hour = cron.split()[:2]
+    minute, _hour = cron.split()[:2]
     if minute.isdigit():
         assert local.minute == int(minute)
     assert local.second == 0 and local.microsecond == 0
@@ -99,12 +97,12 @@ def test_dst_transitions_in_the_schedule_timezone():
         datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
     ]
     # Inside the repeated hour, the next quarter is the one in the first pass, then the second.
-    assert next_run_at(
-        "*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=UTC)
-    ) == datetime(2027, 11, 7, 5, 30, tzinfo=UTC)
-    assert next_run_at(
-        "*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 50, tzinfo=UTC)
-    ) == datetime(2027, 11, 7, 6, 0, tzinfo=UTC)
+    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=UTC)) == datetime(
+        2027, 11, 7, 5, 30, tzinfo=UTC
+    )
+    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 50, tzinfo=UTC)) == datetime(
+        2027, 11, 7, 6, 0, tzinfo=UTC
+    )
     # 09:30 Berlin is 08:30 UTC in winter and 07:30 UTC in summer.
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC)).hour == 8
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=UTC)).hour == 7

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from govfleet import db
 from govfleet.api.context import READ, SOURCE_HEADER, api_context
 from govfleet.api.errors import ApiError, error_responses
-from govfleet.api.models import ActivityOut, HeartbeatOut, HolderControlOut, Thresholds
+from govfleet.api.models import ActivityDay, ActivityOut, HeartbeatOut, HolderControlOut, HolderControlPoint, Thresholds
 from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.status import GovernanceStatusV1
 from govfleet.domain.watchdog import HEARTBEAT_MISSED
@@ -73,7 +73,13 @@ async def governance_activity(request: Request, days: int = Query(30, ge=1, le=3
             series = await status_store.activity(conn, ctx.guardian_id, first=first, last=last)
     except Exception as exc:
         raise ApiError(503, "database_unavailable", f"activity is unavailable: {exc}") from None
-    out = ActivityOut(tenant=db.SYSTEM_TENANT_ID, days=days, from_date=first, to_date=last, series=series)
+    out = ActivityOut(
+        tenant=db.SYSTEM_TENANT_ID,
+        days=days,
+        from_date=first,
+        to_date=last,
+        series=[ActivityDay.model_validate(d) for d in series],
+    )
     if len(ctx._activity) > 400:
         ctx._activity.clear()
     ctx._activity[key] = (time.monotonic(), out)
@@ -110,7 +116,8 @@ async def governance_heartbeat(request: Request) -> HeartbeatOut:
     if missed is not None:
         state = "down"
     data = hb.data if hb else {}
-    inner = data.get("data") if isinstance(data.get("data"), dict) else data
+    nested = data.get("data")
+    inner = nested if isinstance(nested, dict) else data
     return HeartbeatOut(
         state=state,
         missed_since=missed,
@@ -163,7 +170,7 @@ async def holder_control(
     return HolderControlOut(
         hours=hours,
         bucket_seconds=bucket,
-        points=series,
+        points=[HolderControlPoint.model_validate(p) for p in series],
         thresholds=Thresholds(
             caution=float(r.caution_threshold),
             warning=float(r.warning_threshold),

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 from govfleet.domain.admin_auth import (
     AuthorizationError,
@@ -100,7 +100,7 @@ def _iso_or_none(t: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class _PlannedPause:
-    scope: str
+    scope: Literal["redemptions", "everything"]
     emergency: bool
     reason: str
     targets: list[BreakerTarget]
@@ -249,7 +249,14 @@ class GuardianCore:
         return level
 
     def _pause(
-        self, now: datetime, *, pause_type: str, scope: str, emergency: bool, reason: str, targets: list[BreakerTarget]
+        self,
+        now: datetime,
+        *,
+        pause_type: Literal["automatic", "manual"],
+        scope: Literal["redemptions", "everything"],
+        emergency: bool,
+        reason: str,
+        targets: list[BreakerTarget],
     ) -> Pause:
         self.state.seq.pause += 1
         pause_id = f"pause-{self.state.chain}-{self.state.seq.pause}"
@@ -275,7 +282,9 @@ class GuardianCore:
         self._trim_pauses()
         return pause
 
-    def _breaker_call(self, target: BreakerTarget, action: str, pause: Pause, now: datetime) -> BreakerCall:
+    def _breaker_call(
+        self, target: BreakerTarget, action: Literal["pause", "resume"], pause: Pause, now: datetime
+    ) -> BreakerCall:
         return BreakerCall(
             guardian_id=self.config.guardian_id,
             target=target.name,
@@ -506,7 +515,9 @@ class GuardianCore:
             return [self._planned_pause("redemptions", False, h, targets)]
         return []
 
-    def _planned_pause(self, scope: str, emergency: bool, h: Decimal, targets: list[BreakerTarget]) -> _PlannedPause:
+    def _planned_pause(
+        self, scope: Literal["redemptions", "everything"], emergency: bool, h: Decimal, targets: list[BreakerTarget]
+    ) -> _PlannedPause:
         threshold = self.rules.emergency_threshold if emergency else self.rules.critical_threshold
         return _PlannedPause(
             scope=scope,
@@ -678,7 +689,7 @@ class GuardianCore:
         """Refuse an admin action for a reason found outside the core (e.g. an unparsable body)."""
         self._reject(now, action, code, message)
 
-    def _reject(self, now: datetime, action: str, code: str, message: str) -> None:
+    def _reject(self, now: datetime, action: str, code: str, message: str) -> NoReturn:
         self._event(now, "admin_rejected", f"rejected_{action}", f"{code}: {message}")
         raise AdminRejected(code, message)
 

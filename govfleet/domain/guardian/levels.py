@@ -50,12 +50,12 @@ class GuardianRules(BaseModel):
     warning_threshold: Decimal = Decimal("52.0")
     critical_threshold: Decimal = Decimal("51.0")
     emergency_threshold: Decimal = Decimal("49.0")
-    monitoring_interval_normal: int = Field(30, ge=1)
-    monitoring_interval_caution: int = Field(5, ge=1)
-    monitoring_interval_critical: int = Field(1, ge=1)
-    hysteresis: Decimal = Field(Decimal("0.5"), ge=0)
-    clear_after_checks: int = Field(3, ge=1)
-    renotify_minutes: int = Field(60, ge=1)
+    monitoring_interval_normal: int = Field(default=30, ge=1)
+    monitoring_interval_caution: int = Field(default=5, ge=1)
+    monitoring_interval_critical: int = Field(default=1, ge=1)
+    hysteresis: Decimal = Field(default=Decimal("0.5"), ge=0)
+    clear_after_checks: int = Field(default=3, ge=1)
+    renotify_minutes: int = Field(default=60, ge=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> GuardianRules:

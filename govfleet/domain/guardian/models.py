@@ -52,8 +52,11 @@ class GuardianConfig(BaseModel):
     # Workflow mechanics.
     continue_as_new_after_events: int = 2500  # well before the server's 4,096 suggestion
     audit_flush_seconds: int = 5  # routine check rows of fast (1 s) checks are written in batches this old
-    audit_failures_before_alert: int = Field(2, ge=1)  # consecutive failed audit writes, then database_unavailable
-    restore_timeout_seconds: float = Field(15.0, gt=0)  # a fresh start reads its recorded state this long at most
+    # consecutive failed audit writes, then database_unavailable
+    audit_failures_before_alert: int = Field(default=2, ge=1)
+    restore_timeout_seconds: float = Field(
+        default=15.0, gt=0
+    )  # a fresh start reads its recorded state this long at most
     recent_events: int = 200
     recent_alerts: int = 100
     upsert_search_attributes: bool = True
