@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "govfleet.commands.status",  # api, status
     "govfleet.commands.sign",  # sign pause|resume
     "govfleet.commands.guardian",  # tracker-sim
+    "govfleet.commands.grant",  # grant show|renew
 ]
 
 

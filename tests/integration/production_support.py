@@ -1,0 +1,124 @@
+"""Processes of the production-path test: every `govfleet` process in its own session (process
+group), its output in a log file, and a `Processes` set that ends every one of them — SIGTERM to
+the group, then SIGKILL — whatever happened in the test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+
+@dataclass
+class Proc:
+    name: str
+    proc: subprocess.Popen
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self, chars: int = 6000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+    def _group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(self.proc.pid, sig)
+
+    def kill9(self) -> None:
+        self._group(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout: float = 20) -> int | None:
+        if self.alive():
+            self._group(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._group(signal.SIGKILL)
+                self.proc.wait(10)
+        self._group(signal.SIGKILL)  # children left in the group, if any
+        return self.proc.returncode
+
+
+@dataclass
+class Processes:
+    """`govfleet` processes of one test; `stop_all` ends every one, in reverse order."""
+
+    env: dict[str, str]
+    logs: Path
+    started: list[Proc] = field(default_factory=list)
+
+    def start(self, name: str, *args: str, extra_env: dict[str, str] | None = None) -> Proc:
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "govfleet.cli", *args],
+                cwd=REPO_ROOT,
+                env={**self.env, **(extra_env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        p = Proc(name, proc, log)
+        self.started.append(p)
+        return p
+
+    def run(self, name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A one-shot command to completion (its own group, killed at the timeout)."""
+        p = self.start(name, *args)
+        try:
+            p.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.stop(1)
+            raise AssertionError(f"`govfleet {' '.join(args)}` did not finish in {timeout:g}s:\n{p.output()}") from None
+        return subprocess.CompletedProcess(p.proc.args, p.proc.returncode, p.output(100_000), "")
+
+    def stop_all(self) -> None:
+        for p in reversed(self.started):
+            p.stop()
+
+    def dump(self) -> str:
+        return "\n".join(
+            f"--- {p.name} (pid {p.pid}, {'alive' if p.alive() else p.proc.returncode}):\n{p.output(3000)}"
+            for p in self.started
+        )
+
+
+async def until(predicate, timeout: float, what: str, procs: Processes | None = None, interval: float = 0.2):
+    """Poll `predicate` (sync or async) until truthy; on timeout fail naming `what`, with the logs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{procs.dump() if procs else ''}")
+        await asyncio.sleep(interval)
+
+
+def listening(proc: Proc, after: str) -> str | None:
+    """The `http://host:port` a process printed after `after` (servers started on port 0)."""
+    text = proc.output(200_000)
+    at = text.find(after)
+    if at < 0:
+        return None
+    url = text[at + len(after) :].split()[0]
+    return url.rstrip("/.,)") if url.startswith("http://") else None
