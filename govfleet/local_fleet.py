@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from govfleet.db import StartupError
-from govfleet.settings import Config, Settings
+from govfleet.settings import Config, ConfigError, Settings
 
 FLEET_FILE = "fleet.json"
 EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
@@ -99,6 +99,8 @@ async def connect_fleet(config: Config):
     plain = not configured or bool(local and local.get("temporal_address") == address)
     try:
         return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE, plain=plain), 15)
+    except ConfigError:  # the connection settings themselves: their own one line
+        raise
     except Exception as exc:
         hint = (
             "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
