@@ -159,7 +159,8 @@ class WatchdogCore:
         st = self.state
         allowed = timedelta(seconds=hb.interval_seconds + hb.grace_seconds)
         last = st.last_heartbeat_ok_at
-        since = max(t for t in (last, st.heartbeat_watch_since) if t is not None)
+        since = last if last is not None else st.heartbeat_watch_since
+        assert since is not None  # set at the first look with a heartbeat to watch
         missed = now - since > allowed
         incident = self.open_incident(HEARTBEAT_MISSED, HEARTBEAT_SUBJECT)
         if missed and incident is None:

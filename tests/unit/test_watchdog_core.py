@@ -95,3 +95,9 @@ def test_a_heartbeat_that_never_succeeded_counts_from_when_watching_began():
     assert c.observe(seen(heartbeat=None), T0).changes == []
     [change] = c.observe(seen(heartbeat=None), T0 + timedelta(seconds=71)).changes
     assert "no successful heartbeat ever" in change.incident.details
+
+
+def test_a_watchdog_started_long_after_the_last_heartbeat_raises_at_once():
+    c = core()
+    [change] = c.observe(seen(heartbeat=T0 - timedelta(minutes=5)), T0).changes
+    assert change.incident.kind == HEARTBEAT_MISSED
