@@ -121,3 +121,25 @@ def test_the_hash_follows_the_configuration():
     assert config_hash(cfg) == config_hash(cfg.model_copy())
     faster = cfg.model_copy(update={"rules": cfg.rules.model_copy(update={"monitoring_interval_normal": 7})})
     assert config_hash(faster) != config_hash(cfg)
+
+
+def test_govfleet_status_lists_the_declared_workflows():
+    from datetime import UTC, datetime
+
+    from govfleet.commands.status import render_table
+
+    table = render_table(
+        {"systemCredits": "0", "upcomingRuns": [], "recentRuns": []},
+        source="workflow",
+        now=datetime(2027, 1, 4, tzinfo=UTC),
+        workflows=[
+            {"workflow_id": "governance-guardian", "kind": "guardian", "running": False, "status": "TERMINATED"},
+            {"workflow_id": "governance-status", "kind": "status", "running": True, "status": "RUNNING"},
+            {"workflow_id": "governance-watchdog", "kind": "watchdog", "running": None, "status": "UNKNOWN"},
+        ],
+    )
+    lines = table.splitlines()
+    assert "Declared workflows" in lines
+    assert ["governance-guardian", "guardian", "NOT", "RUNNING", "(TERMINATED)"] in [line.split() for line in lines]
+    assert ["governance-status", "status", "running"] in [line.split() for line in lines]
+    assert ["governance-watchdog", "watchdog", "unknown"] in [line.split() for line in lines]
