@@ -286,6 +286,8 @@ async def _in_thread(fn: Callable, *args):
         return await asyncio.shield(step)
     except asyncio.CancelledError:
         await asyncio.wait({step}, timeout=UP_STOP_SECONDS)
+        if step.done() and not step.cancelled():
+            step.exception()  # seen: its `Aborted` (or failure) is why we stop, not news
         raise
 
 

@@ -5,7 +5,7 @@ PostgreSQL servers of the test's own that can be stopped and started again.
 - `write_spec`: a copy of `.cogni/repo-spec.yaml` whose tracker and breaker targets point at
   the in-process tracker simulator, whose only notification channel is a signed webhook to
   a loopback `Receiver` (secret from the worker's environment), with test intervals;
-- `start_worker`: `python -m govfleet.cli worker` with TEMPORAL_ADDRESS, DATABASE_URL,
+- `start_worker`: `python -m govfleet.cli worker --no-reconcile` with TEMPORAL_ADDRESS, DATABASE_URL,
   TEMPORAL_TASK_QUEUE and REPO_SPEC_PATH, logging to a file; `WorkerProcess.kill9()`;
 - `start_guardian`: the guardian of that repo-spec, started by the declared-workflows
   reconcile (what `govfleet reconcile`, a worker start and `govfleet up` do);
@@ -213,7 +213,7 @@ def start_worker(
     )
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "govfleet.cli", "worker"],
+            [sys.executable, "-m", "govfleet.cli", "worker", "--no-reconcile"],  # the test starts its guardians
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
