@@ -142,10 +142,10 @@ def run_entrypoint(timeout: timedelta) -> ActivityConfig:
 
 # --- payment ---------------------------------------------------------------------------
 
-# Retried until it succeeds or is refused; heartbeats let a dead worker's attempt time out fast.
-PAYMENT_CONFIRM = ActivityConfig(
+# The confirmation transaction, as a local activity: retried without limit (200 ms doubling to
+# 10 s) except for the refusals; each attempt at most 60 s.
+PAYMENT_CONFIRM = LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=60),
-    heartbeat_timeout=timedelta(seconds=5),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,

@@ -7,7 +7,8 @@ failure becomes an `ApiError` here, the same way for every route:
 - an update the workflow rejected (a bad signature, unsafe to resume, ...): 403 `rejected`,
   with the reason and the rejection's code;
 - an answer without the documented shape: 502 `bad_gateway`;
-- a payment refused for its input: 409 `payment_conflict` or 422 `validation_error`.
+- a payment refused for its input: 409 `payment_conflict` (naming only the caller's own id) or
+  422 `validation_error`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from govfleet import payments
 from govfleet.api.context import ApiContext
 from govfleet.api.errors import ApiError
-from govfleet.domain.billing import ConfirmPaymentResult
+from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
 from govfleet.domain.declared import MEMO_KEY
 
 M = TypeVar("M", bound=BaseModel)
@@ -136,19 +137,18 @@ async def signal_guardian(ctx: ApiContext, name: str, payload: Any, *, best_effo
         raise ApiError(503, "guardian_unavailable", f"signal failed: {err.message}") from None
 
 
-async def confirm_payment(ctx: ApiContext, body: dict) -> ConfirmPaymentResult:
-    """Run (or join) the payment workflow and wait for its result. Raises `payments.PaymentPending`
-    when it is still running after the wait (the route answers 202)."""
+async def confirm_payment(ctx: ApiContext, payment: ConfirmPaymentInput) -> ConfirmPaymentResult:
+    """Run the payment workflow for this payload and wait for its answer. Raises
+    `payments.PaymentPending` when it is still running after the wait (the route answers 202)."""
     if ctx.client is None:
         raise ApiError(503, "unavailable", "no Temporal client configured")
-    client_payment_id = body.get("client_payment_id")
     try:
         return await payments.confirm_via_workflow(
-            ctx.client, ctx.config.settings.TEMPORAL_TASK_QUEUE, body, timeout=PAYMENT_WAIT_SECONDS
+            ctx.client, ctx.config.settings.TEMPORAL_TASK_QUEUE, payment, timeout=PAYMENT_WAIT_SECONDS
         )
     except payments.PaymentConflict as err:
-        raise ApiError(409, "payment_conflict", str(err), {"client_payment_id": client_payment_id}) from None
-    except payments.BillingError as err:  # invalid input, ledger overflow: nothing was written
+        raise ApiError(409, "payment_conflict", str(err), {"client_payment_id": payment.client_payment_id}) from None
+    except payments.BillingError as err:  # invalid input, too large, ledger overflow: nothing was written
         raise ApiError(422, "validation_error", str(err)) from None
     except payments.PaymentFailed as err:
         raise ApiError(500, "payment_failed", str(err)) from None

@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from govfleet.domain.billing import MAX_USD_CENTS
 from govfleet.domain.status import UtcDatetime, to_utc
 
 
@@ -203,27 +202,6 @@ class ReadingIn(_In):
 class ReadingAccepted(_Out):
     accepted: bool
     guardian: str
-
-
-# --- payments -------------------------------------------------------------------------------
-
-# What govfleet.domain.billing.ConfirmPaymentInput accepts, written as schema constraints so the
-# OpenAPI document says it: 1-200 characters, no control characters, no surrounding whitespace.
-_IDENTIFIER = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,198}[^\s\x00-\x1f\x7f])?$"
-
-
-class ConfirmPaymentBody(_In):
-    client_payment_id: str = Field(
-        min_length=1, max_length=200, pattern=_IDENTIFIER, description="the payment's id, which is its idempotency key"
-    )
-    user_id: str = Field(
-        min_length=1,
-        max_length=200,
-        pattern=_IDENTIFIER,
-        json_schema_extra={"not": {"const": "cogni_system_principal"}},
-        description="the buyer (never the system principal)",
-    )
-    amount_usd_cents: int = Field(gt=0, le=MAX_USD_CENTS, strict=True, description="amount paid, in US cents")
 
 
 # --- the status surface ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from govfleet.simulator import TrackerSimulator, start_simulator
 from tests.integration.guardian_support import NotificationRecorder, guardian_worker, make_config, start_guardian
 from tests.integration.test_api_status import SCHEDULES, seed_history
 from tests.integration.test_status_support import api_stack, unique, wait_status_ready
+from tests.payment_signing import schemathesis_env, signing_environ
 
 CHECKS = ",".join(
     [
@@ -47,7 +48,7 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
             url,
             tmp_path,
             schedules=SCHEDULES,
-            environ={"GUARDIAN_PUSH_TOKEN": "push-token", "VOTING_TRACKER_URL": sim.url},
+            environ={"GUARDIAN_PUSH_TOKEN": "push-token", "VOTING_TRACKER_URL": sim.url, **signing_environ()},
         ) as stack:
             await wait_status_ready(stack)
             queue = unique("tq-guardian")
@@ -92,7 +93,11 @@ async def _schemathesis(url: str, cwd: Path) -> tuple[str, int]:
         "all",
     ]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=cwd,
+        env={**os.environ, **schemathesis_env()},  # signs payment confirmations (tests/payment_signing.py)
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=600)
     return out.decode(errors="replace"), proc.returncode
