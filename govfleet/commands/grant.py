@@ -14,9 +14,10 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from govfleet.db import GOVERNANCE_GRANT_ID, create_pool, wait_for_database
+from govfleet.db import GOVERNANCE_GRANT_ID, DbPool, create_pool, wait_for_database
 from govfleet.local_fleet import require_database_url, with_local_fleet
 from govfleet.settings import load_config
 
@@ -64,19 +65,18 @@ def _url(args: argparse.Namespace) -> str:
     return url
 
 
+async def _with_pool(url: str, use: Callable[[DbPool], Awaitable[dict | None]]) -> dict | None:
+    pool = await create_pool(url, max_size=1)
+    try:
+        return await use(pool)
+    finally:
+        await pool.close()
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from govfleet.store.grants import read_grant
 
-    url = _url(args)
-
-    async def main() -> dict | None:
-        pool = await create_pool(url, max_size=1)
-        try:
-            return await read_grant(pool)
-        finally:
-            await pool.close()
-
-    row = asyncio.run(main())
+    row = asyncio.run(_with_pool(_url(args), read_grant))
     if row is None:
         print(f"govfleet: error: grant {GOVERNANCE_GRANT_ID} does not exist; run `govfleet migrate`", file=sys.stderr)
         return 1
@@ -95,16 +95,8 @@ def cmd_renew(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 3650:
         print(f"govfleet: error: --days {args.days} must be between 1 and 3650", file=sys.stderr)
         return 2
-    url = _url(args)
-
-    async def main() -> dict | None:
-        pool = await create_pool(url, max_size=1)
-        try:
-            return await extend_grant(pool, datetime.now(UTC) + timedelta(days=args.days))
-        finally:
-            await pool.close()
-
-    row = asyncio.run(main())
+    until = datetime.now(UTC) + timedelta(days=args.days)
+    row = asyncio.run(_with_pool(_url(args), lambda pool: extend_grant(pool, until)))
     if row is None:
         print(f"govfleet: error: grant {GOVERNANCE_GRANT_ID} does not exist; run `govfleet migrate`", file=sys.stderr)
         return 1

@@ -1,16 +1,15 @@
 """Processes of the production-path test: every `govfleet` process in its own session (process
 group), its output in a log file, and a `Processes` set that ends every one of them — SIGTERM to
-the group, then SIGKILL — whatever happened in the test."""
+the group, then SIGKILL — whatever happened in the test. A `Proc` has what
+`fleet_support.wait_for` shows of a process when a wait times out (`pid`, `alive()`, `log_tail()`)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +29,7 @@ class Proc:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def output(self, chars: int = 6000) -> str:
+    def log_tail(self, chars: int = 6000) -> str:
         try:
             return self.log.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
@@ -86,8 +85,10 @@ class Processes:
             p.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             p.stop(1)
-            raise AssertionError(f"`govfleet {' '.join(args)}` did not finish in {timeout:g}s:\n{p.output()}") from None
-        return subprocess.CompletedProcess(p.proc.args, p.proc.returncode, p.output(100_000), "")
+            raise AssertionError(
+                f"`govfleet {' '.join(args)}` did not finish in {timeout:g}s:\n{p.log_tail()}"
+            ) from None
+        return subprocess.CompletedProcess(p.proc.args, p.proc.returncode, p.log_tail(100_000), "")
 
     def stop_all(self) -> None:
         for p in reversed(self.started):
@@ -95,28 +96,14 @@ class Processes:
 
     def dump(self) -> str:
         return "\n".join(
-            f"--- {p.name} (pid {p.pid}, {'alive' if p.alive() else p.proc.returncode}):\n{p.output(3000)}"
+            f"--- {p.name} (pid {p.pid}, {'alive' if p.alive() else p.proc.returncode}):\n{p.log_tail(3000)}"
             for p in self.started
         )
 
 
-async def until(predicate, timeout: float, what: str, procs: Processes | None = None, interval: float = 0.2):
-    """Poll `predicate` (sync or async) until truthy; on timeout fail naming `what`, with the logs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{procs.dump() if procs else ''}")
-        await asyncio.sleep(interval)
-
-
 def listening(proc: Proc, after: str) -> str | None:
     """The `http://host:port` a process printed after `after` (servers started on port 0)."""
-    text = proc.output(200_000)
+    text = proc.log_tail(200_000)
     at = text.find(after)
     if at < 0:
         return None

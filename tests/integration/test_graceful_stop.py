@@ -14,8 +14,8 @@ import pytest
 from activities.ledger import FAULT_ENV
 from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
 from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
-from tests.integration.fleet_support import temporal_address
-from tests.integration.production_support import Processes, until
+from tests.integration.fleet_support import temporal_address, wait_for
+from tests.integration.production_support import Processes
 from tests.production_sequence import WORKER
 
 pytestmark = pytest.mark.slow
@@ -48,7 +48,7 @@ async def test_sigterm_during_a_payment_lets_it_finish(dev_env, make_database, t
         first = procs.start(
             "worker-1", *WORKER, "--no-reconcile", extra_env={FAULT_ENV: f"before_commit:{HOLD_SECONDS}"}
         )
-        await until(lambda: "worker polling" in first.output(100_000), 90, "the worker polling", procs)
+        await wait_for(lambda: "worker polling" in first.log_tail(100_000), 90, "the worker polling", *procs.started)
         handle = await dev_env.client.start_workflow(
             PAYMENT_WORKFLOW,
             ConfirmPaymentInput(client_payment_id=pid, user_id="grace", amount_usd_cents=2_500),
@@ -56,14 +56,17 @@ async def test_sigterm_during_a_payment_lets_it_finish(dev_env, make_database, t
             task_queue=task_queue,
             result_type=ConfirmPaymentResult,
         )
-        await until(
-            lambda: "fault injection: pausing confirmation" in first.output(100_000), 30, "the payment in flight", procs
+        await wait_for(
+            lambda: "fault injection: pausing confirmation" in first.log_tail(100_000),
+            30,
+            "the payment in flight",
+            *procs.started,
         )
         assert rows(url, "SELECT 1 FROM payments WHERE client_payment_id = %s", pid) == []  # not committed yet
         first.proc.terminate()  # SIGTERM, as `docker compose stop` sends it
         code = await asyncio.to_thread(first.proc.wait, 30)
-        assert code == 0, first.output()
-        assert "worker stopping" in first.output(100_000)
+        assert code == 0, first.log_tail()
+        assert "worker stopping" in first.log_tail(100_000)
         # It finished the confirmation before leaving: committed, once.
         assert rows(
             url, "SELECT billing_account_id, amount FROM credit_ledger WHERE reference = %s ORDER BY id", pid

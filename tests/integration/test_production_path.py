@@ -28,9 +28,9 @@ import yaml
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.temporal import connect
 from tests.conftest import EXAMPLE_SPEC
-from tests.integration.fleet_support import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, OwnTemporal, Receiver
+from tests.integration.fleet_support import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, OwnTemporal, Receiver, wait_for
 from tests.integration.guardian_support import rows
-from tests.integration.production_support import Processes, listening, until
+from tests.integration.production_support import Processes, listening
 from tests.production_sequence import API, MIGRATE, RECONCILE, WORKER, WORKER_REPLICAS
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,9 @@ async def test_the_production_path(make_database, tmp_path):
         )
         procs = Processes(env=env, logs=logs)
         tracker = procs.start("tracker-sim", "tracker-sim", "--port", "0", "--scenario", "steady")
-        sim = await until(lambda: listening(tracker, "tracker simulator on "), 60, "the tracker simulator", procs)
+        sim = await wait_for(
+            lambda: listening(tracker, "tracker simulator on "), 60, "the tracker simulator", *procs.started
+        )
         production_spec(spec, tracker=sim, webhook=receiver.url)
 
         migrated = procs.run("migrate", *MIGRATE)
@@ -111,12 +113,14 @@ async def test_the_production_path(make_database, tmp_path):
         assert "governance-status" in reconciled.stdout
         workers = [procs.start(f"worker-{i}", *WORKER) for i in range(WORKER_REPLICAS)]
         api_proc = procs.start("api", *API)
-        api = await until(lambda: listening(api_proc, "serving on "), 60, "the API listening", procs)
+        api = await wait_for(lambda: listening(api_proc, "serving on "), 60, "the API listening", *procs.started)
         client = await connect(temporal.address)
         http = httpx.AsyncClient(base_url=api, timeout=10)
         try:
             for w in workers:
-                await until(lambda w=w: "worker polling" in w.output(200_000), 90, f"{w.name} polling", procs)
+                await wait_for(
+                    lambda w=w: "worker polling" in w.log_tail(200_000), 90, f"{w.name} polling", *procs.started
+                )
 
             async def health() -> dict:
                 try:
@@ -128,7 +132,7 @@ async def test_the_production_path(make_database, tmp_path):
                 h = await health()
                 return bool(h.get("workflows")) and all(w["running"] for w in h["workflows"])
 
-            await until(all_running, 90, "guardian, status and watchdog running (/health)", procs)
+            await wait_for(all_running, 90, "guardian, status and watchdog running (/health)", *procs.started)
             await client.get_schedule_handle(HEARTBEAT_SCHEDULE_ID).trigger()  # one heartbeat now
 
             # 1. A pushed reading below 51 %: the redemption breaker, once.
@@ -152,15 +156,18 @@ async def test_the_production_path(make_database, tmp_path):
             async def paused_once() -> list[dict]:
                 return [c for c in await sim_calls() if c["action"] == "pause"]
 
-            [pause] = await until(paused_once, 30, "the redemption breaker's pause call", procs)
+            [pause] = await wait_for(paused_once, 30, "the redemption breaker's pause call", *procs.started)
             mark("pause call")
             assert pause["service"] == "redemption-algorithm" and not pause["duplicate"]
             pause_key = pause["idempotency_key"]
             assert pause_key.startswith(f"{GUARDIAN}:pause-")
 
             # The heartbeat succeeded once; now its schedule is paused (the dead-man's switch's turn).
-            await until(
-                lambda: rows(url, "SELECT 1 FROM heartbeat_events WHERE status <> 'failed'"), 60, "a heartbeat", procs
+            await wait_for(
+                lambda: rows(url, "SELECT 1 FROM heartbeat_events WHERE status <> 'failed'"),
+                60,
+                "a heartbeat",
+                *procs.started,
             )
             last_beat = rows(url, "SELECT max(time) AS t FROM heartbeat_events")[0]["t"]
             await client.get_schedule_handle(HEARTBEAT_SCHEDULE_ID).pause(note="e2e: dead-man's switch")
@@ -170,7 +177,7 @@ async def test_the_production_path(make_database, tmp_path):
             before = checks(url)
             workers[0].kill9()
             mark("worker killed")
-            await until(lambda: checks(url) >= before + 3, 60, "three checks after the kill", procs)
+            await wait_for(lambda: checks(url) >= before + 3, 60, "three checks after the kill", *procs.started)
             mark("checks after kill")
 
             # 3. The guardian terminated: /health names it, one urgent notice; reconcile brings it back.
@@ -183,7 +190,7 @@ async def test_the_production_path(make_database, tmp_path):
                 named = any(GUARDIAN in p and "TERMINATED" in p for p in body.get("problems", []))
                 return body if resp.status_code == 503 and body["status"] == "unhealthy" and named else None
 
-            await until(guardian_named_down, 30, "/health 503 naming the guardian", procs)
+            await wait_for(guardian_named_down, 30, "/health 503 naming the guardian", *procs.started)
             mark("health 503")
 
             def notices(kind: str, incident: str | None = None) -> list:
@@ -194,7 +201,7 @@ async def test_the_production_path(make_database, tmp_path):
                     and (incident is None or d.body.get("data", {}).get("incident") == incident)
                 ]
 
-            await until(lambda: notices("guardian_down"), 60, "the guardian_down notice", procs)
+            await wait_for(lambda: notices("guardian_down"), 60, "the guardian_down notice", *procs.started)
             mark("guardian_down notice")
             [down] = notices("guardian_down")
             assert down.signed and down.body["urgent"] and down.body["data"]["subject"] == GUARDIAN
@@ -204,7 +211,7 @@ async def test_the_production_path(make_database, tmp_path):
             assert f"+ create     {GUARDIAN}" in again.stdout and "terminated" in again.stdout, again.stdout
             assert "= unchanged  governance-watchdog" in again.stdout, again.stdout
             mark("reconciled")
-            restarted = await until(
+            restarted = await wait_for(
                 lambda: rows(
                     url,
                     "SELECT details FROM governance_events WHERE guardian_id = %s AND event_type = 'guardian_restored'",
@@ -212,7 +219,7 @@ async def test_the_production_path(make_database, tmp_path):
                 ),
                 60,
                 "the guardian restored from the database",
-                procs,
+                *procs.started,
             )
             assert pause_key in restarted[0]["details"], restarted
 
@@ -220,17 +227,23 @@ async def test_the_production_path(make_database, tmp_path):
                 body = (await http.get("/guardian/status")).json()
                 return body if body.get("last_check") and body.get("paused") else None
 
-            status = await until(restored_status, 60, "the restarted guardian checking, still paused", procs)
+            status = await wait_for(
+                restored_status, 60, "the restarted guardian checking, still paused", *procs.started
+            )
             assert status["system_status"] == "redemptions_paused" and status["governance_level"] == "critical"
             settled = checks(url)
-            await until(lambda: checks(url) >= settled + 3, 60, "three checks of the restarted guardian", procs)
+            await wait_for(
+                lambda: checks(url) >= settled + 3, 60, "three checks of the restarted guardian", *procs.started
+            )
             assert [c["idempotency_key"] for c in await paused_once()] == [pause_key]  # no second pause call
-            await until(lambda: notices("recovery", "guardian_down"), 60, "the guardian's recovery notice", procs)
+            await wait_for(
+                lambda: notices("recovery", "guardian_down"), 60, "the guardian's recovery notice", *procs.started
+            )
             mark("guardian recovery notice")
             assert len(notices("guardian_down")) == 1
 
             # 4. The dead-man's switch: no successful heartbeat within interval + grace.
-            await until(lambda: notices("heartbeat_missed"), 150, "heartbeat_missed", procs)
+            await wait_for(lambda: notices("heartbeat_missed"), 150, "heartbeat_missed", *procs.started)
             mark("heartbeat_missed notice")
             heartbeat = (await http.get("/api/v1/governance/heartbeat")).json()
             assert heartbeat["state"] == "down" and heartbeat["missed_since"], heartbeat
@@ -239,7 +252,9 @@ async def test_the_production_path(make_database, tmp_path):
             await client.get_schedule_handle(HEARTBEAT_SCHEDULE_ID).unpause(note="e2e: back")
             await client.get_schedule_handle(HEARTBEAT_SCHEDULE_ID).trigger()
             mark("heartbeat resumed")
-            await until(lambda: notices("recovery", "heartbeat_missed"), 60, "the heartbeat's recovery notice", procs)
+            await wait_for(
+                lambda: notices("recovery", "heartbeat_missed"), 60, "the heartbeat's recovery notice", *procs.started
+            )
             mark("heartbeat recovery notice")
             assert len(notices("heartbeat_missed")) == 1
             assert (await http.get("/api/v1/governance/heartbeat")).json()["state"] != "down"
@@ -247,7 +262,7 @@ async def test_the_production_path(make_database, tmp_path):
             await http.aclose()
         # Everything stops on SIGTERM (the killed worker aside), cleanly.
         codes = {p.name: p.stop() for p in reversed(procs.started) if p.alive()}
-        assert all(code == 0 for code in codes.values()), (codes, procs.dump())
+        assert all(code == 0 for code in codes.values()), (codes, [(p.name, p.log_tail(2000)) for p in procs.started])
     finally:
         if procs is not None:
             procs.stop_all()

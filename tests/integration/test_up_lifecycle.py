@@ -53,6 +53,18 @@ def kill_leftovers(data_dir) -> None:
             psutil.Process(pid).kill()
 
 
+def up_until_exit(fleet: Fleet, *args: str) -> subprocess.CompletedProcess:
+    """`govfleet up` on the fleet's data dir with `args`, expected to end by itself."""
+    return subprocess.run(
+        [sys.executable, "-m", "govfleet.cli", "up", "--data-dir", str(fleet.data_dir), *args],
+        env=fleet.env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_a_port_in_use_is_one_line_and_exit_2_before_anything_starts(tmp_path):
     data_dir = tmp_path / "data"
     with socket.socket() as held:
@@ -61,25 +73,8 @@ def test_a_port_in_use_is_one_line_and_exit_2_before_anything_starts(tmp_path):
         port = held.getsockname()[1]
         fleet = Fleet(data_dir)
         fleet.env["SERVICE_PORT"] = str(port)
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "govfleet.cli",
-                "up",
-                "--data-dir",
-                str(data_dir),
-                "--no-simulator",
-                "--temporal-port",
-                str(fleet.temporal_port),
-                "--ui-port",
-                str(fleet.ui_port),
-            ],
-            env=fleet.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        out = up_until_exit(
+            fleet, "--no-simulator", "--temporal-port", str(fleet.temporal_port), "--ui-port", str(fleet.ui_port)
         )
     assert out.returncode == 2, out
     assert out.stderr.strip().splitlines() == [
@@ -162,26 +157,8 @@ def test_ports_are_checked_for_the_simulator_and_temporal_too(tmp_path):
         held.listen()
         port = held.getsockname()[1]
         fleet = Fleet(tmp_path / "data")
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "govfleet.cli",
-                "up",
-                "--data-dir",
-                str(tmp_path / "data"),
-                "--temporal-port",
-                str(port),
-                "--ui-port",
-                str(free_port()),
-                "--tracker-port",
-                str(free_port()),
-            ],
-            env=fleet.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        out = up_until_exit(
+            fleet, "--temporal-port", str(port), "--ui-port", str(free_port()), "--tracker-port", str(free_port())
         )
     assert out.returncode == 2 and f"port {port} for the Temporal (--temporal-port)" in out.stderr, out
     assert len(out.stderr.strip().splitlines()) == 1
