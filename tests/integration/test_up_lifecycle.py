@@ -6,11 +6,14 @@ next `up` and stopped with it."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -21,6 +24,18 @@ from tests.integration.test_up import Fleet, free_port, server_pids
 pytestmark = pytest.mark.slow
 
 STOP_WITHIN = 15.0
+
+
+@pytest.fixture
+def data_dir():
+    """Outside pytest's /tmp/pytest-of-<user>: a pytest session starting meanwhile makes that 0700
+    again, which locks out the system user PostgreSQL runs as under root."""
+    root = Path(tempfile.mkdtemp(prefix="govfleet-up-"))
+    try:
+        yield root / "data"
+    finally:
+        kill_leftovers(root / "data")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def stop_and_time(fleet: Fleet, sig: int = signal.SIGTERM) -> tuple[int, float]:
@@ -65,8 +80,7 @@ def up_until_exit(fleet: Fleet, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_port_in_use_is_one_line_and_exit_2_before_anything_starts(tmp_path):
-    data_dir = tmp_path / "data"
+def test_a_port_in_use_is_one_line_and_exit_2_before_anything_starts(data_dir):
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
@@ -93,8 +107,7 @@ MOMENTS = {
 
 
 @pytest.mark.parametrize("moment", list(MOMENTS))
-def test_sigterm_during_start_up_ends_everything_within_15_s(tmp_path, moment):
-    data_dir = tmp_path / "data"
+def test_sigterm_during_start_up_ends_everything_within_15_s(data_dir, moment):
     fleet = Fleet(data_dir)
     try:
         fleet.start(wait=False)
@@ -116,8 +129,7 @@ def test_sigterm_during_start_up_ends_everything_within_15_s(tmp_path, moment):
         kill_leftovers(data_dir)
 
 
-def test_sigterm_after_start_up_is_like_ctrl_c(tmp_path):
-    data_dir = tmp_path / "data"
+def test_sigterm_after_start_up_is_like_ctrl_c(data_dir):
     fleet = Fleet(data_dir)
     try:
         fleet.start()
@@ -129,8 +141,7 @@ def test_sigterm_after_start_up_is_like_ctrl_c(tmp_path):
         kill_leftovers(data_dir)
 
 
-def test_a_postgres_left_by_a_killed_up_is_reused_then_stopped(tmp_path):
-    data_dir = tmp_path / "data"
+def test_a_postgres_left_by_a_killed_up_is_reused_then_stopped(data_dir):
     first = Fleet(data_dir)
     again = Fleet(data_dir)
     try:
@@ -151,12 +162,12 @@ def test_a_postgres_left_by_a_killed_up_is_reused_then_stopped(tmp_path):
         kill_leftovers(data_dir)
 
 
-def test_ports_are_checked_for_the_simulator_and_temporal_too(tmp_path):
+def test_ports_are_checked_for_the_simulator_and_temporal_too(data_dir):
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        fleet = Fleet(tmp_path / "data")
+        fleet = Fleet(data_dir)
         out = up_until_exit(
             fleet, "--temporal-port", str(port), "--ui-port", str(free_port()), "--tracker-port", str(free_port())
         )
