@@ -149,7 +149,14 @@ async def guardian_worker(
             client,
             task_queue=task_queue,
             workflows=[GuardianWorkflow, *extra_workflows],
-            activities=[acts.fetch_reading, acts.record, acts.call_breaker, sink.activity(), *extra_activities],
+            activities=[
+                acts.fetch_reading,
+                acts.record,
+                acts.call_breaker,
+                acts.restore,
+                sink.activity(),
+                *extra_activities,
+            ],
             **worker_kwargs,
         ):
             yield resources

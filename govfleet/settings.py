@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
     METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
     METRICS_HOST: str = "0.0.0.0"
+    # On SIGTERM a worker stops polling and lets running activities finish this long
+    # (compose's stop_grace_period must be longer); docs/deployment.md.
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0)
 
     # The guardian's integration and monitoring variables (override repo-spec guardian.*).
     VOTING_TRACKER_URL: str | None = None
@@ -146,8 +149,11 @@ def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
             for b in breakers:
                 if b["name"] == name:
                     b["url"] = env_url
-    data = spec.model_dump()
-    data["guardian"].update(rules=rules, tracker=tracker, breakers=breakers)
+    # exclude_unset keeps which blocks the file wrote (a file with only `guardians` declares no
+    # default guardian); the overrides apply to the `guardian` block alone.
+    data = spec.model_dump(exclude_unset=True)
+    if spec.declares_default_guardian:
+        data.setdefault("guardian", {}).update(rules=rules, tracker=tracker, breakers=breakers)
     try:
         return RepoSpec.model_validate(data)
     except ValidationError as err:

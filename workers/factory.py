@@ -7,6 +7,7 @@ instances in `workers/registry.py`; this module wires them into a Temporal `Work
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -52,6 +53,9 @@ def build_worker(
     extra_activities: Sequence[Any] = (),
     **worker_kwargs: Any,
 ) -> Worker:
+    # On shutdown (SIGTERM) running activities may finish this long before they are cancelled.
+    grace = timedelta(seconds=resources.config.settings.WORKER_SHUTDOWN_GRACE_SECONDS)
+    worker_kwargs.setdefault("graceful_shutdown_timeout", grace)
     return Worker(
         client,
         task_queue=task_queue or resources.config.settings.TEMPORAL_TASK_QUEUE,

@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
         PendingCommand,
         ReadingPayload,
         RecordBatch,
+        RestoreInput,
         ResumeInput,
         ResumeResult,
         RulesResult,
@@ -74,6 +75,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from govfleet.contracts.notifications import NotificationRequest
     from govfleet.domain.admin_auth import AuthorizationError, Scheme, parse_admin_body
+    from govfleet.domain.declared import MEMO_KEY, config_hash, memo_for
     from govfleet.domain.guardian.core import GuardianCore
     from govfleet.domain.guardian.levels import SEVERITY
     from govfleet.domain.guardian.models import AdminRejected, GuardianState
@@ -84,11 +86,14 @@ with workflow.unsafe.imports_passed_through():
         GUARDIAN_NOTIFICATION,
         guardian_fetch,
         guardian_record,
+        guardian_restore,
     )
 
 MAX_IN_FLIGHT_UPDATES = 8
 AUDIT_BATCHES_PATCH = "guardian-audit-batches"  # runs started before it write every check at once
 AUDIT_OUTAGE_PATCH = "guardian-audit-outage"  # failed audit writes back off and alert (database_unavailable)
+RESTORE_PATCH = "guardian-restore"  # a guardian started afresh reads its recorded state back
+CONFIG_MEMO_PATCH = "guardian-config-memo"  # `configure` records its hash in the memo; an equal one is ignored
 # Admin signatures are EIP-712 (bound to the DAO, chain and guardian), checked on the shape of any
 # JSON body (a malformed signal or update body of any JSON type is audited), and a rejected action
 # uses no nonce. Runs from before verify EIP-191 and keep the old rules while replayed.
@@ -164,6 +169,8 @@ class GuardianWorkflow:
             self._enqueue_breaker(call)
         for req in self._carried_notifications:
             self._start_notification(req)
+        if self._fresh and workflow.patched(RESTORE_PATCH):
+            await self._restore()
         poll = self._fresh  # a new guardian checks at once; a continued one keeps its rhythm
         while True:
             if not poll and not self._inbox:
@@ -179,6 +186,25 @@ class GuardianWorkflow:
             poll = False
             if self._should_continue_as_new():
                 await self._continue_as_new()
+
+    async def _restore(self) -> None:
+        """Started afresh (first start, or again after a terminate): take back the open alerts,
+        active pauses and used admin nonces recorded for this id (docs/guardian.md). Their
+        effects go out with the first check."""
+        try:
+            snapshot = await workflow.execute_local_activity_method(
+                GuardianActivities.restore,
+                RestoreInput(guardian_id=self.config.guardian_id, now=workflow.now()),
+                **(guardian_restore(self.config.restore_timeout_seconds) | {"summary": "restore state"}),
+            )
+        except FailureError as exc:
+            workflow.logger.error("guardian state not restored: %s", exc.cause or exc)
+            self.core.restore_failed(workflow.now(), str(exc.cause or exc))
+            return
+        self.core.restore(snapshot, workflow.now())
+
+    def _memo(self) -> dict:
+        return memo_for(config_hash(self.config), tracker_url=self.config.tracker_url)
 
     async def _step(self, poll: bool) -> None:
         handled: list[_Command] = []
@@ -220,8 +246,18 @@ class GuardianWorkflow:
                 cmd.result = self.core.resume(req, verified, now, reading, failure)
             elif cmd.kind == "configure":
                 # repo-spec changed: new rules, tracker and targets from the next check on.
-                self.config = cmd.payload.model_copy(update={"guardian_id": self.config.guardian_id})
-                self.core.reconfigure(self.config, now)
+                new = cmd.payload.model_copy(update={"guardian_id": self.config.guardian_id})
+                if not workflow.patched(CONFIG_MEMO_PATCH):
+                    self.config = new
+                    self.core.reconfigure(self.config, now)
+                else:
+                    # An equal configure (two reconcilers at once) changes nothing; the memo is
+                    # what reconcilers compare with repo-spec (docs/declared-workflows.md).
+                    if config_hash(new) != config_hash(self.config):
+                        self.config = new
+                        self.core.reconfigure(self.config, now)
+                    if workflow.memo_value(MEMO_KEY, {}) != self._memo()[MEMO_KEY]:
+                        workflow.upsert_memo(self._memo())
         except AdminRejected as exc:
             cmd.error = exc
             workflow.logger.warning("admin %s via %s rejected: %s: %s", cmd.kind, cmd.via, exc.code, exc.message)
@@ -406,6 +442,9 @@ class GuardianWorkflow:
                 carried.append(PendingCommand(kind="reading", reading=c.payload))
             else:
                 carried.append(PendingCommand(kind="configure", configure=c.payload))
+        # A new run starts with the memo of the first run's start unless given one: hand on
+        # the current configuration's hash.
+        memo = self._memo() if workflow.patched(CONFIG_MEMO_PATCH) else None
         workflow.continue_as_new(
             GuardianInput(
                 config=self.config,
@@ -415,7 +454,8 @@ class GuardianWorkflow:
                 notifications=list(self._notifications.values()),
                 unrecorded=self._unrecorded,
                 runs=self._runs + 1,
-            )
+            ),
+            memo=memo,
         )
 
     # -- signals and updates ----------------------------------------------------------
@@ -479,7 +519,7 @@ class GuardianWorkflow:
 
     @workflow.signal(name=CONFIGURE_SIGNAL)
     def configure_signal(self, config: GuardianConfig) -> None:
-        """New configuration from repo-spec (sent by `govfleet up` when it changed)."""
+        """New configuration from repo-spec (sent by the reconciler when its hash differs)."""
         self._inbox.append(_Command("configure", config, "signal"))
 
     # -- queries ----------------------------------------------------------------------

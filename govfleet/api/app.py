@@ -86,9 +86,9 @@ def create_app(
         closers: list[Callable] = []
         temporal = client
         if temporal is None:
-            from govfleet.temporal import connect
+            from govfleet.temporal import configured_address, connect
 
-            address = cfg.settings.TEMPORAL_ADDRESS
+            address = cfg.settings.TEMPORAL_ADDRESS or configured_address()
             if not address:
                 raise db.StartupError("TEMPORAL_ADDRESS is not set; the API needs the Temporal server the workers use")
             temporal = await connect(address, cfg.settings.TEMPORAL_NAMESPACE)

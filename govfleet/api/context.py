@@ -42,12 +42,13 @@ class ApiContext:
     clock: Clock
     query_timeout: float
     admin_gate: AdminGate = field(default_factory=AdminGate)
-    _tracker_probe: tuple[float, bool] = field(default=(float("-inf"), False))
+    _tracker_probes: dict[str, tuple[float, bool]] = field(default_factory=dict)  # url -> (monotonic time, ok)
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 
     @property
     def guardian_id(self) -> str:
-        return self.config.spec.guardian.workflow_id
+        """The guardian the single-guardian endpoints address: the first one declared."""
+        return self.config.spec.declared_guardians()[0].workflow_id
 
 
 def api_context(request: Request) -> ApiContext:

@@ -1,5 +1,6 @@
-"""The API's one way to reach workflows: queries, updates and signals to the guardian, and the
-payment workflow. Every failure becomes an `ApiError` here, the same way for every route:
+"""The API's one way to reach workflows: queries, updates and signals to the guardian(s), the
+payment workflow, and `describe()` of the declared workflows (running or not; /health). Every
+failure becomes an `ApiError` here, the same way for every route:
 
 - no Temporal client, the workflow not running, Temporal not answering: 503 `guardian_unavailable`
   (`unavailable` for payments);
@@ -12,6 +13,7 @@ payment workflow. Every failure becomes an `ApiError` here, the same way for eve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -24,20 +26,49 @@ from govfleet import payments
 from govfleet.api.context import ApiContext
 from govfleet.api.errors import ApiError
 from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
+from govfleet.domain.declared import MEMO_KEY
 
 M = TypeVar("M", bound=BaseModel)
 
 PAYMENT_WAIT_SECONDS = 30.0
 
 
-def _guardian(ctx: ApiContext) -> WorkflowHandle:
+def _guardian(ctx: ApiContext, guardian_id: str | None = None) -> WorkflowHandle:
     if ctx.client is None:
         raise ApiError(503, "guardian_unavailable", "no Temporal client configured")
-    return ctx.client.get_workflow_handle(ctx.guardian_id)
+    return ctx.client.get_workflow_handle(guardian_id or ctx.guardian_id)
 
 
-def _not_running(ctx: ApiContext) -> ApiError:
-    return ApiError(503, "guardian_unavailable", f"guardian workflow {ctx.guardian_id!r} is not running")
+def _not_running(ctx: ApiContext, guardian_id: str | None = None) -> ApiError:
+    return ApiError(503, "guardian_unavailable", f"guardian workflow {guardian_id or ctx.guardian_id!r} is not running")
+
+
+@dataclass(frozen=True)
+class WorkflowSeen:
+    """A declared workflow as `describe()` shows it (no worker needed)."""
+
+    status: str  # RUNNING, TERMINATED, ..., NOT_STARTED, UNKNOWN (Temporal did not answer)
+    memo: dict
+
+    @property
+    def running(self) -> bool | None:
+        return None if self.status == "UNKNOWN" else self.status == "RUNNING"
+
+
+async def describe_workflow(ctx: ApiContext, workflow_id: str) -> WorkflowSeen:
+    if ctx.client is None:
+        return WorkflowSeen("UNKNOWN", {})
+    try:
+        desc = await ctx.client.get_workflow_handle(workflow_id).describe(
+            rpc_timeout=timedelta(seconds=ctx.query_timeout)
+        )
+        memo = await desc.memo()
+    except RPCError as err:
+        return WorkflowSeen("NOT_STARTED" if err.status == RPCStatusCode.NOT_FOUND else "UNKNOWN", {})
+    except Exception:
+        return WorkflowSeen("UNKNOWN", {})
+    ours = memo.get(MEMO_KEY) if isinstance(memo, dict) else None
+    return WorkflowSeen(desc.status.name if desc.status else "UNKNOWN", ours if isinstance(ours, dict) else {})
 
 
 def shaped(model: type[M], value: Any, what: str) -> M:
@@ -53,21 +84,21 @@ def shaped(model: type[M], value: Any, what: str) -> M:
         ) from None
 
 
-async def query_guardian(ctx: ApiContext, name: str, model: type[M]) -> M:
-    handle = _guardian(ctx)
+async def query_guardian(ctx: ApiContext, name: str, model: type[M], guardian_id: str | None = None) -> M:
+    handle = _guardian(ctx, guardian_id)
     try:
         value = await handle.query(name, rpc_timeout=timedelta(seconds=ctx.query_timeout))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise _not_running(ctx) from None
+            raise _not_running(ctx, guardian_id) from None
         raise ApiError(
             503,
             "guardian_unavailable",
-            f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err.message}",
+            f"guardian workflow {handle.id!r} did not answer query {name!r}: {err.message}",
         ) from None
     except Exception as err:
         raise ApiError(
-            503, "guardian_unavailable", f"guardian workflow {ctx.guardian_id!r} did not answer query {name!r}: {err}"
+            503, "guardian_unavailable", f"guardian workflow {handle.id!r} did not answer query {name!r}: {err}"
         ) from None
     return shaped(model, value, name)
 

@@ -140,6 +140,22 @@ class RulesOut(_Out):
     monitoring_interval_critical: int
 
 
+class WorkflowHealthOut(_Out):
+    workflow_id: str
+    kind: Literal["guardian", "status", "watchdog"]
+    running: bool | None = Field(description="null when Temporal did not answer")
+    status: str = Field(description="RUNNING, TERMINATED, FAILED, ..., NOT_STARTED, or UNKNOWN")
+    tracker_url: str | None = Field(None, description="guardians: the tracker the running guardian uses")
+    tracker_connected: bool | None = None
+
+
+class IncidentOut(_Out):
+    kind: str = Field(description="guardian_down | workflow_down | heartbeat_missed")
+    subject: str
+    opened_at: UtcDatetime
+    details: str
+
+
 class HealthOut(_Out):
     status: Literal["healthy", "degraded", "unhealthy"]
     monitoring_active: bool
@@ -147,6 +163,23 @@ class HealthOut(_Out):
     database: Literal["connected", "disconnected"]
     last_governance_check: UtcDatetime | None = None
     seconds_since_last_check: int | None = None
+    workflows: list[WorkflowHealthOut] = Field(
+        default_factory=list, description="every declared long-lived workflow: guardians, status, watchdog"
+    )
+    incidents: list[IncidentOut] = Field(default_factory=list, description="the watchdog's open incidents")
+    problems: list[str] = Field(default_factory=list, description="why the status is not healthy, one line each")
+
+
+class GuardianSummaryOut(_Out):
+    workflow_id: str
+    name: str | None = None
+    running: bool | None
+    tracker_url: str
+    status: GuardianStatusOut | None = Field(None, description="its `status` query; null when it does not answer")
+
+
+class GuardiansOut(_Out):
+    guardians: list[GuardianSummaryOut]
 
 
 def _whole_number(v: object) -> object:
@@ -255,3 +288,6 @@ class HeartbeatOut(_Out):
     grace_seconds: int
     checks: dict | None = None
     alerts: list[str] = Field(default_factory=list)
+    missed_since: UtcDatetime | None = Field(
+        None, description="the watchdog's heartbeat_missed incident is open since then (state is `down`)"
+    )

@@ -17,6 +17,7 @@ work and unprocessed signals travel in it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -30,6 +31,10 @@ from govfleet.domain.guardian.models import (
     PauseResult,
     RecordBatch,
     RecordResult,
+    RestoredAlert,
+    RestoredPause,
+    RestoreInput,
+    RestoreResult,
     ResumeInput,
     ResumeResult,
 )
@@ -45,12 +50,14 @@ __all__ = [
     "EVENTS_QUERY",
     "FETCH_READING_ACTIVITY",
     "GOVERNANCE_QUERY",
+    "GUARDIAN_TASK_TIMEOUT",
     "GUARDIAN_WORKFLOW",
     "GUARDIAN_WORKFLOW_ID",
     "PAUSE_SIGNAL",
     "PAUSE_UPDATE",
     "READING_SIGNAL",
     "RECORD_ACTIVITY",
+    "RESTORE_ACTIVITY",
     "RESUME_SIGNAL",
     "RESUME_UPDATE",
     "RULES_QUERY",
@@ -74,6 +81,10 @@ __all__ = [
     "ReadingPayload",
     "RecordBatch",
     "RecordResult",
+    "RestoreInput",
+    "RestoreResult",
+    "RestoredAlert",
+    "RestoredPause",
     "ResumeInput",
     "ResumeResult",
     "RulesResult",
@@ -101,6 +112,12 @@ CONFIG_QUERY = "config"
 FETCH_READING_ACTIVITY = "guardian_fetch_reading"
 RECORD_ACTIVITY = "guardian_record"
 CALL_BREAKER_ACTIVITY = "guardian_call_breaker"
+RESTORE_ACTIVITY = "guardian_restore"
+
+# The workflow task timeout every guardian is started with (and keeps across continue-as-new):
+# how long the server waits for a worker that took a workflow task before handing it to another
+# one, so it bounds how long a killed worker delays the next check.
+GUARDIAN_TASK_TIMEOUT = timedelta(seconds=10)
 
 
 def guardian_workflow_id(name: str | None = None) -> str:

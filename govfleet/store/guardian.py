@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from govfleet.contracts.guardian import RecordBatch, RecordResult
+from govfleet.contracts.guardian import (
+    RecordBatch,
+    RecordResult,
+    RestoredAlert,
+    RestoredPause,
+    RestoreResult,
+)
 from govfleet.db import DbConnection, DbPool
 
 CHECK_EVENT = "governance_check"
@@ -174,11 +180,30 @@ async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> R
                 """
                     INSERT INTO system_pauses
                         (guardian_id, paused_at, pause_reason, pause_type, scope, holder_control_at_pause,
-                         pause_key)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s)
+                         pause_key, targets, emergency)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (pause_key) DO NOTHING
                     """,
-                (gid, p.paused_at, p.reason, p.pause_type, p.scope, p.holder_control_at_pause, p.key),
+                (
+                    gid,
+                    p.paused_at,
+                    p.reason,
+                    p.pause_type,
+                    p.scope,
+                    p.holder_control_at_pause,
+                    p.key,
+                    list(p.targets),
+                    p.emergency,
+                ),
+            )
+        if batch.nonces_used:
+            await conn.execute(
+                """
+                    INSERT INTO admin_nonces (guardian_id, nonce, expires_at)
+                    SELECT %s, u.* FROM unnest(%s::text[], %s::timestamptz[]) AS u
+                    ON CONFLICT (guardian_id, nonce) DO NOTHING
+                    """,
+                (gid, list(batch.nonces_used), list(batch.nonces_used.values())),
             )
         for p in batch.pauses_resumed:
             await conn.execute(
@@ -189,6 +214,71 @@ async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> R
                 (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
             )
     return result
+
+
+async def restore_snapshot(pool: DbPool, guardian_id: str, now: datetime, *, timeout: float) -> RestoreResult:
+    """What a guardian started afresh takes back: its open alerts, its active pauses (with the
+    targets that acknowledged the pause call) and its admin nonces still within their expiry."""
+    async with pool.connection(timeout=timeout) as conn:
+        cur = await conn.execute(
+            """SELECT id, idempotency_key, alert_type, timestamp, holder_control, message, action_taken
+               FROM governance_alerts
+               WHERE guardian_id = %s AND NOT resolved AND idempotency_key IS NOT NULL
+               ORDER BY timestamp, id""",
+            (guardian_id,),
+        )
+        alerts = [
+            RestoredAlert(
+                key=r["idempotency_key"],
+                id=r["id"],
+                alert_type=r["alert_type"],
+                timestamp=r["timestamp"],
+                holder_control=_f(r["holder_control"]),
+                message=r["message"],
+                action_taken=r["action_taken"],
+            )
+            for r in await cur.fetchall()
+        ]
+        cur = await conn.execute(
+            """SELECT p.pause_key, p.pause_type, p.scope, p.emergency, p.paused_at, p.pause_reason,
+                      p.holder_control_at_pause, p.targets,
+                      coalesce(array_agg(a.target) FILTER (WHERE a.target IS NOT NULL), '{}') AS acknowledged
+               FROM system_pauses p
+               LEFT JOIN breaker_acks a ON a.idempotency_key = p.pause_key AND a.action = 'pause'
+               WHERE p.guardian_id = %s AND p.resumed_at IS NULL AND p.pause_key IS NOT NULL
+               GROUP BY p.id ORDER BY p.paused_at, p.id""",
+            (guardian_id,),
+        )
+        pauses = [
+            RestoredPause(
+                key=r["pause_key"],
+                pause_type=r["pause_type"],
+                scope=r["scope"],
+                emergency=r["emergency"],
+                paused_at=r["paused_at"],
+                reason=r["pause_reason"],
+                holder_control_at_pause=_f(r["holder_control_at_pause"]),
+                targets=r["targets"],
+                acknowledged=list(r["acknowledged"]),
+            )
+            for r in await cur.fetchall()
+        ]
+        cur = await conn.execute(
+            "SELECT nonce, expires_at FROM admin_nonces WHERE guardian_id = %s AND expires_at > %s",
+            (guardian_id, now),
+        )
+        nonces = {r["nonce"]: r["expires_at"] for r in await cur.fetchall()}
+    return RestoreResult(alerts=alerts, pauses=pauses, nonces=nonces)
+
+
+async def record_breaker_ack(pool: DbPool, idempotency_key: str, target: str, action: str, *, timeout: float) -> None:
+    """A breaker target answered a call with 2xx (keyed like the call: repeating it is harmless)."""
+    async with pool.connection(timeout=timeout) as conn:
+        await conn.execute(
+            """INSERT INTO breaker_acks (idempotency_key, target, action) VALUES (%s, %s, %s)
+               ON CONFLICT DO NOTHING""",
+            (idempotency_key, target, action),
+        )
 
 
 @dataclass

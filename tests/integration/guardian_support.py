@@ -87,7 +87,7 @@ async def guardian_worker(
 ) -> AsyncIterator[Resources]:
     resources = await Resources.open(config, database_url, client, pool_size=4)
     acts = GuardianActivities(resources)
-    activities = [acts.fetch_reading, acts.record, acts.call_breaker]
+    activities = [acts.fetch_reading, acts.record, acts.call_breaker, acts.restore]
     if recorder is not None:
         activities.append(recorder.send_notification)
     if more_activities is not None:

@@ -45,6 +45,7 @@ guardian:
     - "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
     - "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
   resume_quorum: 2
+watchdog: {enabled: false}   # /health counts every declared workflow; this stack runs the guardian and status
 """
 
 
@@ -123,6 +124,9 @@ async def test_status_governance_rules_and_health_come_from_the_guardian(http):
     health = (await http.get("/health")).json()
     assert health["status"] == "healthy", health
     assert health["monitoring_active"] and health["voting_tracker_connected"] and health["database"] == "connected"
+    [g] = [w for w in health["workflows"] if w["kind"] == "guardian"]
+    assert g["workflow_id"] == GUARDIAN_ID and g["running"] is True and g["status"] == "RUNNING"
+    assert health["problems"] == [] and health["incidents"] == []
     events = (await http.get("/guardian/events", params={"limit": 5})).json()["events"]
     assert events and events[0]["event_type"] == "governance_check"
 

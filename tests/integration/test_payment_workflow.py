@@ -235,7 +235,7 @@ def start_worker(address: str, url: str, task_queue: str, fault: str | None, log
         env[FAULT_ENV] = fault
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "govfleet.cli", "worker"],
+            [sys.executable, "-m", "govfleet.cli", "worker", "--no-reconcile"],  # no guardian of the example spec
             cwd=REPO_ROOT,
             env=env,
             stdout=out,

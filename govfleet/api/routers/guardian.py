@@ -6,16 +6,15 @@ history from the audit tables."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from govfleet.api import gateway
+from govfleet.api import health as health_check
 from govfleet.api.body import json_request_body, read_json
 from govfleet.api.context import (
     READ,
@@ -31,7 +30,9 @@ from govfleet.api.models import (
     AlertsOut,
     EventsOut,
     GovernanceMetricsOut,
+    GuardiansOut,
     GuardianStatusOut,
+    GuardianSummaryOut,
     HealthOut,
     PauseOut,
     ReadingAccepted,
@@ -53,7 +54,6 @@ from govfleet.domain.identifiers import IDENTIFIER_PATTERN
 from govfleet.store import guardian as guardian_store
 
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
-TRACKER_PROBE_SECONDS = 5.0  # /health asks the tracker at most this often
 
 router = APIRouter(tags=["guardian"])
 M = TypeVar("M", bound=BaseModel)
@@ -233,49 +233,53 @@ async def guardian_rules(request: Request, response: Response) -> RulesOut:
 @router.get(
     "/health",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable"}},
+    responses={
+        503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable or a guardian is down"}
+    },
     summary="Health check",
-    description="`healthy` when the database answers, the guardian is monitoring, the tracker answers and "
-    "the last check is recent (within three normal intervals); `degraded` otherwise; `unhealthy` (HTTP 503) "
-    "when the database does not answer. Always public.",
+    description="`healthy` when the database answers, every declared workflow (guardians, `governance-status`, "
+    "`governance-watchdog`) runs, the first guardian is monitoring with a recent last check (within three normal "
+    "intervals), each guardian's tracker (the address the running guardian uses) answers and the watchdog has no "
+    "open incident; `degraded` otherwise; `unhealthy` (HTTP 503) when the database does not answer or a declared "
+    "guardian is not running. `problems` says why, one line each. Always public.",
 )
 async def health(request: Request) -> JSONResponse:
+    body = await health_check.check(api_context(request))
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if body.status == "unhealthy" else 200)
+
+
+@router.get(
+    "/guardians",
+    response_model=GuardiansOut,
+    dependencies=READ,
+    responses=error_responses(401),
+    summary="Every declared guardian",
+    description="One entry per guardian the repo-spec declares (`guardian`, then `guardians`): whether its "
+    "workflow runs, the tracker it uses and its `status` query (null when it does not answer).",
+)
+async def guardians(request: Request) -> GuardiansOut:
     ctx = api_context(request)
-    now = ctx.clock()
 
-    async def database() -> tuple[bool, dict | None]:
-        try:
-            async with ctx.pool.connection(timeout=2.0) as conn:
-                return True, await guardian_store.latest_check(conn, ctx.guardian_id)
-        except Exception:
-            return False, None
+    async def one(g) -> GuardianSummaryOut:
+        seen, status = await asyncio.gather(gateway.describe_workflow(ctx, g.workflow_id), _status_or_none(ctx, g))
+        memo_url = seen.memo.get("tracker_url")
+        return GuardianSummaryOut(
+            workflow_id=g.workflow_id,
+            name=g.name,
+            running=seen.running,
+            tracker_url=memo_url if isinstance(memo_url, str) else g.tracker.url,
+            status=status,
+        )
 
-    async def guardian() -> dict | None:
-        try:
-            return (await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut)).model_dump()
-        except ApiError:
-            return None
+    found = await asyncio.gather(*(one(g) for g in ctx.config.spec.declared_guardians()))
+    return GuardiansOut(guardians=list(found))
 
-    (db_ok, check), gstatus, tracker = await asyncio.gather(database(), guardian(), _tracker_connected(ctx))
-    last = (gstatus or {}).get("last_check") or (check or {}).get("timestamp")
-    since = int((now - last).total_seconds()) if last else None
-    monitoring = bool(gstatus and gstatus.get("monitoring_active"))
-    stale_after = 3 * ctx.config.spec.guardian.rules.monitoring_interval_normal
-    if not db_ok:
-        state = "unhealthy"
-    elif monitoring and tracker and since is not None and since <= stale_after:
-        state = "healthy"
-    else:
-        state = "degraded"
-    body = HealthOut(
-        status=state,
-        monitoring_active=monitoring,
-        voting_tracker_connected=tracker,
-        database="connected" if db_ok else "disconnected",
-        last_governance_check=last,
-        seconds_since_last_check=max(0, since) if since is not None else None,
-    )
-    return JSONResponse(body.model_dump(mode="json"), status_code=503 if state == "unhealthy" else 200)
+
+async def _status_or_none(ctx: ApiContext, g) -> GuardianStatusOut | None:
+    try:
+        return await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut, guardian_id=g.workflow_id)
+    except ApiError:
+        return None
 
 
 @router.post(
@@ -314,20 +318,6 @@ async def guardian_readings(request: Request) -> ReadingAccepted:
     return ReadingAccepted(accepted=True, guardian=ctx.guardian_id)
 
 
-async def _tracker_connected(ctx: ApiContext) -> bool:
-    checked_at, ok = ctx._tracker_probe
-    if time.monotonic() - checked_at < TRACKER_PROBE_SECONDS:
-        return ok
-    url = ctx.config.spec.guardian.tracker.url.rstrip("/") + "/voting/governance"
-    try:
-        resp = await ctx.http.get(url)
-        ok = resp.status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    ctx._tracker_probe = (time.monotonic(), ok)
-    return ok
-
-
 async def _admin_action(request: Request, action: str, update: str, out: type[M]) -> M:
     """Verify an admin request here, then send it to the guardian (see govfleet/api/admin_gate.py).
     Every refusal before the guardian is counted for the client's address; an address over its
@@ -337,6 +327,7 @@ async def _admin_action(request: Request, action: str, update: str, out: type[M]
     source = client_address(request)
     retry_after = gate.retry_after(source)
     spec = ctx.config.spec
+    guardian = spec.guardian_by_id(ctx.guardian_id) or spec.guardian  # the guardian this request targets
     now = datetime.now(UTC)  # signature expiry is wall-clock time, as in the guardian
     try:
         body = await read_json(request)
@@ -352,8 +343,8 @@ async def _admin_action(request: Request, action: str, update: str, out: type[M]
                 guardian_id=ctx.guardian_id,
                 reason=fields["reason"],
                 now=now,
-                admins=list(spec.guardian.admins),
-                max_age_seconds=spec.guardian.signature_max_age_seconds,
+                admins=list(guardian.admins),
+                max_age_seconds=guardian.signature_max_age_seconds,
             )
             replayed = gate.replayed([v.nonce for v in verified], now)
             if replayed is not None:

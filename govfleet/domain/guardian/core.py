@@ -75,6 +75,7 @@ from govfleet.domain.guardian.models import (
     PauseResult,
     RecordBatch,
     RecordResult,
+    RestoreResult,
     ResumeInput,
     ResumeResult,
 )
@@ -123,6 +124,9 @@ class GuardianCore:
         self.state = state
         self._verify = verifier or verify_admin_action
         self._fx = self._new_effects()
+        # Nonces already handed to an audit write (or carried in the state from one): only
+        # newly accepted ones go into the next batch.
+        self._nonces_recorded: set[str] = set(state.used_nonces)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -137,6 +141,11 @@ class GuardianCore:
         if attrs != self.state.published:
             self._fx.search_attributes = attrs
             self.state.published = dict(attrs)
+        used = self.state.used_nonces
+        new_nonces = {n: exp for n, exp in used.items() if n not in self._nonces_recorded}
+        if new_nonces:
+            self._fx.record.nonces_used.update(new_nonces)
+        self._nonces_recorded = set(used)
         fx, self._fx = self._fx, self._new_effects()
         return fx
 
@@ -295,6 +304,93 @@ class GuardianCore:
             holder_control=round2(self.current_h()),
             token_ref=target.token,
             requested_at=now,
+        )
+
+    def restore(self, snapshot: RestoreResult, now: datetime) -> None:
+        """A guardian started afresh (never, or after it was terminated) takes back what the
+        database recorded for its id: open alerts, active pauses and unexpired admin nonces.
+        A restored pause is not a new pause: its targets are called again only where the
+        database has no acknowledgement of the pause call (same idempotency key, so a target
+        that did receive it changes nothing). See docs/guardian.md, "Restart after terminate"."""
+        st = self.state
+        by_name = {t.name: t for t in self.config.breakers}
+        for a in snapshot.alerts:
+            st.alerts.append(
+                Alert(
+                    key=a.key,
+                    id=a.id,
+                    alert_type=a.alert_type,
+                    timestamp=a.timestamp,
+                    holder_control=a.holder_control,
+                    message=a.message,
+                    action_taken=a.action_taken,
+                    notified_at=now,  # announced when it opened; reminders resume from here
+                )
+            )
+        prefix = f"{self.config.guardian_id}:"
+        recalled: list[str] = []
+        for p in snapshot.pauses:
+            if p.targets is not None:
+                targets = list(p.targets)
+            elif p.scope == "everything":
+                targets = [t.name for t in self.config.breakers]
+            else:
+                targets = [t.name for t in self.config.breakers if t.scope == "redemptions"]
+            emergency = (
+                p.emergency if p.emergency is not None else (p.pause_type == "automatic" and p.scope == "everything")
+            )
+            pause = Pause(
+                pause_id=p.key.removeprefix(prefix),
+                key=p.key,
+                pause_type=p.pause_type,
+                scope=p.scope,
+                emergency=emergency,
+                paused_at=p.paused_at,
+                reason=p.reason,
+                holder_control_at_pause=p.holder_control_at_pause,
+                targets=targets,
+            )
+            st.pauses.append(pause)
+            for name in targets:
+                if name not in p.acknowledged and name in by_name:
+                    self._fx.breaker_calls.append(self._breaker_call(by_name[name], "pause", pause, now))
+                    recalled.append(name)
+        st.used_nonces.update(snapshot.nonces)
+        self._nonces_recorded |= set(snapshot.nonces)
+        st.level = self._effective_level()
+        if snapshot.empty():
+            return
+        details = (
+            f"restored from the database: {len(snapshot.alerts)} open alert(s) "
+            f"[{', '.join(a.alert_type for a in snapshot.alerts)}], {len(snapshot.pauses)} active pause(s) "
+            f"[{', '.join(p.key for p in snapshot.pauses)}], {len(snapshot.nonces)} admin nonce(s)"
+        )
+        if recalled:
+            details += f"; pause not acknowledged by {', '.join(recalled)}: called again with the same key"
+        self._event(now, "guardian_restored", "none", details)
+
+    def restore_failed(self, now: datetime, error: str) -> None:
+        """The database could not be read at start: monitor anyway, and tell the operators that
+        alerts and pauses recorded before were not taken back (a pause may be repeated)."""
+        details = f"state not restored from the database: {error[:300]}"
+        self._event(now, "restore_failed", "none", details)
+        self._notify(
+            now,
+            "restore_failed",
+            True,
+            f"Guardian started without its recorded state ({self.config.guardian_id})",
+            "\n".join(
+                [
+                    "⚠️ TIE GOVERNANCE GUARDIAN STARTED WITHOUT ITS RECORDED STATE",
+                    "",
+                    details,
+                    "Open alerts, active pauses and used admin nonces recorded before were not taken back;",
+                    "monitoring continues. Check system_pauses before resuming anything.",
+                    "",
+                    f"Timestamp: {iso_utc(now)}",
+                ]
+            ),
+            {"error": error[:300]},
         )
 
     def reconfigure(self, config: GuardianConfig, now: datetime) -> None:
