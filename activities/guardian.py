@@ -10,7 +10,10 @@ replayed activity never writes a row twice or pauses a target twice.
   idempotency keys); returns the database ids.
 - `guardian_call_breaker`: `POST {target}/admin/pause|resume` with the JSON body and
   the `Idempotency-Key` header `<guardian workflow id>:<pause id>`; a non-2xx answer
-  raises so that Temporal retries it. It heartbeats while the target takes long to answer.
+  raises so that Temporal retries it (it heartbeats while the target takes long to answer); a
+  2xx is recorded in `breaker_acks` (best effort).
+- `guardian_restore`: the open alerts, active pauses and unexpired admin nonces of a guardian
+  id, for a guardian started afresh (after a terminate).
 """
 
 from __future__ import annotations
@@ -30,16 +33,20 @@ from govfleet.contracts.guardian import (
     CALL_BREAKER_ACTIVITY,
     FETCH_READING_ACTIVITY,
     RECORD_ACTIVITY,
+    RESTORE_ACTIVITY,
     BreakerCall,
     BreakerCallResult,
     FetchReadingInput,
     FetchReadingResult,
     RecordBatch,
     RecordResult,
+    RestoreInput,
+    RestoreResult,
 )
 from govfleet.domain.guardian.readings import InvalidReading, TrackerFailure, validate_reading
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.timestamps import iso_utc
+from govfleet.logging import get_logger
 from govfleet.store import guardian as guardian_store
 from workers.resources import Resources
 
@@ -61,6 +68,11 @@ async def _heartbeating(call: Awaitable[T]) -> T:
             activity.heartbeat()
     finally:
         task.cancel()  # the activity was cancelled: so is the call (a no-op once it is done)
+
+
+ACK_TIMEOUT_SECONDS = 2.0  # the acknowledgement is best effort: the call itself already landed
+
+log = get_logger("govfleet.guardian")
 
 
 def _failure(code: str, message: str) -> FetchReadingResult:
@@ -95,6 +107,12 @@ class GuardianActivities:
     @activity.defn(name=RECORD_ACTIVITY)
     async def record(self, batch: RecordBatch) -> RecordResult:
         return await guardian_store.record_batch(self._r.pool, batch, timeout=POOL_TIMEOUT_SECONDS)
+
+    @activity.defn(name=RESTORE_ACTIVITY)
+    async def restore(self, req: RestoreInput) -> RestoreResult:
+        return await guardian_store.restore_snapshot(
+            self._r.pool, req.guardian_id, req.now, timeout=POOL_TIMEOUT_SECONDS
+        )
 
     @activity.defn(name=CALL_BREAKER_ACTIVITY)
     async def call_breaker(self, call: BreakerCall) -> BreakerCallResult:
@@ -131,6 +149,12 @@ class GuardianActivities:
         except ValueError:
             pass
         activity.logger.info("breaker %s %s acknowledged (key %s)", call.target, call.action, call.idempotency_key)
+        try:
+            await guardian_store.record_breaker_ack(
+                self._r.pool, call.idempotency_key, call.target, call.action, timeout=ACK_TIMEOUT_SECONDS
+            )
+        except Exception as exc:  # never repeat a call that landed for want of its receipt
+            log.warning("breaker acknowledgement not recorded", key=call.idempotency_key, error=str(exc)[:200])
         return BreakerCallResult(
             target=call.target, action=call.action, status_code=resp.status_code, duplicate=duplicate
         )

@@ -1,4 +1,5 @@
-"""Ledger activities: the payment confirmation transaction, run with retries by the payment workflow.
+"""Ledger activities: the payment confirmation transaction, run with retries by the payment workflow
+(as a local activity: see docs/ledger.md, "Speed").
 
 Idempotency: the payment id is the key (`payments` primary key), so a retried attempt (after a
 timeout, a crash before COMMIT or a lost completion after COMMIT) writes at most one pair of
@@ -13,10 +14,10 @@ import os
 from collections.abc import Awaitable, Callable
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from govfleet.contracts.payment import CONFIRM_PAYMENT_ACTIVITY
-from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult, PaymentConflict
+from govfleet.domain.billing import BillingError, ConfirmPaymentInput, ConfirmPaymentResult
 from govfleet.logging import get_logger
 from govfleet.store import ledger
 from workers.resources import Resources
@@ -27,6 +28,7 @@ from workers.resources import Resources
 FAULT_ENV = "GOVFLEET_FAULT_CONFIRM_PAUSE"
 
 log = get_logger(__name__)
+BENIGN = ApplicationErrorCategory.BENIGN
 
 
 def parse_fault(value: str | None) -> tuple[str, float] | None:
@@ -39,12 +41,6 @@ def parse_fault(value: str | None) -> tuple[str, float] | None:
         return point, float(seconds)
     except ValueError:
         raise ValueError(f"{FAULT_ENV}={value!r}: expected <point>:<seconds>") from None
-
-
-async def _heartbeat_every(seconds: float) -> None:
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(seconds)
 
 
 class LedgerActivities:
@@ -67,24 +63,21 @@ class LedgerActivities:
         if self._fault and self._fault[0] == "before_commit":
             before_commit = self._pause_before_commit
 
-        # Heartbeats let the server notice a dead worker within the heartbeat timeout.
-        beat = asyncio.create_task(_heartbeat_every(1.0)) if info.heartbeat_timeout else None
         try:
             result = await ledger.confirm_payment(
                 self._resources.pool,
                 request,
                 share=self._resources.config.settings.SYSTEM_TENANT_REVENUE_SHARE,
+                max_usd_cents=self._resources.config.settings.PAYMENT_MAX_USD_CENTS,
                 confirmed_by=info.workflow_run_id,
                 before_commit=before_commit,
             )
             await self._pause("after_commit")
-        except PaymentConflict as exc:
-            raise ApplicationError(str(exc), exc.detail, type="PaymentConflict", non_retryable=True) from None
+        # A refusal is an answer, not a fault: one log line, and BENIGN keeps the SDK from logging
+        # it as a failed activity with a traceback.
         except BillingError as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
-        finally:
-            if beat is not None:
-                beat.cancel()
+            log.info("payment refused", client_payment_id=request.client_payment_id, reason=str(exc))
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True, category=BENIGN) from None
         log.info(
             "payment confirmed" if not result.replay else "payment replayed",
             client_payment_id=result.client_payment_id,

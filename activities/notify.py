@@ -1,6 +1,7 @@
 """Activity `send_notification`: guardian alerts and heartbeat failures to people.
 
-Channels, from repo-spec `guardian.notifications` (secrets are `${ENV_VAR}` references,
+Channels, from repo-spec `guardian.notifications` (or those of the guardian in `guardians`
+that the notification's `data.guardian_id` names; secrets are `${ENV_VAR}` references,
 resolved from the worker's environment when the activity runs; an unset one is skipped
 with a warning):
 
@@ -45,7 +46,7 @@ from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, Notific
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
-from govfleet.repo_spec import NotificationsSpec
+from govfleet.repo_spec import NotificationsSpec, RepoSpec
 from govfleet.store import notifications as deliveries
 from workers.resources import Resources
 
@@ -65,6 +66,13 @@ class Channel(BaseModel):
     target: str | None = None  # the resolved URL (secret: never logged)
     secret: str | None = None  # the webhook's HMAC secret
     webhook_url: str | None = None
+
+
+def channels_spec(spec: RepoSpec, guardian_id: object) -> NotificationsSpec:
+    """The channels of the guardian a notification is about (its `data.guardian_id`); the
+    `guardian` block's for anything else (heartbeat, runs)."""
+    found = spec.guardian_by_id(guardian_id) if isinstance(guardian_id, str) else None
+    return (found or spec.guardian).notifications
 
 
 def apprise_channel_name(ref: str) -> str:
@@ -222,7 +230,7 @@ class NotificationActivities:
             raise ApplicationError(
                 "notification has an empty idempotency_key", type="InvalidNotification", non_retryable=True
             )
-        spec = self._resources.config.spec.guardian.notifications
+        spec = channels_spec(self._resources.config.spec, req.data.get("guardian_id"))
         channels, skipped = plan_channels(spec, req.urgent, self.environ)
         for name in skipped:  # warned once per channel and worker process, then logged at debug
             say = log.debug if name in self._warned else log.warning

@@ -149,7 +149,14 @@ async def guardian_worker(
             client,
             task_queue=task_queue,
             workflows=[GuardianWorkflow, *extra_workflows],
-            activities=[acts.fetch_reading, acts.record, acts.call_breaker, sink.activity(), *extra_activities],
+            activities=[
+                acts.fetch_reading,
+                acts.record,
+                acts.call_breaker,
+                acts.restore,
+                sink.activity(),
+                *extra_activities,
+            ],
             **worker_kwargs,
         ):
             yield resources
@@ -161,12 +168,15 @@ def guardian_cfg(sim_url: str, guardian_id: str, **overrides):
     from govfleet.domain.guardian.models import BreakerTarget
     from govfleet.repo_spec import guardian_config
 
-    spec = load_example_config().spec.guardian
+    example = load_example_config().spec
+    spec = example.guardian
     breakers = [
         BreakerTarget(name="redemption-algorithm", url=sim_url, scope="redemptions"),
         BreakerTarget(name="sol-treasury-core", url=sim_url, scope="everything"),
     ]
-    return guardian_config(spec, guardian_id=guardian_id, tracker_url=sim_url, breakers=breakers, **overrides)
+    return guardian_config(
+        spec, example.cogni_dao, guardian_id=guardian_id, tracker_url=sim_url, breakers=breakers, **overrides
+    )
 
 
 def emit(title: str, rows: list[tuple[str, object, str]], figures: dict, json_path: str | None) -> None:

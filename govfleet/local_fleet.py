@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from govfleet.db import StartupError
-from govfleet.settings import Config, Settings
+from govfleet.settings import Config, ConfigError, Settings
 
 FLEET_FILE = "fleet.json"
 EMBEDDED_TEMPORAL_ADDRESS = "127.0.0.1:7233"
@@ -75,10 +75,6 @@ def with_local_fleet(config: Config) -> Config:
     return Config(settings=s.model_copy(update=update), spec=config.spec)
 
 
-def temporal_address(config: Config) -> str:
-    return config.settings.TEMPORAL_ADDRESS or EMBEDDED_TEMPORAL_ADDRESS
-
-
 def require_database_url(config: Config, flag: str | None = None) -> str:
     url = flag or config.settings.DATABASE_URL
     if not url:
@@ -93,11 +89,18 @@ async def connect_fleet(config: Config):
     """A Temporal client for the configured (or local) fleet, or one clear StartupError."""
     import asyncio
 
-    from govfleet.temporal import connect
+    from govfleet.temporal import configured_address, connect
 
-    address = temporal_address(config)
+    # An address from the environment or a Temporal profile file gets its TLS / API key settings
+    # (govfleet/temporal.py); `govfleet up`'s own dev server speaks plaintext.
+    configured = config.settings.TEMPORAL_ADDRESS or configured_address()
+    address = configured or EMBEDDED_TEMPORAL_ADDRESS
+    local = running(config.settings)
+    plain = not configured or bool(local and local.get("temporal_address") == address)
     try:
-        return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE), 15)
+        return await asyncio.wait_for(connect(address, config.settings.TEMPORAL_NAMESPACE, plain=plain), 15)
+    except ConfigError:  # the connection settings themselves: their own one line
+        raise
     except Exception as exc:
         hint = (
             "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from govfleet.contracts.governance_run import schedule_id
 from govfleet.contracts.guardian import guardian_workflow_id
+from govfleet.domain.admin_auth import SIGNING_VERSION, SigningDomain
 from govfleet.domain.guardian.levels import GuardianRules
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.domain.secret_ref import SecretRef
@@ -67,10 +68,19 @@ EthAddress = Annotated[str, BeforeValidator(_address)]
 
 
 class CogniDao(_Model):
+    """The DAO: admin signatures are bound to it (EIP-712 domain: `name`, `version`, `chain_id`,
+    `dao_contract` as verifyingContract; docs/admin-actions.md)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str = "cogni"
-    chain_id: int | None = None
-    dao_contract: str | None = None
+    version: str = SIGNING_VERSION
+    chain_id: int | None = Field(default=None, ge=0)  # a number or a string of digits ("8453")
+    dao_contract: EthAddress | None = None
+
+    def signing_domain(self) -> SigningDomain:
+        return SigningDomain(
+            name=self.name, version=self.version, chain_id=self.chain_id, verifying_contract=self.dao_contract
+        )
 
 
 # --- governance ------------------------------------------------------------------------
@@ -186,6 +196,9 @@ class NotificationsSpec(_Model):
     webhook: WebhookSpec | None = None
 
 
+GUARDIAN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
 class GuardianSpec(_Model):
     name: str | None = None
     tracker: TrackerSpec = TrackerSpec()
@@ -195,6 +208,13 @@ class GuardianSpec(_Model):
     admins: list[EthAddress] = Field(default_factory=list)
     resume_quorum: int = Field(default=2, ge=1)
     signature_max_age_seconds: int = Field(default=900, ge=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not GUARDIAN_NAME.match(v):
+            raise ValueError(f"{v!r} is not a valid guardian name (letters, digits, '_', '-', '.'; at most 63)")
+        return v
 
     @field_validator("admins")
     @classmethod
@@ -208,9 +228,19 @@ class GuardianSpec(_Model):
         return guardian_workflow_id(self.name)
 
 
-def guardian_config(spec: GuardianSpec, **overrides: Any) -> GuardianConfig:
-    """The guardian workflow's configuration from repo-spec's `guardian` block."""
+class WatchdogSpec(_Model):
+    """The `governance-watchdog` workflow (docs/watchdog.md): how often it looks at the declared
+    workflows and the heartbeat."""
+
+    enabled: bool = True
+    check_seconds: int = Field(default=15, ge=1, le=60)
+
+
+def guardian_config(spec: GuardianSpec, dao: CogniDao | None = None, **overrides: Any) -> GuardianConfig:
+    """The guardian workflow's configuration from repo-spec's `guardian` block (and `cogni_dao`,
+    the domain of its admin signatures)."""
     data: dict[str, Any] = dict(
+        signing_domain=(dao or CogniDao()).signing_domain(),
         guardian_id=spec.workflow_id,
         rules=spec.rules,
         tracker_url=spec.tracker.url,
@@ -227,10 +257,51 @@ def guardian_config(spec: GuardianSpec, **overrides: Any) -> GuardianConfig:
 
 
 class RepoSpec(_Model):
+    """`guardian` is the default guardian (`governance-guardian`, or `governance-guardian-<name>`);
+    `guardians` declares more, one per DAO, each with its own name. A file with only `guardians`
+    declares no default guardian (see `declared_guardians`)."""
+
     model_config = ConfigDict(extra="allow", frozen=True)
     cogni_dao: CogniDao = CogniDao()
     governance: GovernanceSpec = GovernanceSpec()
     guardian: GuardianSpec = GuardianSpec()
+    guardians: list[GuardianSpec] = Field(default_factory=list)
+    watchdog: WatchdogSpec = WatchdogSpec()
+
+    @field_validator("guardians")
+    @classmethod
+    def _named(cls, v: list[GuardianSpec]) -> list[GuardianSpec]:
+        seen: dict[str, int] = {}
+        for i, g in enumerate(v):
+            if not g.name:
+                raise ValueError(f"entry [{i}] has no name (its workflow id is governance-guardian-<name>)")
+            if g.workflow_id in seen:
+                raise ValueError(
+                    f"duplicate guardian name {g.name!r} at guardians[{i}] (first at guardians[{seen[g.workflow_id]}])"
+                )
+            seen[g.workflow_id] = i
+        return v
+
+    @model_validator(mode="after")
+    def _distinct_ids(self) -> RepoSpec:
+        if self.declares_default_guardian and self.guardian.workflow_id in {g.workflow_id for g in self.guardians}:
+            raise ValueError(
+                f"{self.guardian.workflow_id!r} is both the `guardian` block's workflow id and one in `guardians`; "
+                "rename one"
+            )
+        return self
+
+    @property
+    def declares_default_guardian(self) -> bool:
+        """The `guardian` block counts unless the file lists only `guardians`."""
+        return "guardian" in self.model_fields_set or not self.guardians
+
+    def declared_guardians(self) -> list[GuardianSpec]:
+        """Every guardian this repo-spec declares: the `guardian` block first, then `guardians`."""
+        return [*([self.guardian] if self.declares_default_guardian else []), *self.guardians]
+
+    def guardian_by_id(self, workflow_id: str) -> GuardianSpec | None:
+        return next((g for g in self.declared_guardians() if g.workflow_id == workflow_id), None)
 
 
 # --- loading ---------------------------------------------------------------------------

@@ -15,9 +15,12 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from govfleet.domain.billing import DEFAULT_MAX_PURCHASE_USD_CENTS, parse_max_purchase
+from govfleet.domain.payment_signature import DEFAULT_TOLERANCE_SECONDS
 from govfleet.repo_spec import RepoSpec, RepoSpecError, format_validation_error, load_repo_spec
 
 DEFAULT_TASK_QUEUE = "governance-fleet"
+MIN_SIGNING_SECRET_LENGTH = 16
 
 
 class ConfigError(ValueError):
@@ -43,6 +46,9 @@ class Settings(BaseSettings):
     GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
     METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
     METRICS_HOST: str = "0.0.0.0"
+    # On SIGTERM a worker stops polling and lets running activities finish this long
+    # (compose's stop_grace_period must be longer); docs/deployment.md.
+    WORKER_SHUTDOWN_GRACE_SECONDS: float = Field(20.0, ge=0)
 
     # The guardian's integration and monitoring variables (override repo-spec guardian.*).
     VOTING_TRACKER_URL: str | None = None
@@ -58,6 +64,13 @@ class Settings(BaseSettings):
 
     # The ledger (docs/ledger.md).
     SYSTEM_TENANT_REVENUE_SHARE: Decimal = Decimal("0.75")
+    PAYMENT_MAX_USD_CENTS: int = DEFAULT_MAX_PURCHASE_USD_CENTS  # per purchase, in cents
+    # Payment confirmations are signed by the payment backend (docs/ledger.md, "Authentication").
+    # Unset: the payment endpoint refuses every confirmation. While a secret is being rotated, the
+    # old one goes in PAYMENT_SIGNING_SECRET_PREVIOUS and both are accepted.
+    PAYMENT_SIGNING_SECRET: str | None = Field(None, repr=False)
+    PAYMENT_SIGNING_SECRET_PREVIOUS: str | None = Field(None, repr=False)
+    PAYMENT_SIGNATURE_TOLERANCE_SECONDS: int = Field(DEFAULT_TOLERANCE_SECONDS, ge=1, le=3600)
 
     LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
     LOG_LEVEL: str = "INFO"
@@ -68,6 +81,28 @@ class Settings(BaseSettings):
         if not v.is_finite() or not (Decimal(0) <= v <= Decimal(1)):
             raise ValueError(f"{v} must be a decimal between 0 and 1 (e.g. 0.75)")
         return v
+
+    @field_validator("PAYMENT_MAX_USD_CENTS")
+    @classmethod
+    def _max_purchase(cls, v: int) -> int:
+        return parse_max_purchase(v)
+
+    @field_validator("PAYMENT_SIGNING_SECRET", "PAYMENT_SIGNING_SECRET_PREVIOUS")
+    @classmethod
+    def _signing_secret(cls, v: str | None) -> str | None:
+        if not v:
+            return None  # an empty variable is an unset one
+        if len(v) < MIN_SIGNING_SECRET_LENGTH or v != v.strip():
+            # The value itself is never echoed.
+            raise ValueError(
+                f"must be at least {MIN_SIGNING_SECRET_LENGTH} characters without surrounding whitespace "
+                "(e.g. the output of `openssl rand -hex 32`)"
+            )
+        return v
+
+    def payment_signing_secrets(self) -> list[str]:
+        """The secrets a payment confirmation may be signed with (none: payments are refused)."""
+        return [s for s in (self.PAYMENT_SIGNING_SECRET, self.PAYMENT_SIGNING_SECRET_PREVIOUS) if s]
 
 
 @dataclass(frozen=True)
@@ -114,8 +149,11 @@ def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
             for b in breakers:
                 if b["name"] == name:
                     b["url"] = env_url
-    data = spec.model_dump()
-    data["guardian"].update(rules=rules, tracker=tracker, breakers=breakers)
+    # exclude_unset keeps which blocks the file wrote (a file with only `guardians` declares no
+    # default guardian); the overrides apply to the `guardian` block alone.
+    data = spec.model_dump(exclude_unset=True)
+    if spec.declares_default_guardian:
+        data.setdefault("guardian", {}).update(rules=rules, tracker=tracker, breakers=breakers)
     try:
         return RepoSpec.model_validate(data)
     except ValidationError as err:

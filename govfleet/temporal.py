@@ -1,16 +1,23 @@
-"""Temporal client and binaries: one place that connects, with the pydantic data converter."""
+"""Temporal client and binaries: one place that connects, with the pydantic data converter and
+the connection settings of the SDK's environment configuration (`temporalio.envconfig`)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import TLSConfig
+
+from govfleet.settings import ConfigError
 
 # Search attributes shown in the Temporal UI (docs/guardian.md).
 GOVERNANCE_LEVEL = SearchAttributeKey.for_keyword("GovernanceLevel")
@@ -44,19 +51,96 @@ def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
 
 
-async def connect(address: str, namespace: str = "default", runtime: Runtime | None = None) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter, runtime=runtime)
+class TemporalConfigError(ConfigError):
+    """The Temporal connection settings (profile file or TEMPORAL_* variables) are unusable."""
+
+
+def client_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The Temporal client's connection settings as the SDK's environment configuration reads
+    them (docs/deployment.md): the profile file (`TEMPORAL_CONFIG_FILE`, default
+    `~/.config/temporalio/temporal.toml`, profile `TEMPORAL_PROFILE`) under the variables
+    `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `TEMPORAL_API_KEY`, `TEMPORAL_TLS`,
+    `TEMPORAL_TLS_SERVER_CA_CERT_PATH|_DATA`, `TEMPORAL_TLS_SERVER_NAME`,
+    `TEMPORAL_TLS_CLIENT_CERT_PATH|_DATA`, `TEMPORAL_TLS_CLIENT_KEY_PATH|_DATA` and
+    `TEMPORAL_GRPC_META_*`: the same ones the `temporal` CLI reads. Keyword arguments for
+    `Client.connect`; a file that cannot be read is one `TemporalConfigError`."""
+    from temporalio.envconfig import ClientConfig
+
+    env = dict(os.environ if environ is None else environ)
+    try:
+        cfg = dict(ClientConfig.load_client_connect_config(override_env_vars=env))
+    except Exception as exc:  # OSError for a missing file; the SDK's own ConfigError for a bad profile file
+        if isinstance(exc, OSError) and exc.filename is not None:
+            reason = f"cannot read {str(exc.filename)!r} ({exc.strerror})"
+        else:
+            reason = " ".join(str(exc).split())[:300]
+        raise TemporalConfigError(f"Temporal connection settings (TEMPORAL_* / profile file): {reason}") from None
+    tls = cfg.get("tls")
+    if isinstance(tls, TLSConfig) and (tls.client_cert is None) != (tls.client_private_key is None):
+        raise TemporalConfigError(
+            "Temporal connection settings: a TLS client certificate needs its key and the key its certificate "
+            "(TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
+        )
+    return cfg
+
+
+def configured_address(environ: Mapping[str, str] | None = None) -> str | None:
+    """The Temporal address from TEMPORAL_ADDRESS or the profile file; None: not configured."""
+    return client_config(environ).get("target_host")
+
+
+def describe_connection(cfg: Mapping[str, Any]) -> str:
+    """What secures a connection, for banners and logs (never a secret)."""
+    parts = []
+    tls = cfg.get("tls")
+    if tls is True:
+        parts.append("TLS")
+    elif isinstance(tls, TLSConfig):
+        mutual = " with client certificate" if tls.client_cert else ""
+        name = f", server name {tls.domain}" if tls.domain else ""
+        ca = ", own CA" if tls.server_root_ca_cert else ""
+        parts.append(f"TLS{mutual}{ca}{name}")
+    if cfg.get("api_key"):
+        parts.append("API key")
+    return " + ".join(parts) or "plaintext"
+
+
+async def connect(
+    address: str | None = None,
+    namespace: str | None = None,
+    runtime: Runtime | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    plain: bool = False,
+) -> Client:
+    """A client with the pydantic data converter. Connection settings (TLS, API key, gRPC
+    metadata, and address / namespace unless given) come from `client_config`; `plain` skips
+    them (the embedded dev server of `govfleet up` speaks plaintext whatever the environment says)."""
+    kwargs: dict[str, Any] = {} if plain else client_config(environ)
+    if address:
+        kwargs["target_host"] = address
+    if namespace:
+        kwargs["namespace"] = namespace
+    target = kwargs.pop("target_host", None)
+    if not target:
+        raise TemporalConfigError("no Temporal address: set TEMPORAL_ADDRESS (or an address in the profile file)")
+    return await Client.connect(target, data_converter=pydantic_data_converter, runtime=runtime, **kwargs)
 
 
 async def connect_when_ready(
-    address: str, namespace: str = "default", timeout: float = 60, runtime: Runtime | None = None
+    address: str,
+    namespace: str = "default",
+    timeout: float = 60,
+    runtime: Runtime | None = None,
+    *,
+    plain: bool = False,
 ) -> Client:
     """Connect, retrying while a just-started server reports it is not serving yet
     ("Frontend is not healthy yet"); gives up with the last error after `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            client = await connect(address, namespace, runtime=runtime)
+            client = await connect(address, namespace, runtime=runtime, plain=plain)
             await client.count_workflows()  # the first real RPC; fails while the frontend warms up
             return client
         except RuntimeError:

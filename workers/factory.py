@@ -65,6 +65,9 @@ def build_worker(
     **worker_kwargs: Any,
 ) -> Worker:
     """The fleet's worker; `worker_kwargs` add to or override `FAILOVER_OPTIONS`."""
+    # On shutdown (SIGTERM) running activities may finish this long before they are cancelled.
+    grace = timedelta(seconds=resources.config.settings.WORKER_SHUTDOWN_GRACE_SECONDS)
+    worker_kwargs.setdefault("graceful_shutdown_timeout", grace)
     return Worker(
         client,
         task_queue=task_queue or resources.config.settings.TEMPORAL_TASK_QUEUE,

@@ -22,6 +22,9 @@ def workflows() -> list[type]:
     from workflows.guardian import GuardianWorkflow
 
     found += [GuardianWorkflow]
+    from workflows.watchdog import WatchdogWorkflow
+
+    found += [WatchdogWorkflow]
     return found
 
 
@@ -51,5 +54,9 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.guardian import GuardianActivities
 
     guardian = GuardianActivities(resources)
-    found += [guardian.fetch_reading, guardian.record, guardian.call_breaker]
+    found += [guardian.fetch_reading, guardian.record, guardian.call_breaker, guardian.restore]
+    from activities.watchdog import WatchdogActivities
+
+    watchdog = WatchdogActivities(resources)
+    found += [watchdog.inspect, watchdog.record]
     return found

@@ -68,6 +68,26 @@ def guardian_fetch(tracker_timeout_seconds: float) -> LocalActivityConfig:
     )
 
 
+def guardian_restore(timeout_seconds: float) -> LocalActivityConfig:
+    """A guardian started afresh reads its recorded state back, retried for `timeout_seconds`;
+    then it monitors without it (and says so) rather than not at all."""
+    # Attempts counted from the backoff (0.5 s doubling to 5 s): the local activity's own
+    # schedule-to-close does not stop its in-worker retries.
+    attempts, waited, delay = 1, 0.0, 0.5
+    while waited + delay < timeout_seconds:
+        attempts, waited, delay = attempts + 1, waited + delay, min(delay * 2, 5.0)
+    return LocalActivityConfig(
+        start_to_close_timeout=timedelta(seconds=min(10.0, timeout_seconds)),
+        schedule_to_close_timeout=timedelta(seconds=timeout_seconds),
+        retry_policy=RetryPolicy(
+            initial_interval=timedelta(milliseconds=500),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=5),
+            maximum_attempts=attempts,
+        ),
+    )
+
+
 def guardian_record(failing: bool) -> LocalActivityConfig:
     """The audit write of a check: two tries, or one short probe while writes keep failing."""
     return LocalActivityConfig(
@@ -126,10 +146,10 @@ def run_entrypoint(timeout: timedelta) -> ActivityConfig:
 
 # --- payment ---------------------------------------------------------------------------
 
-# Retried until it succeeds or is refused; heartbeats let a dead worker's attempt time out fast.
-PAYMENT_CONFIRM = ActivityConfig(
+# The confirmation transaction, as a local activity: retried without limit (200 ms doubling to
+# 10 s) except for the refusals; each attempt at most 60 s.
+PAYMENT_CONFIRM = LocalActivityConfig(
     start_to_close_timeout=timedelta(seconds=60),
-    heartbeat_timeout=timedelta(seconds=5),
     retry_policy=RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
         backoff_coefficient=2.0,
@@ -150,3 +170,19 @@ STATUS_READ = ActivityConfig(
         initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
     ),
 )
+
+
+# --- watchdog --------------------------------------------------------------------------
+
+# One look: its describes and the heartbeat read are bounded; a failed look waits for the next one.
+WATCHDOG_INSPECT = LocalActivityConfig(
+    start_to_close_timeout=timedelta(seconds=15), retry_policy=RetryPolicy(maximum_attempts=1)
+)
+# Incident rows: retried for a while (the database may be what is down), then logged.
+WATCHDOG_RECORD = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=10),
+    schedule_to_close_timeout=timedelta(minutes=15),
+    retry_policy=DB_RETRY_UNTIL_DEADLINE,
+)
+# Its notifications are retried like the guardian's.
+WATCHDOG_NOTIFICATION = GUARDIAN_NOTIFICATION

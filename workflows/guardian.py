@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
@@ -67,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         PendingCommand,
         ReadingPayload,
         RecordBatch,
+        RestoreInput,
         ResumeInput,
         ResumeResult,
         RulesResult,
@@ -74,22 +75,31 @@ with workflow.unsafe.imports_passed_through():
         StatusQueryInput,
     )
     from govfleet.contracts.notifications import NotificationRequest
-    from govfleet.domain import admin_auth  # noqa: F401  (eth-account, imported once by the worker)
+    from govfleet.domain.admin_auth import AuthorizationError, Scheme, parse_admin_body
+    from govfleet.domain.declared import MEMO_KEY, config_hash, memo_for
     from govfleet.domain.guardian.core import GuardianCore
     from govfleet.domain.guardian.levels import SEVERITY
     from govfleet.domain.guardian.models import AdminRejected, GuardianState
-    from govfleet.domain.guardian.readings import Reading, TrackerFailure
+    from govfleet.domain.guardian.readings import Reading, TrackerFailure, fractional_votes
     from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
     from workflows.activity_options import (
         GUARDIAN_BREAKER_CALL,
         GUARDIAN_NOTIFICATION,
         guardian_fetch,
         guardian_record,
+        guardian_restore,
     )
 
 MAX_IN_FLIGHT_UPDATES = 8
 AUDIT_BATCHES_PATCH = "guardian-audit-batches"  # runs started before it write every check at once
 AUDIT_OUTAGE_PATCH = "guardian-audit-outage"  # failed audit writes back off and alert (database_unavailable)
+RESTORE_PATCH = "guardian-restore"  # a guardian started afresh reads its recorded state back
+CONFIG_MEMO_PATCH = "guardian-config-memo"  # `configure` records its hash in the memo; an equal one is ignored
+# Admin signatures are EIP-712 (bound to the DAO, chain and guardian), checked on the shape of any
+# JSON body (a malformed signal or update body of any JSON type is audited), and a rejected action
+# uses no nonce. Runs from before verify EIP-191 and keep the old rules while replayed.
+ADMIN_EIP712_PATCH = "guardian-admin-eip712"
+WHOLE_VOTES_PATCH = "guardian-whole-votes"  # a pushed reading with fractional vote counts is invalid
 HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
 
 
@@ -103,13 +113,28 @@ class _Command:
     error: AdminRejected | None = None
 
 
-def _parse(model: type[BaseModel], body: Any) -> BaseModel | str:
-    """The signal body as `model`, or the validation problem as text (audited as malformed)."""
+def _legacy_parse(model: type[BaseModel], body: Any) -> BaseModel | str:
+    """The body as `model`, or the validation problem as text (audited as malformed): the check of
+    runs from before ADMIN_EIP712_PATCH."""
+    if isinstance(body, model):
+        return body
     try:
         return model.model_validate(body)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
         return f"malformed {model.__name__} body: {problems}"
+
+
+def _admin_input(kind: str, body: Any) -> PauseInput | ResumeInput | str:
+    """The body checked by the same rules as the HTTP endpoints (`parse_admin_body`), or the
+    problem as text (audited as malformed)."""
+    if isinstance(body, (PauseInput, ResumeInput)):  # carried across continue-as-new
+        body = body.model_dump()
+    try:
+        fields = parse_admin_body(kind, body)
+    except AuthorizationError as exc:
+        return exc.message
+    return PauseInput(**fields) if kind == "pause" else ResumeInput(**fields)
 
 
 @workflow.defn(name=GUARDIAN_WORKFLOW)
@@ -145,6 +170,8 @@ class GuardianWorkflow:
             self._enqueue_breaker(call)
         for req in self._carried_notifications:
             self._start_notification(req)
+        if self._fresh and workflow.patched(RESTORE_PATCH):
+            await self._restore()
         poll = self._fresh  # a new guardian checks at once; a continued one keeps its rhythm
         while True:
             if not poll and not self._inbox:
@@ -161,6 +188,25 @@ class GuardianWorkflow:
             if self._should_continue_as_new():
                 await self._continue_as_new()
 
+    async def _restore(self) -> None:
+        """Started afresh (first start, or again after a terminate): take back the open alerts,
+        active pauses and used admin nonces recorded for this id (docs/guardian.md). Their
+        effects go out with the first check."""
+        try:
+            snapshot = await workflow.execute_local_activity_method(
+                GuardianActivities.restore,
+                RestoreInput(guardian_id=self.config.guardian_id, now=workflow.now()),
+                **(guardian_restore(self.config.restore_timeout_seconds) | {"summary": "restore state"}),
+            )
+        except FailureError as exc:
+            workflow.logger.error("guardian state not restored: %s", exc.cause or exc)
+            self.core.restore_failed(workflow.now(), str(exc.cause or exc))
+            return
+        self.core.restore(snapshot, workflow.now())
+
+    def _memo(self) -> dict:
+        return memo_for(config_hash(self.config), tracker_url=self.config.tracker_url)
+
     async def _step(self, poll: bool) -> None:
         handled: list[_Command] = []
         if poll:
@@ -176,23 +222,43 @@ class GuardianWorkflow:
 
     async def _handle(self, cmd: _Command) -> None:
         now = workflow.now()
+        req: Any = None
+        scheme: Scheme = "eip712"
         try:
-            if isinstance(cmd.payload, str):  # a signal body that did not parse
-                self.core.reject(now, cmd.kind, "malformed", cmd.payload)
-            elif cmd.kind == "reading":
-                self.core.on_push(cmd.payload.model_dump(), now)
+            if cmd.kind in ("pause", "resume"):
+                scheme = "eip712" if workflow.patched(ADMIN_EIP712_PATCH) else "eip191"
+                model = PauseInput if cmd.kind == "pause" else ResumeInput
+                req = _admin_input(cmd.kind, cmd.payload) if scheme == "eip712" else _legacy_parse(model, cmd.payload)
+                if isinstance(req, str):  # a body that did not parse
+                    self.core.reject(now, cmd.kind, "malformed", req)
+            if cmd.kind == "reading":
+                payload = cmd.payload.model_dump()
+                whole = not fractional_votes(payload) or workflow.patched(WHOLE_VOTES_PATCH)
+                self.core.on_push(payload, now, whole_votes=whole)
             elif cmd.kind == "pause":
-                cmd.result = self.core.pause(cmd.payload, now)
+                assert isinstance(req, PauseInput)
+                cmd.result = self.core.pause(req, now, scheme)
             elif cmd.kind == "resume":
-                verified = self.core.authorize_resume(cmd.payload, now)
+                assert isinstance(req, ResumeInput)
+                verified = self.core.authorize_resume(req, now, scheme)
                 reading, failure = await self._fetch()  # "holder control at or above critical *now*"
                 now = workflow.now()
                 self.core.on_fetch(reading, failure, now, "resume")
-                cmd.result = self.core.resume(cmd.payload, verified, now, reading, failure)
+                cmd.result = self.core.resume(req, verified, now, reading, failure)
             elif cmd.kind == "configure":
                 # repo-spec changed: new rules, tracker and targets from the next check on.
-                self.config = cmd.payload.model_copy(update={"guardian_id": self.config.guardian_id})
-                self.core.reconfigure(self.config, now)
+                new = cmd.payload.model_copy(update={"guardian_id": self.config.guardian_id})
+                if not workflow.patched(CONFIG_MEMO_PATCH):
+                    self.config = new
+                    self.core.reconfigure(self.config, now)
+                else:
+                    # An equal configure (two reconcilers at once) changes nothing; the memo is
+                    # what reconcilers compare with repo-spec (docs/declared-workflows.md).
+                    if config_hash(new) != config_hash(self.config):
+                        self.config = new
+                        self.core.reconfigure(self.config, now)
+                    if workflow.memo_value(MEMO_KEY, {}) != self._memo()[MEMO_KEY]:
+                        workflow.upsert_memo(self._memo())
         except AdminRejected as exc:
             cmd.error = exc
             workflow.logger.warning("admin %s via %s rejected: %s: %s", cmd.kind, cmd.via, exc.code, exc.message)
@@ -362,9 +428,24 @@ class GuardianWorkflow:
                 await self._step(False)
             else:
                 await workflow.wait_condition(lambda: bool(self._inbox) or workflow.all_handlers_finished())
-        carried = [  # (only signals remain here; an unparsable body was already audited)
-            PendingCommand(kind=c.kind, **{c.kind: c.payload}) for c in self._inbox if not isinstance(c.payload, str)
-        ]
+        carried: list[PendingCommand] = []  # (the loop above empties the inbox; a signal could leave this)
+        for c in self._inbox:
+            if c.kind in ("pause", "resume"):
+                req = _admin_input(c.kind, c.payload)
+                if isinstance(req, str):  # carried as a body that is rejected as malformed
+                    req = PauseInput() if c.kind == "pause" else ResumeInput()
+                carried.append(
+                    PendingCommand(kind="pause", pause=req)
+                    if isinstance(req, PauseInput)
+                    else PendingCommand(kind="resume", resume=req)
+                )
+            elif c.kind == "reading":
+                carried.append(PendingCommand(kind="reading", reading=c.payload))
+            else:
+                carried.append(PendingCommand(kind="configure", configure=c.payload))
+        # A new run starts with the memo of the first run's start unless given one: hand on
+        # the current configuration's hash.
+        memo = self._memo() if workflow.patched(CONFIG_MEMO_PATCH) else None
         workflow.continue_as_new(
             GuardianInput(
                 config=self.config,
@@ -375,6 +456,7 @@ class GuardianWorkflow:
                 unrecorded=self._unrecorded,
                 runs=self._runs + 1,
             ),
+            memo=memo,
             # Explicit (the server would keep the old run's): a guardian started with another
             # timeout takes this one from its next run on (docs/fleet.md).
             task_timeout=GUARDIAN_TASK_TIMEOUT,
@@ -388,15 +470,20 @@ class GuardianWorkflow:
         self._inbox.append(_Command("reading", payload, "signal"))
 
     @workflow.signal(name=PAUSE_SIGNAL)
-    def pause_signal(self, req: dict[str, Any]) -> None:
-        """Signed manual pause (CLI), body as `PauseInput`. Any rejection, a malformed body
-        included, leaves an `admin_rejected` event."""
-        self._inbox.append(_Command("pause", _parse(PauseInput, req), "signal"))
+    def pause_signal(self, req: Any) -> None:
+        """Signed manual pause (CLI), body as `PauseInput`. Any rejection, a malformed body of
+        any JSON type included, leaves one `admin_rejected` event."""
+        self._admin_signal("pause", req)
 
     @workflow.signal(name=RESUME_SIGNAL)
-    def resume_signal(self, req: dict[str, Any]) -> None:
-        """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves an `admin_rejected` event."""
-        self._inbox.append(_Command("resume", _parse(ResumeInput, req), "signal"))
+    def resume_signal(self, req: Any) -> None:
+        """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves one `admin_rejected` event."""
+        self._admin_signal("resume", req)
+
+    def _admin_signal(self, kind: Literal["pause", "resume"], req: Any) -> None:
+        if not isinstance(req, dict) and not workflow.patched(ADMIN_EIP712_PATCH):
+            return  # before the patch the data converter dropped such a signal
+        self._inbox.append(_Command(kind, req, "signal"))
 
     async def _run_update(self, kind: CommandKind, payload: Any) -> Any:
         cmd = _Command(kind, payload, "update")
@@ -406,37 +493,37 @@ class GuardianWorkflow:
             raise ApplicationError(cmd.error.message, cmd.error.code, type="AdminRejected", non_retryable=True)
         return cmd.result
 
+    # The bodies are taken as any JSON value: the main loop checks them (the same rules as HTTP)
+    # and audits a malformed one; the data converter would refuse it unaudited.
+
     @workflow.update(name=PAUSE_UPDATE)
-    async def pause_update(self, req: PauseInput) -> PauseResult:
-        """Signed manual pause (HTTP). Fails with the reason when rejected (and audits it)."""
+    async def pause_update(self, req: Any) -> PauseResult:
+        """Signed manual pause. Fails with the reason (`AdminRejected`, the code as details) when
+        rejected, and audits it."""
         return await self._run_update("pause", req)
 
     @pause_update.validator
-    def _validate_pause(self, req: PauseInput) -> None:
-        self._validate_admin_request(req.authorization)
-        if not req.reason.strip():
-            raise ValueError("reason is required for a pause")
+    def _validate_pause(self, req: Any) -> None:
+        self._validate_admin_request()
 
     @workflow.update(name=RESUME_UPDATE)
-    async def resume_update(self, req: ResumeInput) -> ResumeResult:
-        """Signed resume (HTTP). Fails with the reason when rejected (and audits it)."""
+    async def resume_update(self, req: Any) -> ResumeResult:
+        """Signed resume. Fails with the reason when rejected (and audits it)."""
         return await self._run_update("resume", req)
 
     @resume_update.validator
-    def _validate_resume(self, req: ResumeInput) -> None:
-        self._validate_admin_request(req.authorization)
+    def _validate_resume(self, req: Any) -> None:
+        self._validate_admin_request()
 
-    def _validate_admin_request(self, authorization: str | list[str]) -> None:
-        # Cheap shape checks only; signatures are verified (and rejections audited) in order
-        # by the main loop.
-        if not authorization or (isinstance(authorization, list) and not any(authorization)):
-            raise ValueError("authorization is required (an EIP-191 token from `govfleet sign`)")
+    def _validate_admin_request(self) -> None:
+        # Capacity only: every body problem and every signature is checked (and a rejection
+        # audited) in order by the main loop, so that signal, update and HTTP answer alike.
         if sum(1 for c in self._inbox if c.via == "update") >= MAX_IN_FLIGHT_UPDATES:
             raise ValueError("too many admin actions in flight; retry in a moment")
 
     @workflow.signal(name=CONFIGURE_SIGNAL)
     def configure_signal(self, config: GuardianConfig) -> None:
-        """New configuration from repo-spec (sent by `govfleet up` when it changed)."""
+        """New configuration from repo-spec (sent by the reconciler when its hash differs)."""
         self._inbox.append(_Command("configure", config, "signal"))
 
     # -- queries ----------------------------------------------------------------------

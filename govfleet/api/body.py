@@ -1,9 +1,11 @@
-"""Strict JSON request bodies for the write endpoints (see docs/architecture.md, "Input limits").
+"""Strict JSON request bodies for the write endpoints (see docs/security.md, "Input limits").
 
 ``parse_json`` refuses, with a 4xx ApiError naming the problem and never echoing more than a
 short slice of the input: bytes that are not UTF-8, nesting deeper than ``max_depth`` (checked on
 the bytes BEFORE the decoder runs, so a deeply nested body can never exhaust the C stack),
-duplicate object keys, and strings holding a NUL or a lone surrogate.
+duplicate object keys, and strings holding a NUL or a lone surrogate. ``read_json`` does the same
+for a request, after checking that it says it is JSON (415 otherwise). The body's size was
+already bounded by the ASGI wrapper in ``govfleet/api/edge.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+from fastapi import Request
 
 from govfleet.api.errors import ApiError
 
@@ -84,3 +88,40 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
     if where is not None:
         raise ApiError(422, "invalid_text", f"{where}: text must not hold a NUL or a lone surrogate")
     return value
+
+
+def json_content_type(content_type: str | None) -> bool:
+    """``application/json`` (any case, optionally with ``charset=utf-8``)."""
+    if not content_type:
+        return False
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "application/json":
+        return False
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+async def read_json(request: Request, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The request's JSON body (``parse_json``), or 415 when it is not sent as JSON."""
+    content_type = request.headers.get("content-type")
+    if not json_content_type(content_type):
+        shown = repr(content_type[:60]) if content_type else "none"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"the body must be sent as Content-Type: application/json (got {shown})",
+        )
+    return parse_json(await request.body(), max_depth=max_depth)
+
+
+def json_request_body(schema_ref: str) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body that a route reads with ``read_json``."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}},
+        }
+    }

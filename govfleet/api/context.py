@@ -4,8 +4,9 @@ HTTP client, status service, clock) and the access rules.
 Access:
 - read endpoints are public unless `API_READ_TOKEN` is set; then they need
   `Authorization: Bearer <token>` (`/health`, `/gov` and `/openapi.json` stay public);
-- `POST /guardian/pause` and `/guardian/resume` always need a valid admin signature (verified by
-  the guardian workflow; a rejection is a 403 with the reason);
+- `POST /guardian/pause` and `/guardian/resume` always need a valid EIP-712 admin signature,
+  verified here before anything reaches the guardian workflow (which verifies again); rejected
+  requests are rate-limited per client address and counted (`govfleet/api/admin_gate.py`);
 - `POST /guardian/readings` needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`;
 - no endpoint takes a user id for system-tenant data.
 """
@@ -21,6 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from govfleet.api.admin_gate import AdminGate
 from govfleet.api.errors import ApiError
 from govfleet.api.service import Clock, StatusService
 from govfleet.db import DbPool
@@ -39,16 +41,23 @@ class ApiContext:
     status: StatusService
     clock: Clock
     query_timeout: float
-    _tracker_probe: tuple[float, bool] = field(default=(float("-inf"), False))
+    admin_gate: AdminGate = field(default_factory=AdminGate)
+    _tracker_probes: dict[str, tuple[float, bool]] = field(default_factory=dict)  # url -> (monotonic time, ok)
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 
     @property
     def guardian_id(self) -> str:
-        return self.config.spec.guardian.workflow_id
+        """The guardian the single-guardian endpoints address: the first one declared."""
+        return self.config.spec.declared_guardians()[0].workflow_id
 
 
 def api_context(request: Request) -> ApiContext:
     return request.app.state.ctx
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from (the TCP peer: forwarded-for headers are not trusted)."""
+    return request.client.host if request.client else "unknown"
 
 
 _read_bearer = HTTPBearer(

@@ -4,6 +4,11 @@
 
 `code` is a stable machine-readable word; `message` is one sentence naming what was wrong;
 `details` is optional structured context (for validation errors, one entry per problem).
+
+An error body never echoes more than a small slice of the input: the message is cut at
+`MAX_MESSAGE` characters, every string in `details` at `MAX_TEXT`, and a list at `MAX_ITEMS`
+entries (a last entry says how many were left out). So a body of 10,000 unknown keys gets a
+few hundred bytes of answer, not 10,000 problems.
 """
 
 from __future__ import annotations
@@ -47,9 +52,11 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "body_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    431: "headers_too_large",
     500: "internal_error",
     502: "bad_gateway",
     503: "unavailable",
@@ -57,10 +64,39 @@ _STATUS_CODES = {
 }
 
 
+MAX_MESSAGE = 500
+MAX_TEXT = 200
+MAX_ITEMS = 10
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def capped(value: Any, depth: int = 0) -> Any:
+    """`value` with strings, lists and mappings cut to the limits above (and nesting to 4 levels)."""
+    if isinstance(value, str):
+        return _cut(value, MAX_TEXT)
+    if depth >= 4 and isinstance(value, (list, tuple, dict)):
+        return "…"
+    if isinstance(value, (list, tuple)):
+        out = [capped(v, depth + 1) for v in value[:MAX_ITEMS]]
+        if len(value) > MAX_ITEMS:
+            out.append(f"… and {len(value) - MAX_ITEMS} more")
+        return out
+    if isinstance(value, dict):
+        items = list(value.items())
+        out = {_cut(str(k), MAX_TEXT): capped(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            out["…"] = f"{len(items) - MAX_ITEMS} more"
+        return out
+    return value
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict | None = None
 ) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details}}
+    body = {"error": {"code": code, "message": _cut(message, MAX_MESSAGE), "details": capped(details)}}
     return JSONResponse(status_code=status, content=body, headers=headers)
 
 
@@ -126,11 +162,15 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*statuses: int) -> dict[int | str, dict]:
     """OpenAPI `responses=` entries documenting the error body for these statuses."""
     descriptions = {
+        400: "The body is not JSON, or is nested too deeply",
         401: "Missing or wrong bearer token",
         403: "Forbidden: the authorization was rejected (the body says why)",
         404: "Not found",
         409: "Conflict",
+        413: "The request body is over the size limit",
+        415: "The body is not sent as application/json",
         422: "Invalid input: the body names each field that was wrong",
+        429: "Too many rejected requests from this address: retry after `Retry-After` seconds",
         500: "Internal error",
         503: "A dependency (Temporal, the database, the guardian) is unavailable",
     }

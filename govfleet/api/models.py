@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from govfleet.domain.billing import MAX_USD_CENTS
 from govfleet.domain.status import UtcDatetime, to_utc
 
 
@@ -89,8 +88,8 @@ Authorization = str | list[str]
 class PauseIn(_In):
     reason: str = Field(min_length=1, max_length=2000, description="why the system is paused (signed verbatim)")
     authorization: Authorization = Field(
-        description="EIP-191 admin authorization token(s) `<nonce>.<expires>.<0x signature>` (`govfleet sign pause`); "
-        "one string (several tokens separated by spaces or commas) or a list of strings"
+        description="EIP-712 admin authorization token(s) `<nonce>.<expiry>.<0x signature>` (`govfleet sign "
+        "pause`); one string (several tokens separated by spaces or commas) or a list of strings"
     )
 
 
@@ -102,7 +101,7 @@ class PauseOut(_Out):
 
 
 class ResumeIn(_In):
-    authorization: Authorization = Field(description="EIP-191 admin authorization token(s), as for pause")
+    authorization: Authorization = Field(description="EIP-712 admin authorization token(s), as for pause")
     governance_verified: bool = Field(False, description="required (with a quorum of admins) after an emergency pause")
     reason: str = Field("", max_length=2000, description="optional; signed verbatim (empty when not given)")
 
@@ -112,6 +111,22 @@ class ResumeOut(_Out):
     resumed_at: UtcDatetime
     current_holder_control: float | None = None
     safe_to_resume: bool
+
+
+class AdminRejectionOut(_Out):
+    window_start: UtcDatetime = Field(description="the minute these rejections fall in")
+    source: str = Field(description="the client address (`*`: addresses beyond the tracking limit)")
+    action: str = Field(description="pause|resume")
+    code: str = Field(description="the rejection code (malformed, expired, foreign, replayed, invalid_json, ...)")
+    count: int
+    limited: int = Field(description="of those, answered 429 (the address was over its limit)")
+    first_at: UtcDatetime
+    last_at: UtcDatetime
+    sample: str = Field(description="the first rejection message of the minute (at most 200 characters)")
+
+
+class AdminRejectionsOut(_Out):
+    rejections: list[AdminRejectionOut]
 
 
 class RulesOut(_Out):
@@ -125,6 +140,22 @@ class RulesOut(_Out):
     monitoring_interval_critical: int
 
 
+class WorkflowHealthOut(_Out):
+    workflow_id: str
+    kind: Literal["guardian", "status", "watchdog"]
+    running: bool | None = Field(description="null when Temporal did not answer")
+    status: str = Field(description="RUNNING, TERMINATED, FAILED, ..., NOT_STARTED, or UNKNOWN")
+    tracker_url: str | None = Field(None, description="guardians: the tracker the running guardian uses")
+    tracker_connected: bool | None = None
+
+
+class IncidentOut(_Out):
+    kind: str = Field(description="guardian_down | workflow_down | heartbeat_missed")
+    subject: str
+    opened_at: UtcDatetime
+    details: str
+
+
 class HealthOut(_Out):
     status: Literal["healthy", "degraded", "unhealthy"]
     monitoring_active: bool
@@ -132,15 +163,40 @@ class HealthOut(_Out):
     database: Literal["connected", "disconnected"]
     last_governance_check: UtcDatetime | None = None
     seconds_since_last_check: int | None = None
+    workflows: list[WorkflowHealthOut] = Field(
+        default_factory=list, description="every declared long-lived workflow: guardians, status, watchdog"
+    )
+    incidents: list[IncidentOut] = Field(default_factory=list, description="the watchdog's open incidents")
+    problems: list[str] = Field(default_factory=list, description="why the status is not healthy, one line each")
+
+
+class GuardianSummaryOut(_Out):
+    workflow_id: str
+    name: str | None = None
+    running: bool | None
+    tracker_url: str
+    status: GuardianStatusOut | None = Field(None, description="its `status` query; null when it does not answer")
+
+
+class GuardiansOut(_Out):
+    guardians: list[GuardianSummaryOut]
+
+
+def _whole_number(v: object) -> object:
+    # A vote count written as 1200.0 is the whole number 1200 (as the guardian takes it); 1200.5 is not.
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+VoteCount = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, description="a whole number of votes")]
 
 
 class ReadingIn(_In):
     """A tracker reading pushed to the guardian (the tracker's `/voting/governance` shape)."""
 
     holder_control_percentage: float = Field(ge=0, le=100)
-    total_votes: int = Field(ge=0)
-    holder_votes: int = Field(ge=0)
-    seller_votes: int = Field(ge=0)
+    total_votes: VoteCount
+    holder_votes: VoteCount
+    seller_votes: VoteCount
     last_updated: datetime
 
     @field_validator("holder_control_percentage")
@@ -170,27 +226,6 @@ class ReadingIn(_In):
 class ReadingAccepted(_Out):
     accepted: bool
     guardian: str
-
-
-# --- payments -------------------------------------------------------------------------------
-
-# What govfleet.domain.billing.ConfirmPaymentInput accepts, written as schema constraints so the
-# OpenAPI document says it: 1-200 characters, no control characters, no surrounding whitespace.
-_IDENTIFIER = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,198}[^\s\x00-\x1f\x7f])?$"
-
-
-class ConfirmPaymentBody(_In):
-    client_payment_id: str = Field(
-        min_length=1, max_length=200, pattern=_IDENTIFIER, description="the payment's id, which is its idempotency key"
-    )
-    user_id: str = Field(
-        min_length=1,
-        max_length=200,
-        pattern=_IDENTIFIER,
-        json_schema_extra={"not": {"const": "cogni_system_principal"}},
-        description="the buyer (never the system principal)",
-    )
-    amount_usd_cents: int = Field(gt=0, le=MAX_USD_CENTS, strict=True, description="amount paid, in US cents")
 
 
 # --- the status surface ---------------------------------------------------------------------
@@ -253,3 +288,6 @@ class HeartbeatOut(_Out):
     grace_seconds: int
     checks: dict | None = None
     alerts: list[str] = Field(default_factory=list)
+    missed_since: UtcDatetime | None = Field(
+        None, description="the watchdog's heartbeat_missed incident is open since then (state is `down`)"
+    )

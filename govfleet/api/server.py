@@ -58,7 +58,16 @@ async def start_api(
     """Start serving any ASGI app; returns once its lifespan has started (or raises)."""
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=access_log, lifespan="on", timeout_graceful_shutdown=5)
+    # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For from any loopback client as
+    # the client's address, and the admin endpoints' per-address rate limit must see the real peer.
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=access_log,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+        proxy_headers=False,
+    )
     server = _HostedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"api:{bound_port}")
     loop = asyncio.get_running_loop()

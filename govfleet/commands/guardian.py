@@ -1,6 +1,6 @@
-"""`govfleet tracker-sim`, and the guardian's part of `govfleet up`: the tracker simulator
-for the demo and the guardian workflow (started when not running, reconfigured when
-repo-spec changed)."""
+"""`govfleet tracker-sim`, and the guardian's part of `govfleet up`: the tracker simulator for
+the demo, and the configuration that points the `guardian` block at it (the guardian itself is
+started by the same reconcile as everywhere: docs/declared-workflows.md)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,8 @@ import asyncio
 import signal
 import sys
 
-from temporalio.client import Client, WorkflowHandle
-from temporalio.exceptions import WorkflowAlreadyStartedError
-
-from govfleet.contracts.guardian import (
-    CONFIG_QUERY,
-    CONFIGURE_SIGNAL,
-    GUARDIAN_TASK_TIMEOUT,
-    GUARDIAN_WORKFLOW,
-    GuardianConfig,
-    GuardianInput,
-)
 from govfleet.db import StartupError
 from govfleet.logging import get_logger
-from govfleet.repo_spec import guardian_config
 from govfleet.settings import Config
 from govfleet.simulator import DEFAULT_STEP_SECONDS, SCENARIOS, RunningSimulator, TrackerSimulator, start_simulator
 
@@ -92,52 +80,29 @@ def cmd_tracker_sim(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_guardian_config(config: Config, sim: RunningSimulator | None) -> GuardianConfig:
-    """The guardian's configuration from repo-spec; with the demo simulator running, the
-    tracker, and every breaker target that points at the repo-spec's tracker address, go to it."""
-    cfg = guardian_config(config.spec.guardian)
+def demo_config(config: Config, sim: RunningSimulator | None) -> Config:
+    """`govfleet up`'s configuration: with the demo simulator running, the `guardian` block's
+    tracker, and every breaker target that points at the repo-spec's tracker address, go to it.
+    The reconciler, the API (/health probes that tracker) and the banner all use it."""
     if sim is None:
-        return cfg
-    tracker = config.spec.guardian.tracker.url.rstrip("/")
-    breakers = [b.model_copy(update={"url": sim.url}) if b.url.rstrip("/") == tracker else b for b in cfg.breakers]
-    return cfg.model_copy(update={"tracker_url": sim.url, "breakers": breakers})
+        return config
+    g = config.spec.guardian
+    tracker = g.tracker.url.rstrip("/")
+    breakers = [b.model_copy(update={"url": sim.url}) if b.url.rstrip("/") == tracker else b for b in g.breakers]
+    guardian = g.model_copy(update={"tracker": g.tracker.model_copy(update={"url": sim.url}), "breakers": breakers})
+    return Config(settings=config.settings, spec=config.spec.model_copy(update={"guardian": guardian}))
 
 
-async def ensure_guardian(client: Client, task_queue: str, cfg: GuardianConfig) -> tuple[WorkflowHandle, str]:
-    """Start the guardian workflow unless it runs; send it `configure` when its configuration
-    differs. Returns the handle and what was done: started | reconfigured | running."""
+async def start_simulator_for_up(args: argparse.Namespace, services) -> RunningSimulator | None:
+    """`govfleet up`: the tracker simulator for the demo, unless --no-simulator."""
+    if getattr(args, "no_simulator", False):
+        return None
+    simulator = make_simulator(getattr(args, "scenario", "gradual-decline"))
+    port = getattr(args, "tracker_port", 8922)
     try:
-        handle = await client.start_workflow(
-            GUARDIAN_WORKFLOW,
-            GuardianInput(config=cfg),
-            id=cfg.guardian_id,
-            task_queue=task_queue,
-            task_timeout=GUARDIAN_TASK_TIMEOUT,
-        )
-        return handle, "started"
-    except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle(cfg.guardian_id)
-    current = await handle.query(CONFIG_QUERY, result_type=GuardianConfig)
-    if current != cfg:
-        await handle.signal(CONFIGURE_SIGNAL, cfg)
-        return handle, "reconfigured"
-    return handle, "running"
-
-
-async def start_guardian_services(config: Config, client: Client, args: argparse.Namespace, services) -> None:
-    """`govfleet up`: the tracker simulator (unless --no-simulator) and the guardian workflow."""
-    sim: RunningSimulator | None = None
-    if not getattr(args, "no_simulator", False):
-        simulator = make_simulator(getattr(args, "scenario", "gradual-decline"))
-        port = getattr(args, "tracker_port", 8922)
-        try:
-            sim = await start_simulator(simulator, port=port)
-        except OSError as exc:
-            log.warning("tracker simulator not started", reason=str(exc))
-            services.described.append(("Tracker sim", f"not started ({exc})"))
-        else:
-            services.stoppers.append(sim.stop)
-            services.described.append(("Tracker sim", f"{sim.url} (scenario {simulator.scenario})"))
-    cfg = demo_guardian_config(config, sim)
-    _, what = await ensure_guardian(client, config.settings.TEMPORAL_TASK_QUEUE, cfg)
-    services.described.append(("Guardian", f"workflow {cfg.guardian_id} ({what}), tracker {cfg.tracker_url}"))
+        sim = await start_simulator(simulator, port=port)
+    except OSError as exc:
+        raise StartupError(f"tracker simulator: {exc}; choose another --tracker-port or pass --no-simulator") from None
+    services.stoppers.append(sim.stop)
+    services.described.append(("Tracker sim", f"{sim.url} (scenario {simulator.scenario})"))
+    return sim

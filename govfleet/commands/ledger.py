@@ -1,8 +1,10 @@
-"""`govfleet pay` (confirm a credit purchase through the payment workflow) and
-`govfleet ledger verify|balance` (the balance invariant; the system tenant's balance).
+"""`govfleet pay` (confirm a credit purchase: a signed request to the fleet's API, which runs the
+payment workflow) and `govfleet ledger verify|balance` (the balance invariant; the system tenant's
+balance).
 
-Exit codes: 0 done; 1 refused (payment conflict, invalid amount, ledger mismatch, still pending);
-2 configuration or connection problem.
+Exit codes: 0 done; 1 refused (payment conflict, invalid or too large amount, ledger mismatch,
+still pending); 2 configuration or connection problem (no signing secret, a refused signature, the
+API not answering).
 """
 
 from __future__ import annotations
@@ -11,21 +13,30 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from decimal import Decimal, InvalidOperation
 
 from govfleet.db import create_pool, redact
-from govfleet.local_fleet import connect_fleet, require_database_url, with_local_fleet
-from govfleet.settings import load_config
+from govfleet.local_fleet import require_database_url, with_local_fleet
+from govfleet.settings import Settings, load_config, load_settings
+
+PAY_PATH = "/api/v1/payments/credits/confirm"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pay", help="confirm a credit purchase (runs the payment workflow; idempotent on --id)")
+    p = sub.add_parser(
+        "pay",
+        help="confirm a credit purchase: a request to the API signed with PAYMENT_SIGNING_SECRET (idempotent on --id)",
+    )
     p.add_argument("--id", dest="client_payment_id", required=True, help="client payment id (the idempotency key)")
     p.add_argument("--user", dest="user_id", required=True, help="the buying user's id")
     amount = p.add_mutually_exclusive_group(required=True)
     amount.add_argument("--cents", type=int, help="amount paid, in US cents")
     amount.add_argument("--usd", help="amount paid, in US dollars (e.g. 100 or 12.34)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the result (default 60)")
+    p.add_argument(
+        "--api", metavar="URL", default=None, help="the fleet's API (default http://SERVICE_HOST:SERVICE_PORT)"
+    )
     p.set_defaults(func=cmd_pay)
 
     p = sub.add_parser("ledger", help="credit ledger tools")
@@ -50,10 +61,17 @@ def usd_to_cents(text: str) -> int:
     return int(cents)
 
 
-def cmd_pay(args: argparse.Namespace) -> int:
-    from govfleet.payments import BillingError, PaymentPending, confirm_via_workflow, parse_confirm_input
+def api_url(settings: Settings, flag: str | None) -> str:
+    if flag:
+        return flag.rstrip("/")
+    host = "127.0.0.1" if settings.SERVICE_HOST in ("0.0.0.0", "::", "") else settings.SERVICE_HOST
+    return f"http://{host}:{settings.SERVICE_PORT}"
 
-    config = with_local_fleet(load_config())
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    from govfleet.domain.billing import parse_confirm_input
+
+    settings = load_settings()
     try:
         cents = args.cents if args.cents is not None else usd_to_cents(args.usd)
         request = parse_confirm_input(
@@ -62,20 +80,53 @@ def cmd_pay(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"govfleet: error: {exc}", file=sys.stderr)
         return 1
+    if not settings.PAYMENT_SIGNING_SECRET:
+        print(
+            "govfleet: error: PAYMENT_SIGNING_SECRET is not set: `govfleet pay` signs the confirmation with the "
+            "secret the API verifies (see docs/ledger.md)",
+            file=sys.stderr,
+        )
+        return 2
+    body = json.dumps(request.model_dump(mode="json"), separators=(",", ":")).encode()
+    return asyncio.run(_pay(api_url(settings, args.api), settings.PAYMENT_SIGNING_SECRET, body, args.timeout))
 
-    async def main() -> int:
-        client = await connect_fleet(config)
-        try:
-            result = await confirm_via_workflow(
-                client, config.settings.TEMPORAL_TASK_QUEUE, request, timeout=args.timeout
-            )
-        except (BillingError, PaymentPending) as exc:
-            print(f"govfleet: error: {exc}", file=sys.stderr)
-            return 1
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
-        return 0
 
-    return asyncio.run(main())
+async def _pay(url: str, secret: str, body: bytes, timeout: float) -> int:
+    import httpx
+
+    from govfleet.domain.payment_signature import SIGNATURE_HEADER, sign_payment
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as http:
+        while True:
+            # Signed afresh for every attempt: a signature is valid only near its timestamp.
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign_payment(secret, body, int(time.time())),
+            }
+            left = max(1.0, deadline - time.monotonic())
+            try:
+                resp = await http.post(f"{url}{PAY_PATH}", content=body, headers=headers, timeout=left + 5)
+            except httpx.HTTPError as err:
+                print(f"govfleet: error: the API at {url} did not answer: {err or type(err).__name__}", file=sys.stderr)
+                return 2
+            if resp.status_code == 200:
+                print(json.dumps(resp.json(), indent=2))
+                return 0
+            message = _error_message(resp)
+            if resp.status_code == 202 and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)  # still being confirmed: ask again with the same payload
+                continue
+            print(f"govfleet: error: {message}", file=sys.stderr)
+            return 1 if resp.status_code in (202, 400, 409, 413, 422) else 2
+
+
+def _error_message(resp) -> str:
+    try:
+        data = resp.json()
+        return data["error"]["message"] if "error" in data else data["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"the API answered {resp.status_code}: {resp.text[:200]}"
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
-"""`govfleet reconcile [--dry-run]`: make Temporal's schedules follow `.cogni/repo-spec.yaml`.
+"""`govfleet reconcile [--dry-run]`: make Temporal's schedules and the declared long-lived
+workflows (guardians, `governance-status`, `governance-watchdog`) follow `.cogni/repo-spec.yaml`.
 
 Exit codes: 0 done (or, with --dry-run, planned); 1 a schedule is blocked (a schedule this repo
-does not own sits on a declared id) or a write failed; 2 the repo-spec or environment is invalid
+does not own sits on a declared id) or a write, start or signal failed; 2 the repo-spec or environment is invalid
 (nothing was changed) or Temporal is unreachable.
 """
 
@@ -31,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from schedules.reconciler import reconcile
+    from schedules.workflows import reconcile_workflows
 
     # Validates the whole file first: an invalid spec raises RepoSpecError before any connection.
     config = with_local_fleet(load_config(repo_spec_path=args.repo_spec))
@@ -47,9 +49,23 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             )
             return 1
         print(report.render())
+        # The declared long-lived workflows (guardians, status, watchdog): docs/declared-workflows.md.
+        try:
+            workflows = await reconcile_workflows(
+                client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE, dry_run=args.dry_run
+            )
+        except RPCError as exc:
+            print(
+                f"govfleet: error: Temporal refused describing a workflow ({exc.status.name}): {exc.message}",
+                file=sys.stderr,
+            )
+            return 1
+        print("\n" + workflows.render())
         if args.dry_run:
             print("\n(dry run: nothing was changed)")
-        if not report.ok:
+        for o in workflows.failed:
+            print(f"govfleet: error: {o.workflow_id}: {o.detail}", file=sys.stderr)
+        if not report.ok or not workflows.ok:
             for o in report.failed:
                 print(f"govfleet: error: {o.schedule_id}: {o.detail}", file=sys.stderr)
             if report.blocked:
@@ -89,3 +105,22 @@ async def reconcile_on_start(config: Config, client: Client) -> str:
         problems = [*(f"blocked {b}" for b in report.blocked), *(f"failed {o.schedule_id}" for o in report.failed)]
         summary += " — " + ", ".join(problems) + " (see `govfleet reconcile --dry-run`)"
     return summary
+
+
+async def reconcile_workflows_on_start(config: Config, client: Client) -> list[tuple[str, str]]:
+    """`govfleet up`: the declared workflows, reconciled like `govfleet reconcile` does; the
+    banner's lines. Problems are reported, not fatal."""
+    from schedules.workflows import reconcile_workflows
+
+    try:
+        report = await reconcile_workflows(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE)
+    except Exception as exc:
+        return [("Workflows", f"reconcile failed ({type(exc).__name__}: {exc}); run `govfleet reconcile` to retry")]
+    print(report.render(), file=sys.stderr, flush=True)
+    outcome = {o.workflow_id: o.outcome for o in report.outcomes}
+    lines = [("Workflows", report.summary())]
+    for g in config.spec.declared_guardians():
+        lines.append(
+            ("Guardian", f"workflow {g.workflow_id} ({outcome.get(g.workflow_id, '?')}), tracker {g.tracker.url}")
+        )
+    return lines

@@ -1,14 +1,18 @@
-"""`govfleet sign pause|resume`: an EIP-191 admin authorization from a key file.
+"""`govfleet sign pause|resume`: an EIP-712 admin authorization (docs/admin-actions.md).
 
     govfleet sign pause --key-file admin.key --reason "Manual intervention required"
     govfleet sign resume --key-file admin.key --governance-verified --json > resume.json
     govfleet sign resume --key-file second-admin.key --add-to resume.json --json   # quorum
+    govfleet sign pause --reason "..." --typed-data > pause.typed.json   # for a wallet
+    govfleet sign pause --reason "..." --nonce N --expires T --signature 0x...   # the wallet's signature
 
 Prints the authorization token on stdout (with `--json`, the request body for
 `POST /guardian/pause|resume`, `temporal workflow signal|update --input`), and on stderr
-who signed what, until when. The key file is a hex private key on one line (`0x` optional;
-blank lines and `#` comments ignored) or an Ethereum keystore (V3 JSON), whose password is
-read from the environment variable named by `--password-env`.
+who signed what, for which DAO, chain and guardian, until when. The domain comes from the
+repo-spec's `cogni_dao` (`--repo-spec`, default `REPO_SPEC_PATH` or `.cogni/repo-spec.yaml`).
+The key file is a hex private key on one line (`0x` optional; blank lines and `#` comments
+ignored) or an Ethereum keystore (V3 JSON), whose password is read from the environment
+variable named by `--password-env`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +30,14 @@ from govfleet.contracts.guardian import GUARDIAN_WORKFLOW_ID
 from govfleet.domain.admin_auth import (
     DEFAULT_MAX_AGE_SECONDS,
     NONCE_RE,
+    SigningDomain,
     address_of,
     expires_in,
     parse_authorizations,
+    recover_digest_signer,
     sign_authorization,
+    signing_digest,
+    typed_data,
 )
 from govfleet.domain.timestamps import iso_utc
 
@@ -43,11 +52,12 @@ class SignError(ValueError):
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sign",
-        help="sign an admin pause/resume authorization (EIP-191) with a key file",
-        description="Print an EIP-191 authorization for a guardian pause or resume, signed with an admin key.",
+        help="sign an admin pause/resume authorization (EIP-712) with a key file or a wallet",
+        description="Print an EIP-712 authorization for a guardian pause or resume, bound to the DAO, chain "
+        "and guardian: signed with an admin key file, or assembled from a wallet's signature.",
     )
     p.add_argument("action", choices=["pause", "resume"], help="what the authorization allows")
-    p.add_argument("--key-file", required=True, help="hex private key (one line) or Ethereum keystore JSON")
+    p.add_argument("--key-file", help="hex private key (one line) or Ethereum keystore JSON")
     p.add_argument("--password-env", metavar="VAR", help="environment variable holding the keystore's password")
     p.add_argument(
         "--reason",
@@ -77,7 +87,55 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="add this signature to the authorization of a request body written by another admin "
         "(its reason is used); implies --json",
     )
+    p.add_argument(
+        "--repo-spec",
+        default=None,
+        help="repo-spec whose cogni_dao is the signing domain (default: REPO_SPEC_PATH or .cogni/repo-spec.yaml)",
+    )
+    p.add_argument("--dao-name", default=None, help="override cogni_dao.name (the domain's name)")
+    p.add_argument("--chain-id", default=None, help="override cogni_dao.chain_id")
+    p.add_argument("--dao-contract", default=None, help="override cogni_dao.dao_contract (verifyingContract)")
+    p.add_argument(
+        "--typed-data",
+        action="store_true",
+        help="print the EIP-712 typed data to sign with a wallet (eth_signTypedData_v4) instead of signing",
+    )
+    p.add_argument(
+        "--signature",
+        default=None,
+        help="a wallet's 0x signature over the typed data of --typed-data (give the same --nonce and --expires)",
+    )
+    p.add_argument("--expires", type=int, default=None, help="expiry in Unix seconds (default: now + --ttl)")
     p.set_defaults(func=cmd_sign)
+
+
+def signing_domain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SigningDomain:
+    """The EIP-712 domain: repo-spec `cogni_dao`, with the command line's overrides."""
+    from govfleet.repo_spec import RepoSpecError, load_repo_spec
+
+    env = os.environ if environ is None else environ
+    path = args.repo_spec or env.get("REPO_SPEC_PATH") or ".cogni/repo-spec.yaml"
+    try:
+        dao = load_repo_spec(path).cogni_dao
+    except RepoSpecError as exc:
+        if args.repo_spec or Path(path).exists() or not (args.dao_name and args.chain_id):
+            raise SignError(f"cannot read the signing domain (cogni_dao) from {exc}") from None
+        from govfleet.repo_spec import CogniDao
+
+        dao = CogniDao()  # no repo-spec here: the domain is given on the command line
+    fields = dao.signing_domain().model_dump()
+    for name, value in (
+        ("name", args.dao_name),
+        ("chain_id", args.chain_id),
+        ("verifying_contract", args.dao_contract),
+    ):
+        if value is not None:
+            fields[name] = value
+    try:
+        return SigningDomain.model_validate(fields)
+    except ValueError as exc:
+        problem = str(exc).splitlines()[2].strip() if len(str(exc).splitlines()) > 2 else str(exc)
+        raise SignError(f"invalid signing domain: {problem}") from None
 
 
 def read_private_key(path: str, password_env: str | None, environ: dict[str, str] | None = None) -> bytes:
@@ -163,25 +221,68 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
         raise SignError("a pause needs a reason: give --reason TEXT (it is signed, and shown in the audit log)")
     if not (1 <= args.ttl <= MAX_TTL_SECONDS):
         raise SignError(f"--ttl must be between 1 and {MAX_TTL_SECONDS} seconds, got {args.ttl}")
+    if args.expires is not None and not (0 < args.expires - now.timestamp() <= MAX_TTL_SECONDS):
+        raise SignError(f"--expires must be in the next {MAX_TTL_SECONDS} seconds, got {args.expires}")
     nonce = args.nonce or secrets.token_hex(16)
     if not NONCE_RE.match(nonce):
         raise SignError(f"--nonce must be 8 to 64 characters of [A-Za-z0-9_-], got {nonce!r}")
     if not args.guardian or any(c.isspace() for c in args.guardian):
         raise SignError(f"--guardian must be a workflow id without spaces, got {args.guardian!r}")
 
-    key = read_private_key(args.key_file, args.password_env, environ)
-    expires_at = expires_in(now, args.ttl)
-    token = sign_authorization(
-        key, action=args.action, guardian_id=args.guardian, reason=reason, expires_at=expires_at, nonce=nonce
+    domain = signing_domain(args, environ)
+    if args.expires is not None:
+        expires_at = datetime.fromtimestamp(args.expires, UTC)
+        ttl = int(args.expires - now.timestamp())
+    else:
+        expires_at = expires_in(now, args.ttl)
+        ttl = args.ttl
+    sources = [bool(args.key_file), bool(args.signature), bool(args.typed_data)]
+    if sum(sources) != 1:
+        raise SignError(
+            "give exactly one of --key-file (sign here), --typed-data (print what a wallet signs) "
+            "and --signature (the wallet's signature)"
+        )
+    if (args.typed_data or args.signature) and not args.nonce:
+        raise SignError("--typed-data and --signature need an explicit --nonce (the same for both)")
+    if args.signature and args.expires is None:
+        raise SignError("--signature needs the --expires (Unix seconds) of the typed data the wallet signed")
+    typed = typed_data(
+        domain, action=args.action, guardian_id=args.guardian, reason=reason, nonce=nonce, expires_at=expires_at
     )
-    signer = address_of(key)
+    if args.typed_data:
+        return json.dumps(typed, indent=2), (
+            f"typed data of {args.action} of {args.guardian} for domain {domain.describe()}, nonce {nonce}, "
+            f"expires {iso_utc(expires_at)}: sign it with eth_signTypedData_v4, then run "
+            f"govfleet sign {args.action} --reason {shlex.quote(reason)} --guardian {shlex.quote(args.guardian)} "
+            f"--nonce {nonce} --expires {typed['message']['expiry']} --signature 0x<the signature>"
+        )
+    if args.signature:
+        sig = args.signature.strip()
+        try:
+            raw = bytes.fromhex(sig.removeprefix("0x"))
+            signer = recover_digest_signer(signing_digest(typed), raw)
+        except ValueError as exc:
+            raise SignError(f"--signature is not a valid signature over this typed data: {exc}") from None
+        token = f"{nonce}.{typed['message']['expiry']}.0x{raw.hex()}"
+    else:
+        key = read_private_key(args.key_file, args.password_env, environ)
+        token = sign_authorization(
+            key,
+            domain=domain,
+            action=args.action,
+            guardian_id=args.guardian,
+            reason=reason,
+            expires_at=expires_at,
+            nonce=nonce,
+        )
+        signer = address_of(key)
     summary = (
         f"signed {args.action} of {args.guardian} by {signer}, nonce {nonce}, expires "
-        f"{iso_utc(expires_at)} (in {args.ttl} s)"
+        f"{iso_utc(expires_at)} (in {ttl} s); EIP-712 domain {domain.describe()}"
     )
-    if args.ttl > DEFAULT_MAX_AGE_SECONDS:
+    if ttl > DEFAULT_MAX_AGE_SECONDS:
         summary += (
-            f"\nwarning: --ttl {args.ttl} is above the default guardian.signature_max_age_seconds "
+            f"\nwarning: the expiry is {ttl} s ahead, above the default guardian.signature_max_age_seconds "
             f"({DEFAULT_MAX_AGE_SECONDS}); a guardian with the default refuses it as expired"
         )
 

@@ -48,11 +48,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
     s = config.settings
-    address = s.TEMPORAL_ADDRESS
+    from govfleet.temporal import configured_address
+
+    address = configured_address()
     if not address:
         raise db.StartupError(
-            "TEMPORAL_ADDRESS is not set; `govfleet api` serves the fleet of an existing Temporal "
-            "(use `govfleet up` for everything in one process)"
+            "TEMPORAL_ADDRESS is not set (nor an address in a Temporal profile file); `govfleet api` serves the "
+            "fleet of an existing Temporal (use `govfleet up` for everything in one process)"
         )
     if not s.DATABASE_URL:
         raise db.StartupError("DATABASE_URL is not set; `govfleet api` needs the fleet's database")
@@ -112,19 +114,47 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """A declared guardian that is not running is listed in the table and named on stderr."""
     config = with_local_fleet(load_config())
     if args.api:
-        body, source = asyncio.run(_from_api(args.api.rstrip("/"), config))
+        body, source, workflows = asyncio.run(_from_api(args.api.rstrip("/"), config))
     else:
-        body, source = asyncio.run(_from_temporal(config))
+        body, source, workflows = asyncio.run(_from_temporal(config))
     if args.json:
         print(json.dumps(body, indent=2))
     else:
-        print(render_table(body, source=source, now=datetime.now(UTC)))
+        print(render_table(body, source=source, now=datetime.now(UTC), workflows=workflows))
+    down = [w for w in workflows if w["kind"] == "guardian" and w["running"] is False]
+    for w in down:
+        print(f"govfleet: guardian {w['workflow_id']} is not running ({w['status']})", file=sys.stderr)
     return 0
 
 
-async def _from_api(url: str, config: Config) -> tuple[dict, str]:
+async def _declared_states(config: Config, client) -> list[dict]:
+    """Every declared long-lived workflow and whether it runs (describe: no worker needed)."""
+    from schedules.declared import declared_workflows
+    from schedules.workflows import describe_actual
+
+    wanted = [(d.workflow_id, d.desired.kind) for d in declared_workflows(config.spec)]
+    if client is None:
+        return [{"workflow_id": w, "kind": k, "running": None, "status": "UNKNOWN"} for w, k in wanted]
+
+    async def one(wid: str, kind: str) -> dict:
+        try:
+            status = (await describe_actual(client, wid)).status or "NOT_STARTED"
+        except Exception:
+            status = "UNKNOWN"
+        return {
+            "workflow_id": wid,
+            "kind": kind,
+            "running": None if status == "UNKNOWN" else status == "RUNNING",
+            "status": status,
+        }
+
+    return list(await asyncio.gather(*(one(w, k) for w, k in wanted)))
+
+
+async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
     import httpx
 
     from govfleet.domain.status import GovernanceStatusV1
@@ -136,6 +166,7 @@ async def _from_api(url: str, config: Config) -> tuple[dict, str]:
     try:
         async with httpx.AsyncClient(timeout=10) as http:
             resp = await http.get(f"{url}/api/v1/governance/status", headers=headers)
+            health = await http.get(f"{url}/health")
     except httpx.HTTPError as err:
         raise db.StartupError(f"the API at {url} did not answer: {err}") from None
     if resp.status_code != 200:
@@ -145,12 +176,18 @@ async def _from_api(url: str, config: Config) -> tuple[dict, str]:
             message = resp.text[:200]
         raise db.StartupError(f"the API at {url} answered {resp.status_code}: {message}")
     body = GovernanceStatusV1.model_validate(resp.json()).model_dump(mode="json")
-    return body, f"api ({resp.headers.get('x-govfleet-source', 'unknown')})"
+    try:
+        workflows = [
+            {k: w.get(k) for k in ("workflow_id", "kind", "running", "status")} for w in health.json()["workflows"]
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        workflows = []
+    return body, f"api ({resp.headers.get('x-govfleet-source', 'unknown')})", workflows
 
 
-async def _from_temporal(config: Config) -> tuple[dict, str]:
+async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
     from govfleet.api.service import StatusService
-    from govfleet.temporal import connect
+    from govfleet.local_fleet import connect_fleet
 
     s = config.settings
     if not s.TEMPORAL_ADDRESS and not s.DATABASE_URL:
@@ -158,10 +195,12 @@ async def _from_temporal(config: Config) -> tuple[dict, str]:
     client = None
     if s.TEMPORAL_ADDRESS:
         try:
-            client = await connect(s.TEMPORAL_ADDRESS, s.TEMPORAL_NAMESPACE)
-        except Exception as err:
+            client = await connect_fleet(config)
+        except db.StartupError as err:
             if not s.DATABASE_URL:
-                raise db.StartupError(f"Temporal at {s.TEMPORAL_ADDRESS} is unreachable: {err}") from None
+                raise
+            client = None
+            print(f"govfleet: {err}; reading the database", file=sys.stderr)
     pool = None
     if s.DATABASE_URL:
         pool = await db.create_pool(s.DATABASE_URL, max_size=1)
@@ -174,7 +213,7 @@ async def _from_temporal(config: Config) -> tuple[dict, str]:
     finally:
         if pool is not None:
             await pool.close()
-    return status.model_dump(mode="json"), source
+    return status.model_dump(mode="json"), source, await _declared_states(config, client)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -200,7 +239,7 @@ def _countdown(seconds: float) -> str:
     return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{sec:02d}"
 
 
-def render_table(body: dict, *, source: str, now: datetime) -> str:
+def render_table(body: dict, *, source: str, now: datetime, workflows: list[dict] | None = None) -> str:
     credits = int(body["systemCredits"])
     cents = credits * 100 // CREDITS_PER_USD
     lines = [
@@ -220,4 +259,15 @@ def render_table(body: dict, *, source: str, now: datetime) -> str:
         [r["id"], r["title"] or "—", _short(r["startedAt"]), _short(r["lastActivity"])] for r in body["recentRuns"]
     ]
     lines += _table(["ID", "TITLE", "STARTED (UTC)", "LAST ACTIVITY (UTC)"], recent) if recent else ["  (no runs yet)"]
+    if workflows:
+        lines += ["", "Declared workflows"]
+        rows = [
+            [
+                w["workflow_id"],
+                w["kind"],
+                "running" if w["running"] else ("unknown" if w["running"] is None else f"NOT RUNNING ({w['status']})"),
+            ]
+            for w in workflows
+        ]
+        lines += _table(["WORKFLOW", "KIND", "STATE"], rows)
     return "\n".join(lines)

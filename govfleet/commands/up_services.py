@@ -23,21 +23,34 @@ class Services:
 
 async def start_services(config: Config, client: Client, database_url: str, args: argparse.Namespace) -> Services:
     services = Services()
+    try:
+        await _start(services, config, client, database_url, args)
+    except BaseException:
+        await services.stop()  # what did start, stops (a later step failed or Ctrl-C came)
+        raise
+    return services
 
+
+async def _start(services: Services, config: Config, client: Client, database_url: str, args) -> None:
     # Schedules: reconcile Temporal Schedules from repo-spec on start.
     from govfleet.commands.schedules import reconcile_on_start
 
     services.described.append(("Schedules", await reconcile_on_start(config, client)))
 
-    # Status surface: the status workflow and the HTTP API + /gov page on SERVICE_PORT, in-process.
+    # The tracker simulator for the demo (unless --no-simulator); the guardian block points at it.
+    from govfleet.commands.guardian import demo_config, start_simulator_for_up
+
+    config = demo_config(config, await start_simulator_for_up(args, services))
+
+    # Declared workflows (guardians, status, watchdog): the same reconcile as `govfleet reconcile`.
+    from govfleet.commands.schedules import reconcile_workflows_on_start
+
+    for line in await reconcile_workflows_on_start(config, client):
+        services.described.append(line)
+
+    # Status surface: the HTTP API + /gov page on SERVICE_PORT, in-process.
     from govfleet.commands.status import start_in_up
 
     where, api = await start_in_up(config, client, database_url)
     services.stoppers.append(api.stop)
     services.described.append(("API", f"{where}  (status page {where}/gov)"))
-
-    # Guardian: the tracker simulator for the demo (unless --no-simulator) and the guardian workflow.
-    from govfleet.commands.guardian import start_guardian_services
-
-    await start_guardian_services(config, client, args, services)
-    return services

@@ -31,6 +31,10 @@ from govfleet.domain.guardian.models import (
     PauseResult,
     RecordBatch,
     RecordResult,
+    RestoredAlert,
+    RestoredPause,
+    RestoreInput,
+    RestoreResult,
     ResumeInput,
     ResumeResult,
 )
@@ -53,6 +57,7 @@ __all__ = [
     "PAUSE_UPDATE",
     "READING_SIGNAL",
     "RECORD_ACTIVITY",
+    "RESTORE_ACTIVITY",
     "RESUME_SIGNAL",
     "RESUME_UPDATE",
     "RULES_QUERY",
@@ -76,6 +81,10 @@ __all__ = [
     "ReadingPayload",
     "RecordBatch",
     "RecordResult",
+    "RestoreInput",
+    "RestoreResult",
+    "RestoredAlert",
+    "RestoredPause",
     "ResumeInput",
     "ResumeResult",
     "RulesResult",
@@ -106,6 +115,7 @@ CONFIG_QUERY = "config"
 FETCH_READING_ACTIVITY = "guardian_fetch_reading"
 RECORD_ACTIVITY = "guardian_record"
 CALL_BREAKER_ACTIVITY = "guardian_call_breaker"
+RESTORE_ACTIVITY = "guardian_restore"
 
 
 def guardian_workflow_id(name: str | None = None) -> str:

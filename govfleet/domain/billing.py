@@ -14,12 +14,16 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from govfleet.domain.identifiers import Identifier
+
 CREDITS_PER_USD = 10_000_000
 CREDITS_PER_CENT = CREDITS_PER_USD // 100  # 100,000
 BIGINT_MAX = 2**63 - 1  # PostgreSQL BIGINT
 MAX_USD_CENTS = BIGINT_MAX // CREDITS_PER_CENT  # the largest purchase whose credits fit a bigint
 DEFAULT_REVENUE_SHARE = Decimal("0.75")
-MAX_ID_LENGTH = 200
+# The per-purchase maximum unless PAYMENT_MAX_USD_CENTS says otherwise: $10,000. See
+# docs/ledger.md ("Overflow") for why no sequence of purchases within it can overflow a balance.
+DEFAULT_MAX_PURCHASE_USD_CENTS = 1_000_000
 
 # Protocol constants (seeded by migration 0002; same values as govfleet.db).
 SYSTEM_TENANT_ID = "cogni_system"
@@ -44,12 +48,29 @@ class InvalidPayment(BillingError):
 
 
 class PaymentConflict(BillingError):
-    """The payment id was already confirmed with a different user or amount (HTTP 409)."""
+    """The payment id was already confirmed with a different user or amount (HTTP 409).
 
-    def __init__(self, client_payment_id: str, detail: str):
+    The message names the caller's own id and nothing of the stored payment: not which field
+    differs, not the user, the amount or a balance (each would tell a guesser something)."""
+
+    def __init__(self, client_payment_id: str):
         self.client_payment_id = client_payment_id
-        self.detail = detail
-        super().__init__(f"payment {client_payment_id!r} was already confirmed with {detail}")
+        super().__init__(
+            f"payment {client_payment_id!r} was already confirmed with a different payload; "
+            "a payment id can be confirmed only once"
+        )
+
+
+class PurchaseTooLarge(BillingError):
+    """A purchase above the configured per-purchase maximum (HTTP 422); nothing was written."""
+
+    @classmethod
+    def of(cls, client_payment_id: str, amount_usd_cents: int, maximum_usd_cents: int) -> PurchaseTooLarge:
+        return cls(
+            f"payment {client_payment_id!r} refused: amount_usd_cents {amount_usd_cents} is above the "
+            f"per-purchase maximum of {maximum_usd_cents} cents ({format_usd(maximum_usd_cents)}; "
+            "PAYMENT_MAX_USD_CENTS)"
+        )
 
 
 class LedgerOverflow(BillingError):
@@ -164,22 +185,31 @@ def user_account_id(user_id: str) -> str:
     return f"acct_{user_id}"
 
 
+def format_usd(cents: int) -> str:
+    return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+def parse_max_purchase(value: object) -> int:
+    """A per-purchase maximum in cents: a positive integer whose credits fit a bigint."""
+    cents = _require_int("the per-purchase maximum", value)
+    if not 0 < cents <= MAX_USD_CENTS:
+        raise ValueError(f"the per-purchase maximum must be between 1 and {MAX_USD_CENTS} cents, got {cents}")
+    return cents
+
+
+def min_purchases_to_overflow(max_usd_cents: int, share: Decimal | str | int, *, balance: int = 0) -> int | None:
+    """The fewest purchases, each at most `max_usd_cents`, that push the system tenant's balance
+    from `balance` past BIGINT_MAX (None: never, the share is 0). Every purchase adds at most the
+    bonus of a maximum-size one, so that many maximum-size purchases is the minimum. See
+    docs/ledger.md, "Overflow"."""
+    bonus = plan_purchase(parse_max_purchase(max_usd_cents), share).bonus_credits
+    if bonus == 0:
+        return None
+    headroom = BIGINT_MAX - balance
+    return headroom // bonus + 1  # the first count whose total exceeds the headroom
+
+
 # --- the payment contract -----------------------------------------------------------------
-
-
-def _identifier(field: str):
-    def check(value: str) -> str:
-        if not value or not value.strip():
-            raise ValueError(f"{field} is required and must not be empty")
-        if value != value.strip():
-            raise ValueError(f"{field} {value!r} must not start or end with whitespace")
-        if len(value) > MAX_ID_LENGTH:
-            raise ValueError(f"{field} is longer than {MAX_ID_LENGTH} characters")
-        if any(ord(c) < 32 or ord(c) == 127 for c in value):
-            raise ValueError(f"{field} {value!r} must not contain control characters")
-        return value
-
-    return check
 
 
 def _not_system_principal(value: str) -> str:
@@ -188,9 +218,18 @@ def _not_system_principal(value: str) -> str:
     return value
 
 
-ClientPaymentId = Annotated[str, Field(strict=True), AfterValidator(_identifier("client_payment_id"))]
+# Ids are visible ASCII (docs/security.md, "Identifiers"): no two different ids look alike.
+ClientPaymentId = Annotated[
+    Identifier, Field(strict=True, description="the payment's id, which is its idempotency key")
+]
 UserId = Annotated[
-    str, Field(strict=True), AfterValidator(_identifier("user_id")), AfterValidator(_not_system_principal)
+    Identifier,
+    Field(
+        strict=True,
+        json_schema_extra={"not": {"const": SYSTEM_PRINCIPAL_USER_ID}},
+        description="the buyer (never the system principal)",
+    ),
+    AfterValidator(_not_system_principal),
 ]
 
 
@@ -201,7 +240,11 @@ class ConfirmPaymentInput(BaseModel):
 
     client_payment_id: ClientPaymentId
     user_id: UserId
-    amount_usd_cents: StrictInt = Field(gt=0, le=MAX_USD_CENTS)
+    amount_usd_cents: StrictInt = Field(
+        gt=0,
+        le=MAX_USD_CENTS,
+        description="amount paid, in US cents; at most the server's per-purchase maximum (PAYMENT_MAX_USD_CENTS)",
+    )
 
 
 class ConfirmPaymentResult(BaseModel):

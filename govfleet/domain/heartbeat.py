@@ -166,7 +166,8 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
             CheckResult(
                 name=CHECK_GRANT_ACTIVE,
                 ok=False,
-                detail=f"execution grant {facts.grant_id!r} expired at {expires.isoformat()}",
+                detail=f"execution grant {facts.grant_id!r} expired at {expires.isoformat()}; renew it with "
+                "`govfleet grant renew`",
             )
         )
         failed = True
@@ -186,7 +187,8 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
             CheckResult(
                 name=CHECK_GRANT_EXPIRY,
                 ok=False,
-                detail=f"grant expires at {expires.isoformat()}, within {thresholds.grant_expiry_warning_hours} h",
+                detail=f"grant expires at {expires.isoformat()}, within {thresholds.grant_expiry_warning_hours} h; "
+                "renew it with `govfleet grant renew`",
             )
         )
         alerts.append(KIND_GRANT_EXPIRING)

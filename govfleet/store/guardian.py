@@ -1,13 +1,22 @@
-"""The guardian's tables: governance_events (the complete audit log), governance_alerts and
-system_pauses. Operational data of the fleet, not tenant data, so read and written directly
-(no tenant scope). Every write is keyed by the row's idempotency key (see docs/guardian.md).
+"""The guardian's tables: governance_events (the complete audit log), governance_alerts,
+system_pauses and admin_rejections (rejected admin requests at the API, counted). Operational
+data of the fleet, not tenant data, so read and written directly (no tenant scope). Every
+audit write is keyed by the row's idempotency key (see docs/guardian.md); the rejection counters
+are added up (a write retried after a lost answer may count twice: they are counters, not audit).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from govfleet.contracts.guardian import RecordBatch, RecordResult
+from govfleet.contracts.guardian import (
+    RecordBatch,
+    RecordResult,
+    RestoredAlert,
+    RestoredPause,
+    RestoreResult,
+)
 from govfleet.db import DbConnection, DbPool
 
 CHECK_EVENT = "governance_check"
@@ -171,11 +180,30 @@ async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> R
                 """
                     INSERT INTO system_pauses
                         (guardian_id, paused_at, pause_reason, pause_type, scope, holder_control_at_pause,
-                         pause_key)
-                    VALUES (%s, %s, %s, %s, %s, %s, %s)
+                         pause_key, targets, emergency)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
                     ON CONFLICT (pause_key) DO NOTHING
                     """,
-                (gid, p.paused_at, p.reason, p.pause_type, p.scope, p.holder_control_at_pause, p.key),
+                (
+                    gid,
+                    p.paused_at,
+                    p.reason,
+                    p.pause_type,
+                    p.scope,
+                    p.holder_control_at_pause,
+                    p.key,
+                    list(p.targets),
+                    p.emergency,
+                ),
+            )
+        if batch.nonces_used:
+            await conn.execute(
+                """
+                    INSERT INTO admin_nonces (guardian_id, nonce, expires_at)
+                    SELECT %s, u.* FROM unnest(%s::text[], %s::timestamptz[]) AS u
+                    ON CONFLICT (guardian_id, nonce) DO NOTHING
+                    """,
+                (gid, list(batch.nonces_used), list(batch.nonces_used.values())),
             )
         for p in batch.pauses_resumed:
             await conn.execute(
@@ -186,3 +214,129 @@ async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> R
                 (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
             )
     return result
+
+
+async def restore_snapshot(pool: DbPool, guardian_id: str, now: datetime, *, timeout: float) -> RestoreResult:
+    """What a guardian started afresh takes back: its open alerts, its active pauses (with the
+    targets that acknowledged the pause call) and its admin nonces still within their expiry."""
+    async with pool.connection(timeout=timeout) as conn:
+        cur = await conn.execute(
+            """SELECT id, idempotency_key, alert_type, timestamp, holder_control, message, action_taken
+               FROM governance_alerts
+               WHERE guardian_id = %s AND NOT resolved AND idempotency_key IS NOT NULL
+               ORDER BY timestamp, id""",
+            (guardian_id,),
+        )
+        alerts = [
+            RestoredAlert(
+                key=r["idempotency_key"],
+                id=r["id"],
+                alert_type=r["alert_type"],
+                timestamp=r["timestamp"],
+                holder_control=_f(r["holder_control"]),
+                message=r["message"],
+                action_taken=r["action_taken"],
+            )
+            for r in await cur.fetchall()
+        ]
+        cur = await conn.execute(
+            """SELECT p.pause_key, p.pause_type, p.scope, p.emergency, p.paused_at, p.pause_reason,
+                      p.holder_control_at_pause, p.targets,
+                      coalesce(array_agg(a.target) FILTER (WHERE a.target IS NOT NULL), '{}') AS acknowledged
+               FROM system_pauses p
+               LEFT JOIN breaker_acks a ON a.idempotency_key = p.pause_key AND a.action = 'pause'
+               WHERE p.guardian_id = %s AND p.resumed_at IS NULL AND p.pause_key IS NOT NULL
+               GROUP BY p.id ORDER BY p.paused_at, p.id""",
+            (guardian_id,),
+        )
+        pauses = [
+            RestoredPause(
+                key=r["pause_key"],
+                pause_type=r["pause_type"],
+                scope=r["scope"],
+                emergency=r["emergency"],
+                paused_at=r["paused_at"],
+                reason=r["pause_reason"],
+                holder_control_at_pause=_f(r["holder_control_at_pause"]),
+                targets=r["targets"],
+                acknowledged=list(r["acknowledged"]),
+            )
+            for r in await cur.fetchall()
+        ]
+        cur = await conn.execute(
+            "SELECT nonce, expires_at FROM admin_nonces WHERE guardian_id = %s AND expires_at > %s",
+            (guardian_id, now),
+        )
+        nonces = {r["nonce"]: r["expires_at"] for r in await cur.fetchall()}
+    return RestoreResult(alerts=alerts, pauses=pauses, nonces=nonces)
+
+
+async def record_breaker_ack(pool: DbPool, idempotency_key: str, target: str, action: str, *, timeout: float) -> None:
+    """A breaker target answered a call with 2xx (keyed like the call: repeating it is harmless)."""
+    async with pool.connection(timeout=timeout) as conn:
+        await conn.execute(
+            """INSERT INTO breaker_acks (idempotency_key, target, action) VALUES (%s, %s, %s)
+               ON CONFLICT DO NOTHING""",
+            (idempotency_key, target, action),
+        )
+
+
+@dataclass
+class AdminRejections:
+    """One row of admin_rejections: rejected admin requests of one guardian, source address,
+    minute, action and code (see govfleet/api/admin_gate.py)."""
+
+    guardian_id: str
+    source: str
+    window_start: datetime
+    action: str
+    code: str
+    count: int
+    limited: int  # of those, answered 429
+    first_at: datetime
+    last_at: datetime
+    sample: str
+
+
+async def add_admin_rejections(pool: DbPool, rows: list[AdminRejections], *, timeout: float) -> None:
+    """Add counted rejections: one statement for all of them, each row's counters added to the
+    row of the same guardian, minute, source, action and code."""
+    if not rows:
+        return
+    async with pool.connection(timeout=timeout) as conn:
+        await conn.execute(
+            """
+            INSERT INTO admin_rejections AS r
+                (guardian_id, source, window_start, action, code, count, limited, first_at, last_at, sample)
+            SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
+                                 %s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+            ON CONFLICT (guardian_id, window_start, source, action, code) DO UPDATE SET
+                count = r.count + EXCLUDED.count,
+                limited = r.limited + EXCLUDED.limited,
+                first_at = least(r.first_at, EXCLUDED.first_at),
+                last_at = greatest(r.last_at, EXCLUDED.last_at)
+            """,
+            (
+                [r.guardian_id for r in rows],
+                [r.source for r in rows],
+                [r.window_start for r in rows],
+                [r.action for r in rows],
+                [r.code for r in rows],
+                [r.count for r in rows],
+                [r.limited for r in rows],
+                [r.first_at for r in rows],
+                [r.last_at for r in rows],
+                [r.sample for r in rows],
+            ),
+        )
+
+
+async def admin_rejections(conn: DbConnection, guardian_id: str, limit: int) -> list[dict]:
+    """The latest counted rejections of one guardian, newest window first."""
+    cur = await conn.execute(
+        """SELECT window_start, source, action, code, count, limited, first_at, last_at, sample
+           FROM admin_rejections WHERE guardian_id = %s
+           ORDER BY window_start DESC, count DESC, source, action, code LIMIT %s""",
+        (guardian_id, limit),
+    )
+    return await cur.fetchall()

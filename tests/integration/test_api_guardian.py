@@ -1,7 +1,7 @@
 """Seed 004's endpoints against the real guardian workflow: dev Temporal server (own
 namespace), the guardian with its real activities and the loopback tracker simulator, real
 PostgreSQL, the API on a free loopback port. Pause and resume go through the guardian's
-updates with EIP-191 signatures (the public Hardhat development keys of the demo repo-spec)."""
+updates with EIP-712 signatures (the public Hardhat development keys of the demo repo-spec)."""
 
 from __future__ import annotations
 
@@ -36,11 +36,16 @@ STATUS_KEYS = {
     "alerts_active",
 }
 DEMO_ADMINS = """
+cogni_dao:
+  name: cogni-demo
+  chain_id: 8453
+  dao_contract: "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 guardian:
   admins:
     - "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
     - "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
   resume_quorum: 2
+watchdog: {enabled: false}   # /health counts every declared workflow; this stack runs the guardian and status
 """
 
 
@@ -119,6 +124,9 @@ async def test_status_governance_rules_and_health_come_from_the_guardian(http):
     health = (await http.get("/health")).json()
     assert health["status"] == "healthy", health
     assert health["monitoring_active"] and health["voting_tracker_connected"] and health["database"] == "connected"
+    [g] = [w for w in health["workflows"] if w["kind"] == "guardian"]
+    assert g["workflow_id"] == GUARDIAN_ID and g["running"] is True and g["status"] == "RUNNING"
+    assert health["problems"] == [] and health["incidents"] == []
     events = (await http.get("/guardian/events", params={"limit": 5})).json()["events"]
     assert events and events[0]["event_type"] == "governance_check"
 

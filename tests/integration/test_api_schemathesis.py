@@ -1,8 +1,9 @@
 """Property-based API tests: schemathesis generates requests from `/openapi.json` (valid and
 invalid) against a running stack and checks every response against the documented status
 codes, content types and schemas, that nothing answers 5xx, and that invalid input is refused.
-Bounded: a fixed number of examples per operation and a fixed seed (another seed:
-GOVFLEET_SCHEMATHESIS_SEED=<n>)."""
+The API runs with API_READ_TOKEN and GUARDIAN_PUSH_TOKEN set; each operation is called with the
+token it needs (tests/integration/schemathesis.toml). Bounded: a fixed number of examples per
+operation and a fixed seed (another seed: GOVFLEET_SCHEMATHESIS_SEED=<n>)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from govfleet.simulator import TrackerSimulator, start_simulator
 from tests.integration.guardian_support import NotificationRecorder, guardian_worker, make_config, start_guardian
 from tests.integration.test_api_status import SCHEDULES, seed_history
 from tests.integration.test_status_support import api_stack, unique, wait_status_ready
+from tests.payment_signing import schemathesis_env, signing_environ
 
+READ_TOKEN = "read-token"
+PUSH_TOKEN = "push-token"
 CHECKS = ",".join(
     [
         "not_a_server_error",
@@ -47,7 +51,12 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
             url,
             tmp_path,
             schedules=SCHEDULES,
-            environ={"GUARDIAN_PUSH_TOKEN": "push-token", "VOTING_TRACKER_URL": sim.url},
+            environ={
+                "API_READ_TOKEN": READ_TOKEN,
+                "GUARDIAN_PUSH_TOKEN": PUSH_TOKEN,
+                "VOTING_TRACKER_URL": sim.url,
+                **signing_environ(),
+            },
         ) as stack:
             await wait_status_ready(stack)
             queue = unique("tq-guardian")
@@ -65,12 +74,14 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
     # data is expected: random ids collide into 409 conflicts and huge amounts overflow the
     # system tenant's bigint balance into 422s, both by design.)
     assert code == 0, report[-6000:]
-    assert "Selected: 14/14" in report and "Tested: 14" in report, report[-3000:]
+    assert "Selected: 16/16" in report and "Tested: 16" in report, report[-3000:]
 
 
 async def _schemathesis(url: str, cwd: Path) -> tuple[str, int]:
     args = [
         *_st(),
+        "--config-file",
+        str(Path(__file__).with_name("schemathesis.toml")),
         "run",
         f"{url}/openapi.json",
         "--checks",
@@ -86,13 +97,16 @@ async def _schemathesis(url: str, cwd: Path) -> tuple[str, int]:
         "--no-shrink",
         "--request-timeout",
         "40",
-        "-H",
-        "Authorization: Bearer push-token",
         "--suppress-health-check",
         "all",
     ]
+    tokens = {"GOVFLEET_TEST_READ_TOKEN": READ_TOKEN, "GOVFLEET_TEST_PUSH_TOKEN": PUSH_TOKEN}
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=cwd
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=cwd,
+        env={**os.environ, **tokens, **schemathesis_env()},  # tokens; payment signing (tests/payment_signing.py)
     )
     out, _ = await asyncio.wait_for(proc.communicate(), timeout=600)
     return out.decode(errors="replace"), proc.returncode

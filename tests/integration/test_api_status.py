@@ -288,16 +288,18 @@ async def test_guardian_status_falls_back_to_the_database_when_the_guardian_is_n
 async def test_health_has_the_seed_shape(http):
     resp = await http.get("/health")
     body = resp.json()
-    assert set(body) == {
+    assert {
         "status",
         "monitoring_active",
         "voting_tracker_connected",
         "database",
         "last_governance_check",
         "seconds_since_last_check",
-    }
-    assert body["database"] == "connected" and resp.status_code == 200
-    assert body["status"] == "degraded"  # no guardian monitoring in this stack
+    } <= set(body)
+    assert body["database"] == "connected"
+    # No guardian runs in this stack: a declared guardian that is not running is unhealthy, named.
+    assert resp.status_code == 503 and body["status"] == "unhealthy"
+    assert "guardian workflow governance-guardian was never started" in body["problems"]
     assert body["last_governance_check"].endswith("Z") and 0 <= body["seconds_since_last_check"] < 600
 
 
@@ -307,10 +309,14 @@ async def test_admin_endpoints_need_a_signature(http):
         ("/guardian/resume", {"authorization": [], "governance_verified": True}),
     ]:
         resp = await http.post(path, json=body)
-        assert resp.status_code == 403, resp.text
-        assert resp.json()["error"]["code"] == "rejected" and "signature" in resp.json()["error"]["message"]
+        assert resp.status_code == 422, resp.text
+        err = resp.json()["error"]
+        assert err["code"] == "rejected" and "authorization is required" in err["message"]
+        assert err["details"]["code"] == "malformed"
     resp = await http.post("/guardian/pause", json={"authorization": "x"})
-    assert resp.status_code == 422 and resp.json()["error"]["details"][0]["field"] == "body.reason"
+    assert resp.status_code == 422 and "reason is required for a pause" in resp.json()["error"]["message"]
+    forged = await http.post("/guardian/pause", json={"reason": "r", "authorization": "x"})
+    assert forged.status_code == 403 and forged.json()["error"]["details"]["code"] == "malformed"
 
 
 async def test_readings_push_needs_its_token(http):
@@ -326,8 +332,8 @@ async def test_one_error_format(http):
         (await http.delete("/api/v1/governance/status"), 405, "method_not_allowed"),
         (
             await http.post("/guardian/pause", content=b"{not json", headers={"content-type": "application/json"}),
-            422,
-            "validation_error",
+            400,
+            "invalid_json",
         ),
     ]
     for resp, status, code in cases:
@@ -393,7 +399,8 @@ async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
         ok = await http.get("/api/v1/governance/status", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and ok.headers["x-govfleet-source"] == "database"
         assert_contract(ok.text, now=asked)
-        assert (await http.get("/health")).status_code == 200
+        health = await http.get("/health")  # public: answers without the token (503 here: no guardian runs)
+        assert health.status_code in (200, 503) and health.json()["status"] in ("healthy", "degraded", "unhealthy")
         assert (await http.get("/openapi.json")).status_code == 200
         # Readings push: its own token, and a bad reading is named.
         reading = {
@@ -462,34 +469,3 @@ async def test_govfleet_status_prints_the_same_status(stack):
     assert json.loads(out)["systemCredits"] == "8246000000"
     code, out, err = await _govfleet("status", "--api", "http://127.0.0.1:9", env={})
     assert code == 2 and "did not answer" in err
-
-
-async def test_payment_confirmation_end_to_end(http):
-    """Runs last in this module: it changes the system tenant's balance."""
-    before = int((await http.get("/api/v1/governance/status")).json()["systemCredits"])
-    body = {"client_payment_id": "pay-api-1", "user_id": "carol", "amount_usd_cents": 10_000}
-    first = await http.post("/api/v1/payments/credits/confirm", json=body)
-    assert first.status_code == 200, first.text
-    result = first.json()
-    assert result["user_credits"] == 1_000_000_000 and result["bonus_credits"] == 750_000_000
-    assert result["system_balance_after"] == before + 750_000_000
-    again = await http.post("/api/v1/payments/credits/confirm", json=body)
-    assert again.status_code == 200
-    assert {k: v for k, v in again.json().items() if k != "replay"} == {
-        k: v for k, v in result.items() if k != "replay"
-    }
-    conflict = await http.post("/api/v1/payments/credits/confirm", json={**body, "amount_usd_cents": 20_000})
-    assert conflict.status_code == 409, conflict.text
-    err = conflict.json()["error"]
-    assert err["code"] == "payment_conflict" and "pay-api-1" in err["message"]
-    invalid = await http.post("/api/v1/payments/credits/confirm", json={**body, "amount_usd_cents": 0})
-    assert invalid.status_code == 422 and invalid.json()["error"]["details"][0]["field"] == "body.amount_usd_cents"
-    # The ledger told the status workflow: the status shows the bonus (within the cache TTL).
-    import asyncio
-
-    for _ in range(50):
-        credits = (await http.get("/api/v1/governance/status")).json()["systemCredits"]
-        if credits == str(before + 750_000_000):
-            break
-        await asyncio.sleep(0.2)
-    assert credits == str(before + 750_000_000)

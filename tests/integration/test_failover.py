@@ -7,8 +7,8 @@
 2. kill -9 of the worker running a breaker call whose answer is late: the call is retried on
    the other worker, and each target applies the pause exactly once.
 
-The guardian is started the way `govfleet up` starts it (`ensure_guardian`, which sets the
-guardian's workflow task timeout).
+The guardian is started the way the reconciler starts it (with the guardian's workflow task
+timeout, which the first test checks).
 """
 
 from __future__ import annotations

@@ -103,6 +103,13 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 assert "lvl-critical" in await badge.get_attribute("class")
                 assert await page.text_content("#pause-state") == "redemptions paused"
                 assert await page.text_content("#heartbeat-state") == "up"
+                # The fleet: no guardian runs in this stack, so it is named, and health is unhealthy.
+                assert await page.text_content("#health-state") == "unhealthy"
+                guardian = page.locator('#fleet li[data-workflow-id="governance-guardian"]')
+                assert await guardian.get_attribute("data-running") == "false"
+                status_wf = page.locator('#fleet li[data-workflow-id="governance-status"]')
+                assert await status_wf.get_attribute("data-running") == "true"
+                assert "guardian workflow governance-guardian was never started" in await page.text_content("#problems")
                 # Upcoming runs: live countdowns, soonest first, all in the future.
                 items = page.locator("#upcoming li[data-next-run-at]")
                 assert await items.count() == 3

@@ -118,10 +118,9 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         assert (await handle.query(GuardianWorkflow.status)).paused is False
         assert sim.sim.calls == []
 
-        # The validator refuses a body without authorization before it reaches history.
-        with pytest.raises(WorkflowUpdateFailedError) as info:
-            await handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason))
-        assert "authorization is required" in str(info.value.cause)
+        # A body without authorization is refused as malformed, and audited like any rejection.
+        cause = await rejected(handle.execute_update(GuardianWorkflow.pause_update, PauseInput(reason=reason)))
+        assert cause.details == ("malformed",) and "authorization is required" in cause.message
 
         # A valid pause answers with the documented response.
         token = sign(ADMIN_0, "pause", now(), reason=reason, guardian_id=gid)
@@ -163,6 +162,7 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         )
 
         assert [e for e in notable_events(database_url, gid) if e[0] in ("pause", "resume", "admin_rejected")] == [
+            ("admin_rejected", "rejected_pause"),
             ("admin_rejected", "rejected_pause"),
             ("pause", "pause"),
             ("admin_rejected", "rejected_pause"),

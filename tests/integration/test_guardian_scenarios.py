@@ -306,7 +306,8 @@ async def test_invalid_admin_request_shape_is_rejected_by_signal_as_event(
     details = [
         e.details for e in (await handle.query(GuardianWorkflow.events)).events if e.event_type == "admin_rejected"
     ]
-    assert details[0].startswith("malformed: malformed PauseInput body: reason: Input should be a valid string")
-    assert details[1].startswith("malformed: no authorization given for pause")
+    assert details[0] == "malformed: malformed pause body: reason must be a string, got int"
+    assert details[1].startswith("malformed: malformed pause body: authorization is required")
+    assert details[2].startswith("malformed: malformed pause body: reason is required for a pause")
     result = await handle.query(GuardianWorkflow.status)
     assert (result.system_status, result.paused) == ("fully_paused", True)

@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from govfleet.commands.guardian import demo_guardian_config, ensure_guardian
+from govfleet.commands.guardian import demo_config
 from govfleet.domain.guardian.readings import InvalidReading, validate_reading
+from govfleet.repo_spec import guardian_config
 from govfleet.simulator import SCENARIOS, TrackerSimulator, start_simulator
 from tests import processes
 from tests.conftest import REPO_ROOT
+from tests.integration.fleet_support import ensure_guardian
 from tests.integration.guardian_support import (
     NotificationRecorder,
     eventually,
@@ -161,20 +163,22 @@ def test_unknown_scenario_is_a_clear_error():
 async def test_up_starts_then_reconfigures_the_guardian(dev_env, task_queue, config, database_url):
     running = await start_simulator(TrackerSimulator(scenario="steady"))
     try:
-        cfg = demo_guardian_config(config, running).model_copy(update={"guardian_id": new_guardian_id()})
+        demo = demo_config(config, running)
+        cfg = guardian_config(demo.spec.guardian, guardian_id=new_guardian_id())
         assert cfg.tracker_url == running.url
         assert {b.url for b in cfg.breakers} == {running.url}  # the demo targets point at the simulator
         async with guardian_worker(dev_env.client, task_queue, config, database_url, NotificationRecorder()):
-            handle, what = await ensure_guardian(dev_env.client, task_queue, cfg)
-            assert what == "started"
-            assert (await ensure_guardian(dev_env.client, task_queue, cfg))[1] == "running"
+            handle = await ensure_guardian(dev_env.client, task_queue, cfg, expect="started")
+            await ensure_guardian(dev_env.client, task_queue, cfg, expect="unchanged")
             faster = cfg.model_copy(update={"rules": cfg.rules.model_copy(update={"monitoring_interval_normal": 7})})
-            assert (await ensure_guardian(dev_env.client, task_queue, faster))[1] == "reconfigured"
+            await ensure_guardian(dev_env.client, task_queue, faster, expect="reconfigured")
 
             async def applied():
                 return (await handle.query(GuardianWorkflow.status)).check_interval_seconds == 7
 
             await eventually(applied)
+            # The guardian recorded the new configuration's hash: the next reconcile sends nothing.
+            await eventually(lambda: _reconciled(dev_env.client, task_queue, faster))
             got = rows(
                 database_url,
                 "SELECT details FROM governance_events WHERE guardian_id = %s AND event_type = 'config_changed'",
@@ -187,8 +191,19 @@ async def test_up_starts_then_reconfigures_the_guardian(dev_env, task_queue, con
         await running.stop()
 
 
+async def _reconciled(client, task_queue, cfg) -> bool:
+    from schedules.declared import declared_guardian
+    from schedules.workflows import reconcile_workflows
+
+    report = await reconcile_workflows(
+        client, None, task_queue=task_queue, declared=[declared_guardian(cfg)], dry_run=True
+    )
+    return report.items[0].action == "unchanged"
+
+
 def test_demo_config_without_simulator_is_the_repo_spec(config):
-    cfg = demo_guardian_config(config, None)
+    assert demo_config(config, None) is config
+    cfg = guardian_config(demo_config(config, None).spec.guardian)
     assert cfg.guardian_id == "governance-guardian"
     assert cfg.tracker_url == config.spec.guardian.tracker.url
     assert [b.url for b in cfg.breakers] == [b.url for b in config.spec.guardian.breakers]

@@ -29,12 +29,12 @@ def free_port() -> int:
 
 
 async def test_up_demo_decline_is_visible_in_temporal(tmp_path, make_database):
-    temporal_port, ui_port, tracker_port = free_port(), free_port(), free_port()
+    temporal_port, ui_port, tracker_port, api_port = free_port(), free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "VOTING_TRACKER_URL")}
     env.update(
         {
             "REPO_SPEC_PATH": str(EXAMPLE_SPEC),
-            "SERVICE_PORT": str(free_port()),
+            "SERVICE_PORT": str(api_port),
             "LOG_FORMAT": "json",
             "DATABASE_URL": make_database(),
             "MONITORING_INTERVAL_NORMAL": "2",
@@ -74,6 +74,11 @@ async def test_up_demo_decline_is_visible_in_temporal(tmp_path, make_database):
         out = "".join(lines)
         assert f"http://127.0.0.1:{tracker_port} (scenario steady)" in out
         assert "workflow governance-guardian (started)" in out
+        # /health probes the tracker the guardian uses (the simulator's port), not the repo-spec's.
+        health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=10).json()
+        [guardian] = [w for w in health["workflows"] if w["kind"] == "guardian"]
+        assert guardian["tracker_url"] == f"http://127.0.0.1:{tracker_port}" != "http://127.0.0.1:8922"
+        assert guardian["tracker_connected"] is True and health["voting_tracker_connected"] is True
 
         client = await connect(f"127.0.0.1:{temporal_port}")
 

@@ -22,6 +22,7 @@ from govfleet.domain.billing import (
     InvalidPayment,
     LedgerOverflow,
     PaymentConflict,
+    PurchaseTooLarge,
     revenue_share_bonus,
     usd_cents_to_credits,
 )
@@ -137,16 +138,17 @@ async def test_replay_by_the_same_caller_is_not_reported_as_a_replay(pool):
     assert (first.replay, own.replay, other.replay) == (False, False, True)
 
 
-@pytest.mark.parametrize(
-    "user, cents, names",
-    [("mallory", 5_000, "user_id"), ("carol", 9_999, "amount_usd_cents"), ("mallory", 1, "user_id")],
-)
-async def test_same_id_with_a_different_payload_is_a_conflict_and_writes_nothing(pool, user, cents, names):
+@pytest.mark.parametrize("user, cents", [("mallory", 5_000), ("carol", 9_999), ("mallory", 1)])
+async def test_same_id_with_a_different_payload_is_a_conflict_and_writes_nothing(pool, user, cents):
     await ledger.confirm_payment(pool, pay("pay-conflict", "carol", 5_000), share=SHARE)
     before = await counts(pool)
     with pytest.raises(PaymentConflict) as info:
         await ledger.confirm_payment(pool, pay("pay-conflict", user, cents), share=SHARE)
-    assert "pay-conflict" in str(info.value) and names in str(info.value)
+    message = str(info.value)
+    assert "pay-conflict" in message and "different payload" in message
+    # Nothing about the stored payment: not its user, amount, credits, or which field differs.
+    for secret in ("carol", "5000", "500000000", "user_id", "amount"):
+        assert secret not in message, message
     assert info.value.client_payment_id == "pay-conflict"
     assert await counts(pool) == before
     assert await fetch(pool, "SELECT id FROM users WHERE id = 'mallory'") == []
@@ -165,6 +167,29 @@ async def test_bad_input_is_refused_by_name_before_writing(pool, payload, field)
     before = await counts(pool)
     with pytest.raises(InvalidPayment, match=field):
         await ledger.confirm_payment(pool, payload, share=SHARE)
+    assert await counts(pool) == before
+
+
+async def test_a_purchase_above_the_maximum_is_refused_and_writes_nothing(pool):
+    before = await counts(pool)
+    with pytest.raises(
+        PurchaseTooLarge, match=r"'pay-big'.*above the per-purchase maximum of 1000000 cents \(\$10,000.00"
+    ):
+        await ledger.confirm_payment(pool, pay("pay-big", "grace", 1_000_001), share=SHARE, max_usd_cents=1_000_000)
+    assert await counts(pool) == before
+    at_max = await ledger.confirm_payment(
+        pool, pay("pay-at-max", "grace", 1_000_000), share=SHARE, max_usd_cents=1_000_000
+    )
+    assert at_max.replay is False and at_max.user_credits == 100_000_000_000
+
+
+async def test_a_payment_committed_before_the_maximum_was_lowered_still_replays(pool):
+    first = await ledger.confirm_payment(pool, pay("pay-lowered", "heidi", 50_000), share=SHARE, max_usd_cents=100_000)
+    before = await counts(pool)
+    again = await ledger.confirm_payment(pool, pay("pay-lowered", "heidi", 50_000), share=SHARE, max_usd_cents=10_000)
+    assert again.replay is True and again.model_dump(exclude={"replay"}) == first.model_dump(exclude={"replay"})
+    with pytest.raises(PaymentConflict):
+        await ledger.confirm_payment(pool, pay("pay-lowered", "heidi", 60_000), share=SHARE, max_usd_cents=10_000)
     assert await counts(pool) == before
 
 

@@ -1,6 +1,6 @@
-"""Smoke test of the ledger benchmark (`--quick`): it runs all three measurements on the test
-PostgreSQL server, prints its table, writes its JSON, and leaves the invariant intact. No timing
-is asserted."""
+"""Smoke test of the ledger benchmark (`--quick`): it runs every measurement (direct, raw SQL, the
+workflow path, over HTTP, the designs not chosen) on the test PostgreSQL server, prints its table,
+writes its JSON, and leaves the invariant intact. No timing is asserted."""
 
 from __future__ import annotations
 
@@ -36,5 +36,18 @@ def test_ledger_bench_quick(tmp_path, database_server_url):
         "workflow_confirmations_per_s",
     ):
         assert figures[key] > 0, key
+    paths = figures["paths"]
+    measured = [paths["workflow"], paths["http"], *paths["not_chosen"].values()]
+    assert set(paths["not_chosen"]) == {
+        "eager_start_same_client",
+        "regular_activity",
+        "sandboxed_workflow",
+        "update_with_start",
+        "without_status_notification",
+    }
+    for path in measured:
+        assert path["count"] > 0 and path["p50_ms"] > 0
+        assert path["cpu_ms_per_confirmation"]["bench_process"] > 0
+    assert figures["workflow_target"] == {"p50_ms": 60, "per_second": 200}
     ratio = figures["project_confirmations_per_s"] / figures["raw_sql_pgbench_tps"]
     assert abs(figures["ratio_project_to_raw_sql"] - ratio) < 0.01

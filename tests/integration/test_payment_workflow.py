@@ -1,7 +1,8 @@
 """The durable payment path on the Temporal dev server with the fleet's worker and real
 PostgreSQL: `payment-<id>` workflows confirm, replay, refuse conflicts, survive 50 racing
-confirmations, never fail for a status problem, and leave exactly one pair of entries when the
-worker is killed (kill -9) in the middle of a confirmation."""
+confirmations, answer a retry of the committed payload with the committed result while a
+conflicting request is in flight, never fail for a status problem, and leave exactly one pair of
+entries when the worker is killed (kill -9) in the middle of a confirmation."""
 
 from __future__ import annotations
 
@@ -116,13 +117,14 @@ async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(
         assert first.replay is False and first.system_balance_after == 750_000_000 + 18_750_000
         assert await activity_types(client, "payment-wf-new") == ["confirm_payment", NOTIFY_STATUS_ACTIVITY]
 
-        with pytest.raises(PaymentConflict, match=r"'wf-100'.*amount_usd_cents") as info:
+        with pytest.raises(PaymentConflict, match="'wf-100' was already confirmed with a different payload") as info:
             await confirm_via_workflow(client, task_queue, pay("wf-100", "alice", 10_001))
-        assert info.value.client_payment_id == "wf-100"
+        assert info.value.client_payment_id == "wf-100" and "alice" not in str(info.value)
         if recording():
             await save_golden(client.get_workflow_handle("payment-wf-100"), "payment_conflict")
-        with pytest.raises(PaymentConflict, match="user_id"):
+        with pytest.raises(PaymentConflict) as info:
             await confirm_via_workflow(client, task_queue, pay("wf-100", "mallory", 10_000))
+        assert "alice" not in str(info.value) and "10000" not in str(info.value)
 
         assert entries(url, "wf-100") == [
             ("acct_alice", "widget_payment", 1_000_000_000),
@@ -172,6 +174,27 @@ async def test_fifty_concurrent_confirmations_through_workflows_write_one_pair(
         await assert_invariant(resources)
 
 
+async def test_a_retry_of_the_committed_payload_never_gets_a_conflict(dev_env, config, make_database, task_queue):
+    """Each round sends a conflicting payload and, right behind it, a retry of the committed one:
+    the retry finds the conflicting run in flight and still gets the committed result."""
+    url = make_database()
+    client = dev_env.client
+    async with fleet(client, config, url, task_queue) as resources:
+        committed = await confirm_via_workflow(client, task_queue, pay("wf-retry", "alice", 10_000))
+        for _ in range(20):
+            other = asyncio.create_task(confirm_via_workflow(client, task_queue, pay("wf-retry", "mallory", 1)))
+            retry = asyncio.create_task(confirm_via_workflow(client, task_queue, pay("wf-retry", "alice", 10_000)))
+            conflict, result = await asyncio.gather(other, retry, return_exceptions=True)
+            assert isinstance(conflict, PaymentConflict), conflict
+            assert isinstance(result, ConfirmPaymentResult), result
+            assert result.model_dump(exclude={"replay"}) == committed.model_dump(exclude={"replay"})
+        assert entries(url, "wf-retry") == [
+            ("acct_alice", "widget_payment", 1_000_000_000),
+            ("cogni_system", "platform_revenue_share", 750_000_000),
+        ]
+        await assert_invariant(resources)
+
+
 async def test_a_status_failure_never_fails_a_payment(dev_env, config, make_database, task_queue):
     url = make_database()
 
@@ -212,7 +235,7 @@ def start_worker(address: str, url: str, task_queue: str, fault: str | None, log
         env[FAULT_ENV] = fault
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "govfleet.cli", "worker"],
+            [sys.executable, "-m", "govfleet.cli", "worker", "--no-reconcile"],  # no guardian of the example spec
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
@@ -286,12 +309,13 @@ async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(
         ]
         assert rows(url, "SELECT count(*) FROM payments") == [(1,)]
         history = await handle.fetch_history()
-        attempts = [
-            e.activity_task_started_event_attributes.attempt
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        # The killed worker's workflow task (running the confirmation) timed out; another worker
+        # ran the confirmation again.
+        assert any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for e in history.events)
+        assert await activity_types(dev_env.client, payment_workflow_id(pid)) == [
+            "confirm_payment",
+            NOTIFY_STATUS_ACTIVITY,
         ]
-        assert attempts[0] >= 2  # the confirmation was retried after the kill
         with psycopg.connect(url) as conn:
             report = conn.execute(
                 "SELECT a.id FROM billing_accounts a LEFT JOIN credit_ledger e ON e.billing_account_id = a.id"
@@ -319,38 +343,6 @@ def govfleet(args: list[str], **env_over: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=60,
     )
-
-
-async def test_govfleet_pay_confirms_through_the_running_fleet(dev_env, config, make_database, task_queue):
-    url = make_database()
-    address = dev_env.client.service_client.config.target_host
-    env = dict(TEMPORAL_ADDRESS=address, TEMPORAL_TASK_QUEUE=task_queue)
-    async with fleet(dev_env.client, config, url, task_queue) as resources:
-        ok = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--usd", "100"], **env)
-        assert ok.returncode == 0, ok.stderr
-        result = json.loads(ok.stdout)
-        assert (result["user_credits"], result["bonus_credits"], result["replay"]) == (
-            1_000_000_000,
-            750_000_000,
-            False,
-        )
-        again = await asyncio.to_thread(
-            govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "10000"], **env
-        )
-        assert again.returncode == 0 and json.loads(again.stdout)["replay"] is True
-
-        conflict = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-1", "--user", "alice", "--cents", "1"], **env)
-        assert conflict.returncode == 1
-        assert "'cli-1'" in conflict.stderr and "amount_usd_cents" in conflict.stderr
-
-        bad = await asyncio.to_thread(govfleet, ["pay", "--id", "cli-2", "--user", "alice", "--usd", "1.234"], **env)
-        assert bad.returncode == 1 and "whole number of cents" in bad.stderr
-        assert entries(url, "cli-2") == []
-
-        balance = await asyncio.to_thread(govfleet, ["ledger", "balance"], DATABASE_URL=url)
-        assert balance.returncode == 0, balance.stderr
-        assert json.loads(balance.stdout)["balance_credits"] == "750000000"
-        await assert_invariant(resources)
 
 
 def test_an_invalid_revenue_share_stops_the_worker_at_start_up():

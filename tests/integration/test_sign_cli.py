@@ -45,6 +45,7 @@ def verify(tokens, config, *, action="pause", reason="", quorum=1, guardian="gov
     g = config.spec.guardian
     return verify_admin_action(
         tokens,
+        domain=config.spec.cogni_dao.signing_domain(),
         action=action,
         guardian_id=guardian,
         reason=reason,
@@ -57,7 +58,7 @@ def verify(tokens, config, *, action="pause", reason="", quorum=1, guardian="gov
 
 
 def sign(capsys, *argv) -> tuple[int, str, str]:
-    code = run(["sign", *argv])
+    code = run(["sign", *argv, "--repo-spec", str(REPO_ROOT / ".cogni" / "repo-spec.yaml")])
     captured = capsys.readouterr()
     return code, captured.out.strip(), captured.err.strip()
 
@@ -86,6 +87,41 @@ def test_console_script_prints_a_token_that_verifies(keys, config):
     [v] = verify([token], config, reason="Manual intervention required")
     assert v.signer == ADDR0
     assert f"signed pause of governance-guardian by {ADDR0}" in proc.stderr
+    assert "EIP-712 domain 'cogni-demo' version '1', chain 8453, contract 0x5fbdb2315678" in proc.stderr
+
+
+def test_a_wallet_signs_the_printed_typed_data(config, capsys):
+    expires = int(datetime.now(UTC).timestamp()) + 300
+    common = ["--reason", "Tracker looks wrong", "--nonce", "wallet-nonce-1", "--expires", str(expires)]
+    code, out, err = sign(capsys, "pause", "--typed-data", *common)
+    assert code == 0 and "eth_signTypedData_v4" in err
+    typed = json.loads(out)
+    assert typed["domain"] == {
+        "name": "cogni-demo",
+        "version": "1",
+        "chainId": 8453,
+        "verifyingContract": "0x5fbdb2315678afecb367f032d93f642f64180aa3",
+    }
+    assert typed["message"] == {
+        "action": "pause",
+        "guardianId": "governance-guardian",
+        "reason": "Tracker looks wrong",
+        "nonce": "wallet-nonce-1",
+        "expiry": expires,
+    }
+    signature = Account.sign_typed_data(KEY1, full_message=typed).signature.hex()
+    code, out, err = sign(capsys, "pause", "--signature", "0x" + signature.removeprefix("0x"), "--json", *common)
+    assert code == 0 and f"by {ADDR1}" in err
+    [v] = verify(json.loads(out)["authorization"], config, reason="Tracker looks wrong")
+    assert (v.signer, v.nonce) == (ADDR1, "wallet-nonce-1")
+
+
+def test_a_signature_for_another_chain_is_foreign(keys, config, capsys):
+    code, token, err = sign(capsys, "pause", "--key-file", keys["k0"], "--reason", "r", "--chain-id", "1")
+    assert code == 0 and "chain 1," in err
+    with pytest.raises(AuthorizationError) as ei:
+        verify([token], config, reason="r")
+    assert ei.value.code == "foreign"
 
 
 def test_json_pause_body(keys, config, capsys):
@@ -167,6 +203,11 @@ def test_non_admin_key_signs_but_does_not_verify(keys, config, capsys):
         (["resume", "--key-file", "BAD"], "does not hold a private key"),
         (["resume", "--key-file", "TWO"], "one hex private key on one line (found 2 lines)"),
         (["resume", "--key-file", "ZERO"], "not hold a valid secp256k1 private key"),
+        (["resume"], "give exactly one of --key-file"),
+        (["resume", "--typed-data"], "need an explicit --nonce"),
+        (["resume", "--signature", "0x12", "--nonce", "abcdefgh"], "needs the --expires"),
+        (["resume", "--key-file", "KEY0", "--chain-id", "base"], "invalid signing domain"),
+        (["resume", "--key-file", "KEY0", "--dao-contract", "0x12"], "invalid signing domain"),
     ],
 )
 def test_bad_input_is_one_clear_error(argv, needle, keys, capsys, tmp_path, monkeypatch):

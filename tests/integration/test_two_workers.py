@@ -21,10 +21,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from govfleet.commands.guardian import ensure_guardian
 from govfleet.simulator import TrackerSimulator, start_simulator
 from tests.integration.fleet_support import (
     check_times,
+    ensure_guardian,
     history_identities,
     largest_gap,
     spec_guardian_config,
@@ -70,8 +70,7 @@ async def test_two_workers_share_the_guardians_and_one_carries_all_after_kill(
 
         async def add_guardian() -> None:
             cfg = spec_guardian_config(spec, guardian_id=f"{spec_guardian_config(spec).guardian_id}-{len(handles)}")
-            handle, what = await ensure_guardian(client, task_queue, cfg)
-            assert what == "started"
+            handle = await ensure_guardian(client, task_queue, cfg, expect="started")
             handles.append(handle)
 
         for _ in range(GUARDIANS):

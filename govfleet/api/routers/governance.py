@@ -4,7 +4,7 @@ docs/status.md), its daily activity, the heartbeat state and the holder-control 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -14,8 +14,10 @@ from govfleet.api.errors import ApiError, error_responses
 from govfleet.api.models import ActivityDay, ActivityOut, HeartbeatOut, HolderControlOut, HolderControlPoint, Thresholds
 from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.status import GovernanceStatusV1
+from govfleet.domain.watchdog import HEARTBEAT_MISSED
 from govfleet.store import guardian as guardian_store
 from govfleet.store import status as status_store
+from govfleet.store import watchdog as watchdog_store
 
 ACTIVITY_CACHE_SECONDS = 60.0  # the daily series scans a month of audit rows: at most once a minute
 
@@ -91,7 +93,8 @@ async def governance_activity(request: Request, days: int = Query(30, ge=1, le=3
     responses=error_responses(401, 503),
     summary="The system tenant's heartbeat state (new / up / late / down / paused)",
     description="State computed at request time from the last `governance.heartbeat` event, the heartbeat "
-    "interval and grace from repo-spec, and whether an operator paused the heartbeat schedule.",
+    "interval and grace from repo-spec, and whether an operator paused the heartbeat schedule; `down` (with "
+    "`missed_since`) while the watchdog's `heartbeat_missed` incident is open.",
 )
 async def governance_heartbeat(request: Request) -> HeartbeatOut:
     ctx = api_context(request)
@@ -108,11 +111,16 @@ async def governance_heartbeat(request: Request) -> HeartbeatOut:
         now=ctx.clock(),
         paused=s.heartbeat_paused,
     )
+    # The watchdog's dead-man's switch (docs/watchdog.md): a missed heartbeat is "down" at once.
+    missed = await _heartbeat_missed_since(ctx)
+    if missed is not None:
+        state = "down"
     data = hb.data if hb else {}
     nested = data.get("data")
     inner = nested if isinstance(nested, dict) else data
     return HeartbeatOut(
         state=state,
+        missed_since=missed,
         status=hb.status if hb else None,
         last_heartbeat_at=hb.time if hb else None,
         interval_seconds=s.heartbeat_interval_seconds,
@@ -120,6 +128,15 @@ async def governance_heartbeat(request: Request) -> HeartbeatOut:
         checks=inner.get("checks") if isinstance(inner.get("checks"), dict) else None,
         alerts=[a for a in inner.get("alerts") or [] if isinstance(a, str)],
     )
+
+
+async def _heartbeat_missed_since(ctx) -> datetime | None:
+    try:
+        async with ctx.pool.connection(timeout=2.0) as conn:
+            incidents = await watchdog_store.open_incidents(conn)
+    except Exception:
+        return None
+    return next((i["opened_at"] for i in incidents if i["kind"] == HEARTBEAT_MISSED), None)
 
 
 @router.get(

@@ -6,28 +6,37 @@ history from the audit tables."""
 from __future__ import annotations
 
 import asyncio
-import json
-import time
+from datetime import UTC, datetime
+from typing import TypeVar
 
-import httpx
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from govfleet.api import gateway
-from govfleet.api.context import READ, SOURCE_HEADER, ApiContext, api_context, require_push_token
+from govfleet.api import health as health_check
+from govfleet.api.body import json_request_body, read_json
+from govfleet.api.context import (
+    READ,
+    SOURCE_HEADER,
+    ApiContext,
+    api_context,
+    client_address,
+    require_push_token,
+)
 from govfleet.api.errors import ApiError, error_responses, problem_text
 from govfleet.api.models import (
+    AdminRejectionsOut,
     AlertsOut,
     EventsOut,
     GovernanceMetricsOut,
+    GuardiansOut,
     GuardianStatusOut,
+    GuardianSummaryOut,
     HealthOut,
-    PauseIn,
     PauseOut,
     ReadingAccepted,
     ReadingIn,
-    ResumeIn,
     ResumeOut,
     RulesOut,
 )
@@ -39,14 +48,15 @@ from govfleet.contracts.guardian import (
     RULES_QUERY,
     STATUS_QUERY,
 )
-from govfleet.domain.admin_auth import AuthorizationError, parse_authorizations
+from govfleet.domain.admin_auth import AuthorizationError, parse_admin_body, verify_admin_action
 from govfleet.domain.guardian.views import rules_view, status_from_audit_log
+from govfleet.domain.identifiers import IDENTIFIER_PATTERN
 from govfleet.store import guardian as guardian_store
 
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
-TRACKER_PROBE_SECONDS = 5.0  # /health asks the tracker at most this often
 
 router = APIRouter(tags=["guardian"])
+M = TypeVar("M", bound=BaseModel)
 
 
 @router.get(
@@ -132,7 +142,9 @@ async def guardian_alerts(
 async def guardian_events(
     request: Request,
     limit: int = Query(50, ge=1, le=1000),
-    event_type: str | None = Query(None, max_length=30, description="only events of this type"),
+    event_type: str | None = Query(
+        None, max_length=30, pattern=IDENTIFIER_PATTERN, description="only events of this type (an identifier)"
+    ),
 ) -> EventsOut:
     ctx = api_context(request)
     try:
@@ -143,33 +155,57 @@ async def guardian_events(
     return EventsOut.model_validate({"events": rows})
 
 
+ADMIN_ERRORS = error_responses(400, 403, 413, 415, 422, 429, 502, 503)
+
+
 @router.post(
     "/guardian/pause",
     response_model=PauseOut,
-    responses=error_responses(403, 422, 502, 503),
+    responses=ADMIN_ERRORS,
+    openapi_extra=json_request_body("PauseIn"),
     summary="Pause the system (admin)",
-    description="Sent to the guardian workflow as update `pause`. `authorization` is an EIP-191 admin "
-    "signature token (`govfleet sign pause --reason ...`); a missing, malformed, expired, replayed or "
-    "foreign signature is rejected with 403 and the reason, and changes nothing.",
+    description="Needs an EIP-712 admin authorization (`govfleet sign pause --reason ...`), verified here: "
+    "a body of the wrong shape is a 422, a malformed, expired, replayed or foreign signature a 403, each with the "
+    "rejection `code` in `details`, and nothing reaches the guardian. A verified request is sent to the "
+    "guardian workflow as update `pause` (which verifies again). An address with too many rejected admin "
+    "requests gets 429 and `Retry-After` for the next ones that do not verify.",
 )
-async def guardian_pause(request: Request, body: PauseIn) -> PauseOut:
-    _require_authorization(body.authorization)
-    return await gateway.update_guardian(api_context(request), PAUSE_UPDATE, body.model_dump(mode="json"), PauseOut)
+async def guardian_pause(request: Request) -> PauseOut:
+    return await _admin_action(request, "pause", PAUSE_UPDATE, PauseOut)
 
 
 @router.post(
     "/guardian/resume",
     response_model=ResumeOut,
-    responses=error_responses(403, 422, 502, 503),
+    responses=ADMIN_ERRORS,
+    openapi_extra=json_request_body("ResumeIn"),
     summary="Resume the system (admin)",
-    description="Sent to the guardian workflow as update `resume`. Needs admin signature(s) like pause; "
-    "after an emergency pause also `governance_verified: true` and a quorum of distinct admins. A "
-    "rejection (bad signature, holder control still below the critical threshold, ...) is a 403 with the "
-    "reason.",
+    description="Needs admin authorization(s) like pause, verified here the same way; then sent to the "
+    "guardian workflow as update `resume`. After an emergency pause also `governance_verified: true` and a "
+    "quorum of distinct admins. A rejection by the guardian (holder control still below the critical "
+    "threshold, quorum, ...) is a 403 with the reason and its `code`.",
 )
-async def guardian_resume(request: Request, body: ResumeIn) -> ResumeOut:
-    _require_authorization(body.authorization)
-    return await gateway.update_guardian(api_context(request), RESUME_UPDATE, body.model_dump(mode="json"), ResumeOut)
+async def guardian_resume(request: Request) -> ResumeOut:
+    return await _admin_action(request, "resume", RESUME_UPDATE, ResumeOut)
+
+
+@router.get(
+    "/guardian/rejections",
+    response_model=AdminRejectionsOut,
+    dependencies=READ,
+    responses=error_responses(401, 422, 503),
+    summary="Rejected admin requests, counted",
+    description="From the database table admin_rejections: the admin requests (pause, resume) this API "
+    "refused, counted per client address, minute, action and rejection code, newest minute first.",
+)
+async def guardian_rejections(request: Request, limit: int = Query(100, ge=1, le=1000)) -> AdminRejectionsOut:
+    ctx = api_context(request)
+    try:
+        async with ctx.pool.connection() as conn:
+            rows = await guardian_store.admin_rejections(conn, ctx.guardian_id, limit)
+    except Exception as exc:
+        raise ApiError(503, "database_unavailable", f"rejections are unavailable: {exc}") from None
+    return AdminRejectionsOut.model_validate({"rejections": rows})
 
 
 @router.get(
@@ -197,49 +233,53 @@ async def guardian_rules(request: Request, response: Response) -> RulesOut:
 @router.get(
     "/health",
     response_model=HealthOut,
-    responses={503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable"}},
+    responses={
+        503: {"model": HealthOut, "description": "Unhealthy: the database is unreachable or a guardian is down"}
+    },
     summary="Health check",
-    description="`healthy` when the database answers, the guardian is monitoring, the tracker answers and "
-    "the last check is recent (within three normal intervals); `degraded` otherwise; `unhealthy` (HTTP 503) "
-    "when the database does not answer. Always public.",
+    description="`healthy` when the database answers, every declared workflow (guardians, `governance-status`, "
+    "`governance-watchdog`) runs, the first guardian is monitoring with a recent last check (within three normal "
+    "intervals), each guardian's tracker (the address the running guardian uses) answers and the watchdog has no "
+    "open incident; `degraded` otherwise; `unhealthy` (HTTP 503) when the database does not answer or a declared "
+    "guardian is not running. `problems` says why, one line each. Always public.",
 )
 async def health(request: Request) -> JSONResponse:
+    body = await health_check.check(api_context(request))
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if body.status == "unhealthy" else 200)
+
+
+@router.get(
+    "/guardians",
+    response_model=GuardiansOut,
+    dependencies=READ,
+    responses=error_responses(401),
+    summary="Every declared guardian",
+    description="One entry per guardian the repo-spec declares (`guardian`, then `guardians`): whether its "
+    "workflow runs, the tracker it uses and its `status` query (null when it does not answer).",
+)
+async def guardians(request: Request) -> GuardiansOut:
     ctx = api_context(request)
-    now = ctx.clock()
 
-    async def database() -> tuple[bool, dict | None]:
-        try:
-            async with ctx.pool.connection(timeout=2.0) as conn:
-                return True, await guardian_store.latest_check(conn, ctx.guardian_id)
-        except Exception:
-            return False, None
+    async def one(g) -> GuardianSummaryOut:
+        seen, status = await asyncio.gather(gateway.describe_workflow(ctx, g.workflow_id), _status_or_none(ctx, g))
+        memo_url = seen.memo.get("tracker_url")
+        return GuardianSummaryOut(
+            workflow_id=g.workflow_id,
+            name=g.name,
+            running=seen.running,
+            tracker_url=memo_url if isinstance(memo_url, str) else g.tracker.url,
+            status=status,
+        )
 
-    async def guardian() -> dict | None:
-        try:
-            return (await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut)).model_dump()
-        except ApiError:
-            return None
+    found = await asyncio.gather(*(one(g) for g in ctx.config.spec.declared_guardians()))
+    return GuardiansOut(guardians=list(found))
 
-    (db_ok, check), gstatus, tracker = await asyncio.gather(database(), guardian(), _tracker_connected(ctx))
-    last = (gstatus or {}).get("last_check") or (check or {}).get("timestamp")
-    since = int((now - last).total_seconds()) if last else None
-    monitoring = bool(gstatus and gstatus.get("monitoring_active"))
-    stale_after = 3 * ctx.config.spec.guardian.rules.monitoring_interval_normal
-    if not db_ok:
-        state = "unhealthy"
-    elif monitoring and tracker and since is not None and since <= stale_after:
-        state = "healthy"
-    else:
-        state = "degraded"
-    body = HealthOut(
-        status=state,
-        monitoring_active=monitoring,
-        voting_tracker_connected=tracker,
-        database="connected" if db_ok else "disconnected",
-        last_governance_check=last,
-        seconds_since_last_check=max(0, since) if since is not None else None,
-    )
-    return JSONResponse(body.model_dump(mode="json"), status_code=503 if state == "unhealthy" else 200)
+
+async def _status_or_none(ctx: ApiContext, g) -> GuardianStatusOut | None:
+    try:
+        return await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut, guardian_id=g.workflow_id)
+    except ApiError:
+        return None
 
 
 @router.post(
@@ -247,13 +287,8 @@ async def health(request: Request) -> JSONResponse:
     response_model=ReadingAccepted,
     status_code=202,
     dependencies=[Depends(require_push_token)],
-    responses=error_responses(401, 403, 422, 503),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReadingIn"}}},
-        }
-    },
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=json_request_body("ReadingIn"),
     summary="Push a tracker reading to the guardian",
     description="Delivered to the guardian workflow as signal `reading` and checked at once (the current "
     "sleep is cut short). Needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`. A reading out of [0, 100], "
@@ -263,16 +298,12 @@ async def health(request: Request) -> JSONResponse:
 )
 async def guardian_readings(request: Request) -> ReadingAccepted:
     ctx = api_context(request)
-    body = await request.body()
-    try:
-        raw = json.loads(body)
-    except ValueError:
-        raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)") from None
+    raw = await read_json(request)
     if not isinstance(raw, dict):
         raise ApiError(422, "validation_error", "the body must be a JSON object (a tracker reading)")
     problems = None
     try:
-        ReadingIn.model_validate_json(body, strict=True)
+        ReadingIn.model_validate_json(await request.body(), strict=True)
     except ValidationError as err:
         problems = [
             {"field": ".".join(map(str, e["loc"])) or "body", "problem": problem_text(e["msg"]), "type": e["type"]}
@@ -287,24 +318,68 @@ async def guardian_readings(request: Request) -> ReadingAccepted:
     return ReadingAccepted(accepted=True, guardian=ctx.guardian_id)
 
 
-async def _tracker_connected(ctx: ApiContext) -> bool:
-    checked_at, ok = ctx._tracker_probe
-    if time.monotonic() - checked_at < TRACKER_PROBE_SECONDS:
-        return ok
-    url = ctx.config.spec.guardian.tracker.url.rstrip("/") + "/voting/governance"
+async def _admin_action(request: Request, action: str, update: str, out: type[M]) -> M:
+    """Verify an admin request here, then send it to the guardian (see govfleet/api/admin_gate.py).
+    Every refusal before the guardian is counted for the client's address; an address over its
+    limit gets 429 instead of the refusal."""
+    ctx = api_context(request)
+    gate = ctx.admin_gate
+    source = client_address(request)
+    retry_after = gate.retry_after(source)
+    spec = ctx.config.spec
+    guardian = spec.guardian_by_id(ctx.guardian_id) or spec.guardian  # the guardian this request targets
+    now = datetime.now(UTC)  # signature expiry is wall-clock time, as in the guardian
     try:
-        resp = await ctx.http.get(url)
-        ok = resp.status_code == 200
-    except httpx.HTTPError:
-        ok = False
-    ctx._tracker_probe = (time.monotonic(), ok)
-    return ok
-
-
-def _require_authorization(value: str | list[str]) -> None:
+        body = await read_json(request)
+        try:
+            fields = parse_admin_body(action, body)
+        except AuthorizationError as err:  # the body's shape: invalid input
+            raise ApiError(422, "rejected", err.message, {"action": action, "code": err.code}) from None
+        try:
+            verified = verify_admin_action(
+                fields["authorization"],
+                domain=spec.cogni_dao.signing_domain(),
+                action=action,
+                guardian_id=ctx.guardian_id,
+                reason=fields["reason"],
+                now=now,
+                admins=list(guardian.admins),
+                max_age_seconds=guardian.signature_max_age_seconds,
+            )
+            replayed = gate.replayed([v.nonce for v in verified], now)
+            if replayed is not None:
+                raise AuthorizationError(
+                    "replayed", f"nonce {replayed} was already used (or is in use right now); sign a new authorization"
+                )
+        except AuthorizationError as err:  # the signatures
+            raise ApiError(403, "rejected", err.message, {"action": action, "code": err.code}) from None
+    except ApiError as err:
+        code = err.details.get("code", err.code) if isinstance(err.details, dict) else err.code
+        gate.reject(
+            guardian_id=ctx.guardian_id,
+            source=source,
+            action=action,
+            code=code,
+            message=err.message,
+            now=now,
+            limited=retry_after is not None,
+        )
+        if retry_after is None:
+            raise
+        raise ApiError(
+            429,
+            "too_many_requests",
+            f"too many rejected admin requests from {source}; this one was rejected too ({code}): "
+            f"retry after {retry_after} s",
+            {"action": action, "code": code, "retry_after_seconds": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        ) from None
+    nonces = {v.nonce: v.expires_at for v in verified}
+    gate.hold(nonces)
+    accepted = False
     try:
-        tokens = parse_authorizations(value)
-    except AuthorizationError as err:
-        raise ApiError(403, "rejected", err.message, {"code": err.code}) from None
-    if not tokens:
-        raise ApiError(403, "rejected", "an admin signature is required (see `govfleet sign`)", {"code": "malformed"})
+        result = await gateway.update_guardian(ctx, update, body, out)
+        accepted = True
+        return result
+    finally:
+        gate.release(nonces, used=accepted)

@@ -35,6 +35,8 @@ from typing import Any, Literal, NoReturn
 
 from govfleet.domain.admin_auth import (
     AuthorizationError,
+    Scheme,
+    VerifiedSignature,
     parse_authorizations,
     prune_used_nonces,
     verify_admin_action,
@@ -73,6 +75,7 @@ from govfleet.domain.guardian.models import (
     PauseResult,
     RecordBatch,
     RecordResult,
+    RestoreResult,
     ResumeInput,
     ResumeResult,
 )
@@ -97,6 +100,12 @@ def _iso_or_none(t: datetime | None) -> str | None:
     return None if t is None else iso_utc(t)
 
 
+def _whole(votes: int | float) -> int | None:
+    """A vote count as the integer it is; None for a fractional count kept by a guardian from
+    before counts had to be whole (the governance answer declares integers)."""
+    return int(votes) if float(votes).is_integer() else None
+
+
 @dataclass(frozen=True)
 class _PlannedPause:
     scope: Literal["redemptions", "everything"]
@@ -115,6 +124,9 @@ class GuardianCore:
         self.state = state
         self._verify = verifier or verify_admin_action
         self._fx = self._new_effects()
+        # Nonces already handed to an audit write (or carried in the state from one): only
+        # newly accepted ones go into the next batch.
+        self._nonces_recorded: set[str] = set(state.used_nonces)
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -129,6 +141,11 @@ class GuardianCore:
         if attrs != self.state.published:
             self._fx.search_attributes = attrs
             self.state.published = dict(attrs)
+        used = self.state.used_nonces
+        new_nonces = {n: exp for n, exp in used.items() if n not in self._nonces_recorded}
+        if new_nonces:
+            self._fx.record.nonces_used.update(new_nonces)
+        self._nonces_recorded = set(used)
         fx, self._fx = self._fx, self._new_effects()
         return fx
 
@@ -289,6 +306,93 @@ class GuardianCore:
             requested_at=now,
         )
 
+    def restore(self, snapshot: RestoreResult, now: datetime) -> None:
+        """A guardian started afresh (never, or after it was terminated) takes back what the
+        database recorded for its id: open alerts, active pauses and unexpired admin nonces.
+        A restored pause is not a new pause: its targets are called again only where the
+        database has no acknowledgement of the pause call (same idempotency key, so a target
+        that did receive it changes nothing). See docs/guardian.md, "Restart after terminate"."""
+        st = self.state
+        by_name = {t.name: t for t in self.config.breakers}
+        for a in snapshot.alerts:
+            st.alerts.append(
+                Alert(
+                    key=a.key,
+                    id=a.id,
+                    alert_type=a.alert_type,
+                    timestamp=a.timestamp,
+                    holder_control=a.holder_control,
+                    message=a.message,
+                    action_taken=a.action_taken,
+                    notified_at=now,  # announced when it opened; reminders resume from here
+                )
+            )
+        prefix = f"{self.config.guardian_id}:"
+        recalled: list[str] = []
+        for p in snapshot.pauses:
+            if p.targets is not None:
+                targets = list(p.targets)
+            elif p.scope == "everything":
+                targets = [t.name for t in self.config.breakers]
+            else:
+                targets = [t.name for t in self.config.breakers if t.scope == "redemptions"]
+            emergency = (
+                p.emergency if p.emergency is not None else (p.pause_type == "automatic" and p.scope == "everything")
+            )
+            pause = Pause(
+                pause_id=p.key.removeprefix(prefix),
+                key=p.key,
+                pause_type=p.pause_type,
+                scope=p.scope,
+                emergency=emergency,
+                paused_at=p.paused_at,
+                reason=p.reason,
+                holder_control_at_pause=p.holder_control_at_pause,
+                targets=targets,
+            )
+            st.pauses.append(pause)
+            for name in targets:
+                if name not in p.acknowledged and name in by_name:
+                    self._fx.breaker_calls.append(self._breaker_call(by_name[name], "pause", pause, now))
+                    recalled.append(name)
+        st.used_nonces.update(snapshot.nonces)
+        self._nonces_recorded |= set(snapshot.nonces)
+        st.level = self._effective_level()
+        if snapshot.empty():
+            return
+        details = (
+            f"restored from the database: {len(snapshot.alerts)} open alert(s) "
+            f"[{', '.join(a.alert_type for a in snapshot.alerts)}], {len(snapshot.pauses)} active pause(s) "
+            f"[{', '.join(p.key for p in snapshot.pauses)}], {len(snapshot.nonces)} admin nonce(s)"
+        )
+        if recalled:
+            details += f"; pause not acknowledged by {', '.join(recalled)}: called again with the same key"
+        self._event(now, "guardian_restored", "none", details)
+
+    def restore_failed(self, now: datetime, error: str) -> None:
+        """The database could not be read at start: monitor anyway, and tell the operators that
+        alerts and pauses recorded before were not taken back (a pause may be repeated)."""
+        details = f"state not restored from the database: {error[:300]}"
+        self._event(now, "restore_failed", "none", details)
+        self._notify(
+            now,
+            "restore_failed",
+            True,
+            f"Guardian started without its recorded state ({self.config.guardian_id})",
+            "\n".join(
+                [
+                    "⚠️ TIE GOVERNANCE GUARDIAN STARTED WITHOUT ITS RECORDED STATE",
+                    "",
+                    details,
+                    "Open alerts, active pauses and used admin nonces recorded before were not taken back;",
+                    "monitoring continues. Check system_pauses before resuming anything.",
+                    "",
+                    f"Timestamp: {iso_utc(now)}",
+                ]
+            ),
+            {"error": error[:300]},
+        )
+
     def reconfigure(self, config: GuardianConfig, now: datetime) -> None:
         """New rules/targets from repo-spec; audited. Levels follow at the next check."""
         changed = sorted(k for k in GuardianConfig.model_fields if getattr(config, k) != getattr(self.config, k))
@@ -306,10 +410,12 @@ class GuardianCore:
         else:
             self.on_invalid(failure or TrackerFailure(code="unreachable", message="no reading"), now, source)
 
-    def on_push(self, payload: Mapping[str, Any], now: datetime) -> Reading | None:
+    def on_push(self, payload: Mapping[str, Any], now: datetime, *, whole_votes: bool = True) -> Reading | None:
         """A pushed reading (signal `reading`): validated here, then checked at once."""
         try:
-            reading = validate_reading(payload, now=now, staleness_seconds=self.config.staleness_seconds)
+            reading = validate_reading(
+                payload, now=now, staleness_seconds=self.config.staleness_seconds, whole_votes=whole_votes
+            )
         except InvalidReading as exc:
             self.on_invalid(TrackerFailure(code=exc.code, message=exc.message), now, "push")
             return None
@@ -564,12 +670,18 @@ class GuardianCore:
 
     # -- admin actions ----------------------------------------------------------------
 
-    def _authorize(self, action: str, authorization: str | list[str], reason: str, now: datetime, quorum: int) -> list:
+    def _authorize(
+        self, action: str, authorization: str | list[str], reason: str, now: datetime, quorum: int, scheme: Scheme
+    ) -> list[VerifiedSignature]:
+        """The verified signatures, or AdminRejected (audited). The nonces are used only when the
+        action succeeds (`_use_nonces`); runs on the EIP-191 scheme used them here, even for an
+        action rejected afterwards, and keep doing so while they are replayed."""
         self.state.used_nonces = prune_used_nonces(self.state.used_nonces, now)
         try:
             tokens = parse_authorizations(authorization)
             verified = self._verify(
                 tokens,
+                domain=self.config.signing_domain,
                 action=action,
                 guardian_id=self.config.guardian_id,
                 reason=reason,
@@ -578,6 +690,7 @@ class GuardianCore:
                 used_nonces=frozenset(self.state.used_nonces),
                 quorum=quorum,
                 max_age_seconds=self.config.signature_max_age_seconds,
+                scheme=scheme,
             )
         except AuthorizationError as exc:
             self._reject(now, action, exc.code, exc.message)
@@ -585,9 +698,13 @@ class GuardianCore:
         except (ValueError, TypeError) as exc:
             self._reject(now, action, "malformed", str(exc))
             raise  # unreachable: _reject raises
+        if scheme == "eip191":
+            self._use_nonces(verified)
+        return verified
+
+    def _use_nonces(self, verified: list[VerifiedSignature]) -> None:
         for v in verified:
             self.state.used_nonces[v.nonce] = v.expires_at
-        return verified
 
     def reject(self, now: datetime, action: str, code: str, message: str) -> None:
         """Refuse an admin action for a reason found outside the core (e.g. an unparsable body)."""
@@ -597,11 +714,12 @@ class GuardianCore:
         self._event(now, "admin_rejected", f"rejected_{action}", f"{code}: {message}")
         raise AdminRejected(code, message)
 
-    def pause(self, req: PauseInput, now: datetime) -> PauseResult:
+    def pause(self, req: PauseInput, now: datetime, scheme: Scheme = "eip712") -> PauseResult:
         """Signed manual pause of everything. Raises AdminRejected (after auditing it)."""
-        verified = self._authorize("pause", req.authorization, req.reason, now, quorum=1)
+        verified = self._authorize("pause", req.authorization, req.reason, now, quorum=1, scheme=scheme)
         if not req.reason.strip():
             self._reject(now, "pause", "malformed", "reason is required for a pause")
+        self._use_nonces(verified)
         signers = ",".join(sorted({v.signer for v in verified}))
         if self.system_status() == "fully_paused":
             first = min(self.active_pauses(), key=lambda p: p.paused_at)
@@ -644,10 +762,12 @@ class GuardianCore:
     def resume_quorum(self) -> int:
         return self.config.resume_quorum if any(p.emergency for p in self.active_pauses()) else 1
 
-    def authorize_resume(self, req: ResumeInput, now: datetime) -> list:
+    def authorize_resume(self, req: ResumeInput, now: datetime, scheme: Scheme = "eip712") -> list[VerifiedSignature]:
         """First half of a resume: signatures (quorum after an emergency pause), pause state.
         The workflow then takes a fresh reading and calls `resume`."""
-        verified = self._authorize("resume", req.authorization, req.reason, now, quorum=self.resume_quorum())
+        verified = self._authorize(
+            "resume", req.authorization, req.reason, now, quorum=self.resume_quorum(), scheme=scheme
+        )
         if not self.active_pauses():
             self._reject(now, "resume", "not_paused", "the system is not paused; there is nothing to resume")
         if any(p.emergency for p in self.active_pauses()) and not req.governance_verified:
@@ -661,7 +781,12 @@ class GuardianCore:
         return verified
 
     def resume(
-        self, req: ResumeInput, verified: list, now: datetime, fresh: Reading | None, failure: TrackerFailure | None
+        self,
+        req: ResumeInput,
+        verified: list[VerifiedSignature],
+        now: datetime,
+        fresh: Reading | None,
+        failure: TrackerFailure | None,
     ) -> ResumeResult:
         """Second half: holder control must be at or above the critical threshold now."""
         if fresh is None:
@@ -681,6 +806,7 @@ class GuardianCore:
                 f"holder control {fmt_pct(h)}% is below the critical threshold "
                 f"{fmt_pct(self.rules.critical_threshold)}%; resume refused",
             )
+        self._use_nonces(verified)
         signers = ",".join(sorted({v.signer for v in verified}))
         reason = req.reason.strip() or "admin resume"
         resumed = []
@@ -744,9 +870,9 @@ class GuardianCore:
         level = self.state.level or UNKNOWN_LEVEL
         return GovernanceResult(
             holder_control_percentage=round2(r.holder_control_percentage) if r else None,
-            total_votes=r.total_votes if r else None,
-            holder_votes=r.holder_votes if r else None,
-            seller_votes=r.seller_votes if r else None,
+            total_votes=_whole(r.total_votes) if r else None,
+            holder_votes=_whole(r.holder_votes) if r else None,
+            seller_votes=_whole(r.seller_votes) if r else None,
             threshold_level=level,
             margin_above_critical=(
                 float(round(to_decimal(r.holder_control_percentage) - self.rules.critical_threshold, 2)) if r else None

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from govfleet.domain.admin_auth import SigningDomain
 from govfleet.domain.guardian.levels import GuardianRules, round2
 from govfleet.domain.guardian.readings import Reading, TrackerFailure
 from govfleet.domain.guardian.views import AlertView, EventView
@@ -47,6 +48,8 @@ class GuardianConfig(BaseModel):
     failures_before_alert: int = 3
     breakers: list[BreakerTarget] = Field(default_factory=list)
     admins: list[str] = Field(default_factory=list)
+    # The EIP-712 domain admin signatures are bound to (repo-spec `cogni_dao`; docs/admin-actions.md).
+    signing_domain: SigningDomain = SigningDomain()
     resume_quorum: int = 2
     signature_max_age_seconds: int = 900
     # Workflow mechanics.
@@ -54,6 +57,9 @@ class GuardianConfig(BaseModel):
     audit_flush_seconds: int = 5  # routine check rows of fast (1 s) checks are written in batches this old
     # consecutive failed audit writes, then database_unavailable
     audit_failures_before_alert: int = Field(default=2, ge=1)
+    restore_timeout_seconds: float = Field(
+        default=15.0, gt=0
+    )  # a fresh start reads its recorded state this long at most
     recent_events: int = 200
     recent_alerts: int = 100
     upsert_search_attributes: bool = True
@@ -187,16 +193,22 @@ class RecordBatch(BaseModel):
     alerts_resolved: list[AlertResolution] = Field(default_factory=list)
     pauses_opened: list[Pause] = Field(default_factory=list)
     pauses_resumed: list[Pause] = Field(default_factory=list)
+    nonces_used: dict[str, datetime] = Field(default_factory=dict)  # admin nonce -> signature expiry
 
     def routine(self) -> bool:
         """Only governance_check events: nothing that must be written at once."""
-        return not (self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed) and all(
-            e.event_type == "governance_check" for e in self.events
-        )
+        return not (
+            self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed or self.nonces_used
+        ) and all(e.event_type == "governance_check" for e in self.events)
 
     def empty(self) -> bool:
         return not (
-            self.events or self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed
+            self.events
+            or self.alerts_opened
+            or self.alerts_resolved
+            or self.pauses_opened
+            or self.pauses_resumed
+            or self.nonces_used
         )
 
     def merged(self, later: RecordBatch) -> RecordBatch:
@@ -207,7 +219,49 @@ class RecordBatch(BaseModel):
             alerts_resolved=self.alerts_resolved + later.alerts_resolved,
             pauses_opened=self.pauses_opened + later.pauses_opened,
             pauses_resumed=self.pauses_resumed + later.pauses_resumed,
+            nonces_used={**self.nonces_used, **later.nonces_used},
         )
+
+
+class RestoreInput(BaseModel):
+    """Activity `guardian_restore`: what a guardian started afresh reads back from the database."""
+
+    guardian_id: str
+    now: datetime  # nonces whose signature expired before this are not restored
+
+
+class RestoredAlert(BaseModel):
+    key: str
+    id: int
+    alert_type: str
+    timestamp: datetime
+    holder_control: float | None
+    message: str
+    action_taken: str
+
+
+class RestoredPause(BaseModel):
+    key: str  # `<guardian id>:<pause id>`
+    pause_type: Literal["automatic", "manual"]
+    scope: Literal["redemptions", "everything"]
+    emergency: bool | None = None  # None: written before the column existed
+    paused_at: datetime
+    reason: str
+    holder_control_at_pause: float | None
+    targets: list[str] | None = None  # None: written before the column existed
+    acknowledged: list[str] = Field(default_factory=list)  # targets that answered the pause call with 2xx
+
+
+class RestoreResult(BaseModel):
+    """Result of `guardian_restore`: the open alerts, the active pauses and the unexpired admin
+    nonces recorded for this guardian id."""
+
+    alerts: list[RestoredAlert] = Field(default_factory=list)
+    pauses: list[RestoredPause] = Field(default_factory=list)
+    nonces: dict[str, datetime] = Field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not (self.alerts or self.pauses or self.nonces)
 
 
 class RecordResult(BaseModel):

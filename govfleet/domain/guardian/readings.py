@@ -1,6 +1,7 @@
 """Tracker readings: what counts as a usable one.
 
-A reading whose holder control is not a finite number in [0, 100], whose votes do not add
+A reading whose holder control is not a finite number in [0, 100], whose vote counts are not
+whole numbers (``1200`` or ``1200.0``, never ``1200.5``), whose votes do not add
 up (or do not give the reported percentage within `VOTE_TOLERANCE_POINTS`), that is older
 than the staleness limit or from the future is *invalid* (`InvalidReading` with a code):
 it is audited as a `tracker_error` event, never moves the level and never trips a breaker.
@@ -94,6 +95,26 @@ def _number(raw: Mapping[str, Any], name: str) -> int | float:
     return value
 
 
+VOTE_FIELDS = ("total_votes", "holder_votes", "seller_votes")
+
+
+def _count(raw: Mapping[str, Any], name: str) -> int | float:
+    """A vote count: a whole number. A whole float (``1200.0``) is taken as the int it is."""
+    value = _number(raw, name)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidReading("not_a_number", f"{name} must be a whole number of votes, got {value!r}")
+        return int(value)
+    return value
+
+
+def fractional_votes(raw: Any) -> bool:
+    """Whether a raw reading carries a vote count with a fractional part (see `validate_reading`)."""
+    return isinstance(raw, Mapping) and any(
+        isinstance(raw.get(n), float) and math.isfinite(raw[n]) and not raw[n].is_integer() for n in VOTE_FIELDS
+    )
+
+
 def _timestamp(value: Any) -> datetime:
     if value is None:
         raise InvalidReading("missing_field", "last_updated is missing")
@@ -111,16 +132,18 @@ def _timestamp(value: Any) -> datetime:
     return dt.astimezone(UTC)
 
 
-def validate_reading(raw: Any, *, now: datetime, staleness_seconds: int) -> Reading:
-    """The reading if it is usable, else `InvalidReading` naming what is wrong."""
+def validate_reading(raw: Any, *, now: datetime, staleness_seconds: int, whole_votes: bool = True) -> Reading:
+    """The reading if it is usable, else `InvalidReading` naming what is wrong. `whole_votes=False`
+    accepts fractional vote counts, as guardians did before (only for replaying those runs)."""
     if not isinstance(raw, Mapping):
         raise InvalidReading("not_json", f"the reading must be a JSON object, got {type(raw).__name__}")
     h = _number(raw, "holder_control_percentage")
     if not (0 <= h <= 100):
         raise InvalidReading("out_of_range", f"holder_control_percentage {h!r} is outside [0, 100]")
-    total = _number(raw, "total_votes")
-    holder = _number(raw, "holder_votes")
-    seller = _number(raw, "seller_votes")
+    count = _count if whole_votes else _number
+    total = count(raw, "total_votes")
+    holder = count(raw, "holder_votes")
+    seller = count(raw, "seller_votes")
     for name, v in (("total_votes", total), ("holder_votes", holder), ("seller_votes", seller)):
         if v < 0:
             raise InvalidReading("out_of_range", f"{name} {v!r} is negative")

@@ -23,9 +23,9 @@ class GuardianStatus(BaseModel):
 
 class GovernanceResult(BaseModel):
     holder_control_percentage: float | None
-    total_votes: int | float | None
-    holder_votes: int | float | None
-    seller_votes: int | float | None
+    total_votes: int | None
+    holder_votes: int | None
+    seller_votes: int | None
     threshold_level: str
     margin_above_critical: float | None
     is_stable: bool
