@@ -179,12 +179,19 @@ async def test_up_starts_then_reconfigures_the_guardian(dev_env, task_queue, con
             await eventually(applied)
             # The guardian recorded the new configuration's hash: the next reconcile sends nothing.
             await eventually(lambda: _reconciled(dev_env.client, task_queue, faster))
-            got = rows(
-                database_url,
-                "SELECT details FROM governance_events WHERE guardian_id = %s AND event_type = 'config_changed'",
-                handle.id,
-            )
-            assert [r["details"] for r in got] == ["changed: rules"]
+
+            def config_events() -> list:
+                got = rows(
+                    database_url,
+                    "SELECT details FROM governance_events WHERE guardian_id = %s AND event_type = 'config_changed'",
+                    handle.id,
+                )
+                return [r["details"] for r in got]
+
+            # The query sees the new rules as soon as the workflow applied them; the audit row is
+            # written by the local activity that follows.
+            await eventually(config_events)
+            assert config_events() == ["changed: rules"]
             await settle(handle)
             await handle.terminate("test over")
     finally:
