@@ -365,8 +365,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--trials", type=int, default=None, help="kills between checks per setting (default 6, quick 2)")
     p.add_argument("--in-flight", type=int, default=None, help="kills during a check per setting (default 3, quick 1)")
-    p.add_argument("--load-1s", type=int, default=None, help="guardians at 1 s beside the probe (default 100)")
-    p.add_argument("--load-30s", type=int, default=None, help="guardians at 30 s beside the probe (default 0)")
+    p.add_argument("--load-1s", type=int, default=None, help="guardians at 1 s beside the probe (default 40)")
+    p.add_argument("--load-30s", type=int, default=None, help="guardians at 30 s beside the probe (default 300)")
     p.add_argument("--warmup", type=float, default=None, help="seconds before the load window (default 20)")
     p.add_argument("--window", type=float, default=None, help="load window seconds (default 30)")
     p.add_argument("--no-breaker", dest="breaker", action="store_false", help="skip the breaker trial")
@@ -391,8 +391,9 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
     q = args.quick
     args.trials = args.trials if args.trials is not None else (2 if q else 6)
     args.in_flight = args.in_flight if args.in_flight is not None else (1 if q else 3)
-    args.load_1s = args.load_1s if args.load_1s is not None else (5 if q else 100)
-    args.load_30s = args.load_30s if args.load_30s is not None else 0
+    # Beside the probe, a fleet this 2-core machine carries (about 50 checks a second).
+    args.load_1s = args.load_1s if args.load_1s is not None else (5 if q else 40)
+    args.load_30s = args.load_30s if args.load_30s is not None else (0 if q else 300)
     args.warmup = args.warmup if args.warmup is not None else (3 if q else 20)
     args.window = args.window if args.window is not None else (5 if q else 30)
     return args
