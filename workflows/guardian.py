@@ -1,4 +1,7 @@
-"""Workflow `GovernanceGuardian`: orchestration only. Every rule lives in the pure
+"""(About 570 lines: the loop, its handlers and the patched branches that running histories
+still replay belong to one workflow class.)
+
+Workflow `GovernanceGuardian`: orchestration only. Every rule lives in the pure
 `GuardianCore` (govfleet/domain/guardian/core.py); this workflow feeds it readings and admin
 actions in order and carries out the effects it returns. Names and payloads:
 govfleet/contracts/guardian.py; the rules: docs/guardian.md.

@@ -1,5 +1,8 @@
 """Admin authorization for guardian pause/resume: EIP-712 typed-data signatures.
 
+(About 600 lines, kept in one module: encoding, signing and verification must agree byte for
+byte on the typed data, and the rejection codes are one ordered list.)
+
 An admin authorizes one action by signing, with an Ethereum wallet's ``eth_signTypedData_v4``
 (EIP-712), this typed data (:func:`typed_data`)::
 

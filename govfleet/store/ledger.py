@@ -1,6 +1,9 @@
 """The credit ledger's transaction code (psycopg 3): confirm a purchase, charge the system
 tenant, verify the balance invariant.
 
+(About 500 lines, mostly SQL: the three writers share the row-locking order described below,
+which is easier to keep right in one file.)
+
 A confirmation is ONE SQL statement, so one transaction on one connection and one round trip:
 it creates or credits the user's account (locking that row first), then credits `cogni_system`
 (locking the hot row last), then writes the payment row and both ledger entries with their

@@ -1,4 +1,6 @@
-"""(About 670 lines, one class: every step mutates the same state, effect buffer and key counters.)
+"""(About 980 lines, one class: every step — readings, alerts, breakers, admin actions, restore
+after restart — mutates the same state, effect buffer and key counters; split, each part would
+need all of them.)
 
 `GuardianCore`: the guardian's whole decision logic, as pure code (no I/O, no clock, no
 Temporal). See docs/guardian.md for the rules it implements.
