@@ -34,7 +34,7 @@ LEVELS = {30: 70.0, 5: 53.0, 1: 51.5}  # a holder control whose check interval i
 
 
 async def _seed_loop(sim_url: str, pool, http, rules, loop_id: str) -> None:
-    """Seed 004's `monitor_governance`, as written there (plus the pause call of its flow)."""
+    """The original guardian's `monitor_governance` loop, plain asyncio (docs/fleet.md), plus its pause call."""
     from govfleet.domain.guardian.levels import determine_level, interval_for
 
     paused = False

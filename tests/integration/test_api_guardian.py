@@ -1,4 +1,4 @@
-"""Seed 004's endpoints against the real guardian workflow: dev Temporal server (own
+"""The guardian's HTTP endpoints (docs/guardian.md) against the real guardian workflow: dev Temporal server (own
 namespace), the guardian with its real activities and the loopback tracker simulator, real
 PostgreSQL, the API on a free loopback port. Pause and resume go through the guardian's
 updates with EIP-712 signatures (the public Hardhat development keys of the demo repo-spec)."""

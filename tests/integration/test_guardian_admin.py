@@ -77,7 +77,7 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         gid = handle.id
         await eventually(lambda: check_count(database_url, gid) == 1)
 
-        # Seed 004 shapes, from workflow state.
+        # The documented response shapes (docs/guardian.md), from workflow state.
         status = await handle.query(GuardianWorkflow.status)
         assert status.model_dump(exclude={"last_check"}) == {
             "monitoring_active": True,

@@ -1,4 +1,4 @@
-"""Seed 004's scenarios end to end under Temporal's time-skipping server: the guardian
+"""The documented guardian scenarios (docs/guardian.md) end to end under Temporal's time-skipping server: the guardian
 workflow with its real activities, a real PostgreSQL, and the tracker simulator (tracker
 and breaker targets) on loopback. Each scenario scripts the readings one per check and
 asserts the alerts, the audit events and the breaker calls exactly."""

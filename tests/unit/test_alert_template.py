@@ -1,4 +1,4 @@
-"""Seed 004's alert template, urgency, and the webhook HMAC helpers."""
+"""The guardian's alert template (docs/guardian.md), urgency, and the webhook HMAC helpers."""
 
 from __future__ import annotations
 

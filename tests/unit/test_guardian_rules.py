@@ -173,7 +173,7 @@ def test_every_simulator_garbage_kind_is_rejected(kind):
         validate_reading(json.loads(body), now=NOW, staleness_seconds=120)
 
 
-def test_alert_template_is_the_seeds():
+def test_alert_template_is_the_documented_one():
     body = render_alert(
         alert_type="caution",
         holder_control=54.2,
