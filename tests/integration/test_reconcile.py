@@ -71,7 +71,7 @@ async def test_reconcile_lifecycle(dev_env, ns, task_queue):
     assert [i.action for i in dry.plan.items] == ["create", "create", "create"]
     assert dry.writes == 0 and await describe_or_none(client, schedule_id(a)) is None
     rendered = dry.render()
-    assert f"+ create     governance:{a}" in rendered and "Plan: 3 to create, 0 to update" in rendered
+    assert f"+ create     {schedule_id(a)}" in rendered and "Plan: 3 to create, 0 to update" in rendered
 
     first = await reconcile(client, spec, task_queue=task_queue)
     assert first.ok and first.writes == 3, first.render()
