@@ -10,6 +10,8 @@ import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import psycopg
 import pytest
@@ -328,3 +330,45 @@ async def test_a_free_word_entrypoint_is_handed_to_the_gateway(dev_env, config, 
     with psycopg.connect(url) as conn:
         charged = conn.execute("SELECT amount FROM credit_ledger WHERE reference = %s", (row["id"],)).fetchall()
     assert charged == [(-1_000_000,)]
+
+
+async def test_the_gateway_activity_resolves_its_url_and_token_from_the_environment(monkeypatch):
+    """The activity alone over real loopback HTTP: `${ENV}` URL and token are read when the run
+    starts; one that is not set is a non-retryable error naming it."""
+    import httpx
+    from temporalio.exceptions import ApplicationError
+
+    from activities.governance_run import GovernanceRunActivities
+    from govfleet.contracts.governance_run import EntrypointInput
+
+    inp = EntrypointInput(
+        run_id="governance:community-1",
+        schedule_id="governance:community",
+        charter="COMMUNITY",
+        title="Community — 2026-03-01",
+        scheduled_at=datetime(2026, 3, 1, 6, 0).astimezone(),
+        idempotency_key="governance:community:2026-03-01T06:00:00Z",
+        agent_url="${TEST_GW_URL}",
+        entrypoint="GOVERN",
+        agent_token="${TEST_GW_TOKEN}",
+    )
+    with LoopbackServer() as gateway:
+        async with httpx.AsyncClient(timeout=10) as http:
+            acts = GovernanceRunActivities(cast(Any, SimpleNamespace(http=http)))
+            monkeypatch.delenv("TEST_GW_URL", raising=False)
+            with pytest.raises(ApplicationError, match=r"\$\{TEST_GW_URL\} is not set") as unset:
+                await acts.entrypoint_gateway(inp)
+            assert unset.value.non_retryable and gateway.received == []
+            monkeypatch.setenv("TEST_GW_URL", gateway.url + "/hook")
+            with pytest.raises(ApplicationError, match=r"\$\{TEST_GW_TOKEN\} is not set"):
+                await acts.entrypoint_gateway(inp)
+            monkeypatch.setenv("TEST_GW_TOKEN", "tok")
+            gateway.responses = [404]
+            with pytest.raises(ApplicationError, match=r"agent gateway .* answered 404") as refused:
+                await acts.entrypoint_gateway(inp)
+            assert refused.value.non_retryable
+            out = await acts.entrypoint_gateway(inp)
+    assert out.detail == "agent gateway answered 200" and len(gateway.received) == 2
+    last = gateway.received[-1]
+    assert last.path == "/hook" and last.headers["authorization"] == "Bearer tok"
+    assert last.json()["message"] == "GOVERN" and last.headers["idempotency-key"] == inp.idempotency_key
