@@ -116,6 +116,7 @@ async def reconcile_on_start(config: Config, client: Client) -> str:
     summary = (
         f"{p.count('create')} created, {p.count('update')} updated, {p.count('delete')} deleted, "
         f"{p.count('unchanged')} unchanged"
+        + (f", {p.count('migrate')} migrated to lowercase ids" if p.count("migrate") else "")
     )
     if not report.ok:
         problems = [*(f"blocked {b}" for b in report.blocked), *(f"failed {o.schedule_id}" for o in report.failed)]
