@@ -372,3 +372,46 @@ async def test_the_gateway_activity_resolves_its_url_and_token_from_the_environm
     last = gateway.received[-1]
     assert last.path == "/hook" and last.headers["authorization"] == "Bearer tok"
     assert last.json()["message"] == "GOVERN" and last.headers["idempotency-key"] == inp.idempotency_key
+
+
+async def test_govfleet_status_reads_a_newer_servers_body(config):
+    """`govfleet status --api` against a (loopback) server whose governance.status.v1 has fields
+    this client does not know: they are ignored, the known ones are shown."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from govfleet.commands.status import _from_api
+
+    body = {
+        "systemCredits": "1234",
+        "upcomingRuns": [{"name": "Community", "nextRunAt": "2030-01-01T06:00:00.000Z", "paused": False}],
+        "recentRuns": [],
+        "generatedAt": "2029-12-31T23:59:59.000Z",
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            payload = json.dumps(body if self.path == "/api/v1/governance/status" else {"workflows": []}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        got, _source, _workflows = await _from_api(f"http://127.0.0.1:{server.server_address[1]}", config)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert got == {
+        "systemCredits": "1234",
+        "upcomingRuns": [{"name": "Community", "nextRunAt": "2030-01-01T06:00:00.000Z"}],
+        "recentRuns": [],
+    }
