@@ -189,7 +189,7 @@ class ScheduleSpec(_Model):
     @property
     def legacy_schedule_id(self) -> str | None:
         """The id earlier releases gave this charter (its case kept), when it differs: reconcile
-        migrates a schedule of ours found there (docs/schedules.md, "Schedule ids")."""
+        migrates a schedule of ours found there (docs/schedules.md, "Migrating our schedules from the old ids")."""
         old = legacy_schedule_id(self.charter)
         return old if old != self.schedule_id else None
 

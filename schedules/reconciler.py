@@ -337,6 +337,7 @@ async def _update(client: Client, d: DesiredSchedule, owner: str, c: _Counter, p
 
 
 MIGRATING_NOTE = "govfleet reconcile: moving to {new}"
+PAUSE_VISIBLE_POLLS = 100  # 0.1 s apart
 
 
 def backfill_window(
@@ -358,7 +359,7 @@ async def _migrate(client: Client, d: DesiredSchedule, item: PlanItem, owner: st
     old one's state, then fire times that fell between the old one's last action and the new
     one's creation are backfilled on the new one, then the old one is deleted. Two schedules can
     never both fire one instant: the old one is stopped before the new one exists
-    (docs/schedules.md, "Schedule ids")."""
+    (docs/schedules.md, "Migrating our schedules from the old ids")."""
     old_id = item.from_id or ""
     old = client.get_schedule_handle(old_id)
     desc = await describe_or_none(client, old_id)
@@ -370,8 +371,16 @@ async def _migrate(client: Client, d: DesiredSchedule, item: PlanItem, owner: st
     if not operator_paused:
         c.writes += 1
         await old.pause(note=MIGRATING_NOTE.format(new=d.schedule_id))
-    # Paused: its recent actions are final. The last one is where the new schedule takes over.
+    # Once the scheduler shows the pause, its recent actions are final: the last one is where
+    # the new schedule takes over.
     after = await old.describe()
+    for _ in range(PAUSE_VISIBLE_POLLS):
+        if after.schedule.state.paused:
+            break
+        await asyncio.sleep(0.1)
+        after = await old.describe()
+    else:
+        return ItemOutcome(d.schedule_id, "migrate", "failed", f"{old_id} did not show its pause; nothing created")
     last = max((a.scheduled_at for a in after.info.recent_actions), default=None)
     state = ScheduleState(paused=operator_paused, note=note if operator_paused else CREATED_NOTE)
     try:
