@@ -7,9 +7,11 @@ names the dotted path and the offending value, e.g.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import re
-from datetime import UTC, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -210,19 +212,41 @@ class AgentGatewaySpec(_Model):
         return v
 
 
-def cron_max_gap_minutes(cron: str, tz: str, fires: int = 500) -> int:
-    """The longest gap between two consecutive fires of `cron` in `tz` (over `fires` fires from a
-    fixed date, so the answer is stable): how long the heartbeat may be silent when its cadence
-    is a cron expression rather than an interval."""
+def _cron_field(values: list, full: range) -> list[int]:
+    return list(full) if values == ["*"] else sorted({int(v) for v in values})
+
+
+@functools.lru_cache(maxsize=64)
+def cron_max_gap_minutes(cron: str, tz: str) -> int:
+    """The longest gap between two consecutive fires of `cron` in `tz`: how long the heartbeat
+    may be silent when its cadence is a cron expression rather than an interval. Computed from
+    the expanded fields (no stepping through fire times, so parsing stays fast): the longest gap
+    on the wall clock over eight years of days (leap days included), plus the zone's
+    daylight-saving shift when it has one (a fall-back night makes a gap that much longer)."""
+    fields = croniter.expand(cron)[0]
+    minutes, hours = _cron_field(fields[0], range(60)), _cron_field(fields[1], range(24))
+    doms, months = _cron_field(fields[2], range(1, 32)), _cron_field(fields[3], range(1, 13))
+    dows = {d % 7 for d in _cron_field(fields[4], range(7))}
+    restricted_dom, restricted_dow = fields[2] != ["*"], fields[4] != ["*"]
+    times = sorted(h * 60 + m for h in hours for m in minutes)
+    longest = max((b - a for a, b in itertools.pairwise(times)), default=0)
+    previous: date | None = None
+    day = date(2024, 1, 1)
+    for _ in range(366 * 8):
+        dom_ok, dow_ok = day.day in doms, (day.weekday() + 1) % 7 in dows
+        # Standard cron: with both day fields restricted, either one matching is enough.
+        fires = day.month in months and (
+            (dom_ok or dow_ok) if restricted_dom and restricted_dow else (dom_ok and dow_ok)
+        )
+        if fires:
+            if previous is not None:
+                longest = max(longest, (day - previous).days * 1440 - times[-1] + times[0])
+            previous = day
+        day += timedelta(days=1)
     zone = ZoneInfo(tz)
-    it = croniter(cron, datetime(2026, 1, 1, tzinfo=zone))
-    prev = it.get_next(datetime)
-    longest = 0.0
-    for _ in range(fires):
-        nxt = it.get_next(datetime)
-        longest = max(longest, (nxt.astimezone(UTC) - prev.astimezone(UTC)).total_seconds())
-        prev = nxt
-    return max(1, math.ceil(longest / 60))
+    offsets = {(datetime(2026, month, 1, tzinfo=zone).utcoffset() or timedelta(0)) for month in range(1, 13)}
+    shift = (max(offsets) - min(offsets)).total_seconds() / 60
+    return max(1, math.ceil(longest + shift))
 
 
 class GovernanceSpec(_Model):

@@ -181,6 +181,10 @@ def test_longest_gap_of_a_cron():
     # Friday to Monday, over the weekend the clocks go back in October: 73 hours.
     assert cron_max_gap_minutes("0 9 * * 1-5", "Europe/Berlin") == 73 * 60
     assert cron_max_gap_minutes("0 9 * * 1-5", "UTC") == 72 * 60
+    assert cron_max_gap_minutes("*/5 9-17 * * 1-5", "UTC") == 3 * 1440 - (17 * 60 + 55) + 9 * 60
+    assert cron_max_gap_minutes("0 9 1 * 1", "UTC") == 7 * 1440  # the 1st or a Monday: both day fields count
+    assert cron_max_gap_minutes("0 0 29 2 *", "UTC") == (366 + 3 * 365) * 1440  # leap day to leap day
+    assert cron_max_gap_minutes("0 * * * *", "Europe/Berlin") == 120  # the fall-back night
 
 
 def test_free_words_need_the_gateway_scope():
