@@ -1,11 +1,13 @@
 """Governance-run activities: record the run, validate its grant, charge it within the daily
-budget (govfleet/store/runs.py), run an entrypoint (HEARTBEAT, BRIEF, HTTP), mark it finished.
-The HTTP entrypoint sends `<schedule id>:<scheduled time>` as its idempotency key.
+budget (govfleet/store/runs.py), run an entrypoint (HEARTBEAT, BRIEF, HTTP, or any other word
+handed to the agent gateway), mark it finished. HTTP and the gateway send `<schedule id>:<scheduled
+time>` as the idempotency key.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -15,6 +17,7 @@ from govfleet.contracts.governance_run import (
     BEGIN_ACTIVITY,
     CHARGE_ACTIVITY,
     ENTRYPOINT_BRIEF_ACTIVITY,
+    ENTRYPOINT_GATEWAY_ACTIVITY,
     ENTRYPOINT_HEARTBEAT_ACTIVITY,
     ENTRYPOINT_HTTP_ACTIVITY,
     FINISH_ACTIVITY,
@@ -30,6 +33,7 @@ from govfleet.contracts.governance_run import (
 from govfleet.domain.billing import ChargeConflict
 from govfleet.domain.governance_run import AlertLine, BriefFacts, GuardianSnapshot, HeartbeatSnapshot, render_brief
 from govfleet.domain.heartbeat import HeartbeatThresholds, evaluate, heartbeat_state
+from govfleet.domain.secret_ref import SECRET_REF, resolve_secret
 from govfleet.store import heartbeat as heartbeat_store
 from govfleet.store import ledger, runs
 from govfleet.store import status as status_store
@@ -129,7 +133,40 @@ class GovernanceRunActivities:
         """POST the run to the charter's agent; the agent deduplicates on the idempotency key."""
         if not inp.agent_url:
             raise ApplicationError(f"charter {inp.charter!r} has entrypoint HTTP but no agent_url", non_retryable=True)
-        body = {
+        return await self._post_agent(inp.agent_url, self._run_body(inp), {}, who="agent")
+
+    @activity.defn(name=ENTRYPOINT_GATEWAY_ACTIVITY)
+    async def entrypoint_gateway(self, inp: EntrypointInput) -> EntrypointResult:
+        """Hand a free-word entrypoint to the agent gateway, as the original system does: the HTTP
+        entrypoint's request plus `entrypoint` and `message` (both the word), with the gateway's
+        bearer token when one is configured."""
+        url = inp.agent_url
+        if url and SECRET_REF.match(url):
+            url = resolve_secret(url, os.environ)
+            if not url:
+                raise ApplicationError(
+                    f"the agent gateway URL {inp.agent_url} is not set in the worker's environment", non_retryable=True
+                )
+        if not url or not inp.entrypoint:
+            raise ApplicationError(
+                f"charter {inp.charter!r}: no agent gateway configured for entrypoint {inp.entrypoint!r}",
+                non_retryable=True,
+            )
+        headers = {}
+        if inp.agent_token:
+            token = resolve_secret(inp.agent_token, os.environ)
+            if not token:
+                raise ApplicationError(
+                    f"the agent gateway token {inp.agent_token} is not set in the worker's environment",
+                    non_retryable=True,
+                )
+            headers["Authorization"] = f"Bearer {token}"
+        body = {**self._run_body(inp), "entrypoint": inp.entrypoint, "message": inp.entrypoint}
+        return await self._post_agent(url, body, headers, who="agent gateway")
+
+    @staticmethod
+    def _run_body(inp: EntrypointInput) -> dict:
+        return {
             "idempotency_key": inp.idempotency_key,
             "run_id": inp.run_id,
             "schedule_id": inp.schedule_id,
@@ -137,16 +174,19 @@ class GovernanceRunActivities:
             "title": inp.title,
             "scheduled_time": inp.scheduled_at.isoformat(),
         }
+
+    async def _post_agent(self, url: str, body: dict, headers: dict, *, who: str) -> EntrypointResult:
+        """POST one run; 5xx, 408 and 429 are retried, other 4xx are not; the brief is the
+        answer's `brief` field, else its body (at most HTTP_BRIEF_LIMIT characters)."""
+        key = body["idempotency_key"]
         try:
-            resp = await self._resources.http.post(
-                inp.agent_url, json=body, headers={"Idempotency-Key": inp.idempotency_key}
-            )
+            resp = await self._resources.http.post(url, json=body, headers={"Idempotency-Key": key, **headers})
         except Exception as exc:
-            raise ApplicationError(f"agent {inp.agent_url} unreachable: {type(exc).__name__}: {exc}") from None
+            raise ApplicationError(f"{who} {url} unreachable: {type(exc).__name__}: {exc}") from None
         if resp.status_code >= 400:
             retryable = resp.status_code >= 500 or resp.status_code in (408, 429)
             raise ApplicationError(
-                f"agent {inp.agent_url} answered {resp.status_code}: {resp.text[:200]}", non_retryable=not retryable
+                f"{who} {url} answered {resp.status_code}: {resp.text[:200]}", non_retryable=not retryable
             )
         brief: str | None = None
         if "json" in resp.headers.get("content-type", ""):
@@ -159,4 +199,4 @@ class GovernanceRunActivities:
                 brief = None
         if brief is None:
             brief = resp.text[:HTTP_BRIEF_LIMIT]
-        return EntrypointResult(brief=str(brief)[:HTTP_BRIEF_LIMIT], detail=f"agent answered {resp.status_code}")
+        return EntrypointResult(brief=str(brief)[:HTTP_BRIEF_LIMIT], detail=f"{who} answered {resp.status_code}")

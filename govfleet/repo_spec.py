@@ -7,21 +7,35 @@ names the dotted path and the offending value, e.g.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from croniter import croniter
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from govfleet.contracts.governance_run import schedule_id
+from govfleet.contracts.governance_run import legacy_schedule_id, schedule_id
 from govfleet.contracts.guardian import guardian_workflow_id
 from govfleet.domain.admin_auth import SIGNING_VERSION, SigningDomain
+from govfleet.domain.governance_run import BUILTIN_ENTRYPOINTS
 from govfleet.domain.guardian.levels import GuardianRules
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
-from govfleet.domain.secret_ref import SecretRef
+from govfleet.domain.secret_ref import SECRET_REF, SecretRef
 
 CHARTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 ETH_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -108,10 +122,17 @@ class SystemTenantSpec(_Model):
         return v
 
 
-ENTRYPOINTS = ("HEARTBEAT", "BRIEF", "HTTP")
+ENTRYPOINTS = BUILTIN_ENTRYPOINTS
+ENTRYPOINT_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+HEARTBEAT_CHARTER = "heartbeat"  # compared lowercased: the charter whose entry is the heartbeat
+URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
 
 class ScheduleSpec(_Model):
+    """One `governance.schedules[]` entry. The entrypoint is a built-in (HEARTBEAT, BRIEF,
+    HTTP) or any other single word, which is handed to `governance.agent_gateway` (see
+    docs/schedules.md, "Entrypoints")."""
+
     charter: str
     cron: str
     timezone: str = "UTC"
@@ -139,8 +160,11 @@ class ScheduleSpec(_Model):
     @field_validator("entrypoint")
     @classmethod
     def _entrypoint(cls, v: str) -> str:
-        if v not in ENTRYPOINTS:
-            raise ValueError(f"{v!r} is not a known entrypoint (one of {', '.join(ENTRYPOINTS)})")
+        if not ENTRYPOINT_WORD.match(v):
+            raise ValueError(
+                f"{v!r} is not an entrypoint: one of {', '.join(ENTRYPOINTS)}, or a single word "
+                "(letters, digits, '_', '-', '.'; at most 63) handed to governance.agent_gateway"
+            )
         return v
 
     @model_validator(mode="after")
@@ -150,15 +174,93 @@ class ScheduleSpec(_Model):
         return self
 
     @property
+    def uses_gateway(self) -> bool:
+        """A free-word entrypoint: the run is handed to the agent gateway."""
+        return self.entrypoint not in ENTRYPOINTS
+
+    @property
+    def is_heartbeat(self) -> bool:
+        """The original's `HEARTBEAT` entry: it is the heartbeat (its cron is the heartbeat's cadence)."""
+        return self.charter.lower() == HEARTBEAT_CHARTER
+
+    @property
     def schedule_id(self) -> str:
+        """`governance:<charter lowercased>`, as the original system names it."""
         return schedule_id(self.charter)
+
+    @property
+    def legacy_schedule_id(self) -> str | None:
+        """The id earlier releases gave this charter (its case kept), when it differs: reconcile
+        migrates a schedule of ours found there (docs/schedules.md, "Migrating our schedules from the old ids")."""
+        old = legacy_schedule_id(self.charter)
+        return old if old != self.schedule_id else None
+
+
+class AgentGatewaySpec(_Model):
+    """Where free-word entrypoints go: `url` is an http(s) URL or a `${ENV_VAR}` reference
+    (resolved by the worker when a run starts); `token`, if set, is sent as a bearer token."""
+
+    url: str
+    token: SecretRef | None = None
+    timeout_seconds: float = Field(default=120, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not isinstance(v, str) or not (SECRET_REF.match(v) or URL.match(v)):
+            raise ValueError(f"{v!r} is not an http(s) URL or a ${{ENV_VAR}} reference")
+        return v
+
+
+def _cron_field(values: list, full: range) -> list[int]:
+    return list(full) if values == ["*"] else sorted({int(v) for v in values})
+
+
+@functools.lru_cache(maxsize=64)
+def cron_max_gap_minutes(cron: str, tz: str) -> int:
+    """The longest gap between two consecutive fires of `cron` in `tz`: how long the heartbeat
+    may be silent when its cadence is a cron expression rather than an interval. Computed from
+    the expanded fields (no stepping through fire times, so parsing stays fast): the longest gap
+    on the wall clock over eight years of days (leap days included), plus the zone's
+    daylight-saving shift when it has one (a fall-back night makes a gap that much longer)."""
+    fields = croniter.expand(cron)[0]
+    minutes, hours = _cron_field(fields[0], range(60)), _cron_field(fields[1], range(24))
+    doms, months = _cron_field(fields[2], range(1, 32)), _cron_field(fields[3], range(1, 13))
+    dows = {d % 7 for d in _cron_field(fields[4], range(7))}
+    restricted_dom, restricted_dow = fields[2] != ["*"], fields[4] != ["*"]
+    times = sorted(h * 60 + m for h in hours for m in minutes)
+    longest = max((b - a for a, b in itertools.pairwise(times)), default=0)
+    previous: date | None = None
+    day = date(2024, 1, 1)
+    for _ in range(366 * 8):
+        dom_ok, dow_ok = day.day in doms, (day.weekday() + 1) % 7 in dows
+        # Standard cron: with both day fields restricted, either one matching is enough.
+        fires = day.month in months and (
+            (dom_ok or dow_ok) if restricted_dom and restricted_dow else (dom_ok and dow_ok)
+        )
+        if fires:
+            if previous is not None:
+                longest = max(longest, (day - previous).days * 1440 - times[-1] + times[0])
+            previous = day
+        day += timedelta(days=1)
+    zone = ZoneInfo(tz)
+    offsets = {(datetime(2026, month, 1, tzinfo=zone).utcoffset() or timedelta(0)) for month in range(1, 13)}
+    shift = (max(offsets) - min(offsets)).total_seconds() / 60
+    return max(1, math.ceil(longest + shift))
 
 
 class GovernanceSpec(_Model):
+    """`heartbeat` supplies the heartbeat's thresholds; its cadence is `heartbeat.interval_minutes`
+    or, in the original system's form, the cron of a `HEARTBEAT` entry in `schedules` (then
+    `heartbeat.interval_minutes` is the longest gap between two fires of that cron, and setting
+    both is an error)."""
+
     heartbeat: HeartbeatSpec = HeartbeatSpec()
     system_tenant: SystemTenantSpec = SystemTenantSpec()
+    agent_gateway: AgentGatewaySpec | None = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     catchup_window_seconds: int = Field(default=60, ge=0)
+    _heartbeat_entry: ScheduleSpec | None = PrivateAttr(default=None)
 
     @field_validator("schedules")
     @classmethod
@@ -168,10 +270,55 @@ class GovernanceSpec(_Model):
             key = s.charter.lower()
             if key in seen:
                 raise ValueError(f"duplicate charter {s.charter!r} at schedules[{i}] (first at schedules[{seen[key]}])")
-            if key == "heartbeat":
-                raise ValueError(f"charter {s.charter!r} at schedules[{i}] is reserved for governance.heartbeat")
+            if s.is_heartbeat and s.entrypoint != "HEARTBEAT":
+                raise ValueError(
+                    f"schedules[{i}]: charter {s.charter!r} is the heartbeat; its entrypoint must be HEARTBEAT, "
+                    f"not {s.entrypoint!r} (rename the charter to schedule a governance run)"
+                )
             seen[key] = i
         return v
+
+    @model_validator(mode="after")
+    def _heartbeat_cadence(self) -> GovernanceSpec:
+        entry = next(((i, s) for i, s in enumerate(self.schedules) if s.is_heartbeat), None)
+        if entry is None:
+            return self
+        i, s = entry
+        if "interval_minutes" in self.heartbeat.model_fields_set:
+            raise ValueError(
+                f"heartbeat.interval_minutes ({self.heartbeat.interval_minutes}) and schedules[{i}] "
+                f"(charter {s.charter!r}, cron {s.cron!r}) both set the heartbeat's cadence; keep one"
+            )
+        # The cadence comes from the entry: interval_minutes becomes the longest gap between fires.
+        # Built with the block's own fields-set, so a dump(exclude_unset=True) re-validates the same.
+        hb = HeartbeatSpec.model_construct(
+            _fields_set=set(self.heartbeat.model_fields_set),
+            **{**self.heartbeat.__dict__, "interval_minutes": cron_max_gap_minutes(s.cron, s.timezone)},
+        )
+        object.__setattr__(self, "heartbeat", hb)
+        self._heartbeat_entry = s
+        return self
+
+    @property
+    def heartbeat_entry(self) -> ScheduleSpec | None:
+        """The `HEARTBEAT` entry of `schedules`, if the file has one."""
+        return self._heartbeat_entry
+
+    @property
+    def charter_schedules(self) -> list[ScheduleSpec]:
+        """The entries that start governance runs: `schedules` without the heartbeat's entry."""
+        return [s for s in self.schedules if not s.is_heartbeat]
+
+    def gateway_problems(self) -> list[str]:
+        """One line per charter with a free-word entrypoint while no agent gateway is configured."""
+        if self.agent_gateway is not None:
+            return []
+        return [
+            f"governance.schedules[{i}]: charter {s.charter!r} has entrypoint {s.entrypoint!r}, which is handed to "
+            "the agent gateway, but governance.agent_gateway.url is not set"
+            for i, s in enumerate(self.schedules)
+            if s.uses_gateway
+        ]
 
 
 # --- guardian --------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Telling the `governance-status` workflow that something changed.
+"""Telling the `governance-status` workflow that something changed, and reading its contract.
+
+`read_status_v1` is the client side of `governance.status.v1`: forward compatible, it ignores
+fields it does not know (a newer server may add some) and checks the ones it knows exactly as
+the server does. The server's own model stays exact (`extra="forbid"`).
 
 Signal-with-start: the status workflow is started if it is not running, so a sender never
 depends on start-up order. Best-effort by design: status is a read model rebuilt from the
@@ -7,13 +11,44 @@ database on start, so a lost update is repaired at the next rebuild, never a los
 
 from __future__ import annotations
 
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
+from typing import TYPE_CHECKING
 
 from govfleet.contracts.status import STATUS_WORKFLOW, STATUS_WORKFLOW_ID, UPDATE_SIGNAL, StatusUpdate
+from govfleet.domain.status import GovernanceStatusV1, RecentRunV1, UpcomingRun
+
+if TYPE_CHECKING:  # Temporal is imported only by the sender, so a client reading the contract starts fast.
+    from temporalio.client import Client
+
+
+def _known(data: object, fields: object) -> object:
+    """`data` with only the keys in `fields` (anything that is not a mapping is left to validation)."""
+    return {k: v for k, v in data.items() if k in fields} if isinstance(data, dict) else data
+
+
+def _known_list(items: object, fields: object) -> object:
+    return [_known(i, fields) for i in items] if isinstance(items, list) else items
+
+
+def read_status_v1(data: object) -> GovernanceStatusV1:
+    """A `governance.status.v1` body as a client reads it: unknown fields (top level, in
+    upcoming runs, in recent runs) are ignored; a known field that is wrong is still an error."""
+    top = _known(data, GovernanceStatusV1.model_fields)
+    if isinstance(top, dict):
+        top = {
+            **top,
+            **(
+                {"upcomingRuns": _known_list(top["upcomingRuns"], UpcomingRun.model_fields)}
+                if "upcomingRuns" in top
+                else {}
+            ),
+            **({"recentRuns": _known_list(top["recentRuns"], RecentRunV1.model_fields)} if "recentRuns" in top else {}),
+        }
+    return GovernanceStatusV1.model_validate(top)
 
 
 async def tell_status(client: Client, task_queue: str, update: StatusUpdate) -> None:
+    from temporalio.common import WorkflowIDConflictPolicy
+
     await client.start_workflow(
         STATUS_WORKFLOW,
         {},

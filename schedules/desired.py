@@ -1,9 +1,11 @@
 """The schedules a repo-spec declares, as `DesiredSchedule`s (pure: no I/O, no Temporal).
 
-The heartbeat first (`governance:heartbeat`, every `governance.heartbeat.interval_minutes`),
-then one `governance:<charter>` per `governance.schedules[]` entry, in file order. Each carries
-the workflow type and input its runs start with; its canonical form is what the spec hash
-covers (see docs/schedules.md).
+The heartbeat first (`governance:heartbeat`: every `governance.heartbeat.interval_minutes`, or
+on the cron of a `HEARTBEAT` entry in `governance.schedules`), then one
+`governance:<charter lowercased>` per other `governance.schedules[]` entry, in file order. Each
+carries the workflow type and input its runs start with; its canonical form is what the spec
+hash covers (see docs/schedules.md). A charter entry whose entrypoint is not built in is handed
+to `governance.agent_gateway` (its URL and token reference travel in the run's input).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFL
 from govfleet.domain.schedule_spec import DesiredSchedule, effective_catchup
 from govfleet.repo_spec import RepoSpec, ScheduleSpec
 
+# GovernanceRunInput fields only gateway runs carry (left out of every other run's input and hash).
+GATEWAY_FIELDS = ("agent_token", "agent_timeout_seconds")
 HEARTBEAT_EXECUTION_TIMEOUT_SECONDS = 600
 GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS = 3600
 
@@ -24,25 +28,37 @@ def default_owner(spec: RepoSpec) -> str:
 
 def _charter_schedule(s: ScheduleSpec, spec: RepoSpec, task_queue: str, catchup: int) -> DesiredSchedule:
     tenant = spec.governance.system_tenant
+    gateway = spec.governance.agent_gateway
+    if s.uses_gateway and gateway is None:
+        raise ValueError(
+            f"charter {s.charter!r}: entrypoint {s.entrypoint!r} needs governance.agent_gateway.url "
+            "(free-word entrypoints are handed to the agent gateway)"
+        )
+    extra: dict = {}
+    if s.uses_gateway and gateway is not None:
+        # Only set for gateway runs, so the input (and hash) of every other run stays as it was.
+        extra = dict(agent_token=gateway.token, agent_timeout_seconds=gateway.timeout_seconds)
     run = GovernanceRunInput(
         schedule_id=s.schedule_id,
         charter=s.charter,
         entrypoint=s.entrypoint,
         timezone=s.timezone,
-        agent_url=s.agent_url,
+        agent_url=gateway.url if s.uses_gateway and gateway is not None else s.agent_url,
+        **extra,
         credits_per_run=tenant.credits_per_run if s.credits_per_run is None else s.credits_per_run,
         budget_credits_per_day=tenant.budget_credits_per_day,
     )
     return DesiredSchedule(
         schedule_id=s.schedule_id,
         workflow=GOVERNANCE_RUN_WORKFLOW,
-        args=run.model_dump(mode="json", exclude={"scheduled_at"}),
+        args=run.model_dump(mode="json", exclude={"scheduled_at", *(k for k in GATEWAY_FIELDS if k not in extra)}),
         task_queue=task_queue,
         cron=s.cron,
         timezone=s.timezone,
         catchup_window_seconds=catchup,
         execution_timeout_seconds=GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS,
-        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}',
+        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}' + (" via gateway" if s.uses_gateway else ""),
+        legacy_ids=[s.legacy_schedule_id] if s.legacy_schedule_id else [],
     )
 
 
@@ -53,6 +69,12 @@ def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
     g = spec.governance
     catchup = effective_catchup(g.catchup_window_seconds)
     hb = g.heartbeat
+    entry = g.heartbeat_entry
+    cadence: dict = (
+        dict(interval_seconds=hb.interval_minutes * 60)
+        if entry is None
+        else dict(cron=entry.cron, timezone=entry.timezone)
+    )
     heartbeat = DesiredSchedule(
         schedule_id=HEARTBEAT_SCHEDULE_ID,
         workflow=HEARTBEAT_WORKFLOW,
@@ -65,9 +87,13 @@ def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
             dao_name=spec.cogni_dao.name,
         ).model_dump(mode="json"),
         task_queue=task_queue,
-        interval_seconds=hb.interval_minutes * 60,
+        **cadence,
         catchup_window_seconds=catchup,
         execution_timeout_seconds=HEARTBEAT_EXECUTION_TIMEOUT_SECONDS,
-        summary=f"every {hb.interval_minutes} min · HEARTBEAT",
+        summary=(
+            f"every {hb.interval_minutes} min · HEARTBEAT"
+            if entry is None
+            else f'cron "{entry.cron}" {entry.timezone} · HEARTBEAT'
+        ),
     )
-    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in g.schedules)]
+    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in g.charter_schedules)]

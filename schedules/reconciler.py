@@ -2,8 +2,9 @@
 
     desired = desired_schedules(spec)          (pure; the whole file was validated on load)
     actual  = read_actual(client, ...)         (describe every declared id; list for owned extras)
-    plan    = make_plan(desired, actual)       (pure: create / update / delete / unchanged / blocked)
-    apply_plan(client, plan, desired)          (writes only for create / update / delete)
+    plan    = make_plan(desired, actual)       (pure: create / update / delete / unchanged / blocked,
+                                                adopt with --adopt, migrate from an old id)
+    apply_plan(client, plan, desired)          (writes only for create / update / delete / adopt / migrate)
 
 Ownership: a schedule belongs to this repo when its memo (set at create) or its action's
 workflow memo (rewritten on every update) names our owner. The action memo also carries the
@@ -14,7 +15,10 @@ Safety:
 - nothing is written unless the plan says so: a second run is all `unchanged` with zero writes;
 - an update keeps `state` (an operator's pause and note) from the current description;
 - schedules that are not ours are never written, also not when they sit on a declared id
-  (`blocked`, reported, non-zero exit);
+  (`blocked`, reported, non-zero exit) — except, with `adopt`, one without any govfleet memo
+  (the original system's), which is updated to our spec with its state kept;
+- a schedule of ours under an old id (the charter's case kept) is migrated: old paused, new
+  created, the gap backfilled, old deleted (`_migrate`), so no instant fires twice;
 - two reconcilers at once: create races end in "already exists", which is re-read and
   re-planned; updates re-check ownership and hash on the fresh description inside the update
   callback and skip when the other reconciler already wrote the same spec; deletes
@@ -26,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.api.enums.v1 import ScheduleOverlapPolicy as ProtoOverlap
 from temporalio.client import (
@@ -34,6 +38,7 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleBackfill,
     ScheduleDescription,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
@@ -68,6 +73,14 @@ CREATED_NOTE = "created by govfleet reconcile from .cogni/repo-spec.yaml"
 
 class ReconcileError(RuntimeError):
     """The reconcile could not be completed; the message says which schedules and why."""
+
+
+class GatewayMissing(ValueError):
+    """Charters hand their entrypoint to the agent gateway, and repo-spec configures none."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 # --- building Temporal objects --------------------------------------------------------------
@@ -202,7 +215,7 @@ async def read_actual(client: Client, declared: Iterable[str], owner: str) -> di
 class ItemOutcome:
     schedule_id: str
     planned: str
-    outcome: str  # created | updated | deleted | unchanged | blocked | failed | gone
+    outcome: str  # created | updated | adopted | migrated | deleted | unchanged | blocked | failed | gone
     detail: str = ""
 
 
@@ -238,7 +251,9 @@ class ReconcileReport:
             for o in self.outcomes:
                 counts[o.outcome] = counts.get(o.outcome, 0) + 1
             parts = [
-                f"{counts[k]} {k}" for k in ("created", "updated", "deleted", "unchanged", "gone") if counts.get(k)
+                f"{counts[k]} {k}"
+                for k in ("created", "updated", "adopted", "migrated", "deleted", "unchanged", "gone")
+                if counts.get(k)
             ]
             out.append("")
             out.append(f"Applied: {', '.join(parts) or 'nothing'} ({self.writes} writes).")
@@ -251,6 +266,8 @@ class ReconcileReport:
 
 
 _EXPECTED = {
+    "adopt": "adopted",
+    "migrate": "migrated",
     "create": "created",
     "update": "updated",
     "delete": "deleted",
@@ -288,12 +305,14 @@ async def _create(client: Client, d: DesiredSchedule, owner: str, c: _Counter) -
 
 
 async def _update(client: Client, d: DesiredSchedule, owner: str, c: _Counter, planned: str = "update") -> ItemOutcome:
+    """Update (or, planned `adopt`, take over) one schedule, re-planned on the fresh description
+    inside the update: the state (pause, note) is kept either way."""
     wrote = False
 
     async def updater(inp: ScheduleUpdateInput) -> ScheduleUpdate | None:
         nonlocal wrote
         current = await actual_from_description(client, inp.description)
-        item = plan_item(d, current, owner)
+        item = plan_item(d, current, owner, adopt=planned == "adopt")
         if item.action == "blocked":
             raise _Blocked(item.reason)
         if item.action == "unchanged":
@@ -313,8 +332,79 @@ async def _update(client: Client, d: DesiredSchedule, owner: str, c: _Counter, p
         raise
     if wrote:
         c.writes += 1
-        return ItemOutcome(d.schedule_id, planned, "updated")
+        return ItemOutcome(d.schedule_id, planned, "adopted" if planned == "adopt" else "updated")
     return ItemOutcome(d.schedule_id, planned, "unchanged", "already up to date (concurrent reconcile)")
+
+
+MIGRATING_NOTE = "govfleet reconcile: moving to {new}"
+PAUSE_VISIBLE_POLLS = 100  # 0.1 s apart
+
+
+def backfill_window(
+    last_action: datetime | None, created_at: datetime, catchup_window: timedelta
+) -> tuple[datetime, datetime] | None:
+    """The fire times a migration may have left to nobody: after the old schedule's last action
+    (it took nothing after that: it was paused first) up to the new schedule's creation (it fires
+    only what comes after), no further back than the catch-up window the old schedule would have
+    honoured. None when that window is empty."""
+    start = created_at - catchup_window
+    if last_action is not None:
+        start = max(start, last_action + timedelta(seconds=1))
+    return (start, created_at) if start <= created_at else None
+
+
+async def _migrate(client: Client, d: DesiredSchedule, item: PlanItem, owner: str, c: _Counter) -> ItemOutcome:
+    """Move one of our schedules from its old id to its new one without a double run: the old
+    one is paused first (from then on it starts nothing), then the new one is created with the
+    old one's state, then fire times that fell between the old one's last action and the new
+    one's creation are backfilled on the new one, then the old one is deleted. Two schedules can
+    never both fire one instant: the old one is stopped before the new one exists
+    (docs/schedules.md, "Migrating our schedules from the old ids")."""
+    old_id = item.from_id or ""
+    old = client.get_schedule_handle(old_id)
+    desc = await describe_or_none(client, old_id)
+    if desc is None:
+        return await _create(client, d, owner, c)
+    if (await actual_from_description(client, desc)).owner != owner:
+        return ItemOutcome(d.schedule_id, "migrate", "blocked", f"{old_id} is no longer ours; not migrated")
+    operator_paused, note = bool(desc.schedule.state.paused), desc.schedule.state.note or ""
+    if not operator_paused:
+        c.writes += 1
+        await old.pause(note=MIGRATING_NOTE.format(new=d.schedule_id))
+    # Once the scheduler shows the pause, its recent actions are final: the last one is where
+    # the new schedule takes over.
+    after = await old.describe()
+    for _ in range(PAUSE_VISIBLE_POLLS):
+        if after.schedule.state.paused:
+            break
+        await asyncio.sleep(0.1)
+        after = await old.describe()
+    else:
+        return ItemOutcome(d.schedule_id, "migrate", "failed", f"{old_id} did not show its pause; nothing created")
+    last = max((a.scheduled_at for a in after.info.recent_actions), default=None)
+    state = ScheduleState(paused=operator_paused, note=note if operator_paused else CREATED_NOTE)
+    try:
+        c.writes += 1
+        await client.create_schedule(d.schedule_id, build_schedule(d, owner, state=state), memo=_memo(d, owner))
+    except ScheduleAlreadyRunningError:
+        c.writes -= 1
+        return ItemOutcome(
+            d.schedule_id, "migrate", "failed", f"{d.schedule_id} appeared while migrating; {old_id} is left paused"
+        )
+    new = client.get_schedule_handle(d.schedule_id)
+    detail = f"from {old_id}"
+    if not operator_paused:
+        window = backfill_window(
+            last, (await new.describe()).info.created_at, timedelta(seconds=d.catchup_window_seconds)
+        )
+        if window is not None:
+            await new.backfill(
+                ScheduleBackfill(start_at=window[0], end_at=window[1], overlap=ScheduleOverlapPolicy.SKIP)
+            )
+            detail += f"; backfilled {window[0]:%H:%M:%S}–{window[1]:%H:%M:%S}Z"
+    c.writes += 1
+    await old.delete()
+    return ItemOutcome(d.schedule_id, "migrate", "migrated", detail)
 
 
 async def _delete(client: Client, item: PlanItem, owner: str, c: _Counter) -> ItemOutcome:
@@ -346,6 +436,10 @@ async def apply_plan(client: Client, plan: Plan, desired: list[DesiredSchedule])
                     return await _create(client, by_id[item.schedule_id], plan.owner, counter)
                 if item.action == "update":
                     return await _update(client, by_id[item.schedule_id], plan.owner, counter)
+                if item.action == "adopt":
+                    return await _update(client, by_id[item.schedule_id], plan.owner, counter, planned="adopt")
+                if item.action == "migrate":
+                    return await _migrate(client, by_id[item.schedule_id], item, plan.owner, counter)
                 if item.action == "delete":
                     return await _delete(client, item, plan.owner, counter)
                 return ItemOutcome(item.schedule_id, item.action, _EXPECTED[item.action], item.reason)
@@ -363,18 +457,25 @@ async def reconcile(
     task_queue: str,
     owner: str | None = None,
     dry_run: bool = False,
+    adopt: bool = False,
     notify_status: bool = True,
 ) -> ReconcileReport:
-    """Plan (and unless `dry_run`, apply) the schedules of a validated repo-spec.
+    """Plan (and unless `dry_run`, apply) the schedules of a validated repo-spec. With `adopt`,
+    schedules without a govfleet memo on declared ids (the original system's) are taken over.
 
     Every desired schedule, including its Temporal `Schedule` object, is built before the first
-    write, so a problem in any of them changes nothing."""
+    write, so a problem in any of them changes nothing; a free-word entrypoint without an agent
+    gateway is refused (`GatewayMissing`) before anything is read or written."""
+    problems = spec.governance.gateway_problems()
+    if problems:
+        raise GatewayMissing(problems)
     owner = owner or default_owner(spec)
     desired = desired_schedules(spec, task_queue)
     for d in desired:
         build_schedule(d, owner)
-    actual = await read_actual(client, [d.schedule_id for d in desired], owner)
-    plan = make_plan(desired, actual, owner)
+    ids = [d.schedule_id for d in desired] + [old for d in desired for old in d.legacy_ids]
+    actual = await read_actual(client, ids, owner)
+    plan = make_plan(desired, actual, owner, adopt=adopt)
     report = ReconcileReport(plan=plan)
     if dry_run:
         return report

@@ -40,6 +40,7 @@ def activities_for(resources: Resources) -> list[Any]:
     found += [hb.gather, hb.record, hb.post_sink]
     gr = GovernanceRunActivities(resources)
     found += [gr.begin, gr.charge, gr.finish, gr.entrypoint_heartbeat, gr.entrypoint_brief, gr.entrypoint_http]
+    found += [gr.entrypoint_gateway]
     found += [StatusActivities(resources).notify_status]
     from activities.status_reads import StatusReadActivities
 

@@ -2,7 +2,8 @@
 payloads: govfleet/contracts/governance_run.py; the rules: docs/schedules.md).
 
 begin (record the run, validate the grant) → charge (1x, within the daily budget, once) →
-entrypoint from the registry (HEARTBEAT, BRIEF, HTTP) → finish (success or error with reason).
+entrypoint from the registry (HEARTBEAT, BRIEF, HTTP; any other word is handed to the agent
+gateway) → finish (success or error with reason).
 A run refused for its grant or budget is recorded as `refused` with the reason and completes
 normally; a run whose entrypoint failed is recorded as `error` and then fails the workflow (so
 it is red in the Temporal UI). The schedule never pauses on failure, so the next run happens.
@@ -44,6 +45,9 @@ ENTRYPOINTS = {
     "BRIEF": (GovernanceRunActivities.entrypoint_brief, timedelta(seconds=60)),
     "HTTP": (GovernanceRunActivities.entrypoint_http, timedelta(seconds=120)),
 }
+# Any other word goes to the agent gateway (docs/schedules.md, "Entrypoints"); docs/patches.md.
+GATEWAY_PATCH = "governance-run-gateway"
+GATEWAY_TIMEOUT = timedelta(seconds=120)
 
 
 @workflow.defn(name=GOVERNANCE_RUN_WORKFLOW)
@@ -90,12 +94,16 @@ class GovernanceRun:
         result.credits_charged = charge.charged
 
         entry = ENTRYPOINTS.get(inp.entrypoint)
+        if entry is None and inp.agent_url and workflow.patched(GATEWAY_PATCH):
+            timeout = timedelta(seconds=inp.agent_timeout_seconds) if inp.agent_timeout_seconds else GATEWAY_TIMEOUT
+            entry = (GovernanceRunActivities.entrypoint_gateway, timeout)
         if entry is None:
             return await self._finish(
                 result,
                 begun.started_at,
                 "error",
-                f"unknown entrypoint {inp.entrypoint!r} (known: {', '.join(ENTRYPOINTS)})",
+                f"unknown entrypoint {inp.entrypoint!r} (known: {', '.join(ENTRYPOINTS)}; "
+                "any other word needs governance.agent_gateway)",
                 None,
             )
         activity_fn, timeout = entry
@@ -111,6 +119,8 @@ class GovernanceRun:
                     idempotency_key=key,
                     agent_url=inp.agent_url,
                     budget_credits_per_day=inp.budget_credits_per_day,
+                    entrypoint=inp.entrypoint if inp.entrypoint not in ENTRYPOINTS else None,
+                    agent_token=inp.agent_token,
                 ),
                 **run_entrypoint(timeout),
             )

@@ -1,9 +1,9 @@
-"""`govfleet reconcile [--dry-run]`: make Temporal's schedules and the declared long-lived
+"""`govfleet reconcile [--dry-run] [--adopt]`: make Temporal's schedules and the declared long-lived
 workflows (guardians, `governance-status`, `governance-watchdog`) follow `.cogni/repo-spec.yaml`.
 
 Exit codes: 0 done (or, with --dry-run, planned); 1 a schedule is blocked (a schedule this repo
 does not own sits on a declared id) or a write, start or signal failed; 2 the repo-spec or environment is invalid
-(nothing was changed) or Temporal is unreachable.
+(nothing was changed: also a free-word entrypoint without `governance.agent_gateway`) or Temporal is unreachable.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="make Temporal Schedules follow .cogni/repo-spec.yaml (create / update / delete what this repo owns)",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
+    p.add_argument(
+        "--adopt",
+        action="store_true",
+        help="take over schedules on declared ids that carry no govfleet memo (the original system's), "
+        "keeping their paused state",
+    )
     p.add_argument("--repo-spec", default=None, help="path of the repo-spec (default REPO_SPEC_PATH)")
     p.set_defaults(func=cmd_reconcile)
 
@@ -36,12 +42,21 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     # Validates the whole file first: an invalid spec raises RepoSpecError before any connection.
     config = with_local_fleet(load_config(repo_spec_path=args.repo_spec))
+    problems = config.spec.governance.gateway_problems()
+    if problems:  # nothing is read or written: exit 2, one line per charter
+        for line in problems:
+            print(f"govfleet: error: {line}", file=sys.stderr)
+        return 2
 
     async def main() -> int:
         client = await connect_fleet(config)
         try:
             report = await reconcile(
-                client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE, dry_run=args.dry_run
+                client,
+                config.spec,
+                task_queue=config.settings.TEMPORAL_TASK_QUEUE,
+                dry_run=args.dry_run,
+                adopt=args.adopt,
             )
         except RPCError as exc:  # e.g. reading the schedules was refused: nothing was written
             print(
@@ -71,7 +86,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             if report.blocked:
                 print(
                     f"govfleet: error: blocked: {', '.join(report.blocked)} exist but are not owned by "
-                    f"{report.plan.owner}; delete or rename them, or rename the charter",
+                    f"{report.plan.owner}; delete or rename them, or rename the charter"
+                    + ("" if args.adopt else " (schedules without a govfleet memo: --adopt takes them over)"),
                     file=sys.stderr,
                 )
             return 1
@@ -100,6 +116,7 @@ async def reconcile_on_start(config: Config, client: Client) -> str:
     summary = (
         f"{p.count('create')} created, {p.count('update')} updated, {p.count('delete')} deleted, "
         f"{p.count('unchanged')} unchanged"
+        + (f", {p.count('migrate')} migrated to lowercase ids" if p.count("migrate") else "")
     )
     if not report.ok:
         problems = [*(f"blocked {b}" for b in report.blocked), *(f"failed {o.schedule_id}" for o in report.failed)]

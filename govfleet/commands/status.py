@@ -157,7 +157,7 @@ async def _declared_states(config: Config, client) -> list[dict]:
 async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
     import httpx
 
-    from govfleet.domain.status import GovernanceStatusV1
+    from govfleet.status_client import read_status_v1
 
     headers = {}
     token = config.settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
@@ -175,7 +175,10 @@ async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
         except Exception:
             message = resp.text[:200]
         raise db.StartupError(f"the API at {url} answered {resp.status_code}: {message}")
-    body = GovernanceStatusV1.model_validate(resp.json()).model_dump(mode="json")
+    try:
+        body = read_status_v1(resp.json()).model_dump(mode="json")
+    except ValueError as err:  # not JSON, or a known field is wrong (unknown ones are ignored)
+        raise db.StartupError(f"the API at {url} answered a body that is not governance.status.v1: {err}") from None
     try:
         workflows = [
             {k: w.get(k) for k in ("workflow_id", "kind", "running", "status")} for w in health.json()["workflows"]

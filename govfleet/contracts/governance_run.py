@@ -1,5 +1,5 @@
 """Workflow `GovernanceRun`: one charter's scheduled run, paid by the system tenant (see
-docs/schedules.md). Each charter's schedule is `governance:<charter>`; the run id is the
+docs/schedules.md). Each charter's schedule is `governance:<charter lowercased>`; the run id is the
 workflow id, for schedule-started runs `<schedule id>-<scheduled time>`, which is the primary
 key of its `governance_runs` row and the ledger reference of its charge.
 
@@ -17,6 +17,7 @@ __all__ = [
     "BEGIN_ACTIVITY",
     "CHARGE_ACTIVITY",
     "ENTRYPOINT_BRIEF_ACTIVITY",
+    "ENTRYPOINT_GATEWAY_ACTIVITY",
     "ENTRYPOINT_HEARTBEAT_ACTIVITY",
     "ENTRYPOINT_HTTP_ACTIVITY",
     "FINISH_ACTIVITY",
@@ -31,6 +32,7 @@ __all__ = [
     "FinishRunResult",
     "GovernanceRunInput",
     "GovernanceRunResult",
+    "legacy_schedule_id",
     "schedule_id",
 ]
 
@@ -42,10 +44,18 @@ FINISH_ACTIVITY = "governance_run_finish"
 ENTRYPOINT_HEARTBEAT_ACTIVITY = "governance_entrypoint_heartbeat"
 ENTRYPOINT_BRIEF_ACTIVITY = "governance_entrypoint_brief"
 ENTRYPOINT_HTTP_ACTIVITY = "governance_entrypoint_http"
+ENTRYPOINT_GATEWAY_ACTIVITY = "governance_entrypoint_gateway"
 
 
 def schedule_id(charter: str) -> str:
-    """The Temporal Schedule of a charter."""
+    """The Temporal Schedule of a charter: `governance:<charter lowercased>`, the original
+    system's id (docs/schedules.md, "Schedule ids")."""
+    return f"governance:{charter.lower()}"
+
+
+def legacy_schedule_id(charter: str) -> str:
+    """The id earlier releases gave a charter's schedule (the charter's case kept); only the
+    reconciler's migration reads it."""
     return f"governance:{charter}"
 
 
@@ -56,7 +66,12 @@ class GovernanceRunInput(BaseModel):
     charter: str
     entrypoint: str
     timezone: str = "UTC"
+    # HTTP: the charter's agent_url; a gateway entrypoint: governance.agent_gateway.url (an
+    # http(s) URL or a ${ENV_VAR} reference the worker resolves).
     agent_url: str | None = None
+    # Gateway entrypoints only: the ${ENV_VAR} reference of the bearer token, and the timeout.
+    agent_token: str | None = None
+    agent_timeout_seconds: float | None = None
     credits_per_run: int = Field(ge=0)
     budget_credits_per_day: int = Field(ge=0)
     # Only for runs started by hand: the schedule sets TemporalScheduledStartTime itself.
@@ -125,6 +140,9 @@ class EntrypointInput(BaseModel):
     idempotency_key: str
     agent_url: str | None = None
     budget_credits_per_day: int = 0
+    # Gateway entrypoints only: the word handed to the gateway and the token's ${ENV_VAR} reference.
+    entrypoint: str | None = None
+    agent_token: str | None = None
 
 
 class EntrypointResult(BaseModel):

@@ -14,6 +14,11 @@ from govfleet.domain.timestamps import as_utc, iso_utc
 
 RUN_STATUSES = ("running", "success", "error", "refused")
 
+# The built-in entrypoints; any other single word is handed to the agent gateway.
+BUILTIN_ENTRYPOINTS = ("HEARTBEAT", "BRIEF", "HTTP")
+# The grant scope every gateway-handed entrypoint needs (one scope: "may hand work to the gateway").
+GATEWAY_SCOPE = "governance:GATEWAY"
+
 
 def charter_display_name(charter: str) -> str:
     """'COMMUNITY' -> 'Community', 'DAO_OPS' -> 'Dao Ops'; mixed-case names are kept."""
@@ -34,7 +39,8 @@ def idempotency_key(schedule_id: str, scheduled_at: datetime) -> str:
 
 
 def required_scope(entrypoint: str) -> str:
-    return f"governance:{entrypoint}"
+    """`governance:<ENTRYPOINT>` for a built-in; `governance:GATEWAY` for a word the gateway gets."""
+    return f"governance:{entrypoint}" if entrypoint in BUILTIN_ENTRYPOINTS else GATEWAY_SCOPE
 
 
 class GrantFacts(BaseModel):

@@ -1,5 +1,5 @@
 """Schedules as code, pure: a desired Temporal Schedule, its spec hash, and the plan (create /
-update / delete / unchanged / blocked) against what exists (see docs/schedules.md).
+update / delete / unchanged / blocked / adopt / migrate) against what exists (see docs/schedules.md).
 
 No I/O and no Temporal imports. `schedules/desired.py` derives the desired schedules from
 repo-spec; `schedules/reconciler.py` reads the actual state from Temporal into
@@ -45,10 +45,12 @@ class DesiredSchedule(BaseModel):
     catchup_window_seconds: int
     execution_timeout_seconds: int
     summary: str
+    # Ids earlier releases gave this schedule: one of ours found there is migrated (not hashed).
+    legacy_ids: list[str] = Field(default_factory=list)
 
     def canonical(self) -> dict:
         """Everything that defines the schedule, in a stable JSON-able form (the hash input)."""
-        data = self.model_dump(mode="json", exclude={"summary"})
+        data = self.model_dump(mode="json", exclude={"summary", "legacy_ids"})
         data["hash_version"] = HASH_VERSION
         return data
 
@@ -92,7 +94,8 @@ class ActualSchedule(BaseModel):
     note: str = ""
 
 
-Action = Literal["create", "update", "delete", "unchanged", "blocked"]
+Action = Literal["create", "update", "delete", "unchanged", "blocked", "adopt", "migrate"]
+WRITE_ACTIONS = ("create", "update", "delete", "adopt", "migrate")
 
 
 class Change(BaseModel):
@@ -110,6 +113,7 @@ class PlanItem(BaseModel):
     paused: bool = False
     note: str = ""
     desired_hash: str | None = None
+    from_id: str | None = None  # migrate: the old id the schedule moves from
 
 
 class Plan(BaseModel):
@@ -121,7 +125,7 @@ class Plan(BaseModel):
 
     @property
     def writes_planned(self) -> int:
-        return sum(1 for i in self.items if i.action in ("create", "update", "delete"))
+        return sum(1 for i in self.items if i.action in WRITE_ACTIONS)
 
     @property
     def blocked(self) -> list[PlanItem]:
@@ -167,8 +171,9 @@ def observable_of(canonical: dict) -> dict:
     }
 
 
-def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: str) -> PlanItem:
-    """What to do with one declared schedule."""
+def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: str, *, adopt: bool = False) -> PlanItem:
+    """What to do with one declared schedule. With `adopt`, a schedule on its id that carries no
+    govfleet memo (one the original system created) is taken over; another owner's never is."""
     h = desired.spec_hash
     if actual is None:
         return PlanItem(
@@ -181,11 +186,26 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
     common: dict[str, Any] = dict(
         schedule_id=desired.schedule_id, summary=desired.summary, paused=actual.paused, note=actual.note, desired_hash=h
     )
-    if actual.owner != owner:
-        who = "nobody (no govfleet memo)" if actual.owner is None else repr(actual.owner)
+    if actual.owner is None and adopt:
+        want = desired.observable()
+        changes = [
+            Change(field=k, old=actual.observed.get(k), new=v) for k, v in want.items() if actual.observed.get(k) != v
+        ]
         return PlanItem(
-            action="blocked", reason=f"exists but is owned by {who}, not {owner!r}; left untouched", **common
+            action="adopt",
+            reason="no govfleet memo (created by the original system); taken over",
+            changes=changes,
+            **common,
         )
+    if actual.owner != owner:
+        if actual.owner is None:
+            reason = (
+                f"exists but is owned by nobody (no govfleet memo), not {owner!r}; left untouched "
+                "(--adopt takes it over)"
+            )
+        else:
+            reason = f"exists but is owned by {actual.owner!r}, not {owner!r}; left untouched"
+        return PlanItem(action="blocked", reason=reason, **common)
     changes: list[Change] = []
     reasons: list[str] = []
     if actual.spec_hash != h:
@@ -207,18 +227,49 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
     return PlanItem(action="unchanged", **common)
 
 
-def make_plan(desired: list[DesiredSchedule], actual: dict[str, ActualSchedule], owner: str) -> Plan:
-    """Declared schedules are created/updated/unchanged/blocked; schedules this owner owns that
+def _migration(desired: DesiredSchedule, actual: dict[str, ActualSchedule], owner: str) -> PlanItem | None:
+    """A schedule of ours under an id an earlier release gave this one, while the new id is free."""
+    if desired.schedule_id in actual:
+        return None
+    for old in desired.legacy_ids:
+        a = actual.get(old)
+        if a is not None and a.owner == owner:
+            return PlanItem(
+                schedule_id=desired.schedule_id,
+                action="migrate",
+                from_id=old,
+                summary=desired.summary,
+                reason=f"from {old} (schedule ids are the charter lowercased)",
+                paused=a.paused,
+                note=a.note,
+                desired_hash=desired.spec_hash,
+            )
+    return None
+
+
+def make_plan(
+    desired: list[DesiredSchedule], actual: dict[str, ActualSchedule], owner: str, *, adopt: bool = False
+) -> Plan:
+    """Declared schedules are created/updated/unchanged/blocked (adopted, with `adopt`, when they
+    carry no memo; migrated when one of ours sits on their old id); schedules this owner owns that
     repo-spec no longer declares are deleted; everything else in the namespace is ignored."""
     ids = [d.schedule_id for d in desired]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise ValueError(f"duplicate schedule ids in the desired state: {', '.join(dupes)}")
-    items = [plan_item(d, actual.get(d.schedule_id), owner) for d in desired]
+    items: list[PlanItem] = []
+    migrated: set[str] = set()
+    for d in desired:
+        move = _migration(d, actual, owner)
+        if move is not None and move.from_id is not None:
+            migrated.add(move.from_id)
+            items.append(move)
+        else:
+            items.append(plan_item(d, actual.get(d.schedule_id), owner, adopt=adopt))
     declared = set(ids)
     for sid in sorted(actual):
         a = actual[sid]
-        if sid not in declared and a.owner == owner:
+        if sid not in declared and sid not in migrated and a.owner == owner:
             items.append(
                 PlanItem(
                     schedule_id=sid,
@@ -233,7 +284,7 @@ def make_plan(desired: list[DesiredSchedule], actual: dict[str, ActualSchedule],
 
 # --- rendering ------------------------------------------------------------------------------
 
-_SYMBOL = {"create": "+", "update": "~", "delete": "-", "unchanged": "=", "blocked": "!"}
+_SYMBOL = {"create": "+", "update": "~", "delete": "-", "unchanged": "=", "blocked": "!", "adopt": "^", "migrate": ">"}
 
 
 def _fmt(v: object) -> str:
@@ -247,18 +298,20 @@ def render_plan(plan: Plan, *, title: str = "Schedules plan") -> str:
         head = f"  {_SYMBOL[i.action]} {i.action:<9}  {i.schedule_id:<{width}}  "
         if i.action in ("create", "unchanged"):
             head += i.summary
-        elif i.action == "update":
+        elif i.action in ("update", "adopt", "migrate"):
             head += i.summary + f"  ({i.reason})"
         else:
             head += i.reason
         if i.paused:
-            head += f"  [paused by operator{': ' + repr(i.note) if i.note else ''}; stays paused]"
+            head += f"  [paused{': ' + repr(i.note) if i.note else ''}; stays paused]"
         lines.append(head.rstrip())
         for c in i.changes:
             lines.append(f"      {c.field}: {_fmt(c.old)} → {_fmt(c.new)}")
     lines.append("")
     lines.append(
         f"Plan: {plan.count('create')} to create, {plan.count('update')} to update, "
-        f"{plan.count('delete')} to delete, {plan.count('unchanged')} unchanged, {plan.count('blocked')} blocked."
+        f"{plan.count('delete')} to delete, {plan.count('unchanged')} unchanged, {plan.count('blocked')} blocked"
+        + "".join(f", {plan.count(a)} to {a}" for a in ("adopt", "migrate") if plan.count(a))
+        + "."
     )
     return "\n".join(lines)

@@ -22,7 +22,7 @@ def test_system_tenant_is_seeded(database_url):
             "SELECT scopes, expires_at > now(), revoked_at FROM execution_grants WHERE id = %s",
             (db.GOVERNANCE_GRANT_ID,),
         ).fetchone()
-        assert grant[0] == ["governance:HEARTBEAT", "governance:BRIEF", "governance:HTTP"]
+        assert grant[0] == ["governance:HEARTBEAT", "governance:BRIEF", "governance:HTTP", "governance:GATEWAY"]
         assert grant[1] is True and grant[2] is None
     db.verify_system_tenant(database_url)
 

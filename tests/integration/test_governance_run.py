@@ -215,7 +215,7 @@ async def test_failed_runs_do_not_break_their_schedule(dev_env, config, make_dat
     fund_system_tenant(url, 5_000_000)
     client = dev_env.client
     tag = uuid.uuid4().hex[:8]
-    sid = f"governance:AGENT{tag}"
+    sid = f"governance:agent{tag}"
     with LoopbackServer() as agent:
         agent.responses = [400, 400]
         spec = parse_repo_spec(

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleIntervalSpec, ScheduleSpec
 
+from govfleet.contracts.governance_run import schedule_id
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from schedules.reconciler import describe_or_none
 from tests.conftest import EXAMPLE_SPEC
@@ -21,7 +22,7 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
     text = EXAMPLE_SPEC.read_text().replace("name: cogni-demo", f"name: cli-{tag}")
     for charter in ("COMMUNITY", "ENGINEERING", "TREASURY"):
         text = text.replace(f"charter: {charter}", f"charter: {charter}{tag}")
-    ids = [HEARTBEAT_SCHEDULE_ID] + [f"governance:{c}{tag}" for c in ("COMMUNITY", "ENGINEERING", "TREASURY")]
+    ids = [HEARTBEAT_SCHEDULE_ID] + [schedule_id(f"{c}{tag}") for c in ("COMMUNITY", "ENGINEERING", "TREASURY")]
     spec = tmp_path / "repo-spec.yaml"
     spec.write_text(text)
     env = {
@@ -44,7 +45,7 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
         # The maintainer edits COMMUNITY's cron, previews, applies.
         spec.write_text(text.replace('cron: "0 */6 * * *"', 'cron: "20 */3 * * *"'))
         dry = govfleet("reconcile", "--dry-run", env=env)
-        assert dry.returncode == 0 and f"~ update     governance:COMMUNITY{tag}" in dry.stdout
+        assert dry.returncode == 0 and f"~ update     governance:community{tag}" in dry.stdout
         assert 'cron: "0 */6 * * *" → "20 */3 * * *"' in dry.stdout
         assert "Plan: 0 to create, 1 to update, 0 to delete, 3 unchanged, 0 blocked." in dry.stdout
         applied = govfleet("reconcile", env=env)
@@ -66,7 +67,7 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
         extra = f'    - charter: FOREIGN{tag}\n      cron: "0 0 * * *"\n\nguardian:'
         assert text.count("\n\nguardian:") == 1
         spec.write_text(text.replace("\n\nguardian:", "\n" + extra))
-        ids.append(f"governance:FOREIGN{tag}")
+        ids.append(f"governance:foreign{tag}")
         await client.create_schedule(
             ids[-1],
             Schedule(
@@ -76,8 +77,8 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
         )
         blocked = govfleet("reconcile", env=env)
         assert blocked.returncode == 1
-        assert f"! blocked    governance:FOREIGN{tag}" in blocked.stdout
-        assert f"blocked: governance:FOREIGN{tag}" in blocked.stderr
+        assert f"! blocked    governance:foreign{tag}" in blocked.stdout
+        assert f"blocked: governance:foreign{tag}" in blocked.stderr
         assert (await client.get_schedule_handle(ids[-1]).describe()).schedule.action.workflow == "NotOurs"
     finally:
         for sid in ids:

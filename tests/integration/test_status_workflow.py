@@ -19,6 +19,7 @@ from temporalio.client import (
     ScheduleState,
 )
 
+from govfleet.contracts.governance_run import schedule_id
 from govfleet.contracts.status import (
     STATUS_QUERY,
     STATUS_WORKFLOW_ID,
@@ -196,7 +197,7 @@ async def test_continue_as_new_carries_state_and_rebuilds(dev_env, make_database
     )
     # An operator paused the first charter's Temporal Schedule: it has no upcoming run.
     schedule = await env.client.create_schedule(
-        f"governance:{charter}",
+        schedule_id(charter),
         Schedule(
             action=ScheduleActionStartWorkflow("Nothing", id=unique("nothing"), task_queue=task_queue),
             spec=ScheduleSpec(cron_expressions=["0 0 * * *"]),

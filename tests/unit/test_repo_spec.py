@@ -21,9 +21,9 @@ def test_example_spec_loads_with_seed_defaults():
     spec = load_repo_spec(EXAMPLE_SPEC)
     assert spec.governance.system_tenant.id == "cogni_system"
     assert [s.schedule_id for s in spec.governance.schedules] == [
-        "governance:COMMUNITY",
-        "governance:ENGINEERING",
-        "governance:TREASURY",
+        "governance:community",
+        "governance:engineering",
+        "governance:treasury",
     ]
     rules = spec.guardian.rules
     assert (rules.caution_threshold, rules.warning_threshold, rules.critical_threshold, rules.emergency_threshold) == (
@@ -79,9 +79,12 @@ def test_duplicate_charters_are_an_error_case_insensitive():
     assert p.startswith("governance.schedules: duplicate charter 'COMMUNITY' at schedules[1]")
 
 
-def test_heartbeat_charter_is_reserved():
+def test_heartbeat_charter_must_have_the_heartbeat_entrypoint():
     (p,) = problems('governance: {schedules: [{charter: heartbeat, cron: "0 * * * *"}]}')
-    assert "reserved" in p
+    assert p == (
+        "governance.schedules: schedules[0]: charter 'heartbeat' is the heartbeat; its entrypoint must be "
+        "HEARTBEAT, not 'BRIEF' (rename the charter to schedule a governance run)"
+    )
 
 
 def test_unknown_timezone():
@@ -89,9 +92,9 @@ def test_unknown_timezone():
     assert p == "governance.schedules[0].timezone: 'Mars/Olympus' is not a known IANA timezone"
 
 
-def test_unknown_entrypoint_and_http_without_url():
-    (p,) = problems('governance: {schedules: [{charter: A, cron: "0 * * * *", entrypoint: SHELL}]}')
-    assert p.startswith("governance.schedules[0].entrypoint: 'SHELL' is not a known entrypoint")
+def test_entrypoint_must_be_one_word_and_http_needs_a_url():
+    (p,) = problems('governance: {schedules: [{charter: A, cron: "0 * * * *", entrypoint: "rm -rf"}]}')
+    assert p.startswith("governance.schedules[0].entrypoint: 'rm -rf' is not an entrypoint: one of HEARTBEAT, BRIEF")
     (p,) = problems('governance: {schedules: [{charter: A, cron: "0 * * * *", entrypoint: HTTP}]}')
     assert "agent_url" in p
 

@@ -31,9 +31,9 @@ def test_desired_from_example_spec():
     ds = desired_schedules(spec, "tq")
     assert [d.schedule_id for d in ds] == [
         HEARTBEAT_SCHEDULE_ID,
-        "governance:COMMUNITY",
-        "governance:ENGINEERING",
-        "governance:TREASURY",
+        "governance:community",
+        "governance:engineering",
+        "governance:treasury",
     ]
     hb = ds[0]
     assert hb.workflow == HEARTBEAT_WORKFLOW and hb.interval_seconds == 300 and hb.cron is None
@@ -42,7 +42,7 @@ def test_desired_from_example_spec():
     assert eng.workflow == GOVERNANCE_RUN_WORKFLOW and eng.cron == "30 9 * * 1-5" and eng.timezone == "Europe/Berlin"
     run = GovernanceRunInput.model_validate(eng.args)
     assert run.credits_per_run == 1_000_000 and run.budget_credits_per_day == 100_000_000
-    assert run.schedule_id == "governance:ENGINEERING" and run.entrypoint == "BRIEF"
+    assert run.schedule_id == "governance:engineering" and run.entrypoint == "BRIEF"
     assert default_owner(spec) == OWNER
 
 
@@ -53,12 +53,12 @@ def test_hash_is_stable_and_sees_cron_only_and_timezone_only_edits():
         d.schedule_id: d.spec_hash
         for d in desired_schedules(example(lambda t: t.replace('"30 9 * * 1-5"', '"30 10 * * 1-5"')), "tq")
     }
-    assert [k for k in base if base[k] != cron[k]] == ["governance:ENGINEERING"]
+    assert [k for k in base if base[k] != cron[k]] == ["governance:engineering"]
     tz = {
         d.schedule_id: d.spec_hash
         for d in desired_schedules(example(lambda t: t.replace("Europe/Berlin", "Europe/Paris")), "tq")
     }
-    assert [k for k in base if base[k] != tz[k]] == ["governance:ENGINEERING"]
+    assert [k for k in base if base[k] != tz[k]] == ["governance:engineering"]
     hb = {
         d.schedule_id: d.spec_hash
         for d in desired_schedules(example(lambda t: t.replace("interval_minutes: 5", "interval_minutes: 10")), "tq")
@@ -72,9 +72,9 @@ def test_hash_is_stable_and_sees_cron_only_and_timezone_only_edits():
         )
     }
     assert sorted(k for k in base if base[k] != budget[k]) == [
-        "governance:COMMUNITY",
-        "governance:ENGINEERING",
-        "governance:TREASURY",
+        "governance:community",
+        "governance:engineering",
+        "governance:treasury",
     ]
 
 
@@ -91,26 +91,26 @@ def test_plan_create_unchanged_update_delete_blocked():
         hb.schedule_id: actual_for(hb, paused=True, note="maintenance"),
         community.schedule_id: actual_for(community),  # desired is now the edited cron
         engineering.schedule_id: actual_for(engineering, owner=None),  # someone else's, on our id
-        "governance:OLD": ActualSchedule(schedule_id="governance:OLD", owner=OWNER),
-        "governance:ALIEN": ActualSchedule(schedule_id="governance:ALIEN", owner="another-repo"),
+        "governance:old": ActualSchedule(schedule_id="governance:old", owner=OWNER),
+        "governance:alien": ActualSchedule(schedule_id="governance:alien", owner="another-repo"),
     }
     plan = make_plan(edited, actual, OWNER)
     by = {i.schedule_id: i for i in plan.items}
     assert by[HEARTBEAT_SCHEDULE_ID].action == "unchanged" and by[HEARTBEAT_SCHEDULE_ID].paused
-    assert by["governance:COMMUNITY"].action == "update"
-    assert [(c.field, c.old, c.new) for c in by["governance:COMMUNITY"].changes] == [
+    assert by["governance:community"].action == "update"
+    assert [(c.field, c.old, c.new) for c in by["governance:community"].changes] == [
         ("cron", "0 */6 * * *", "0 */4 * * *")
     ]
-    assert by["governance:ENGINEERING"].action == "blocked"
-    assert by["governance:TREASURY"].action == "create"
-    assert by["governance:OLD"].action == "delete"
-    assert "governance:ALIEN" not in by
-    assert plan.writes_planned == 3 and [i.schedule_id for i in plan.blocked] == ["governance:ENGINEERING"]
+    assert by["governance:engineering"].action == "blocked"
+    assert by["governance:treasury"].action == "create"
+    assert by["governance:old"].action == "delete"
+    assert "governance:alien" not in by
+    assert plan.writes_planned == 3 and [i.schedule_id for i in plan.blocked] == ["governance:engineering"]
     text = render_plan(plan)
-    assert "~ update     governance:COMMUNITY" in text
+    assert "~ update     governance:community" in text
     assert 'cron: "0 */6 * * *" → "0 */4 * * *"' in text
-    assert "! blocked    governance:ENGINEERING" in text and "owned by nobody" in text
-    assert "[paused by operator: 'maintenance'; stays paused]" in text
+    assert "! blocked    governance:engineering" in text and "owned by nobody" in text
+    assert "[paused: 'maintenance'; stays paused]" in text
     assert text.endswith("Plan: 1 to create, 1 to update, 1 to delete, 1 unchanged, 1 blocked.")
 
 

@@ -163,3 +163,57 @@ async def test_a_failed_entrypoint_is_recorded_as_an_error_and_fails_the_run(tim
     [finish] = ledger.calls.of(FINISH)
     assert finish.status == "error" and finish.reason == "BRIEF failed: agent answered 400"
     assert len(ledger.calls.of(CHARGE)) == 1  # charged once; the failure does not charge again
+
+
+GATEWAY = name_of(GovernanceRunActivities.entrypoint_gateway)
+
+
+class GatewayLedger(Ledger):
+    @activity.defn(name=GATEWAY)
+    async def entrypoint_gateway(self, inp: EntrypointInput) -> EntrypointResult:
+        self.calls.add(GATEWAY, inp)
+        return EntrypointResult(brief=f"gateway ran {inp.entrypoint}\n", detail="agent gateway answered 200")
+
+    def activities(self) -> list:
+        return [*super().activities(), self.entrypoint_gateway]
+
+
+async def run_free_word(env, task_queue: str, ledger: Ledger, **over) -> GovernanceRunResult:
+    inp = run_input("GOVERN").model_copy(update=over)
+    async with worker(env, task_queue, [GovernanceRun], ledger.activities()):
+        return await env.client.execute_workflow(
+            GOVERNANCE_RUN_WORKFLOW, inp, id=f"{SCHEDULE_ID}-gw", task_queue=task_queue, result_type=GovernanceRunResult
+        )
+
+
+async def test_a_free_word_goes_to_the_gateway_with_its_url_and_token_reference(time_skipping_env, task_queue):
+    ledger = GatewayLedger()
+    result = await run_free_word(
+        time_skipping_env,
+        task_queue,
+        ledger,
+        agent_url="${GW_URL}",
+        agent_token="${GW_TOKEN}",
+        agent_timeout_seconds=30,
+    )
+    assert result.status == "success" and result.credits_charged == COST
+    [call] = ledger.calls.of(GATEWAY)
+    assert (call.entrypoint, call.agent_url, call.agent_token, call.charter) == (
+        "GOVERN",
+        "${GW_URL}",
+        "${GW_TOKEN}",
+        "COMMUNITY",
+    )
+    assert call.idempotency_key == result.idempotency_key and ledger.calls.of(BRIEF) == []
+    [finish] = ledger.calls.of(FINISH)
+    assert (finish.status, finish.brief) == ("success", "gateway ran GOVERN\n")
+
+
+async def test_a_free_word_without_a_gateway_url_is_an_error_without_a_call(time_skipping_env, task_queue):
+    ledger = GatewayLedger()
+    with pytest.raises(WorkflowFailureError):
+        await run_free_word(time_skipping_env, task_queue, ledger)
+    assert ledger.calls.of(GATEWAY) == []
+    [finish] = ledger.calls.of(FINISH)
+    assert finish.status == "error" and finish.reason is not None
+    assert finish.reason.startswith("unknown entrypoint 'GOVERN'") and "governance.agent_gateway" in finish.reason
