@@ -139,7 +139,9 @@ def test_time_based_steps():
     clock = [0.0]
     sim = TrackerSimulator(scenario="gradual-decline", step_seconds=8, clock=lambda: clock[0])
     assert sim.current_value() == 70.0
-    clock[0] = 8 * 19 + 1
+    clock[0] = 8 * 16 + 1
+    assert sim.current_value() == 54.5  # the caution band: 54.5 .. 52, a step each
+    clock[0] = 8 * 22 + 1
     assert sim.current_value() == 51.5
     clock[0] = 10_000
     assert sim.current_value() == 48.5  # the last value is held
