@@ -43,7 +43,9 @@ def levels_seen(values: list, rules: GuardianRules, start: float, late: float) -
     while t < end:
         clock[0] = t
         now = T0 + timedelta(seconds=t)
-        core.on_reading(validate_reading(reading_body(sim.current_value(), now=now), now=now, staleness_seconds=120), now)
+        core.on_reading(
+            validate_reading(reading_body(sim.current_value(), now=now), now=now, staleness_seconds=120), now
+        )
         core.drain()
         level = core.state.level
         assert level is not None
