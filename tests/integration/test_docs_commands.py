@@ -14,18 +14,20 @@ lines); the other lines are output and are not run. A `sh` block runs whole. The
 of one file run in order in the same directory (a block may use a file an earlier one wrote).
 
 Which blocks are covered (`COVERED`, files in the order they run): the README's second shell,
-schedules and payments; admin-actions' whole `temporal` flow (status, sign, pause, replay,
-resume, the two-admin resume, a foreign key refused); declared-workflows' plan; heartbeat's
-grant; ledger's signing example and a signed confirmation sent now; patches' listing and stats;
-the guardian's queries and a pushed reading (last: it pauses everything). Left unmarked: what
-needs what this test cannot give (a production Temporal and PostgreSQL, Temporal Cloud,
-Docker Compose, a key listed in the repo-spec's admins, secrets that are placeholders).
+schedules and payments (the secret, then pay and the ledger); admin-actions' whole `temporal`
+flow (status, sign, pause, replay, resume, the two-admin resume, a foreign key refused) and its
+typed data for a wallet; declared-workflows' plan; heartbeat's grant; ledger's secret, its
+signing example and a signed confirmation sent now; patches' listing and stats; the guardian's
+queries and pushed readings, by signal and over HTTP (last: they pause everything). Left
+unmarked: what needs what this test cannot give (a production Temporal and PostgreSQL, Temporal
+Cloud, Docker Compose), `govfleet admin-key new` with a key that must be listed in the
+repo-spec's admins, and the notification variables (placeholders).
 
 The fleet is started on free ports with its tracker simulator (scenario steady) on a free port;
 since a second-shell `govfleet reconcile` configures the guardian from the repo-spec plus the
 environment, the shells get the same `VOTING_TRACKER_URL` and breaker URLs as the fleet (on the
-default ports they would not need them), and the fleet's `PAYMENT_SIGNING_SECRET`, as the
-README says to export.
+default ports they would not need them), and the fleet's `PAYMENT_SIGNING_SECRET` and
+`GUARDIAN_PUSH_TOKEN`, as the docs say to export.
 """
 
 from __future__ import annotations
@@ -50,17 +52,18 @@ from tests.integration.guardian_support import eventually
 
 # Every file with marked blocks, in the order they run, and how many marked blocks it has.
 COVERED = {
-    "README.md": 3,
-    "docs/admin-actions.md": 7,
+    "README.md": 4,
+    "docs/admin-actions.md": 8,
     "docs/declared-workflows.md": 1,
     "docs/heartbeat.md": 1,
-    "docs/ledger.md": 2,
+    "docs/ledger.md": 3,
     "docs/patches.md": 2,
-    "docs/guardian.md": 1,  # last: its pushed reading pauses everything
+    "docs/guardian.md": 2,  # last: its pushed readings pause everything
 }
 MARKER = re.compile(r"^<!-- doc-test(?: (expect|expect-fail): (.*?))? -->\s*$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 SECRET = "doc-test-payment-secret-0123456789"
+PUSH_TOKEN = "doc-test-push-token"
 
 
 @dataclass
@@ -163,6 +166,7 @@ def running_up(tmp_path, make_database):
             "DATABASE_URL": make_database(),
             "LOG_FORMAT": "json",
             "PAYMENT_SIGNING_SECRET": SECRET,
+            "GUARDIAN_PUSH_TOKEN": PUSH_TOKEN,
             "VOTING_TRACKER_URL": tracker,
             "REDEMPTION_ALGORITHM_URL": tracker,
             "TREASURY_CORE_URL": tracker,
@@ -222,7 +226,13 @@ def shell_env(up: RunningUp) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in drop and k != "VIRTUAL_ENV"}
     path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
     env["PATH"] = os.pathsep.join(path if sys.prefix != sys.base_prefix else [venv_bin, *path])
-    for name in ("PAYMENT_SIGNING_SECRET", "VOTING_TRACKER_URL", "REDEMPTION_ALGORITHM_URL", "TREASURY_CORE_URL"):
+    for name in (
+        "PAYMENT_SIGNING_SECRET",
+        "GUARDIAN_PUSH_TOKEN",
+        "VOTING_TRACKER_URL",
+        "REDEMPTION_ALGORITHM_URL",
+        "TREASURY_CORE_URL",
+    ):
         env[name] = up.env[name]
     return env
 
