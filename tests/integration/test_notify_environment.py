@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from temporalio.exceptions import ApplicationError
 
 from activities.notify import EMAIL_CHANNEL, SLACK_CHANNEL, NotificationActivities
@@ -91,6 +92,37 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
     mailbox = Mailbox()
     port = free_port()  # the controller checks that it answers on its port: 0 will not do
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+SMTP_USER, SMTP_PASSWORD = "alerts", "p@ss word"
+
+
+def _authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        SMTP_USER.encode(),
+        SMTP_PASSWORD.encode(),
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_with_login() -> Iterator[tuple[Mailbox, int]]:
+    """An SMTP server that accepts mail only after AUTH (allowed without TLS on loopback here)."""
+    mailbox = Mailbox()
+    port = free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
     controller.start()
     try:
         yield mailbox, port
@@ -191,6 +223,27 @@ async def test_slack_refusal_is_retried_and_names_slacks_reason(slack, make_acti
     assert "HTTP 404: no_service" in str(info.value)
     assert "XXXXSECRET" not in str(info.value)  # the webhook's token is never in a message
     assert (await acts.deliver(req, attempt=2)).delivered == [SLACK_CHANNEL]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")  # loopback only
+async def test_smtp_login_from_the_url(smtp_with_login, make_activities):
+    """User and password come from SMTP_URL (percent-encoded); a wrong password is a failed
+    delivery that names the server, never the password."""
+    mailbox, port = smtp_with_login
+    good = await make_activities(
+        {"ADMIN_EMAIL": "admin@example.org", "SMTP_URL": f"smtp://{SMTP_USER}:p%40ss%20word@127.0.0.1:{port}"}
+    )
+    assert (await good.deliver(request(urgent=True))).delivered == [EMAIL_CHANNEL]
+    assert [rcpt for _, rcpt, _ in mailbox.messages] == [["admin@example.org"]]
+
+    bad = await make_activities(
+        {"ADMIN_EMAIL": "admin@example.org", "SMTP_URL": f"smtp://{SMTP_USER}:wrong-secret@127.0.0.1:{port}"}
+    )
+    with pytest.raises(ApplicationError) as info:
+        await bad.deliver(request(urgent=True))
+    assert f"SMTP 127.0.0.1:{port}: SMTPAuthenticationError" in str(info.value)
+    assert "wrong-secret" not in str(info.value)
+    assert len(mailbox.messages) == 1
 
 
 async def test_unreachable_smtp_server_is_retried(make_activities):
