@@ -18,7 +18,8 @@ schedules and payments (the secret, then pay and the ledger); admin-actions' who
 flow (status, sign, pause, replay, resume, the two-admin resume, a foreign key refused) and its
 typed data for a wallet; declared-workflows' plan; heartbeat's grant; ledger's secret, its
 signing example and a signed confirmation sent now; patches' listing and stats; the guardian's
-queries and pushed readings, by signal and over HTTP (last: they pause everything). Left
+queries and pushed readings, by signal (50 %: redemptions paused) and over HTTP (48 %:
+everything paused; last, as nothing resumes by itself). Left
 unmarked: what needs what this test cannot give (a production Temporal and PostgreSQL, Temporal
 Cloud, Docker Compose), `govfleet admin-key new` with a key that must be listed in the
 repo-spec's admins, and the notification variables (placeholders).
@@ -255,11 +256,10 @@ async def test_documented_commands_work_as_pasted(running_up, tmp_path):
     # Each block's shell is set up by the banner's `. activate` and `export` lines.
     prologue = "\n".join(line for line in banner.splitlines() if line.startswith((". ", "export ")))
     env = shell_env(up)
-    # Without the banner's lines a second shell finds neither command nor fleet.
-    bare = run_block("temporal workflow list", "", tmp_path, env)
-    assert bare.returncode != 0 and ("command not found" in bare.stderr or "failed connecting" in bare.stderr), (
-        bare.stderr
-    )
+    if sys.prefix != sys.base_prefix:
+        # Without the banner's lines a new shell does not find the commands (the docs' old fault).
+        bare = run_block("command -v govfleet", "", tmp_path, env)
+        assert bare.returncode != 0, bare.stdout
 
     ran: list[str] = []
     # The banner's lines themselves, as pasted (they end with commands to try).
@@ -288,18 +288,16 @@ async def test_documented_commands_work_as_pasted(running_up, tmp_path):
             if block.expect:
                 assert block.expect in said, f"{where}\n--- expected: {block.expect}"
             ran.append(str(block))
-            if os.environ.get("DOC_TEST_SHOW"):
-                print(f"=== {block} rc={result.returncode}\n{said}")
     assert len(ran) == sum(COVERED.values())
 
-    # The guardian's pushed reading (docs/guardian.md, stamped with the time it is sent) was
-    # fresh: the guardian took it and paused everything; a stale one would change nothing.
+    # The guardian's pushed readings (docs/guardian.md, stamped with the time they are sent)
+    # were fresh: the guardian took them and paused everything (and nothing resumes by itself;
+    # the level goes back up with the simulator's 70.5 %); stale ones would change nothing.
     address = next(line.split("=", 1)[1] for line in prologue.splitlines() if "TEMPORAL_ADDRESS=" in line)
     client = await connect(address)
     handle = client.get_workflow_handle("governance-guardian")
-    await eventually(lambda: _level_is(handle, "emergency", "fully_paused"), timeout=60, interval=0.5)
+    await eventually(lambda: _system_status_is(handle, "fully_paused"), timeout=60, interval=0.5)
 
 
-async def _level_is(handle, level: str, system_status: str) -> bool:
-    status = await handle.query("status")
-    return (status["governance_level"], status["system_status"]) == (level, system_status)
+async def _system_status_is(handle, system_status: str) -> bool:
+    return (await handle.query("status"))["system_status"] == system_status
