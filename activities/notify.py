@@ -10,6 +10,12 @@ with a warning):
 - `webhook`: a POST of a JSON body (`webhook_payload`) signed with HMAC-SHA256
   (`X-Govfleet-Signature: sha256=<hex>`) and carrying `X-Govfleet-Idempotency-Key`.
 
+and, from the worker's settings (the original system's variables), for every notification:
+
+- `SLACK_WEBHOOK_URL`: a Slack incoming webhook, POSTed `{"text": …}` (`slack_payload`): every
+  notification;
+- `ADMIN_EMAIL` (over `SMTP_URL`, from `SMTP_FROM`): urgent ones.
+
 Apprise URLs of the generic JSON / form / XML kinds (`json://`, `form://`, `xml://` and
 their `s` variants) also get the `X-Govfleet-Idempotency-Key` header.
 
@@ -32,7 +38,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import smtplib
+import ssl
 from collections.abc import Mapping
+from email.message import EmailMessage
 from urllib.parse import quote, urlsplit
 
 import apprise
@@ -43,29 +52,53 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest, NotificationResult
+from govfleet.domain.email_channel import SmtpServer, notification_email, parse_smtp_url
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
 from govfleet.repo_spec import NotificationsSpec, RepoSpec
+from govfleet.settings import Settings
 from govfleet.store import notifications as deliveries
 from workers.resources import Resources
 
 log = get_logger("govfleet.notify")
 
 WEBHOOK_CHANNEL = "webhook"
+SLACK_CHANNEL = "slack:SLACK_WEBHOOK_URL"
+EMAIL_CHANNEL = "email:ADMIN_EMAIL"
 APPRISE_TIMEOUT_SECONDS = 15.0
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+SMTP_TIMEOUT_SECONDS = 15.0
 DELIVERIES_TIMEOUT_SECONDS = 2.0  # waiting longer for the deliveries table only delays the notification
 _HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
 _APPRISE_HAS_TIMEOUT = "timeout" in inspect.signature(apprise.Apprise.notify).parameters
 
 
 class Channel(BaseModel):
-    name: str  # never holds a secret: 'apprise:${VAR}' or 'webhook'
-    kind: str  # 'apprise' | 'webhook'
+    name: str  # never holds a secret: 'apprise:${VAR}', 'webhook', SLACK_CHANNEL or EMAIL_CHANNEL
+    kind: str  # 'apprise' | 'webhook' | 'slack' | 'email'
     target: str | None = None  # the resolved URL (secret: never logged)
     secret: str | None = None  # the webhook's HMAC secret
     webhook_url: str | None = None
+    recipients: list[str] = []  # email
+
+
+def environment_channels(settings: Settings, urgent: bool) -> list[Channel]:
+    """The channels the worker's environment adds to every notification: Slack always, the
+    admins' email for urgent ones."""
+    channels: list[Channel] = []
+    if settings.SLACK_WEBHOOK_URL:
+        channels.append(Channel(name=SLACK_CHANNEL, kind="slack", target=settings.SLACK_WEBHOOK_URL))
+    if urgent and settings.ADMIN_EMAIL and settings.SMTP_URL:
+        channels.append(
+            Channel(name=EMAIL_CHANNEL, kind="email", target=settings.SMTP_URL, recipients=settings.admin_emails())
+        )
+    return channels
+
+
+def slack_payload(req: NotificationRequest) -> dict:
+    """What a Slack incoming webhook takes: the title in bold, then the body."""
+    return {"text": f"*{req.title}*\n{req.body}"}
 
 
 def channels_spec(spec: RepoSpec, guardian_id: object) -> NotificationsSpec:
@@ -135,9 +168,30 @@ def _where(url: str) -> str:
     return f"{p.scheme}://{host}{port}{p.path}"
 
 
+def _host(url: str) -> str:
+    """Scheme, host and port alone: a Slack webhook's path is its secret."""
+    p = urlsplit(url)
+    return f"{p.scheme}://{p.hostname or ''}{f':{p.port}' if p.port else ''}"
+
+
 def _brief(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def _smtp_send(server: SmtpServer, message: EmailMessage) -> None:
+    """One SMTP session (blocking: run in a thread)."""
+    context = ssl.create_default_context()
+    if server.security == "tls":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=SMTP_TIMEOUT_SECONDS, context=context)
+    else:
+        smtp = smtplib.SMTP(server.host, server.port, timeout=SMTP_TIMEOUT_SECONDS)
+    with smtp:
+        if server.security == "starttls":
+            smtp.starttls(context=context)
+        if server.username:
+            smtp.login(server.username, server.password or "")
+        smtp.send_message(message)
 
 
 class ChannelError(Exception):
@@ -214,9 +268,47 @@ class NotificationActivities:
         if not 200 <= resp.status_code < 300:
             raise ChannelError(channel.name, f"{_where(channel.webhook_url)} answered HTTP {resp.status_code}")
 
+    async def _send_slack(self, channel: Channel, req: NotificationRequest) -> None:
+        assert channel.target is not None
+        try:
+            resp = await self._resources.http.post(
+                channel.target,
+                json=slack_payload(req),
+                headers={IDEMPOTENCY_HEADER: req.idempotency_key, "User-Agent": "governance-fleet"},
+                timeout=WEBHOOK_TIMEOUT_SECONDS,
+            )
+        except Exception as exc:  # httpx.HTTPError; its message may hold the URL, whose path is the secret
+            raise ChannelError(channel.name, f"{_host(channel.target)}: {type(exc).__name__}") from None
+        if not 200 <= resp.status_code < 300:
+            # Slack answers a short reason (`invalid_token`, `no_service`, …) in the body.
+            raise ChannelError(
+                channel.name, f"{_host(channel.target)} answered HTTP {resp.status_code}: {resp.text[:100]}"
+            )
+
+    async def _send_email(self, channel: Channel, req: NotificationRequest) -> None:
+        assert channel.target is not None
+        server = parse_smtp_url(channel.target)
+        message = notification_email(
+            sender=self._resources.config.settings.SMTP_FROM,
+            recipients=channel.recipients,
+            title=req.title,
+            body=req.body,
+            idempotency_key=req.idempotency_key,
+            idempotency_header=IDEMPOTENCY_HEADER,
+        )
+        try:
+            await asyncio.to_thread(_smtp_send, server, message)
+        except (smtplib.SMTPException, OSError) as exc:
+            where = f"{server.host}:{server.port}"
+            raise ChannelError(channel.name, f"SMTP {where}: {type(exc).__name__}: {exc}") from None
+
     async def _send(self, channel: Channel, req: NotificationRequest) -> None:
         if channel.kind == "webhook":
             await self._send_webhook(channel, req)
+        elif channel.kind == "slack":
+            await self._send_slack(channel, req)
+        elif channel.kind == "email":
+            await self._send_email(channel, req)
         else:
             await self._send_apprise(channel, req)
 
@@ -232,6 +324,7 @@ class NotificationActivities:
             )
         spec = channels_spec(self._resources.config.spec, req.data.get("guardian_id"))
         channels, skipped = plan_channels(spec, req.urgent, self.environ)
+        channels += environment_channels(self._resources.config.settings, req.urgent)
         for name in skipped:  # warned once per channel and worker process, then logged at debug
             say = log.debug if name in self._warned else log.warning
             self._warned.add(name)

@@ -48,6 +48,39 @@ def clear(data_dir: Path) -> None:
         pass
 
 
+def shell_hints(
+    *,
+    temporal_address: str,
+    embedded_temporal: bool,
+    data_dir: Path,
+    service_port: int,
+    venv_bin: Path | None,
+    cwd: Path,
+) -> list[str]:
+    """What a second shell needs for the `temporal` CLI and the `govfleet` commands, as lines to
+    paste (the `govfleet up` banner): the venv on PATH, `TEMPORAL_ADDRESS` when our dev server is
+    not where the CLI looks by default, `GOVFLEET_DATA_DIR` when the state is elsewhere (the
+    commands find the fleet through its fleet.json), `SERVICE_PORT` when the API is not on its
+    default port (`govfleet pay` sends there), and first commands to try."""
+    defaults = Settings.model_fields
+    lines: list[str] = []
+    if venv_bin is not None and (venv_bin / "activate").exists():
+        try:
+            where = venv_bin.relative_to(cwd)
+        except ValueError:
+            where = venv_bin
+        lines.append(f". {where / 'activate'}")
+    if embedded_temporal and temporal_address != EMBEDDED_TEMPORAL_ADDRESS:
+        lines.append(f"export TEMPORAL_ADDRESS={temporal_address}")
+    if data_dir.resolve() != (cwd / str(defaults["GOVFLEET_DATA_DIR"].default)).resolve():
+        lines.append(f"export GOVFLEET_DATA_DIR={data_dir}")
+    if service_port != defaults["SERVICE_PORT"].default:
+        lines.append(f"export SERVICE_PORT={service_port}")
+    lines.append("temporal workflow list")
+    lines.append("govfleet status")
+    return lines
+
+
 def running(settings: Settings) -> dict | None:
     """The addresses of a live `govfleet up` under the configured data dir, if any."""
     path = Path(settings.GOVFLEET_DATA_DIR) / FLEET_FILE

@@ -11,11 +11,13 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from govfleet.domain.billing import DEFAULT_MAX_PURCHASE_USD_CENTS, parse_max_purchase
+from govfleet.domain.email_channel import SmtpServer, parse_addresses, parse_smtp_url
 from govfleet.domain.payment_signature import DEFAULT_TOLERANCE_SECONDS
 from govfleet.repo_spec import RepoSpec, RepoSpecError, format_validation_error, load_repo_spec
 
@@ -72,6 +74,14 @@ class Settings(BaseSettings):
     PAYMENT_SIGNING_SECRET_PREVIOUS: str | None = Field(None, repr=False)
     PAYMENT_SIGNATURE_TOLERANCE_SECONDS: int = Field(DEFAULT_TOLERANCE_SECONDS, ge=1, le=3600)
 
+    # Notification channels from the environment, beside repo-spec's guardian.notifications
+    # (docs/guardian.md, "Notifications"): a Slack incoming webhook gets every notification;
+    # ADMIN_EMAIL (comma-separated) gets the urgent ones, through the SMTP server of SMTP_URL.
+    SLACK_WEBHOOK_URL: str | None = Field(None, repr=False)
+    ADMIN_EMAIL: str | None = None
+    SMTP_URL: str | None = Field(None, repr=False)  # smtp://[user:password@]host[:port], smtp+starttls://, smtps://
+    SMTP_FROM: str = "governance-fleet@localhost"
+
     LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
     LOG_LEVEL: str = "INFO"
 
@@ -99,6 +109,59 @@ class Settings(BaseSettings):
                 "(e.g. the output of `openssl rand -hex 32`)"
             )
         return v
+
+    @field_validator("SLACK_WEBHOOK_URL", "ADMIN_EMAIL", "SMTP_URL", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("SLACK_WEBHOOK_URL")
+    @classmethod
+    def _slack_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parts = urlsplit(v.strip())
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                # The value is a secret (its path is the token): never echoed.
+                raise ValueError("must be the webhook's http(s) URL (e.g. https://hooks.slack.com/services/T…/B…/…)")
+            return v.strip()
+        return v
+
+    @field_validator("ADMIN_EMAIL")
+    @classmethod
+    def _admin_email(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_addresses(v)
+        return v
+
+    @field_validator("SMTP_URL")
+    @classmethod
+    def _smtp_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_smtp_url(v.strip())
+            return v.strip()
+        return v
+
+    @field_validator("SMTP_FROM")
+    @classmethod
+    def _smtp_from(cls, v: str) -> str:
+        parse_addresses(v)
+        return v
+
+    @model_validator(mode="after")
+    def _email_needs_a_server(self) -> Settings:
+        if self.ADMIN_EMAIL and not self.SMTP_URL:
+            raise ValueError(
+                "ADMIN_EMAIL is set but SMTP_URL is not: set SMTP_URL to the mail server "
+                "(e.g. smtp://mail.example.org:25), or unset ADMIN_EMAIL"
+            )
+        return self
+
+    def admin_emails(self) -> list[str]:
+        """ADMIN_EMAIL's addresses (none when unset)."""
+        return parse_addresses(self.ADMIN_EMAIL) if self.ADMIN_EMAIL else []
+
+    def smtp_server(self) -> SmtpServer | None:
+        return parse_smtp_url(self.SMTP_URL) if self.SMTP_URL else None
 
     def payment_signing_secrets(self) -> list[str]:
         """The secrets a payment confirmation may be signed with (none: payments are refused)."""

@@ -14,7 +14,8 @@ Serves
   `POST /sim/scenario` (`{"scenario": "rapid-drop", "per_request": false}`),
   `POST /sim/fail` (`{"action": "pause", "times": 2, "status": 503}`), `POST /sim/reset`.
 
-Scenarios (`SCENARIOS`): steady, gradual-decline (70 -> 51 -> 48.5), rapid-drop (70 then 48),
+Scenarios (`SCENARIOS`): steady, gradual-decline (70 -> 52 -> 48.5, each band of the decision
+table long enough to be seen: `gradual_decline`), rapid-drop (70 then 48),
 recovery (48 -> 70), oscillate (crossing the caution, warning and critical thresholds
 repeatedly) and garbage (every reading invalid in a different way). Scripted values may also
 be `"timeout"`: that reading is answered only after `slow_seconds` (default 5 s), longer than
@@ -37,6 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,13 +47,53 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from govfleet.api.server import RunningApi, start_api
+from govfleet.domain.guardian.levels import GuardianRules
 from govfleet.domain.timestamps import iso_utc
 
 TOTAL_VOTES = 10_000
 
 
-def _gradual() -> list[float]:
-    return [float(v) for v in range(70, 51, -1)] + [51.5, 51.0, 50.5, 50.0, 49.5, 49.0, 48.5]
+DEFAULT_STEP_SECONDS = 8.0
+# How much longer than a check interval a band of the demo's decline lasts: room for a check
+# that runs late on a busy machine.
+DEMO_MARGIN_SECONDS = 15.0
+BAND_SPACING = Decimal("0.5")  # holder-control points between two values within a band
+
+
+def _band(upper: Decimal, lower: Decimal, seconds: float, step_seconds: float) -> list[float]:
+    """Values in [lower, upper), 0.5 apart from just below `upper`, each held for as many steps
+    as it takes for the band to last at least `seconds`."""
+    values = [upper - BAND_SPACING * i for i in range(1, int((upper - lower) / BAND_SPACING) + 1)]
+    values = [v for v in values if v >= lower] or [lower]
+    hold = max(1, math.ceil(math.ceil(seconds / step_seconds) / len(values)))
+    return [float(v) for v in values for _ in range(hold)]
+
+
+def gradual_decline(
+    rules: GuardianRules | None = None,
+    step_seconds: float = DEFAULT_STEP_SECONDS,
+    margin_seconds: float = DEMO_MARGIN_SECONDS,
+) -> list[float]:
+    """The demo's decline, one value per step: 70 down to the caution threshold a point a step,
+    then the caution, warning and critical bands, then below the emergency threshold (held).
+
+    A guardian checks at the interval of its current level, so it sees a band only if the band
+    lasts longer than that interval: the caution band lasts the normal interval plus
+    `margin_seconds`, the warning band the caution interval plus the margin, the critical band
+    the critical interval plus the margin. Whatever moment in its interval the decline starts
+    at, a guardian with these rules walks normal -> caution -> warning -> critical -> emergency
+    (docs/guardian.md, "The tracker simulator")."""
+    r = rules or GuardianRules()
+    above = [float(v) for v in range(70, math.ceil(r.caution_threshold) - 1, -1) if v >= r.caution_threshold]
+    return [
+        *above,
+        *_band(r.caution_threshold, r.warning_threshold, r.monitoring_interval_normal + margin_seconds, step_seconds),
+        *_band(r.warning_threshold, r.critical_threshold, r.monitoring_interval_caution + margin_seconds, step_seconds),
+        *_band(
+            r.critical_threshold, r.emergency_threshold, r.monitoring_interval_critical + margin_seconds, step_seconds
+        ),
+        float(r.emergency_threshold - BAND_SPACING),
+    ]
 
 
 def _recovery() -> list[float]:
@@ -61,15 +103,21 @@ def _recovery() -> list[float]:
 
 SCENARIOS: dict[str, list[Any]] = {
     "steady": [70.5],
-    "gradual-decline": _gradual(),
+    "gradual-decline": gradual_decline(),  # for the default rules; `scenario_values` fits it to others
     "rapid-drop": [70.0, 70.0, 70.0, 48.0],
     "recovery": _recovery(),
     "oscillate": [60.0, 56.0, 54.0, 52.5, 51.5, 50.5, 51.5, 52.5, 54.0, 56.0],
     "garbage": ["out_of_range", "votes_mismatch", "stale", "not_json", "http_500", "missing_field", "string_value"],
 }
 CYCLIC = {"oscillate", "garbage"}
-DEFAULT_STEP_SECONDS = 8.0
 TIMEOUT = "timeout"  # a scripted value: the reading is answered only after `slow_seconds`
+
+
+def scenario_values(name: str, rules: GuardianRules | None = None, step_seconds: float = DEFAULT_STEP_SECONDS) -> list:
+    """A scenario's values; gradual-decline fitted to the guardian's rules and the step."""
+    if name == "gradual-decline":
+        return gradual_decline(rules, step_seconds)
+    return list(SCENARIOS[name])
 
 
 def reading_body(h: float, *, now: datetime | None = None) -> dict[str, Any]:
@@ -144,6 +192,8 @@ class TrackerSimulator:
     breaker_delay_seconds: float = 0.0
     # When each reading was asked for (time.monotonic()), the most recent ones.
     reading_arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    # The guardian's rules, which gradual-decline is fitted to (`scenario_values`); None: the defaults.
+    rules: GuardianRules | None = None
     _changed: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
@@ -155,7 +205,8 @@ class TrackerSimulator:
         if name not in SCENARIOS:
             raise ValueError(f"unknown scenario {name!r} (one of {', '.join(SCENARIOS)})")
         self.scenario = name
-        self._script(list(SCENARIOS[name]), cyclic=name in CYCLIC, per_request=per_request, step_seconds=step_seconds)
+        values = scenario_values(name, self.rules, step_seconds or self.step_seconds)
+        self._script(values, cyclic=name in CYCLIC, per_request=per_request, step_seconds=step_seconds)
 
     def set_values(
         self, values: list[Any], *, per_request: bool = True, cyclic: bool = False, step_seconds: float | None = None

@@ -347,6 +347,14 @@ async def _start_fleet(
     st.stoppers.append(("services", services.stop))
     security = "" if plain else " (" + _security() + ")"
     reuse_note = "  (PostgreSQL left running earlier, reused)" if reused else ""
+    hints = local_fleet.shell_hints(
+        temporal_address=address,
+        embedded_temporal=temporal is not None,
+        data_dir=data_dir,
+        service_port=config.settings.SERVICE_PORT,
+        venv_bin=Path(sys.prefix) / "bin" if sys.prefix != sys.base_prefix else None,
+        cwd=Path.cwd(),
+    )
     print(
         "\n".join(
             [
@@ -358,6 +366,8 @@ async def _start_fleet(
                 *[f"  {name + ':':<14} {where}" for name, where in services.described],
                 f"  State:         {data_dir}",
                 "  Stop:          Ctrl-C (stops everything started here)",
+                "  Another shell: " + hints[0],
+                *[f"                 {line}" for line in hints[1:]],
                 "",
             ]
         ),

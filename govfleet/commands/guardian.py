@@ -8,11 +8,15 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from govfleet.db import StartupError
 from govfleet.logging import get_logger
 from govfleet.settings import Config
 from govfleet.simulator import DEFAULT_STEP_SECONDS, SCENARIOS, RunningSimulator, TrackerSimulator, start_simulator
+
+if TYPE_CHECKING:
+    from govfleet.domain.guardian.levels import GuardianRules
 
 log = get_logger("govfleet.guardian")
 
@@ -41,13 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def make_simulator(
-    scenario: str, *, step_seconds: float = DEFAULT_STEP_SECONDS, per_request: bool = False
+    scenario: str,
+    *,
+    step_seconds: float = DEFAULT_STEP_SECONDS,
+    per_request: bool = False,
+    rules: GuardianRules | None = None,
 ) -> TrackerSimulator:
     if scenario not in SCENARIOS:
         raise StartupError(f"--scenario {scenario!r} is not a tracker scenario; use one of {', '.join(SCENARIOS)}")
     if step_seconds <= 0:
         raise StartupError(f"--step-seconds must be positive, got {step_seconds:g}")
-    return TrackerSimulator(scenario=scenario, step_seconds=step_seconds, per_request=per_request)
+    return TrackerSimulator(scenario=scenario, step_seconds=step_seconds, per_request=per_request, rules=rules)
 
 
 def cmd_tracker_sim(args: argparse.Namespace) -> int:
@@ -93,11 +101,14 @@ def demo_config(config: Config, sim: RunningSimulator | None) -> Config:
     return Config(settings=config.settings, spec=config.spec.model_copy(update={"guardian": guardian}))
 
 
-async def start_simulator_for_up(args: argparse.Namespace, services) -> RunningSimulator | None:
-    """`govfleet up`: the tracker simulator for the demo, unless --no-simulator."""
+async def start_simulator_for_up(
+    args: argparse.Namespace, services, rules: GuardianRules | None = None
+) -> RunningSimulator | None:
+    """`govfleet up`: the tracker simulator for the demo, unless --no-simulator. The decline
+    is fitted to the guardian's `rules`, so that the guardian shows every level on the way down."""
     if getattr(args, "no_simulator", False):
         return None
-    simulator = make_simulator(getattr(args, "scenario", "gradual-decline"))
+    simulator = make_simulator(getattr(args, "scenario", "gradual-decline"), rules=rules)
     port = getattr(args, "tracker_port", 8922)
     try:
         sim = await start_simulator(simulator, port=port)

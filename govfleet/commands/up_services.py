@@ -40,7 +40,7 @@ async def _start(services: Services, config: Config, client: Client, database_ur
     # The tracker simulator for the demo (unless --no-simulator); the guardian block points at it.
     from govfleet.commands.guardian import demo_config, start_simulator_for_up
 
-    config = demo_config(config, await start_simulator_for_up(args, services))
+    config = demo_config(config, await start_simulator_for_up(args, services, config.spec.guardian.rules))
 
     # Declared workflows (guardians, status, watchdog): the same reconcile as `govfleet reconcile`.
     from govfleet.commands.schedules import reconcile_workflows_on_start

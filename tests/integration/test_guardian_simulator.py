@@ -139,7 +139,9 @@ def test_time_based_steps():
     clock = [0.0]
     sim = TrackerSimulator(scenario="gradual-decline", step_seconds=8, clock=lambda: clock[0])
     assert sim.current_value() == 70.0
-    clock[0] = 8 * 19 + 1
+    clock[0] = 8 * 16 + 1
+    assert sim.current_value() == 54.5  # the caution band: 54.5 .. 52, a step each
+    clock[0] = 8 * 22 + 1
     assert sim.current_value() == 51.5
     clock[0] = 10_000
     assert sim.current_value() == 48.5  # the last value is held
@@ -214,3 +216,29 @@ def test_demo_config_without_simulator_is_the_repo_spec(config):
     assert cfg.guardian_id == "governance-guardian"
     assert cfg.tracker_url == config.spec.guardian.tracker.url
     assert [b.url for b in cfg.breakers] == [b.url for b in config.spec.guardian.breakers]
+
+
+async def test_up_fits_the_demo_decline_to_the_guardians_rules():
+    """`govfleet up` hands the guardian's rules to the simulator: with a 60 s normal interval
+    the caution band of the demo lasts at least 75 s (docs/guardian.md, "The tracker simulator")."""
+    import argparse
+    from decimal import Decimal
+
+    from govfleet.commands.guardian import start_simulator_for_up
+    from govfleet.commands.up_services import Services
+    from govfleet.domain.guardian.levels import GuardianRules
+
+    services = Services()
+    args = argparse.Namespace(no_simulator=False, scenario="gradual-decline", tracker_port=free_port())
+    running = await start_simulator_for_up(args, services, GuardianRules(monitoring_interval_normal=60))
+    try:
+        assert running is not None
+        values = running.sim.values
+        caution = [v for v in values if Decimal("52") <= Decimal(str(v)) < Decimal("55")]
+        assert len(caution) * running.sim.step_seconds >= 60 + 15
+        assert values != SCENARIOS["gradual-decline"]  # the default one is fitted to 30 s
+        async with httpx.AsyncClient() as http:  # the simulator serves in this event loop
+            reading = (await http.get(f"{running.url}/voting/governance", timeout=10)).json()
+        assert reading["holder_control_percentage"] == 70.0
+    finally:
+        await services.stop()

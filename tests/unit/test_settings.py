@@ -52,3 +52,42 @@ def test_bad_integer_names_the_variable():
     with pytest.raises(ConfigError) as info:
         load_settings({"MONITORING_INTERVAL_CRITICAL": "0"})
     assert "MONITORING_INTERVAL_CRITICAL" in str(info.value)
+
+
+def test_original_notification_variables():
+    s = load_settings(
+        {
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/SECRETTOKEN",
+            "ADMIN_EMAIL": "admin@fullpotential.com, ops@fullpotential.com",
+            "SMTP_URL": "smtp+starttls://mailer:p%40ss@mail.example.org",
+        }
+    )
+    assert s.admin_emails() == ["admin@fullpotential.com", "ops@fullpotential.com"]
+    server = s.smtp_server()
+    assert server is not None
+    assert (server.host, server.port, server.security, server.username, server.password) == (
+        "mail.example.org",
+        587,
+        "starttls",
+        "mailer",
+        "p@ss",
+    )
+    assert "SECRETTOKEN" not in repr(s) and "p%40ss" not in repr(s) and "p@ss" not in repr(server)
+    assert load_settings({"SLACK_WEBHOOK_URL": "", "ADMIN_EMAIL": " "}).SLACK_WEBHOOK_URL is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ADMIN_EMAIL": "admin@example.org"}, "ADMIN_EMAIL is set but SMTP_URL is not"),
+        ({"ADMIN_EMAIL": "admin", "SMTP_URL": "smtp://mail"}, "ADMIN_EMAIL: 'admin' is not an email address"),
+        ({"SMTP_URL": "http://mail.example.org"}, "SMTP_URL: scheme 'http' is not one of smtp://"),
+        ({"SMTP_URL": "smtp://"}, "SMTP_URL: names no host"),
+        ({"SLACK_WEBHOOK_URL": "hooks.slack.com/services/SECRETTOKEN"}, "SLACK_WEBHOOK_URL: must be the webhook's"),
+    ],
+)
+def test_bad_notification_variables_are_one_clear_error(env, message):
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert message in str(info.value)
+    assert "SECRETTOKEN" not in str(info.value)
