@@ -385,14 +385,25 @@ async def reconcile(
     return report
 
 
-async def _tell_status(client: Client, task_queue: str) -> None:
-    """Best-effort: the status workflow re-reads the schedules (it rebuilds on start anyway)."""
-    from govfleet.contracts.status import StatusUpdate
-    from govfleet.status_client import tell_status
+STATUS_REFRESH_SECONDS = 15.0
 
+
+async def _tell_status(client: Client, task_queue: str) -> None:
+    """The status workflow reads the schedules again before the reconcile returns (update
+    `refresh`), so a status read after it shows them (docs/status.md, "Read your writes").
+    Best-effort: when no worker polls, or none answers within STATUS_REFRESH_SECONDS, a signal is
+    left instead (the status workflow rebuilds on start anyway); a reconcile never fails for the read model."""
+    from govfleet.contracts.status import StatusUpdate
+    from govfleet.status_client import refresh_status, tell_status, workers_poll
+
+    update = StatusUpdate(schedules_changed=True, source="reconciler")
     try:
-        await asyncio.wait_for(
-            tell_status(client, task_queue, StatusUpdate(schedules_changed=True, source="reconciler")), 10
-        )
+        if await workers_poll(client, task_queue):
+            await asyncio.wait_for(refresh_status(client, task_queue, update), STATUS_REFRESH_SECONDS)
+            return
+    except Exception as exc:
+        log.warning("the status workflow did not confirm the new schedules; signalling it", error=str(exc)[:200])
+    try:
+        await asyncio.wait_for(tell_status(client, task_queue, update), 10)
     except Exception as exc:  # never fail a reconcile for the read model
         log.warning("could not tell the status workflow that schedules changed", error=str(exc))

@@ -56,7 +56,7 @@ def create_app(
     database_url: str | None = None,
     pool: db.DbPool | None = None,
     clock: Clock = utc_now,
-    cache_ttl: float = 2.0,
+    cache_ttl: float = 30.0,
     query_timeout: float = 3.0,
     pool_size: int = 10,
     admin_gate: AdminGate | None = None,

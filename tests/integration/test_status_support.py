@@ -111,7 +111,12 @@ async def status_worker(client: Client, config: Config, database_url: str, task_
             client,
             task_queue=task_queue,
             workflows=[GovernanceStatusWorkflow],
-            activities=[reads.read_status_db, reads.read_schedules, StatusActivities(resources).notify_status],
+            activities=[
+                reads.read_status_db,
+                reads.read_schedules,
+                reads.status_changed,
+                StatusActivities(resources).notify_status,
+            ],
         ):
             yield resources
     finally:
