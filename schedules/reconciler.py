@@ -73,7 +73,7 @@ class ReconcileError(RuntimeError):
 # --- building Temporal objects --------------------------------------------------------------
 
 
-def _memo(d: DesiredSchedule, owner: str) -> dict:
+def schedule_memo(d: DesiredSchedule, owner: str) -> dict:
     return {MEMO_KEY: {"owner": owner, "spec_hash": d.spec_hash, "spec": d.canonical()}}
 
 
@@ -94,7 +94,7 @@ def build_schedule(d: DesiredSchedule, owner: str, state: ScheduleState | None =
             id=d.schedule_id,
             task_queue=d.task_queue,
             execution_timeout=timedelta(seconds=d.execution_timeout_seconds),
-            memo=_memo(d, owner),
+            memo=schedule_memo(d, owner),
         ),
         spec=spec,
         policy=SchedulePolicy(
@@ -135,7 +135,7 @@ _OVERLAP_NAMES = {int(v): k.removeprefix("SCHEDULE_OVERLAP_POLICY_") for k, v in
 
 async def actual_from_description(client: Client, desc: ScheduleDescription) -> ActualSchedule:
     sched = desc.schedule
-    schedule_memo = _owner_of(await desc.memo())
+    memo_of_schedule = _owner_of(await desc.memo())
     action = sched.action
     action_memo: dict = {}
     observed: dict = {}
@@ -147,7 +147,7 @@ async def actual_from_description(client: Client, desc: ScheduleDescription) -> 
     # The server fills in its default window; an absent one is reported as drift (observed None).
     window = sched.policy.catchup_window
     observed["catchup_window_seconds"] = int(window.total_seconds()) if window is not None else None
-    owner = action_memo.get("owner") or schedule_memo.get("owner")
+    owner = action_memo.get("owner") or memo_of_schedule.get("owner")
     return ActualSchedule(
         schedule_id=desc.id,
         owner=owner,
@@ -271,7 +271,7 @@ class _Counter:
 async def _create(client: Client, d: DesiredSchedule, owner: str, c: _Counter) -> ItemOutcome:
     try:
         c.writes += 1
-        await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=_memo(d, owner))
+        await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=schedule_memo(d, owner))
         return ItemOutcome(d.schedule_id, "create", "created")
     except ScheduleAlreadyRunningError:
         # Another reconciler (or a person) got there first: re-read and re-plan this one id.
