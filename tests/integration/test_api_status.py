@@ -368,7 +368,7 @@ async def test_openapi_documents_every_endpoint(http):
 async def test_gov_page_is_served(http):
     resp = await http.get("/gov")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
-    assert "/api/v1/governance/status" in resp.text and "setInterval(refresh, POLL_MS)" in resp.text
+    assert "/api/v1/governance/status/extended" in resp.text and "setInterval(refresh, POLL_MS)" in resp.text
 
 
 async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
