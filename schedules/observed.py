@@ -67,8 +67,8 @@ async def observe_schedules(client: Client, spec: RepoSpec, task_queue: str) -> 
             continue
         if workflow != GOVERNANCE_RUN_WORKFLOW:
             continue
-        args = stored.get("args") if isinstance(stored.get("args"), dict) else {}
-        charter = str(args.get("charter") or sid.split(":", 1)[-1])
+        args = stored.get("args")
+        charter = str((args.get("charter") if isinstance(args, dict) else None) or sid.split(":", 1)[-1])
         cron, tz = stored.get("cron"), stored.get("timezone")
         if not isinstance(cron, str):
             cron, tz = crons.get(sid, (None, None))
