@@ -102,6 +102,7 @@ def create_app(
         http = httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0))
         closers.append(http.aclose)
         status = StatusService(cfg, temporal, p, clock=clock, cache_ttl=cache_ttl, query_timeout=query_timeout)
+        closers.append(status.close)
         app.state.ctx = ApiContext(
             config=cfg,
             client=temporal,

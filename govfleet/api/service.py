@@ -19,6 +19,7 @@ at most once per `restart_interval`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from temporalio.client import Client
 
+from govfleet import db
 from govfleet.contracts.status import SNAPSHOT_QUERY, STATUS_WORKFLOW_ID, SnapshotQueryResult, StatusState, StatusUpdate
-from govfleet.db import DbPool
+from govfleet.db import DbConnection, DbPool
 from govfleet.domain.status import (
     GovernanceStatusExtended,
     GovernanceStatusV1,
@@ -113,23 +115,43 @@ class StatusService:
         self._inflight: tuple[int | None, asyncio.Future] | None = None
         self._last_restart = float("-inf")
         self._rendered: tuple[Snapshot, datetime, datetime | None, bytes] | None = None
+        self._version_conn: DbConnection | None = None
         self._versions = _VersionGate(self._read_version)
 
     async def _read_version(self) -> int:
+        """On a connection of its own (autocommit: one round trip, no pool checkout); a broken
+        one is dropped and the next read connects again."""
         if self.pool is None:
             raise RuntimeError("no database configured")
-        async with self.pool.connection(timeout=self.query_timeout) as conn:
-            return await status_store.read_status_version(conn)
+        conn = self._version_conn
+        if conn is None or conn.closed:
+            conninfo = self.pool.conninfo
+            if not isinstance(conninfo, str):
+                raise RuntimeError("the pool's connection string is computed; cannot open the version connection")
+            conn = self._version_conn = await db.connect_autocommit(conninfo, self.query_timeout)
+        try:
+            return await asyncio.wait_for(status_store.read_status_version(conn), self.query_timeout)
+        except BaseException:
+            self._version_conn = None
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
+
+    async def close(self) -> None:
+        conn, self._version_conn = self._version_conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def snapshot(self) -> Snapshot:
         """The read model, current for every change committed before this call."""
-        if self.cache_ttl <= 0:
-            return await self._fresh(None)
         try:
             version: int | None = await self._versions.current()
         except Exception as exc:  # the database does not answer: nothing to validate a copy with
             log.warning("status version unreadable; reading everything", error=str(exc)[:200])
             version = None
+        if self.cache_ttl <= 0:  # no copy kept: read everything (concurrent reads of one version shared)
+            return await self._fresh(version)
         cached = self._cached
         if cached is not None and version is not None and cached.version == version:
             # A fallback copy is kept only briefly: the workflow is asked again soon.

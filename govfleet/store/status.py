@@ -57,7 +57,8 @@ async def read_status_version(conn: DbConnection) -> int:
     every change the status shows, so an unchanged number means an unchanged answer."""
     cur = await conn.execute("SELECT version FROM status_version WHERE id = 1")
     row = await cur.fetchone()
-    await conn.commit()
+    if not conn.autocommit:
+        await conn.commit()
     return int(_col(row, "version")) if row is not None else 0
 
 
