@@ -168,12 +168,21 @@ class DeclaredSchedule(Protocol):
     def cron(self) -> str: ...
     @property
     def timezone(self) -> str: ...
+    @property
+    def schedule_id(self) -> str: ...
 
 
 def schedule_entries(declared: Iterable[DeclaredSchedule]) -> list[ScheduleEntry]:
-    """The status surface's view of the declared schedules (not yet checked for pauses)."""
+    """The repo-spec's schedules as the status surface's fallback sees them: times from the cron
+    arithmetic (`cron-fallback`), no pause state (Temporal was not asked)."""
     return [
-        ScheduleEntry(charter=s.charter, cron=s.cron, timezone=s.timezone, name=display_name(s.charter))
+        ScheduleEntry(
+            charter=s.charter,
+            cron=s.cron,
+            timezone=s.timezone,
+            name=display_name(s.charter),
+            schedule_id=s.schedule_id,
+        )
         for s in declared
     ]
 
