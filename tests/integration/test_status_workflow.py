@@ -320,3 +320,54 @@ def test_database_fixture_isolated(status_db):
     with psycopg.connect(status_db) as conn:
         n = conn.execute("SELECT count(*) FROM governance_runs").fetchone()[0]
     assert n == 13
+
+
+async def test_temporal_times_are_read_again_before_they_run_out(dev_env, make_database, tmp_path, task_queue):
+    """A schedule firing every 2 s: Temporal lists about ten times; the workflow reads them again
+    when fewer than 3 are left, so the times it holds stay ahead, and each read that changed them
+    bumps the status version (what API processes validate their copy against)."""
+    from temporalio.client import ScheduleIntervalSpec
+
+    from schedules.desired import default_owner, desired_schedules
+    from schedules.reconciler import build_schedule, schedule_memo
+    from tests.integration.test_status_support import isolated_client
+
+    client = await isolated_client(dev_env)
+    url = make_database()
+    config = write_spec(
+        tmp_path, [{"charter": "FAST", "cron": "* * * * *"}], environ={"TEMPORAL_TASK_QUEUE": task_queue}
+    )
+    owner = default_owner(config.spec)
+    [d] = [d for d in desired_schedules(config.spec, unique("idle")) if d.args.get("charter") == "FAST"]
+    schedule = build_schedule(d, owner)
+    schedule.spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=2))])
+    await client.create_schedule(d.schedule_id, schedule, memo=schedule_memo(d, owner))
+
+    def version() -> int:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT version FROM status_version").fetchone()[0]
+
+    async with status_worker(client, config, url, task_queue):
+        handle = await client.start_workflow(
+            GovernanceStatusWorkflow.run,
+            StatusWorkflowInput(debounce_seconds=0),
+            id=unique("status"),
+            task_queue=task_queue,
+        )
+        try:
+            snap = await _wait_rebuilt(handle)
+            first = snap.state.schedules[0].next_times
+            assert len(first) >= 5 and snap.state.schedules[0].source == "temporal"
+            before = version()
+            # Past the last time of the first list: only a new read can have moved the times on.
+            later = await _eventually(
+                lambda: handle.query(GovernanceStatusWorkflow.snapshot),
+                lambda s: s.state.schedules[0].next_times[-1] > first[-1] + timedelta(seconds=4),
+                timeout=60,
+            )
+            assert later.state.schedules[0].next_times[0] > datetime.now(UTC) - timedelta(seconds=10)
+            assert version() > before
+            body = assert_contract(await _query(handle), now=datetime.now(UTC) - timedelta(seconds=1))
+            assert [r["name"] for r in body["upcomingRuns"]] == ["Fast"]
+        finally:
+            await handle.terminate()
