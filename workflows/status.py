@@ -75,6 +75,8 @@ class GovernanceStatusWorkflow:
         self._input = input
         self._state = input.state.model_copy(deep=True) if input.state else StatusState()
         self._dirty: set[str] = set()
+        self._schedule_reads = 0  # schedules reads started in this run
+        self._schedules_applied = 0  # the newest read whose result is in the state
 
     @workflow.run
     async def run(self, input: StatusWorkflowInput) -> None:
@@ -128,12 +130,23 @@ class GovernanceStatusWorkflow:
     async def _rebuild(self, *, db: bool, schedules: bool) -> None:
         errors = []
         if schedules:
+            # Reads may overlap (the main loop's and update `refresh`'s): an older read that
+            # finishes later must not overwrite a newer one.
+            self._schedule_reads += 1
+            read = self._schedule_reads
             try:
                 res = await workflow.execute_activity_method(
                     StatusReadActivities.read_schedules,
                     ReadSchedulesInput(check_temporal=self._input.check_temporal_schedules),
                     **STATUS_READ,
                 )
+                if read < self._schedules_applied:
+                    res = None
+            except ActivityError as err:
+                errors.append(f"schedules: {cause_message(err)}")
+                res = None
+            if res is not None:
+                self._schedules_applied = read
                 s = self._state
                 changed = (res.schedules, res.heartbeat_paused, res.not_ours) != (
                     s.schedules,
@@ -149,9 +162,10 @@ class GovernanceStatusWorkflow:
                 s.schedules_read_at = workflow.now()
                 if changed and workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
                     # After the state changed: an API that sees the new version queries this state.
-                    await workflow.execute_activity_method(StatusReadActivities.status_changed, **STATUS_READ)
-            except ActivityError as err:
-                errors.append(f"schedules: {cause_message(err)}")
+                    try:
+                        await workflow.execute_activity_method(StatusReadActivities.status_changed, **STATUS_READ)
+                    except ActivityError as err:
+                        errors.append(f"status version: {cause_message(err)}")
         if db:
             try:
                 got = await workflow.execute_activity_method(
@@ -191,7 +205,7 @@ class GovernanceStatusWorkflow:
     async def refresh(self, update: StatusUpdate) -> None:
         """Like signal `update`, but returns only once the change is in the read model: schedules
         (and with `system_credits`, the balance) read again now, not debounced, and the status
-        version bumped. The reconciler waits for it."""
+        version bumped when they changed. The reconciler waits for it."""
         self._apply(update)
         await self._rebuild(db=update.system_credits is not None, schedules=update.schedules_changed)
 
