@@ -63,11 +63,11 @@ async def test_a_read_after_a_payment_shows_it(http, stack):
 async def test_a_read_after_a_run_is_charged_shows_the_new_balance(http, stack):
     before = await credits(http)
     assert await credits(http) == before
-    run_id = unique("governance:COMMUNITY-ryw")
+    run_id = unique("run-ryw")
     handle = await stack.client.start_workflow(
         GOVERNANCE_RUN_WORKFLOW,
         GovernanceRunInput(
-            schedule_id="governance:COMMUNITY",
+            schedule_id=stack.config.spec.governance.schedules[0].schedule_id,
             charter="COMMUNITY",
             entrypoint="BRIEF",
             credits_per_run=1_000_000,
@@ -93,11 +93,11 @@ async def test_a_read_after_a_run_is_charged_shows_the_new_balance(http, stack):
 
 async def test_a_refused_run_shows_its_outcome_and_reason(http, stack):
     await credits(http)
-    run_id = unique("governance:COMMUNITY-refused")
+    run_id = unique("run-refused")
     await stack.client.execute_workflow(
         GOVERNANCE_RUN_WORKFLOW,
         GovernanceRunInput(
-            schedule_id="governance:COMMUNITY",
+            schedule_id=stack.config.spec.governance.schedules[0].schedule_id,
             charter="COMMUNITY",
             entrypoint="BRIEF",
             credits_per_run=2_000_000,
