@@ -184,7 +184,9 @@ class StatusService:
 
     async def _take(self, version: int | None) -> Snapshot:
         facts = None
-        if self.pool is not None:
+        # No version: the database did not answer a moment ago; the workflow's own copy of the
+        # facts is used rather than waiting for the database again.
+        if self.pool is not None and version is not None:
             try:
                 facts = await self._database_facts()
             except Exception as exc:
@@ -205,6 +207,8 @@ class StatusService:
             except Exception as exc:  # not started, no worker, Temporal unreachable
                 log.warning("status workflow did not answer; schedules from the repo-spec", error=str(exc)[:200])
                 await self._restart_workflow()
+        if facts is None and self.pool is not None and version is None:
+            facts = await self._database_facts()  # the workflow did not answer either: one more try
         if facts is None:
             raise RuntimeError("neither the status workflow nor the database answered")
         return Snapshot(self._from_spec(*facts), "database", time.monotonic(), version)
