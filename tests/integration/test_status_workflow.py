@@ -369,5 +369,7 @@ async def test_temporal_times_are_read_again_before_they_run_out(dev_env, make_d
             assert version() > before
             body = assert_contract(await _query(handle), now=datetime.now(UTC) - timedelta(seconds=1))
             assert [r["name"] for r in body["upcomingRuns"]] == ["Fast"]
+            if recording():  # the path of patch `status-schedules-from-temporal`
+                await save_golden(handle, "status_workflow_temporal_times")
         finally:
             await handle.terminate()
