@@ -1,6 +1,7 @@
 """Activities that rebuild the status read model (on start, on continue-as-new, on a
-refresh): the database reads (govfleet/store/status.py) and the schedules (the repo-spec on
-disk, and each Temporal Schedule's pause state)."""
+refresh): the database reads (govfleet/store/status.py) and the schedules as Temporal has them
+(schedules/observed.py: next action times, pause state; the repo-spec on disk says which ids to
+look at and the heartbeat settings)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
-from govfleet.contracts.governance_run import schedule_id
-from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.contracts.status import (
     READ_SCHEDULES_ACTIVITY,
     READ_STATUS_DB_ACTIVITY,
+    STATUS_CHANGED_ACTIVITY,
     ReadSchedulesInput,
     ReadSchedulesResult,
     ReadStatusDbInput,
@@ -24,18 +22,8 @@ from govfleet.contracts.status import (
 from govfleet.domain.status import schedule_entries
 from govfleet.repo_spec import RepoSpecError, load_repo_spec
 from govfleet.store import status as status_store
+from schedules.observed import observe_schedules
 from workers.resources import Resources
-
-
-async def schedule_paused(client: Client, sid: str) -> bool | None:
-    """Whether the Temporal Schedule is paused by an operator; None when it does not exist."""
-    try:
-        desc = await client.get_schedule_handle(sid).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return bool(desc.schedule.state.paused)
 
 
 class StatusReadActivities:
@@ -62,16 +50,13 @@ class StatusReadActivities:
         except RepoSpecError as err:
             spec, spec_error = config.spec, str(err)
             activity.logger.warning("repo-spec unreadable, using the one loaded at start: %s", err)
-        schedules = schedule_entries(spec.governance.schedules)
         heartbeat_paused = False
+        not_ours: list[str] = []
         if input.check_temporal:
-            client = self._resources.client
-            checked = []
-            for s in schedules:
-                paused = await schedule_paused(client, schedule_id(s.charter))
-                checked.append(s.model_copy(update={"paused": bool(paused)}))
-            schedules = checked
-            heartbeat_paused = bool(await schedule_paused(client, HEARTBEAT_SCHEDULE_ID))
+            seen = await observe_schedules(self._resources.client, spec, config.settings.TEMPORAL_TASK_QUEUE)
+            schedules, heartbeat_paused, not_ours = seen.charters, seen.heartbeat_paused, seen.not_ours
+        else:  # the repo-spec alone (tests of the read model without schedules): cron arithmetic, marked
+            schedules = schedule_entries(spec.governance.charter_schedules)
         hb = spec.governance.heartbeat
         return ReadSchedulesResult(
             schedules=schedules,
@@ -79,4 +64,12 @@ class StatusReadActivities:
             heartbeat_grace_seconds=hb.grace_seconds,
             heartbeat_paused=heartbeat_paused,
             spec_error=spec_error,
+            not_ours=not_ours,
         )
+
+    @activity.defn(name=STATUS_CHANGED_ACTIVITY)
+    async def status_changed(self) -> None:
+        """Tell every API process that the read model changed (it validates its cache against
+        this version before answering, docs/status.md "Read your writes")."""
+        async with self._resources.pool.connection() as conn:
+            await status_store.bump_status_version(conn)

@@ -10,9 +10,12 @@ fixed number of concurrent connections, one endpoint at a time:
 - `static`: a constant JSON document through the same FastAPI app (the baseline);
 - `status`: the real route (read model cached for the API's default TTL, upcoming runs
   computed per request from the request's clock, output validated against the contract);
-- `status_uncached`: the same route with a read-model TTL of 0: every request queries the
-  status workflow (concurrent requests share one in-flight query) and renders the contract
-  again (what the route costs without its caches).
+- `status_uncached`: the same route keeping no copy: every request reads the status version,
+  the database's facts and the status workflow's snapshot (concurrent requests of one version
+  share them) and renders the contract again (what the route costs without its caches).
+
+The repo-spec's charters are installed in Temporal as the reconciler writes them (upcoming runs
+are Temporal's next action times), starting their runs on a task queue no worker polls.
 
 An upcoming run is "in the past" when it is not after the moment the request was sent; the
 repo-spec includes a cron firing every minute, so a run of more than a minute crosses fire times.
@@ -82,6 +85,14 @@ async def _serve_async(temporal_address, database_url, spec_path, task_queue, po
     )
     client = await connect(temporal_address)
     resources = await Resources.open(config, database_url, client, pool_size=4)
+    from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW
+    from schedules.desired import default_owner, desired_schedules
+    from schedules.reconciler import build_schedule, schedule_memo
+
+    owner = default_owner(config.spec)
+    for d in desired_schedules(config.spec, task_queue + "-idle"):
+        if d.workflow == GOVERNANCE_RUN_WORKFLOW:
+            await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=schedule_memo(d, owner))
     async with build_worker(client, resources, task_queue=task_queue):
         await tell_status(client, task_queue, StatusUpdate(source="bench"))
         app = create_app(config, client=client, database_url=database_url)

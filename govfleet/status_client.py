@@ -4,8 +4,9 @@
 fields it does not know (a newer server may add some) and checks the ones it knows exactly as
 the server does. The server's own model stays exact (`extra="forbid"`).
 
-Signal-with-start: the status workflow is started if it is not running, so a sender never
-depends on start-up order. Best-effort by design: status is a read model rebuilt from the
+Signal-with-start (`tell_status`) or update-with-start (`refresh_status`, which waits until the
+change is in the read model): the status workflow is started if it is not running, so a sender
+never depends on start-up order. Best-effort by design: status is a read model rebuilt from the
 database on start, so a lost update is repaired at the next rebuild, never a lost fact.
 """
 
@@ -13,7 +14,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from govfleet.contracts.status import STATUS_WORKFLOW, STATUS_WORKFLOW_ID, UPDATE_SIGNAL, StatusUpdate
+from govfleet.contracts.status import (
+    REFRESH_UPDATE,
+    STATUS_WORKFLOW,
+    STATUS_WORKFLOW_ID,
+    UPDATE_SIGNAL,
+    StatusUpdate,
+)
 from govfleet.domain.status import GovernanceStatusV1, RecentRunV1, UpcomingRun
 
 if TYPE_CHECKING:  # Temporal is imported only by the sender, so a client reading the contract starts fast.
@@ -58,3 +65,40 @@ async def tell_status(client: Client, task_queue: str, update: StatusUpdate) -> 
         start_signal=UPDATE_SIGNAL,
         start_signal_args=[update],
     )
+
+
+async def refresh_status(client: Client, task_queue: str, update: StatusUpdate) -> None:
+    """Update-with-start `refresh`: returns once the status workflow has applied `update` and
+    read again what it names (a worker must run the workflow). For writers whose next read must
+    show their write (the reconciler)."""
+    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    await client.execute_update_with_start_workflow(
+        REFRESH_UPDATE,
+        update,
+        start_workflow_operation=WithStartWorkflowOperation(
+            STATUS_WORKFLOW,
+            {},
+            id=STATUS_WORKFLOW_ID,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        ),
+    )
+
+
+async def workers_poll(client: Client, task_queue: str) -> bool:
+    """Whether any worker polled `task_queue` for workflow tasks lately (Temporal keeps pollers
+    for a few minutes): without one, an update would wait for nobody."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    resp = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return bool(resp.pollers)

@@ -86,7 +86,7 @@ class GatewayMissing(ValueError):
 # --- building Temporal objects --------------------------------------------------------------
 
 
-def _memo(d: DesiredSchedule, owner: str) -> dict:
+def schedule_memo(d: DesiredSchedule, owner: str) -> dict:
     return {MEMO_KEY: {"owner": owner, "spec_hash": d.spec_hash, "spec": d.canonical()}}
 
 
@@ -107,7 +107,7 @@ def build_schedule(d: DesiredSchedule, owner: str, state: ScheduleState | None =
             id=d.schedule_id,
             task_queue=d.task_queue,
             execution_timeout=timedelta(seconds=d.execution_timeout_seconds),
-            memo=_memo(d, owner),
+            memo=schedule_memo(d, owner),
         ),
         spec=spec,
         policy=SchedulePolicy(
@@ -148,7 +148,7 @@ _OVERLAP_NAMES = {int(v): k.removeprefix("SCHEDULE_OVERLAP_POLICY_") for k, v in
 
 async def actual_from_description(client: Client, desc: ScheduleDescription) -> ActualSchedule:
     sched = desc.schedule
-    schedule_memo = _owner_of(await desc.memo())
+    memo_of_schedule = _owner_of(await desc.memo())
     action = sched.action
     action_memo: dict = {}
     observed: dict = {}
@@ -160,7 +160,7 @@ async def actual_from_description(client: Client, desc: ScheduleDescription) -> 
     # The server fills in its default window; an absent one is reported as drift (observed None).
     window = sched.policy.catchup_window
     observed["catchup_window_seconds"] = int(window.total_seconds()) if window is not None else None
-    owner = action_memo.get("owner") or schedule_memo.get("owner")
+    owner = action_memo.get("owner") or memo_of_schedule.get("owner")
     return ActualSchedule(
         schedule_id=desc.id,
         owner=owner,
@@ -288,7 +288,7 @@ class _Counter:
 async def _create(client: Client, d: DesiredSchedule, owner: str, c: _Counter) -> ItemOutcome:
     try:
         c.writes += 1
-        await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=_memo(d, owner))
+        await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=schedule_memo(d, owner))
         return ItemOutcome(d.schedule_id, "create", "created")
     except ScheduleAlreadyRunningError:
         # Another reconciler (or a person) got there first: re-read and re-plan this one id.
@@ -385,7 +385,7 @@ async def _migrate(client: Client, d: DesiredSchedule, item: PlanItem, owner: st
     state = ScheduleState(paused=operator_paused, note=note if operator_paused else CREATED_NOTE)
     try:
         c.writes += 1
-        await client.create_schedule(d.schedule_id, build_schedule(d, owner, state=state), memo=_memo(d, owner))
+        await client.create_schedule(d.schedule_id, build_schedule(d, owner, state=state), memo=schedule_memo(d, owner))
     except ScheduleAlreadyRunningError:
         c.writes -= 1
         return ItemOutcome(
@@ -486,14 +486,25 @@ async def reconcile(
     return report
 
 
-async def _tell_status(client: Client, task_queue: str) -> None:
-    """Best-effort: the status workflow re-reads the schedules (it rebuilds on start anyway)."""
-    from govfleet.contracts.status import StatusUpdate
-    from govfleet.status_client import tell_status
+STATUS_REFRESH_SECONDS = 15.0
 
+
+async def _tell_status(client: Client, task_queue: str) -> None:
+    """The status workflow reads the schedules again before the reconcile returns (update
+    `refresh`), so a status read after it shows them (docs/status.md, "Read your writes").
+    Best-effort: when no worker polls, or none answers within STATUS_REFRESH_SECONDS, a signal is
+    left instead (the status workflow rebuilds on start anyway); a reconcile never fails for the read model."""
+    from govfleet.contracts.status import StatusUpdate
+    from govfleet.status_client import refresh_status, tell_status, workers_poll
+
+    update = StatusUpdate(schedules_changed=True, source="reconciler")
     try:
-        await asyncio.wait_for(
-            tell_status(client, task_queue, StatusUpdate(schedules_changed=True, source="reconciler")), 10
-        )
+        if await workers_poll(client, task_queue):
+            await asyncio.wait_for(refresh_status(client, task_queue, update), STATUS_REFRESH_SECONDS)
+            return
+    except Exception as exc:
+        log.warning("the status workflow did not confirm the new schedules; signalling it", error=str(exc)[:200])
+    try:
+        await asyncio.wait_for(tell_status(client, task_queue, update), 10)
     except Exception as exc:  # never fail a reconcile for the read model
         log.warning("could not tell the status workflow that schedules changed", error=str(exc))

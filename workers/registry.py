@@ -45,7 +45,7 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.status_reads import StatusReadActivities
 
     reads = StatusReadActivities(resources)
-    found += [reads.read_status_db, reads.read_schedules]
+    found += [reads.read_status_db, reads.read_schedules, reads.status_changed]
     from activities.ledger import LedgerActivities
 
     found += [LedgerActivities(resources).confirm_payment]

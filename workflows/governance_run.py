@@ -75,7 +75,7 @@ class GovernanceRun:
         result = GovernanceRunResult(
             run_id=run_id, title=title, status=begun.status, reason=begun.reason, idempotency_key=key
         )
-        await self._tell_status(run_id, title, begun.started_at, begun.last_activity)
+        await self._tell_status(run_id, title, begun.started_at, begun.last_activity, begun.status, begun.reason)
         if begun.status != "running":
             return result
 
@@ -139,7 +139,7 @@ class GovernanceRun:
             **RUN_DB,
         )
         result.status, result.reason = status, reason
-        await self._tell_status(result.run_id, result.title, started_at, done.last_activity)
+        await self._tell_status(result.run_id, result.title, started_at, done.last_activity, status, reason)
         if status == "error":
             raise ApplicationError(
                 f"governance run {result.run_id} failed: {reason}",
@@ -149,12 +149,27 @@ class GovernanceRun:
             )
         return result
 
-    async def _tell_status(self, run_id: str, title: str, started_at: datetime, last_activity: datetime) -> None:
+    async def _tell_status(
+        self,
+        run_id: str,
+        title: str,
+        started_at: datetime,
+        last_activity: datetime,
+        status: str | None,
+        reason: str | None,
+    ) -> None:
         try:
             await workflow.execute_activity_method(
                 StatusActivities.notify_status,
                 StatusUpdate(
-                    run=RecentRun(id=run_id, title=title, started_at=started_at, last_activity=last_activity),
+                    run=RecentRun(
+                        id=run_id,
+                        title=title,
+                        started_at=started_at,
+                        last_activity=last_activity,
+                        status=status,
+                        reason=reason,
+                    ),
                     source="governance_run",
                 ),
                 **RUN_STATUS,

@@ -9,6 +9,13 @@ Upcoming runs are never in the past when answered: the workflow wakes at every f
 every schedule, so `workflow.now()` (the time a query sees) never lags behind a passed fire
 time, and a caller may pass its own clock (`StatusQueryInput.at`), which wins when later.
 
+Upcoming runs come from Temporal's own schedules (their next action times, read by the
+`status_read_schedules` activity); the workflow reads them again when fewer than
+`TIMES_LOW` listed times are left for a schedule, and after each read that changed them it bumps
+the database's status version, so API processes drop their cached copy (docs/status.md). Update
+`refresh` is the synchronous way in: the reconciler waits for it, so a status read after
+`govfleet reconcile` shows the new schedules.
+
 History stays bounded: the workflow continues as new when the server suggests it or after
 `max_history_events`, once running handlers have finished, carrying its whole state.
 """
@@ -24,6 +31,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.status_reads import StatusReadActivities
     from govfleet.contracts.status import (
+        REFRESH_UPDATE,
         SNAPSHOT_QUERY,
         STATUS_QUERY,
         STATUS_WORKFLOW,
@@ -39,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         StatusWorkflowInput,
     )
     from govfleet.domain.status import (
+        TEMPORAL,
         GovernanceStatusV1,
         RunRecord,
         StatusError,
@@ -46,9 +55,17 @@ with workflow.unsafe.imports_passed_through():
         credits_string,
         merge_recent_runs,
         next_wake,
+        times_left,
     )
     from workflows.activity_options import STATUS_READ
     from workflows.failures import cause_message
+
+
+# Schedules from Temporal's next action times (read again when they run low), the status
+# version bumped after a schedules read that changed them, the database read again after a
+# governance run's update (its charge moved the balance). docs/patches.md.
+SCHEDULES_FROM_TEMPORAL_PATCH = "status-schedules-from-temporal"
+TIMES_LOW = 3  # read Temporal's schedules again when fewer listed fire times are left
 
 
 @workflow.defn(name=STATUS_WORKFLOW)
@@ -58,6 +75,8 @@ class GovernanceStatusWorkflow:
         self._input = input
         self._state = input.state.model_copy(deep=True) if input.state else StatusState()
         self._dirty: set[str] = set()
+        self._schedule_reads = 0  # schedules reads started in this run
+        self._schedules_applied = 0  # the newest read whose result is in the state
 
     @workflow.run
     async def run(self, input: StatusWorkflowInput) -> None:
@@ -92,7 +111,15 @@ class GovernanceStatusWorkflow:
             elif workflow.now() - last_refresh >= refresh:
                 await self._rebuild(db=True, schedules=True)
                 last_refresh = workflow.now()
+            elif self._times_running_low() and workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
+                await self._rebuild(db=False, schedules=True)
             # Otherwise a fire time passed: this task alone moved workflow time past it.
+
+    def _times_running_low(self) -> bool:
+        now = workflow.now()
+        return any(
+            s.source == TEMPORAL and s.next_times and times_left(s, now) < TIMES_LOW for s in self._state.schedules
+        )
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()
@@ -103,21 +130,42 @@ class GovernanceStatusWorkflow:
     async def _rebuild(self, *, db: bool, schedules: bool) -> None:
         errors = []
         if schedules:
+            # Reads may overlap (the main loop's and update `refresh`'s): an older read that
+            # finishes later must not overwrite a newer one.
+            self._schedule_reads += 1
+            read = self._schedule_reads
             try:
                 res = await workflow.execute_activity_method(
                     StatusReadActivities.read_schedules,
                     ReadSchedulesInput(check_temporal=self._input.check_temporal_schedules),
                     **STATUS_READ,
                 )
+                if read < self._schedules_applied:
+                    res = None
+            except ActivityError as err:
+                errors.append(f"schedules: {cause_message(err)}")
+                res = None
+            if res is not None:
+                self._schedules_applied = read
                 s = self._state
+                changed = (res.schedules, res.heartbeat_paused, res.not_ours) != (
+                    s.schedules,
+                    s.heartbeat_paused,
+                    s.schedules_not_ours,
+                )
                 s.schedules = res.schedules
                 s.heartbeat_interval_seconds = res.heartbeat_interval_seconds
                 s.heartbeat_grace_seconds = res.heartbeat_grace_seconds
                 s.heartbeat_paused = res.heartbeat_paused
                 s.spec_error = res.spec_error
+                s.schedules_not_ours = res.not_ours
                 s.schedules_read_at = workflow.now()
-            except ActivityError as err:
-                errors.append(f"schedules: {cause_message(err)}")
+                if changed and workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
+                    # After the state changed: an API that sees the new version queries this state.
+                    try:
+                        await workflow.execute_activity_method(StatusReadActivities.status_changed, **STATUS_READ)
+                    except ActivityError as err:
+                        errors.append(f"status version: {cause_message(err)}")
         if db:
             try:
                 got = await workflow.execute_activity_method(
@@ -149,6 +197,19 @@ class GovernanceStatusWorkflow:
     def update(self, update: StatusUpdate) -> None:
         """Never raises: a bad field is logged and ignored (a raising signal handler would
         fail the workflow task over and over)."""
+        self._apply(update)
+        if update.schedules_changed:
+            self._dirty.add("schedules")
+
+    @workflow.update(name=REFRESH_UPDATE)
+    async def refresh(self, update: StatusUpdate) -> None:
+        """Like signal `update`, but returns only once the change is in the read model: schedules
+        (and with `system_credits`, the balance) read again now, not debounced, and the status
+        version bumped when they changed. The reconciler waits for it."""
+        self._apply(update)
+        await self._rebuild(db=update.system_credits is not None, schedules=update.schedules_changed)
+
+    def _apply(self, update: StatusUpdate) -> None:
         s = self._state
         s.updates_received += 1
         if update.system_credits is not None:
@@ -166,12 +227,15 @@ class GovernanceStatusWorkflow:
                     title=update.run.title,
                     started_at=update.run.started_at,
                     last_activity=update.run.last_activity,
+                    status=update.run.status,
+                    reason=update.run.reason,
                 )
                 s.recent_runs = merge_recent_runs(s.recent_runs, [run])
             except ValueError as err:
                 workflow.logger.warning("ignored run from %r: %s", update.source, err)
-        if update.schedules_changed:
-            self._dirty.add("schedules")
+            # A run's charge moved the balance: read it (debounced with the rest of the burst).
+            if workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
+                self._dirty.add("db")
         if update.heartbeat is not None:
             record = _heartbeat_record(update.heartbeat, workflow.now())
             if record is None:

@@ -56,7 +56,7 @@ def create_app(
     database_url: str | None = None,
     pool: db.DbPool | None = None,
     clock: Clock = utc_now,
-    cache_ttl: float = 2.0,
+    cache_ttl: float = 30.0,
     query_timeout: float = 3.0,
     pool_size: int = 10,
     admin_gate: AdminGate | None = None,
@@ -102,6 +102,7 @@ def create_app(
         http = httpx.AsyncClient(timeout=httpx.Timeout(2.0, connect=1.0))
         closers.append(http.aclose)
         status = StatusService(cfg, temporal, p, clock=clock, cache_ttl=cache_ttl, query_timeout=query_timeout)
+        closers.append(status.close)
         app.state.ctx = ApiContext(
             config=cfg,
             client=temporal,

@@ -213,6 +213,8 @@ async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
             status, source = await service.status()
         except Exception as err:
             raise db.StartupError(f"governance status is unavailable: {err}") from None
+        finally:
+            await service.close()
     finally:
         if pool is not None:
             await pool.close()

@@ -28,7 +28,9 @@ __all__ = [
     "NOTIFY_STATUS_ACTIVITY",
     "READ_SCHEDULES_ACTIVITY",
     "READ_STATUS_DB_ACTIVITY",
+    "REFRESH_UPDATE",
     "SNAPSHOT_QUERY",
+    "STATUS_CHANGED_ACTIVITY",
     "STATUS_QUERY",
     "STATUS_WORKFLOW",
     "STATUS_WORKFLOW_ID",
@@ -58,6 +60,8 @@ SNAPSHOT_QUERY = "snapshot"
 NOTIFY_STATUS_ACTIVITY = "notify_status"
 READ_STATUS_DB_ACTIVITY = "status_read_db"
 READ_SCHEDULES_ACTIVITY = "status_read_schedules"
+STATUS_CHANGED_ACTIVITY = "status_changed"
+REFRESH_UPDATE = "refresh"
 
 
 # --- signal `update` ---------------------------------------------------------------------
@@ -68,6 +72,8 @@ class RecentRun(BaseModel):
     title: str | None = None
     started_at: datetime
     last_activity: datetime
+    status: str | None = None  # running | success | error | refused
+    reason: str | None = None
 
 
 class StatusUpdate(BaseModel):
@@ -99,6 +105,7 @@ class StatusState(BaseModel):
     schedules_read_at: datetime | None = None
     updated_at: datetime | None = None  # last change of any kind
     spec_error: str | None = None
+    schedules_not_ours: list[str] = Field(default_factory=list)  # declared ids another owner holds
     read_error: str | None = None  # the last rebuild failed (the previous state is kept)
     updates_received: int = 0
 
@@ -143,7 +150,7 @@ class ReadStatusDbResult(BaseModel):
 
 
 class ReadSchedulesInput(BaseModel):
-    check_temporal: bool = True  # look up each schedule's pause state in Temporal
+    check_temporal: bool = True  # describe the schedules in Temporal (False: the repo-spec's crons, marked fallback)
 
 
 class ReadSchedulesResult(BaseModel):
@@ -152,3 +159,4 @@ class ReadSchedulesResult(BaseModel):
     heartbeat_grace_seconds: int
     heartbeat_paused: bool = False
     spec_error: str | None = None  # the repo-spec on disk is invalid: the last good one was used
+    not_ours: list[str] = Field(default_factory=list)  # declared ids that another owner holds (not shown)

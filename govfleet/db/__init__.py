@@ -128,6 +128,14 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
     return pool
 
 
+async def connect_autocommit(conninfo: str, timeout: float) -> DbConnection:
+    """One connection outside any pool, each statement its own transaction: for a read made so
+    often that a pool checkout and a COMMIT would double its cost (the status version)."""
+    return await asyncio.wait_for(
+        DbConnection.connect(conninfo, autocommit=True, row_factory=dict_row), timeout=timeout
+    )
+
+
 @asynccontextmanager
 async def tenant_scope(conn: DbConnection, user_id: str) -> AsyncIterator[DbConnection]:
     """Inside one transaction, drop to the application role

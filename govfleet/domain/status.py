@@ -7,7 +7,8 @@ Pure: pydantic, croniter and zoneinfo only; no I/O, no clock. Every function tha
 Contract notes:
 - `systemCredits` is the system tenant's balance as a decimal string (bigint-safe).
 - `upcomingRuns`: at most `UPCOMING_LIMIT` entries, one per schedule, soonest first, each
-  computed from the schedule's cron and timezone and strictly after the `now` passed in.
+  the first of Temporal's next action times for the schedule strictly after the `now` passed
+  in (cron arithmetic only as the marked fallback while Temporal cannot be asked).
 - `recentRuns`: at most `RECENT_LIMIT` runs of the system principal, most recent activity
   first, no pagination.
 - Datetimes are ISO 8601 in UTC with a `Z` suffix and millisecond precision, the format of
@@ -64,7 +65,7 @@ class _Contract(BaseModel):
 
 class UpcomingRun(_Contract):
     name: str = Field(description="Schedule display name (e.g. 'Community')")
-    nextRunAt: UtcDatetime = Field(description="Next occurrence computed live from cron (always future)")
+    nextRunAt: UtcDatetime = Field(description="Next time Temporal fires the schedule (always future)")
 
     @field_validator("nextRunAt", mode="after")
     @classmethod
@@ -106,8 +107,14 @@ class GovernanceStatusV1(_Contract):
 # --- schedules -------------------------------------------------------------------------
 
 
+TEMPORAL = "temporal"  # next fire times as Temporal's schedule describes them
+CRON_FALLBACK = "cron-fallback"  # computed from cron and timezone: Temporal did not answer
+
+
 class ScheduleEntry(BaseModel):
-    """One governance schedule as the status surface needs it (from repo-spec)."""
+    """One governance schedule as the status surface needs it: from Temporal's description of
+    the schedule (`source` "temporal": `next_times` are the times Temporal will fire), or from the
+    repo-spec while Temporal cannot be asked (`source` "cron-fallback")."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -116,6 +123,14 @@ class ScheduleEntry(BaseModel):
     timezone: str = "UTC"
     name: str = ""  # display name; derived from the charter when empty
     paused: bool = False  # an operator paused its Temporal Schedule: no upcoming run is shown
+    schedule_id: str = ""
+    source: str = CRON_FALLBACK
+    next_times: list[datetime] = Field(default_factory=list)  # Temporal's next action times (UTC)
+
+    @field_validator("next_times", mode="after")
+    @classmethod
+    def _times_utc(cls, v: list[datetime]) -> list[datetime]:
+        return sorted(to_utc(t) for t in v)
 
     @field_validator("cron")
     @classmethod
@@ -153,12 +168,21 @@ class DeclaredSchedule(Protocol):
     def cron(self) -> str: ...
     @property
     def timezone(self) -> str: ...
+    @property
+    def schedule_id(self) -> str: ...
 
 
 def schedule_entries(declared: Iterable[DeclaredSchedule]) -> list[ScheduleEntry]:
-    """The status surface's view of the declared schedules (not yet checked for pauses)."""
+    """The repo-spec's schedules as the status surface's fallback sees them: times from the cron
+    arithmetic (`cron-fallback`), no pause state (Temporal was not asked)."""
     return [
-        ScheduleEntry(charter=s.charter, cron=s.cron, timezone=s.timezone, name=display_name(s.charter))
+        ScheduleEntry(
+            charter=s.charter,
+            cron=s.cron,
+            timezone=s.timezone,
+            name=display_name(s.charter),
+            schedule_id=s.schedule_id,
+        )
         for s in declared
     ]
 
@@ -190,33 +214,72 @@ def _next_run_at(cron: str, tz: str, now_utc: datetime) -> datetime:
         raise StatusError(f"{tz!r} is not a known IANA timezone") from None
     if not croniter.is_valid(cron):
         raise StatusError(f"{cron!r} is not a valid cron expression")
-    # Wall-clock times in the zone, as Temporal's schedules fire them: a time that does not exist
-    # (spring forward) is skipped, one that exists twice (fall back) fires at both instants. The
-    # walk starts one DST shift early when `now` itself is in a repeated hour.
+    # Wall-clock times in the zone, mapped to instants the way Temporal's scheduler (Go's
+    # `time.Date`) maps them: a time that does not exist (spring forward) is skipped; a time that
+    # exists twice (fall back) is one instant, the one Go picks (see `wall_to_instant`). The walk
+    # starts one DST shift early so a repeated hour around `now` is not missed.
     local = now_utc.astimezone(zone)
     shift = abs(local.replace(fold=0).utcoffset() - local.replace(fold=1).utcoffset())  # type: ignore[operator]
     it = croniter(cron, local.replace(tzinfo=None) - shift - timedelta(microseconds=1))
-    best: datetime | None = None
     for _ in range(1000):  # bounded: a few steps past `now` for any real cron and zone
         wall = it.get_next(datetime)
-        instants = [wall.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1)]
-        if best is not None and min(instants) >= best:
-            return best  # wall times only move on: nothing sooner can follow
-        for utc in instants:
-            exists = utc.astimezone(zone).replace(tzinfo=None) == wall  # not inside a spring-forward gap
-            if exists and utc > now_utc and (best is None or utc < best):
-                best = utc
+        utc = wall_to_instant(wall, zone)
+        if utc is not None and utc > now_utc:
+            return utc
     raise StatusError(f"cron {cron!r} in {tz} produced no fire time after {iso_z(now_utc)}")
 
 
+def wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime | None:
+    """The UTC instant of a naive wall time in `zone` as Go's `time.Date` computes it (Temporal's
+    scheduler is written in Go): the offset in effect at the wall time read as UTC, corrected once
+    when the result falls outside that offset's period. None when the wall time does not exist
+    (it normalises to another wall time; Temporal skips it). For a repeated wall time this is the
+    later instant east of UTC and the earlier one west of it."""
+    as_utc = wall.replace(tzinfo=UTC)
+    offset = as_utc.astimezone(zone).utcoffset()
+    assert offset is not None  # a ZoneInfo always has an offset
+    utc = as_utc - offset
+    corrected = utc.astimezone(zone).utcoffset()
+    if corrected != offset:
+        assert corrected is not None
+        utc = as_utc - corrected
+    if utc.astimezone(zone).replace(tzinfo=None) != wall:
+        return None
+    return utc
+
+
+def schedule_next(s: ScheduleEntry, now: datetime) -> tuple[datetime | None, str]:
+    """The schedule's next fire time strictly after `now` and where it came from.
+
+    From Temporal: the first of its next action times after `now` (None when Temporal lists none:
+    it will not fire). When every listed time has passed (the list was not read again yet), or
+    the entry comes from the repo-spec, the cron arithmetic answers, marked `cron-fallback`."""
+    now_utc = to_utc(now)
+    if s.source == TEMPORAL:
+        for t in s.next_times:
+            if t > now_utc:
+                return t, TEMPORAL
+        if not s.next_times:
+            return None, TEMPORAL
+    return next_run_at(s.cron, s.timezone, now_utc), CRON_FALLBACK
+
+
+def times_left(s: ScheduleEntry, now: datetime) -> int:
+    """How many of Temporal's listed next action times are still ahead of `now`."""
+    now_utc = to_utc(now)
+    return sum(1 for t in s.next_times if t > now_utc)
+
+
 def upcoming_runs(schedules: Iterable[ScheduleEntry], now: datetime, limit: int = UPCOMING_LIMIT) -> list[UpcomingRun]:
-    """One entry per (not paused) schedule: its next fire time after `now`; soonest first,
-    ties by name; at most `limit`."""
-    runs = [
-        UpcomingRun(name=s.display_name, nextRunAt=next_run_at(s.cron, s.timezone, now))
-        for s in schedules
-        if not s.paused
-    ]
+    """One entry per (not paused) schedule that will fire: its next fire time after `now`;
+    soonest first, ties by name; at most `limit`."""
+    runs = []
+    for s in schedules:
+        if s.paused:
+            continue
+        at, _ = schedule_next(s, now)
+        if at is not None:
+            runs.append(UpcomingRun(name=s.display_name, nextRunAt=at))
     runs.sort(key=lambda r: (r.nextRunAt, r.name))
     return runs[: max(0, limit)]
 
@@ -224,7 +287,7 @@ def upcoming_runs(schedules: Iterable[ScheduleEntry], now: datetime, limit: int 
 def next_wake(schedules: Iterable[ScheduleEntry], now: datetime) -> datetime | None:
     """The soonest fire time of any schedule after `now` (the status workflow wakes then,
     so that its own notion of time never lags behind a passed fire time)."""
-    times = [next_run_at(s.cron, s.timezone, now) for s in schedules if not s.paused]
+    times = [t for s in schedules if not s.paused for t in [schedule_next(s, now)[0]] if t is not None]
     return min(times) if times else None
 
 
@@ -240,6 +303,8 @@ class RunRecord(BaseModel):
     title: str | None = None
     started_at: datetime
     last_activity: datetime
+    status: str | None = None  # running | success | error | refused (None: not known yet)
+    reason: str | None = None  # why a run failed or was refused
 
     @field_validator("started_at", "last_activity", mode="after")
     @classmethod
@@ -286,6 +351,91 @@ def build_status(
         recentRuns=[
             RecentRunV1(id=r.id, title=r.title, startedAt=r.started_at, lastActivity=r.last_activity) for r in runs
         ],
+    )
+
+
+# --- the extended status (outside the contract) ------------------------------------------------
+
+
+class ScheduleStatus(BaseModel):
+    """A schedule as `/gov` shows it: paused ones too, with where the time came from."""
+
+    scheduleId: str
+    name: str
+    paused: bool
+    nextRunAt: UtcDatetime | None
+    timezone: str
+    cron: str
+    source: str = Field(description='"temporal" (Temporal\'s next action time) or "cron-fallback"')
+
+
+class RecentRunStatus(BaseModel):
+    id: str
+    title: str | None
+    startedAt: UtcDatetime
+    lastActivity: UtcDatetime
+    outcome: str = Field(description="running | succeeded | failed | refused | unknown")
+    reason: str | None = None
+
+
+class GovernanceStatusExtended(BaseModel):
+    """`GET /api/v1/governance/status/extended`: what the contract leaves out."""
+
+    systemCredits: str
+    schedules: list[ScheduleStatus] = Field(description="every schedule we own in Temporal, soonest first, paused last")
+    schedulesSource: str = Field(description='"temporal" when every time came from Temporal, else "cron-fallback"')
+    recentRuns: list[RecentRunStatus]
+    asOf: UtcDatetime
+
+
+_OUTCOMES = {"running": "running", "success": "succeeded", "error": "failed", "refused": "refused"}
+
+
+def run_outcome(status: str | None) -> str:
+    """The governance run's recorded status in the words of the status page."""
+    return _OUTCOMES.get(status or "", "unknown")
+
+
+def build_extended(
+    *,
+    system_credits: int | str,
+    schedules: Iterable[ScheduleEntry],
+    recent_runs: Iterable[RunRecord],
+    now: datetime,
+) -> GovernanceStatusExtended:
+    rows = []
+    for s in schedules:
+        at, source = schedule_next(s, now)
+        rows.append(
+            ScheduleStatus(
+                scheduleId=s.schedule_id,
+                name=s.display_name,
+                paused=s.paused,
+                nextRunAt=None if s.paused else at,
+                timezone=s.timezone,
+                cron=s.cron,
+                source=source,
+            )
+        )
+    far = datetime.max.replace(tzinfo=UTC)
+    rows.sort(key=lambda r: (r.paused, r.nextRunAt or far, r.name))
+    runs = merge_recent_runs([], recent_runs)
+    return GovernanceStatusExtended(
+        systemCredits=credits_string(system_credits),
+        schedules=rows,
+        schedulesSource=TEMPORAL if all(r.source == TEMPORAL for r in rows) else CRON_FALLBACK,
+        recentRuns=[
+            RecentRunStatus(
+                id=r.id,
+                title=r.title,
+                startedAt=r.started_at,
+                lastActivity=r.last_activity,
+                outcome=run_outcome(r.status),
+                reason=r.reason,
+            )
+            for r in runs
+        ],
+        asOf=now,
     )
 
 

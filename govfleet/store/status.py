@@ -33,7 +33,7 @@ async def read_recent_runs(conn: DbConnection, limit: int = RECENT_LIMIT) -> lis
     limit = max(0, min(int(limit), RECENT_LIMIT))
     async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID) as c:
         cur = await c.execute(
-            """SELECT id, title, started_at, updated_at FROM governance_runs
+            """SELECT id, title, started_at, updated_at, status, reason FROM governance_runs
                WHERE owner_user_id = %s AND deleted_at IS NULL
                ORDER BY updated_at DESC, id DESC LIMIT %s""",
             (SYSTEM_PRINCIPAL_USER_ID, limit),
@@ -45,9 +45,27 @@ async def read_recent_runs(conn: DbConnection, limit: int = RECENT_LIMIT) -> lis
             title=_col(r, "title", 1),
             started_at=_col(r, "started_at", 2),
             last_activity=_col(r, "updated_at", 3),
+            status=_col(r, "status", 4),
+            reason=_col(r, "reason", 5),
         )
         for r in rows
     ]
+
+
+async def read_status_version(conn: DbConnection) -> int:
+    """The status surface's change counter (migration 0070): bumped in the same transaction as
+    every change the status shows, so an unchanged number means an unchanged answer."""
+    cur = await conn.execute("SELECT version FROM status_version WHERE id = 1")
+    row = await cur.fetchone()
+    if not conn.autocommit:
+        await conn.commit()
+    return int(_col(row, "version")) if row is not None else 0
+
+
+async def bump_status_version(conn: DbConnection) -> None:
+    """A change the database does not see (Temporal's schedules were read again)."""
+    await conn.execute("UPDATE status_version SET version = version + 1 WHERE id = 1")
+    await conn.commit()
 
 
 async def read_latest_heartbeat(conn: DbConnection) -> HeartbeatRecord | None:

@@ -74,7 +74,7 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
     # data is expected: random ids collide into 409 conflicts and huge amounts overflow the
     # system tenant's bigint balance into 422s, both by design.)
     assert code == 0, report[-6000:]
-    assert "Selected: 16/16" in report and "Tested: 16" in report, report[-3000:]
+    assert "Selected: 17/17" in report and "Tested: 17" in report, report[-3000:]
 
 
 async def _schemathesis(url: str, cwd: Path) -> tuple[str, int]:

@@ -368,7 +368,7 @@ async def test_openapi_documents_every_endpoint(http):
 async def test_gov_page_is_served(http):
     resp = await http.get("/gov")
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
-    assert "/api/v1/governance/status" in resp.text and "setInterval(refresh, POLL_MS)" in resp.text
+    assert "/api/v1/governance/status/extended" in resp.text and "setInterval(refresh, POLL_MS)" in resp.text
 
 
 async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
@@ -398,7 +398,13 @@ async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
         asked = datetime.now(UTC)
         ok = await http.get("/api/v1/governance/status", headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and ok.headers["x-govfleet-source"] == "database"
-        assert_contract(ok.text, now=asked)
+        body = assert_contract(ok.text, now=asked)
+        assert [r["name"] for r in body["upcomingRuns"]] == ["Community"]  # the repo-spec's cron, estimated
+        ext = await http.get("/api/v1/governance/status/extended", headers={"Authorization": "Bearer s3cret"})
+        assert ext.status_code == 200 and ext.headers["x-govfleet-source"] == "database"
+        [community] = ext.json()["schedules"]
+        assert community["source"] == "cron-fallback" and ext.json()["schedulesSource"] == "cron-fallback"
+        assert community["scheduleId"] == s.config.spec.governance.schedules[0].schedule_id
         health = await http.get("/health")  # public: answers without the token (503 here: no guardian runs)
         assert health.status_code in (200, 503) and health.json()["status"] in ("healthy", "degraded", "unhealthy")
         assert (await http.get("/openapi.json")).status_code == 200

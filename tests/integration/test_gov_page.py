@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from govfleet.contracts.status import StatusUpdate
+from govfleet.status_client import refresh_status
 from tests.integration.test_status_support import api_stack, make_runs, seed, wait_status_ready
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -66,10 +68,13 @@ def seed_decline(url: str) -> None:
                         VALUES (%s, 'Holder control below 51%%', 'automatic', 'redemptions', 50.5)""",
             (now,),
         )
+    runs = make_runs(4, start=now - timedelta(hours=5))
+    for run, status in zip(runs, ["success", "refused", "success", "error"], strict=True):
+        run["status"] = status
     seed(
         url,
         balance=8_246_000_000,
-        runs=make_runs(4, start=now - timedelta(hours=5)),
+        runs=runs,
         heartbeat={"id": "hb-page", "time": now - timedelta(minutes=2), "status": "ok"},
     )
 
@@ -84,8 +89,13 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
         {"charter": "COMMUNITY", "cron": "0 */6 * * *"},
         {"charter": "MINUTELY", "cron": "* * * * *"},
         {"charter": "TREASURY", "cron": "0 12 * * 1", "timezone": "America/New_York"},
+        {"charter": "OUTREACH", "cron": "0 9 * * 1", "timezone": "Europe/Berlin"},
     ]
     async with api_stack(dev_env, url, tmp_path, schedules=schedules) as stack:
+        # An operator paused one charter's schedule: it is shown as paused, not left out.
+        [outreach] = [s for s in stack.config.spec.governance.schedules if s.charter == "OUTREACH"]
+        await stack.client.get_schedule_handle(outreach.schedule_id).pause(note="operator")
+        await refresh_status(stack.client, stack.task_queue, StatusUpdate(schedules_changed=True, source="test"))
         await wait_status_ready(stack)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
@@ -129,8 +139,19 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                     arg=first,
                     timeout=5000,
                 )
-                # Recent runs and open alerts.
+                paused = page.locator(f'#upcoming li[data-paused="{outreach.schedule_id}"]')
+                assert await paused.count() == 1 and "paused" in await paused.text_content()
+                assert await items.first.get_attribute("data-source") == "temporal"
+                # Every time carries its zone: the schedule's own for Treasury (New York), the viewer's too.
+                treasury = page.locator("#upcoming li[data-next-run-at]", has_text="Treasury")
+                when = await treasury.locator(".sub").text_content()
+                assert ("EST" in when or "EDT" in when or "GMT-" in when) and ("UTC" in when or "GMT" in when), when
+                # Recent runs with their outcome, and open alerts.
                 assert await page.locator("#recent tr").count() == 4
+                outcomes = [await page.locator("#recent tr").nth(i).get_attribute("data-outcome") for i in range(4)]
+                assert outcomes == ["failed", "succeeded", "refused", "succeeded"], outcomes
+                started = await page.locator("#recent tr td.num").first.text_content()
+                assert "UTC" in started or "GMT" in started, started
                 assert "below 51%" in await page.text_content("#alerts")
                 # The chart: the decline, with the four threshold lines.
                 assert await page.locator("#chart line[data-threshold]").count() == 4

@@ -35,7 +35,7 @@ from temporalio.worker import Worker
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.repo_spec import parse_repo_spec
 from schedules.desired import default_owner, desired_schedules
-from schedules.reconciler import _memo, actual_from_description, build_schedule, describe_or_none, reconcile
+from schedules.reconciler import actual_from_description, build_schedule, describe_or_none, reconcile, schedule_memo
 from tests.integration.schedules_support import LoopbackServer, fleet_worker, fund_system_tenant, govfleet
 
 ORIGINAL = Path(__file__).resolve().parent.parent / "fixtures" / "original-repo-spec.yaml"
@@ -228,7 +228,7 @@ async def test_old_ids_migrate_without_a_double_run(dev_env, task_queue):
     ):
         d = desired[new]
         d_old = d.model_copy(update={"schedule_id": old, "args": {**d.args, "schedule_id": old}})
-        await client.create_schedule(old, build_schedule(d_old, owner, state=state), memo=_memo(d_old, owner))
+        await client.create_schedule(old, build_schedule(d_old, owner, state=state), memo=schedule_memo(d_old, owner))
     try:
         async with Worker(client, task_queue=task_queue, workflows=[InstantRun]):
             # The old schedule has fired at least once: the hand-over has a "last action" to follow.

@@ -111,7 +111,12 @@ async def status_worker(client: Client, config: Config, database_url: str, task_
             client,
             task_queue=task_queue,
             workflows=[GovernanceStatusWorkflow],
-            activities=[reads.read_status_db, reads.read_schedules, StatusActivities(resources).notify_status],
+            activities=[
+                reads.read_status_db,
+                reads.read_schedules,
+                reads.status_changed,
+                StatusActivities(resources).notify_status,
+            ],
         ):
             yield resources
     finally:
@@ -185,9 +190,11 @@ async def api_stack(
     start_status: bool = True,
     worker: bool = True,
     extra_spec: str = "",
+    temporal_schedules: bool = True,
 ) -> AsyncIterator[Stack]:
-    """The fleet's real worker (every registered workflow and activity), the status
-    workflow started the way every area starts it, and the API on a free loopback port."""
+    """The fleet's real worker (every registered workflow and activity), the charters' schedules
+    in Temporal (`install_schedules`), the status workflow started the way every area starts it,
+    and the API on a free loopback port."""
     from govfleet.api import create_app
     from govfleet.api.server import start_api
     from govfleet.contracts.status import StatusUpdate
@@ -201,6 +208,8 @@ async def api_stack(
     resources = await Resources.open(config, database_url, client, pool_size=4)
     try:
         async with AsyncExitStack() as stack:
+            if temporal_schedules:
+                await install_schedules(client, config)
             if worker:
                 await stack.enter_async_context(build_worker(client, resources, task_queue=task_queue))
             if start_status:
@@ -221,6 +230,24 @@ async def api_stack(
             )
     finally:
         await resources.close()
+
+
+async def install_schedules(client: Client, config: Config, only: set[str] | None = None) -> list[str]:
+    """The repo-spec's charter schedules in Temporal, as the reconciler writes them (our owner in
+    the memo), but starting their runs on a task queue no worker polls: the status surface sees
+    real schedules while no run charges anything. Returns the schedule ids."""
+    from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW
+    from schedules.desired import default_owner, desired_schedules
+    from schedules.reconciler import build_schedule, schedule_memo
+
+    owner = default_owner(config.spec)
+    ids = []
+    for d in desired_schedules(config.spec, unique("idle")):
+        if d.workflow != GOVERNANCE_RUN_WORKFLOW or (only is not None and d.schedule_id not in only):
+            continue
+        await client.create_schedule(d.schedule_id, build_schedule(d, owner), memo=schedule_memo(d, owner))
+        ids.append(d.schedule_id)
+    return ids
 
 
 async def wait_status_ready(stack: Stack, timeout: float = 20) -> None:

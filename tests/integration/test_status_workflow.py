@@ -1,7 +1,8 @@
 """The `governance-status` workflow against real PostgreSQL and real Temporal.
 
 Time-skipping server: rebuild from the database, signals, the just-passed fire time.
-Dev server: continue-as-new carrying state, paused Temporal Schedules hidden.
+Dev server: continue-as-new carrying state; the schedules as Temporal has them (ours only, paused
+ones marked, Temporal's next action times).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from temporalio.client import (
     ScheduleState,
 )
 
-from govfleet.contracts.governance_run import schedule_id
 from govfleet.contracts.status import (
     STATUS_QUERY,
     STATUS_WORKFLOW_ID,
@@ -188,24 +188,40 @@ async def test_upcoming_runs_never_lag_behind_a_passed_fire_time(
 
 
 async def test_continue_as_new_carries_state_and_rebuilds(dev_env, make_database, tmp_path, task_queue):
-    env = dev_env
+    """Schedules as Temporal has them: ours (one paused by an operator), not a foreign schedule on a
+    declared id, not a declared charter that was never reconciled."""
+    from schedules.reconciler import reconcile
+    from tests.integration.test_status_support import isolated_client
+
+    client = await isolated_client(dev_env)
     url = make_database()
     seed(url, balance=500)
     charter = f"ST{unique('x')[-8:].upper()}"
     config = write_spec(
-        tmp_path, [{"charter": charter, "cron": "0 0 * * *"}, {"charter": charter + "B", "cron": "0 1 * * *"}]
+        tmp_path,
+        [
+            {"charter": charter, "cron": "0 0 * * *"},
+            {"charter": charter + "B", "cron": "0 1 * * *"},
+            {"charter": charter + "C", "cron": "0 2 * * *"},
+        ],
+        environ={"TEMPORAL_TASK_QUEUE": task_queue},
     )
-    # An operator paused the first charter's Temporal Schedule: it has no upcoming run.
-    schedule = await env.client.create_schedule(
-        schedule_id(charter),
+    declared = config.spec.governance.schedules
+    # Charter C's id is held by a schedule that is not ours (no owner memo).
+    foreign = await client.create_schedule(
+        declared[2].schedule_id,
         Schedule(
             action=ScheduleActionStartWorkflow("Nothing", id=unique("nothing"), task_queue=task_queue),
-            spec=ScheduleSpec(cron_expressions=["0 0 * * *"]),
-            state=ScheduleState(paused=True, note="test"),
+            spec=ScheduleSpec(cron_expressions=["0 2 * * *"]),
+            state=ScheduleState(paused=False, note="someone else's"),
         ),
     )
-    async with status_worker(env.client, config, url, task_queue):
-        handle = await env.client.start_workflow(
+    report = await reconcile(client, config.spec, task_queue=task_queue, notify_status=False)
+    assert report.blocked == [declared[2].schedule_id]
+    # An operator paused the first charter's schedule: it has no upcoming run.
+    await client.get_schedule_handle(declared[0].schedule_id).pause(note="operator")
+    async with status_worker(client, config, url, task_queue):
+        handle = await client.start_workflow(
             GovernanceStatusWorkflow.run,
             StatusWorkflowInput(max_history_events=40, debounce_seconds=0),
             id=unique("status"),
@@ -225,14 +241,22 @@ async def test_continue_as_new_carries_state_and_rebuilds(dev_env, make_database
                 )
             seed(url, balance=800)
             await handle.signal(GovernanceStatusWorkflow.update, StatusUpdate(schedules_changed=True, source="test"))
-            latest = env.client.get_workflow_handle(handle.id)  # follows the newest run
+            latest = client.get_workflow_handle(handle.id)  # follows the newest run
             snap = await _eventually(
                 lambda: latest.query(GovernanceStatusWorkflow.snapshot),
                 lambda s: s.generation >= 1 and s.state.system_credits == "800",
                 timeout=30,
             )
             assert (await latest.describe()).run_id != first_run
-            assert snap.state.schedules and [s.paused for s in snap.state.schedules] == [True, False]
+            got = [(s.schedule_id, s.paused, s.source) for s in snap.state.schedules]
+            assert got == [
+                (declared[0].schedule_id, True, "temporal"),
+                (declared[1].schedule_id, False, "temporal"),
+            ]
+            assert snap.state.schedules_not_ours == [declared[2].schedule_id]
+            # Temporal's own next action times: 01:00 UTC every day.
+            times = snap.state.schedules[1].next_times
+            assert len(times) >= 3 and all(t.hour == 1 and t.minute == 0 for t in times)
             body = assert_contract(await _query(latest), now=datetime.now(UTC))
             assert [r["name"] for r in body["upcomingRuns"]] == [display_name(charter + "B")]
             # Signalled runs survive continue-as-new even though they are not in the database.
@@ -240,8 +264,8 @@ async def test_continue_as_new_carries_state_and_rebuilds(dev_env, make_database
             history = await latest.fetch_history()
             assert len(history.events) < 200
         finally:
-            await env.client.get_workflow_handle(handle.id).terminate()
-            await schedule.delete()
+            await client.get_workflow_handle(handle.id).terminate()
+            await foreign.delete()
 
 
 async def test_signal_with_start_from_any_area_starts_it(time_skipping_env, make_database, tmp_path, task_queue):
@@ -296,3 +320,56 @@ def test_database_fixture_isolated(status_db):
     with psycopg.connect(status_db) as conn:
         n = conn.execute("SELECT count(*) FROM governance_runs").fetchone()[0]
     assert n == 13
+
+
+async def test_temporal_times_are_read_again_before_they_run_out(dev_env, make_database, tmp_path, task_queue):
+    """A schedule firing every 2 s: Temporal lists about ten times; the workflow reads them again
+    when fewer than 3 are left, so the times it holds stay ahead, and each read that changed them
+    bumps the status version (what API processes validate their copy against)."""
+    from temporalio.client import ScheduleIntervalSpec
+
+    from schedules.desired import default_owner, desired_schedules
+    from schedules.reconciler import build_schedule, schedule_memo
+    from tests.integration.test_status_support import isolated_client
+
+    client = await isolated_client(dev_env)
+    url = make_database()
+    config = write_spec(
+        tmp_path, [{"charter": "FAST", "cron": "* * * * *"}], environ={"TEMPORAL_TASK_QUEUE": task_queue}
+    )
+    owner = default_owner(config.spec)
+    [d] = [d for d in desired_schedules(config.spec, unique("idle")) if d.args.get("charter") == "FAST"]
+    schedule = build_schedule(d, owner)
+    schedule.spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=2))])
+    await client.create_schedule(d.schedule_id, schedule, memo=schedule_memo(d, owner))
+
+    def version() -> int:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT version FROM status_version").fetchone()[0]
+
+    async with status_worker(client, config, url, task_queue):
+        handle = await client.start_workflow(
+            GovernanceStatusWorkflow.run,
+            StatusWorkflowInput(debounce_seconds=0),
+            id=unique("status"),
+            task_queue=task_queue,
+        )
+        try:
+            snap = await _wait_rebuilt(handle)
+            first = snap.state.schedules[0].next_times
+            assert len(first) >= 5 and snap.state.schedules[0].source == "temporal"
+            before = version()
+            # Past the last time of the first list: only a new read can have moved the times on.
+            later = await _eventually(
+                lambda: handle.query(GovernanceStatusWorkflow.snapshot),
+                lambda s: s.state.schedules[0].next_times[-1] > first[-1] + timedelta(seconds=4),
+                timeout=60,
+            )
+            assert later.state.schedules[0].next_times[0] > datetime.now(UTC) - timedelta(seconds=10)
+            assert version() > before
+            body = assert_contract(await _query(handle), now=datetime.now(UTC) - timedelta(seconds=1))
+            assert [r["name"] for r in body["upcomingRuns"]] == ["Fast"]
+            if recording():  # the path of patch `status-schedules-from-temporal`
+                await save_golden(handle, "status_workflow_temporal_times")
+        finally:
+            await handle.terminate()

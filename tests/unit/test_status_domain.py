@@ -76,36 +76,62 @@ def test_just_after_a_fire_time_the_next_one_is_given():
 
 
 def test_dst_transitions_in_the_schedule_timezone():
-    """Fire times follow the schedule's wall clock the way Temporal's schedules fire: a wall time
-    that does not exist (spring forward) is skipped, one that exists twice (fall back) fires at
-    both instants (compared against the dev server's `next_action_times`)."""
+    """The cron fallback maps wall times to instants the way Temporal's scheduler does (the times
+    below are what the dev server's `next_action_times` list, see tests/integration/test_status_dst.py):
+    a wall time that does not exist (spring forward) is skipped; a daily time in the repeated hour
+    (fall back) fires once, at the instant Go's `time.Date` picks."""
     # Spring forward: 02:30 does not exist in Berlin on 2026-03-29; the next fire is the 30th.
     assert next_run_at("30 2 * * *", "Europe/Berlin", datetime(2026, 3, 29, 0, 0, tzinfo=UTC)) == datetime(
         2026, 3, 30, 0, 30, tzinfo=UTC
     )
+    # New York, 2027-03-14: 02:30 does not exist; Temporal fires on the 13th at 07:30Z and the 15th at 06:30Z.
     assert next_run_at("30 2 * * *", "America/New_York", datetime(2027, 3, 13, 8, 0, tzinfo=UTC)) == datetime(
         2027, 3, 15, 6, 30, tzinfo=UTC
     )
-    # Fall back: 02:30 happens twice in Berlin on 2026-10-25 (CEST, then CET).
-    fires, now = [], datetime(2026, 10, 24, 23, 0, tzinfo=UTC)
+    # Fall back: 02:30 happens twice in Berlin on 2027-10-31 (CEST 00:30Z, then CET 01:30Z);
+    # Temporal fires once, at 01:30Z.
+    fires, now = [], datetime(2027, 10, 29, 23, 0, tzinfo=UTC)
     for _ in range(3):
         now = next_run_at("30 2 * * *", "Europe/Berlin", now)
         fires.append(now)
     assert fires == [
-        datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
-        datetime(2026, 10, 25, 1, 30, tzinfo=UTC),
-        datetime(2026, 10, 26, 1, 30, tzinfo=UTC),
+        datetime(2027, 10, 30, 0, 30, tzinfo=UTC),
+        datetime(2027, 10, 31, 1, 30, tzinfo=UTC),
+        datetime(2027, 11, 1, 1, 30, tzinfo=UTC),
     ]
-    # Inside the repeated hour, the next quarter is the one in the first pass, then the second.
+    assert next_run_at("30 2 * 10 0", "Europe/Berlin", datetime(2027, 10, 25, tzinfo=UTC)) == datetime(
+        2027, 10, 31, 1, 30, tzinfo=UTC
+    )
+    # West of UTC the repeated wall time is the earlier instant (EDT) in New York.
     assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 20, tzinfo=UTC)) == datetime(
         2027, 11, 7, 5, 30, tzinfo=UTC
-    )
-    assert next_run_at("*/15 * * * *", "America/New_York", datetime(2027, 11, 7, 5, 50, tzinfo=UTC)) == datetime(
-        2027, 11, 7, 6, 0, tzinfo=UTC
     )
     # 09:30 Berlin is 08:30 UTC in winter and 07:30 UTC in summer.
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC)).hour == 8
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=UTC)).hour == 7
+
+
+def test_temporal_times_win_over_the_cron_and_the_fallback_is_marked():
+    from govfleet.domain.status import CRON_FALLBACK, TEMPORAL, build_extended, schedule_next
+
+    now = datetime(2027, 3, 13, 12, 0, tzinfo=UTC)
+    told = [datetime(2027, 3, 13, 7, 30, tzinfo=UTC), datetime(2027, 3, 15, 6, 30, tzinfo=UTC)]
+    ny = ScheduleEntry(charter="NY", cron="30 2 * * *", timezone="America/New_York", source=TEMPORAL, next_times=told)
+    assert schedule_next(ny, now) == (told[1], TEMPORAL)
+    # Every listed time passed: the cron answers, marked.
+    later = datetime(2027, 3, 16, 0, 0, tzinfo=UTC)
+    assert schedule_next(ny, later) == (datetime(2027, 3, 16, 6, 30, tzinfo=UTC), CRON_FALLBACK)
+    # Temporal lists no time (it will not fire): no upcoming run, whatever the cron says.
+    done = ny.model_copy(update={"next_times": []})
+    assert schedule_next(done, now) == (None, TEMPORAL) and upcoming_runs([done], now) == []
+    # From the repo-spec only: the cron, marked.
+    spec_only = ScheduleEntry(charter="NY", cron="30 2 * * *", timezone="America/New_York")
+    assert schedule_next(spec_only, now)[1] == CRON_FALLBACK
+    paused = ny.model_copy(update={"paused": True, "charter": "P", "schedule_id": "governance:P"})
+    ext = build_extended(system_credits=5, schedules=[paused, ny], recent_runs=[], now=now)
+    assert [(s.name, s.paused, s.nextRunAt) for s in ext.schedules] == [("Ny", False, told[1]), ("P", True, None)]
+    assert ext.schedulesSource == TEMPORAL
+    assert [r.name for r in upcoming_runs([paused, ny], now)] == ["Ny"]
 
 
 def test_paused_schedules_have_no_upcoming_run():

@@ -13,7 +13,7 @@ from govfleet.api.context import READ, SOURCE_HEADER, api_context
 from govfleet.api.errors import ApiError, error_responses
 from govfleet.api.models import ActivityDay, ActivityOut, HeartbeatOut, HolderControlOut, HolderControlPoint, Thresholds
 from govfleet.domain.heartbeat import heartbeat_state
-from govfleet.domain.status import GovernanceStatusV1
+from govfleet.domain.status import GovernanceStatusExtended, GovernanceStatusV1
 from govfleet.domain.watchdog import HEARTBEAT_MISSED
 from govfleet.store import guardian as guardian_store
 from govfleet.store import status as status_store
@@ -32,10 +32,11 @@ router = APIRouter(tags=["governance"])
     responses=error_responses(401, 503),
     summary="System tenant credits, upcoming runs (computed live) and recent runs",
     description="Exactly the `governance.status.v1` contract. `systemCredits` is a string "
-    "(bigint-safe); `upcomingRuns` (at most 3, soonest first) are computed from each schedule's cron and "
-    "timezone at request time and are always in the future; `recentRuns` (at most 10) are the system "
-    f"principal's runs, most recent first. Header `{SOURCE_HEADER}` says whether the read model came from "
-    "the status workflow or (fallback) the database.",
+    "(bigint-safe); `upcomingRuns` (at most 3, soonest first) are the next times Temporal fires each "
+    "schedule we own that is not paused, after the moment of the answer (cron arithmetic only while Temporal "
+    "cannot be asked); `recentRuns` (at most 10) are the system principal's runs, most recent first. A read "
+    "shows every change committed before it began. Header "
+    f"`{SOURCE_HEADER}` says whether the schedules came from the status workflow or (fallback) the repo-spec.",
 )
 async def governance_status(request: Request) -> Response:
     ctx = api_context(request)
@@ -45,6 +46,31 @@ async def governance_status(request: Request) -> Response:
         raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
     # Validated against the contract when it was built (GovernanceStatusV1); sent as is.
     return Response(body, media_type="application/json", headers={SOURCE_HEADER: source, "Cache-Control": "no-store"})
+
+
+@router.get(
+    "/api/v1/governance/status/extended",
+    response_model=GovernanceStatusExtended,
+    dependencies=READ,
+    responses=error_responses(401, 503),
+    summary="The status with what the contract leaves out: paused schedules, where times came from, run outcomes",
+    description="Every governance schedule we own in Temporal, paused ones included (`paused`, no `nextRunAt`), "
+    "soonest first; `source` per schedule and `schedulesSource` overall: `temporal` (Temporal's next action "
+    "time) or `cron-fallback` (cron arithmetic while Temporal cannot be asked). `recentRuns` carry their "
+    "`outcome` (running, succeeded, failed, refused) and `reason`. Same read model and read-your-writes "
+    "guarantee as `/api/v1/governance/status`.",
+)
+async def governance_status_extended(request: Request) -> Response:
+    ctx = api_context(request)
+    try:
+        out, source = await ctx.status.extended()
+    except Exception as exc:
+        raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
+    return Response(
+        out.model_dump_json().encode(),
+        media_type="application/json",
+        headers={SOURCE_HEADER: source, "Cache-Control": "no-store"},
+    )
 
 
 @router.get(
