@@ -58,8 +58,7 @@ def _signals(history_json: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(not recording(), reason="set GOVFLEET_RECORD_GOLDEN=1 to record the golden history")
-async def test_record_guardian_golden_history(time_skipping_env, task_queue, config, database_url):
+async def test_golden_scenario_records_the_shape_the_golden_has(time_skipping_env, task_queue, config, database_url):
     env = time_skipping_env
     running = await start_simulator(TrackerSimulator(per_request=True))
     try:
@@ -82,21 +81,29 @@ async def test_record_guardian_golden_history(time_skipping_env, task_queue, con
             await handle.signal(READING_SIGNAL, reading_body(54.0, now=await env.get_current_time()))
             await env.sleep(3)
             await settle(handle)
-            await save_golden(handle, GOLDEN.stem)
+            # The scenario runs in every test run, so the recorder cannot rot; GOVFLEET_RECORD_GOLDEN=1
+            # also writes it as the newest golden (docs/patches.md).
+            history = (await handle.fetch_history()).to_json()
+            assert_pause_and_resume(history)
+            if recording():
+                await save_golden(handle, GOLDEN.stem)
             await handle.terminate("recorded")
     finally:
         await running.stop()
 
 
-@pytest.mark.parametrize("path", GOLDENS, ids=[p.stem for p in GOLDENS])
-def test_golden_history_has_a_pause_and_a_resume(path):
-    text = path.read_text()
+def assert_pause_and_resume(text: str) -> None:
     acts = _activity_types(text)
     assert acts.count("guardian_call_breaker") == 2  # pause, then resume, of the redemption target
     assert "send_notification" in acts
     assert _signals(text) == ["resume", "resume", "reading"]
     markers = [e for e in json.loads(text)["events"] if "markerRecordedEventAttributes" in e]
     assert len(markers) >= 8  # local activities: fetch + record per check
+
+
+@pytest.mark.parametrize("path", GOLDENS, ids=[p.stem for p in GOLDENS])
+def test_golden_history_has_a_pause_and_a_resume(path):
+    assert_pause_and_resume(path.read_text())
 
 
 @pytest.mark.parametrize("path", GOLDENS, ids=[p.stem for p in GOLDENS])
