@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 
 class _CurrentStderr:
@@ -25,6 +26,8 @@ class _CurrentStderr:
 
 
 def configure_logging(fmt: str | None = None, level: str = "INFO") -> None:
+    import structlog
+
     use_json = (fmt == "json") or (fmt is None and not sys.stderr.isatty())
     processors: list = [
         structlog.contextvars.merge_contextvars,
@@ -47,5 +50,18 @@ def configure_logging(fmt: str | None = None, level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+class _LazyLogger:
+    """A module-level logger that imports structlog at its first use, not at the import of the
+    module that declares it (the command line's start-up time: docs/cli.md)."""
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import structlog
+
+        return getattr(structlog.get_logger(self._name), attr)
+
+
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    return cast("structlog.stdlib.BoundLogger", _LazyLogger(name))

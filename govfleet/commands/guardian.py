@@ -8,13 +8,22 @@ import argparse
 import asyncio
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from govfleet.db import StartupError
+from govfleet.errors import StartupError
 from govfleet.logging import get_logger
-from govfleet.settings import Config
-from govfleet.simulator import DEFAULT_STEP_SECONDS, SCENARIOS, RunningSimulator, TrackerSimulator, start_simulator
+
+if TYPE_CHECKING:
+    from govfleet.settings import Config
+    from govfleet.simulator import RunningSimulator, TrackerSimulator
 
 log = get_logger("govfleet.guardian")
+
+# The simulator (an HTTP server) is imported when it runs, not when the parser is built
+# (docs/cli.md); its scenario names and step are named in the help text, so they are repeated
+# here and tests/unit/test_cli_imports.py checks they match govfleet.simulator's.
+SCENARIO_NAMES = ("steady", "gradual-decline", "rapid-drop", "recovery", "oscillate", "garbage")
+DEFAULT_STEP_SECONDS = 8.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(state, calls, reading, scenario, fail, reset)."
         ),
     )
-    p.add_argument("--scenario", default="steady", help=f"one of: {', '.join(SCENARIOS)} (default steady)")
+    p.add_argument("--scenario", default="steady", help=f"one of: {', '.join(SCENARIO_NAMES)} (default steady)")
     p.add_argument("--port", type=int, default=8922, help="port (default 8922; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument(
@@ -43,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def make_simulator(
     scenario: str, *, step_seconds: float = DEFAULT_STEP_SECONDS, per_request: bool = False
 ) -> TrackerSimulator:
+    from govfleet.simulator import SCENARIOS, TrackerSimulator
+
     if scenario not in SCENARIOS:
         raise StartupError(f"--scenario {scenario!r} is not a tracker scenario; use one of {', '.join(SCENARIOS)}")
     if step_seconds <= 0:
@@ -54,6 +65,8 @@ def cmd_tracker_sim(args: argparse.Namespace) -> int:
     sim = make_simulator(args.scenario, step_seconds=args.step_seconds, per_request=args.per_request)
 
     async def main() -> None:
+        from govfleet.simulator import start_simulator
+
         try:
             running = await start_simulator(sim, host=args.host, port=args.port)
         except OSError as exc:
@@ -84,6 +97,8 @@ def demo_config(config: Config, sim: RunningSimulator | None) -> Config:
     """`govfleet up`'s configuration: with the demo simulator running, the `guardian` block's
     tracker, and every breaker target that points at the repo-spec's tracker address, go to it.
     The reconciler, the API (/health probes that tracker) and the banner all use it."""
+    from govfleet.settings import Config
+
     if sim is None:
         return config
     g = config.spec.guardian
@@ -95,6 +110,8 @@ def demo_config(config: Config, sim: RunningSimulator | None) -> Config:
 
 async def start_simulator_for_up(args: argparse.Namespace, services) -> RunningSimulator | None:
     """`govfleet up`: the tracker simulator for the demo, unless --no-simulator."""
+    from govfleet.simulator import start_simulator
+
     if getattr(args, "no_simulator", False):
         return None
     simulator = make_simulator(getattr(args, "scenario", "gradual-decline"))

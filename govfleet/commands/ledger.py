@@ -15,10 +15,10 @@ import json
 import sys
 import time
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-from govfleet.db import create_pool, redact
-from govfleet.local_fleet import require_database_url, with_local_fleet
-from govfleet.settings import Settings, load_config, load_settings
+if TYPE_CHECKING:
+    from govfleet.settings import Settings
 
 PAY_PATH = "/api/v1/payments/credits/confirm"
 
@@ -70,6 +70,7 @@ def api_url(settings: Settings, flag: str | None) -> str:
 
 def cmd_pay(args: argparse.Namespace) -> int:
     from govfleet.domain.billing import parse_confirm_input
+    from govfleet.settings import load_settings
 
     settings = load_settings()
     try:
@@ -130,6 +131,9 @@ def _error_message(resp) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from govfleet.db import create_pool, redact
+    from govfleet.local_fleet import require_database_url, with_local_fleet
+    from govfleet.settings import load_config
     from govfleet.store.ledger import verify
 
     config = with_local_fleet(load_config())
@@ -171,6 +175,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
+    from govfleet.db import create_pool
+    from govfleet.local_fleet import require_database_url, with_local_fleet
+    from govfleet.settings import load_config
     from govfleet.store.ledger import spent_today, system_balance
 
     config = with_local_fleet(load_config())

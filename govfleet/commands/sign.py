@@ -25,22 +25,16 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from govfleet.contracts.guardian import GUARDIAN_WORKFLOW_ID
-from govfleet.domain.admin_auth import (
-    DEFAULT_MAX_AGE_SECONDS,
-    NONCE_RE,
-    SigningDomain,
-    address_of,
-    expires_in,
-    parse_authorizations,
-    recover_digest_signer,
-    sign_authorization,
-    signing_digest,
-    typed_data,
-)
-from govfleet.domain.timestamps import iso_utc
+if TYPE_CHECKING:
+    from govfleet.domain.admin_auth import SigningDomain
 
+# The signing code (pydantic models, secp256k1, keccak) is imported when a command runs, not
+# when the parser is built (docs/cli.md). These two defaults are named in the help text, so
+# they are repeated here; tests/unit/test_cli_imports.py checks they match the originals.
+DEFAULT_GUARDIAN_WORKFLOW_ID = "governance-guardian"  # govfleet.contracts.guardian.GUARDIAN_WORKFLOW_ID
+DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 900  # govfleet.domain.admin_auth.DEFAULT_MAX_AGE_SECONDS
 MAX_TTL_SECONDS = 86_400
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -65,14 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the reason (signed; must equal the request's reason). Pause: required. Resume: default ''",
     )
     p.add_argument(
-        "--guardian", default=GUARDIAN_WORKFLOW_ID, help=f"guardian workflow id (default {GUARDIAN_WORKFLOW_ID})"
+        "--guardian",
+        default=DEFAULT_GUARDIAN_WORKFLOW_ID,
+        help=f"guardian workflow id (default {DEFAULT_GUARDIAN_WORKFLOW_ID})",
     )
     p.add_argument(
         "--ttl",
         type=int,
         default=600,
         help=f"seconds until the authorization expires (default 600; guardians refuse more than "
-        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_MAX_AGE_SECONDS})",
+        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_SIGNATURE_MAX_AGE_SECONDS})",
     )
     p.add_argument("--nonce", default=None, help="nonce (default: 32 random hex digits); never reuse one")
     p.add_argument("--json", action="store_true", help="print the request body instead of the bare token")
@@ -111,6 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def signing_domain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SigningDomain:
     """The EIP-712 domain: repo-spec `cogni_dao`, with the command line's overrides."""
+    from govfleet.domain.admin_auth import SigningDomain
     from govfleet.repo_spec import RepoSpecError, load_repo_spec
 
     env = os.environ if environ is None else environ
@@ -201,6 +198,19 @@ def build_body(action: str, tokens: list[str], reason: str, governance_verified:
 
 def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str] | None = None) -> tuple[str, str]:
     """(stdout text, stderr summary) of `govfleet sign`, or SignError."""
+    from govfleet.domain.admin_auth import (
+        DEFAULT_MAX_AGE_SECONDS,
+        NONCE_RE,
+        address_of,
+        expires_in,
+        parse_authorizations,
+        recover_digest_signer,
+        sign_authorization,
+        signing_digest,
+        typed_data,
+    )
+    from govfleet.domain.timestamps import iso_utc
+
     base: dict | None = _read_body(args.add_to) if args.add_to else None
     reason = args.reason
     if base is not None:

@@ -12,12 +12,9 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from govfleet import db
-from govfleet.local_fleet import with_local_fleet
-from govfleet.settings import Config, load_config
-
 if TYPE_CHECKING:
     from govfleet.api.server import RunningApi
+    from govfleet.settings import Config
 
 CREDITS_PER_USD = 10_000_000
 
@@ -43,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
+    from govfleet import db
     from govfleet.logging import configure_logging
+    from govfleet.settings import load_config
 
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
@@ -64,7 +63,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     port = s.SERVICE_PORT if args.port is None else args.port
 
     async def main() -> None:
-        from govfleet.api import create_app
+        from govfleet.api.app import create_app
         from govfleet.api.server import start_api
         from govfleet.temporal import connect
 
@@ -94,7 +93,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 async def start_in_up(config: Config, client, database_url: str) -> tuple[str, RunningApi]:
     """For `govfleet up`: start the status workflow and serve the API on SERVICE_HOST:SERVICE_PORT
     in this process. Returns (where it listens, the running server)."""
-    from govfleet.api import create_app
+    from govfleet import db
+    from govfleet.api.app import create_app
     from govfleet.api.server import start_api
     from govfleet.contracts.status import StatusUpdate
     from govfleet.status_client import tell_status
@@ -115,6 +115,9 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
 
 def cmd_status(args: argparse.Namespace) -> int:
     """A declared guardian that is not running is listed in the table and named on stderr."""
+    from govfleet.local_fleet import with_local_fleet
+    from govfleet.settings import load_config
+
     config = with_local_fleet(load_config())
     if args.api:
         body, source, workflows = asyncio.run(_from_api(args.api.rstrip("/"), config))
@@ -157,6 +160,7 @@ async def _declared_states(config: Config, client) -> list[dict]:
 async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
     import httpx
 
+    from govfleet import db
     from govfleet.domain.status import GovernanceStatusV1
 
     headers = {}
@@ -186,6 +190,7 @@ async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
 
 
 async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
+    from govfleet import db
     from govfleet.api.service import StatusService
     from govfleet.local_fleet import connect_fleet
 

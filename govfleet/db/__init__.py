@@ -15,6 +15,8 @@ import psycopg
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from govfleet.errors import StartupError
+
 SYSTEM_TENANT_ID: Final = "cogni_system"
 SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
 GOVERNANCE_GRANT_ID = "cogni_system_governance"
@@ -23,11 +25,6 @@ APP_ROLE = "govfleet_app"
 # Every connection of ours returns rows as dicts (`create_pool` sets psycopg's `dict_row`).
 DbConnection: TypeAlias = psycopg.AsyncConnection[DictRow]
 DbPool: TypeAlias = AsyncConnectionPool[DbConnection]
-
-
-class StartupError(RuntimeError):
-    """A fail-fast condition: the process must not start. The message is one line that
-    says what is wrong and how to fix it."""
 
 
 def redact(url: str) -> str:
