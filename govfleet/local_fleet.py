@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from govfleet.db import StartupError
+from govfleet.errors import StartupError
 from govfleet.settings import Config, ConfigError, Settings
 
 FLEET_FILE = "fleet.json"
@@ -89,7 +89,7 @@ async def connect_fleet(config: Config):
     """A Temporal client for the configured (or local) fleet, or one clear StartupError."""
     import asyncio
 
-    from govfleet.temporal import configured_address, connect
+    from govfleet.temporal import TemporalUnreachable, configured_address, connect
 
     # An address from the environment or a Temporal profile file gets its TLS / API key settings
     # (govfleet/temporal.py); `govfleet up`'s own dev server speaks plaintext.
@@ -105,7 +105,7 @@ async def connect_fleet(config: Config):
         hint = (
             "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
         )
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StartupError(
-            f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS"
-        ) from None
+        reason = getattr(exc, "reason", None) or (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        raise TemporalUnreachable(address, reason, hint) from None

@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
+from govfleet.errors import StartupError
 from govfleet.settings import ConfigError
 
 # Search attributes shown in the Temporal UI (docs/guardian.md).
@@ -124,7 +125,20 @@ async def connect(
     target = kwargs.pop("target_host", None)
     if not target:
         raise TemporalConfigError("no Temporal address: set TEMPORAL_ADDRESS (or an address in the profile file)")
-    return await Client.connect(target, data_converter=pydantic_data_converter, runtime=runtime, **kwargs)
+    try:
+        return await Client.connect(target, data_converter=pydantic_data_converter, runtime=runtime, **kwargs)
+    except RuntimeError as exc:  # the SDK's "Failed client connect: ...": a connection problem, one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TemporalUnreachable(target, reason) from None
+
+
+class TemporalUnreachable(StartupError):
+    """No connection to Temporal (a RuntimeError, as the SDK's own connection error is)."""
+
+    def __init__(self, address: str, reason: str, hint: str = "") -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS")
 
 
 async def connect_when_ready(

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_api(args: argparse.Namespace) -> int:
     from govfleet import db
-    from govfleet.logging import configure_logging
+    from govfleet.logging import configure_logging, get_logger
     from govfleet.settings import load_config
 
     config = load_config()
@@ -73,10 +73,10 @@ def cmd_api(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         client = await connect(address, s.TEMPORAL_NAMESPACE)
         api = await start_api(create_app(config, client=client), host, port, access_log=True)
-        print(
+        # A log line (the process's one format), not a print: docs/cli.md, "Logs".
+        get_logger("govfleet.api").info(
             f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
-            file=sys.stderr,
-            flush=True,
+            url=api.url,
         )
         try:
             await stop.wait()
@@ -208,7 +208,7 @@ async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
             print(f"govfleet: {err}; reading the database", file=sys.stderr)
     pool = None
     if s.DATABASE_URL:
-        pool = await db.create_pool(s.DATABASE_URL, max_size=1)
+        pool = await db.create_pool(s.DATABASE_URL, max_size=1, open_timeout=s.DATABASE_CONNECT_TIMEOUT_SECONDS)
     try:
         service = StatusService(config, client, pool, cache_ttl=0, restart_interval=float("inf"))
         try:
