@@ -104,6 +104,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expires", type=int, default=None, help="expiry in Unix seconds (default: now + --ttl)")
     p.set_defaults(func=cmd_sign)
 
+    p = sub.add_parser(
+        "admin-key",
+        help="make an admin key file for `govfleet sign` (its address goes in repo-spec guardian.admins)",
+    )
+    key_sub = p.add_subparsers(dest="admin_key_command", required=True, metavar="SUBCOMMAND")
+    n = key_sub.add_parser(
+        "new",
+        help="write a new secp256k1 private key to a file (mode 0600, never overwritten) and print its address",
+        description="Writes a new random secp256k1 private key (hex, one line) to FILE, readable by you "
+        "alone, refusing an existing file, and prints the Ethereum address to add to repo-spec "
+        "guardian.admins. Keep the file out of version control (*.key is git-ignored).",
+    )
+    n.add_argument("file", nargs="?", default="admin.key", help="where to write the key (default admin.key)")
+    n.set_defaults(func=cmd_admin_key_new)
+
 
 def signing_domain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SigningDomain:
     """The EIP-712 domain: repo-spec `cogni_dao`, with the command line's overrides."""
@@ -321,4 +336,48 @@ def cmd_sign(args: argparse.Namespace) -> int:
         return 2
     print(out)
     print(summary, file=sys.stderr)
+    return 0
+
+
+# --- govfleet admin-key new ------------------------------------------------------------------
+
+
+def write_new_key(path: str) -> str:
+    """Write a new private key to `path` (created, never replaced; mode 0600 whatever the
+    umask) and return its address. SignError when the file exists or cannot be written."""
+    from govfleet.domain.admin_auth import address_of
+
+    while True:
+        key = secrets.token_bytes(32)
+        if 1 <= int.from_bytes(key, "big") < SECP256K1_N:  # all but ~2^-128 of draws
+            break
+    address = address_of(key)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise SignError(f"{path} exists; refusing to overwrite a key (choose another file name)") from None
+    except OSError as exc:
+        raise SignError(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(
+            fd, f"# govfleet admin key, address {address}; never commit or share this file\n0x{key.hex()}\n".encode()
+        )
+    finally:
+        os.close(fd)
+    return address
+
+
+def cmd_admin_key_new(args: argparse.Namespace) -> int:
+    try:
+        address = write_new_key(args.file)
+    except SignError as exc:
+        print(f"govfleet admin-key: error: {exc}", file=sys.stderr)
+        return 1
+    print(address)
+    print(
+        f"wrote {args.file} (mode 0600). Add {address} to repo-spec guardian.admins, then sign with "
+        f"`govfleet sign pause --key-file {shlex.quote(args.file)} --reason ...`",
+        file=sys.stderr,
+    )
     return 0
