@@ -39,7 +39,7 @@ def test_new_key_file_is_private_refuses_overwrite_and_signs(tmp_path):
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert f"Add {address} to repo-spec guardian.admins" in made.stderr
     # The file holds the key of that address (checked with eth-account, an independent implementation).
-    hexkey = [ln for ln in key_file.read_text().splitlines() if ln and not ln.startswith("#")][0]
+    hexkey = next(ln for ln in key_file.read_text().splitlines() if ln and not ln.startswith("#"))
     assert Account.from_key(hexkey).address.lower() == address
 
     before = key_file.read_bytes()

@@ -197,6 +197,22 @@ async def test_pushed_readings_reach_the_guardian(http, sim):
     sim.sim.set_reading(70.5)
 
 
+async def test_a_stale_pushed_reading_is_answered_422_with_its_age(http):
+    reading = {
+        "holder_control_percentage": 48.0,
+        "total_votes": 10000,
+        "holder_votes": 4800,
+        "seller_votes": 5200,
+        "last_updated": "2026-11-22T02:30:00Z",  # a fixed date: days old
+    }
+    resp = await http.post("/guardian/readings", json=reading, headers={"Authorization": "Bearer push"})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "stale_reading"
+    assert error["message"].startswith("last_updated 2026-11-22T02:30:00Z is ")
+    assert "more than the 120 s allowed" in error["message"]
+
+
 async def test_guardian_alerts_endpoint_reads_the_table(http, sim):
     sim.sim.set_reading(54.0)  # caution: an alert row (pushed, so it is checked at once)
     reading = {
