@@ -39,6 +39,17 @@ def record(data_dir: Path, *, temporal_address: str, database_url: str) -> Path:
     return path
 
 
+def record_api(data_dir: Path, api_url: str) -> None:
+    """Add the API's address to this process's fleet file (`govfleet status` reads through it)."""
+    path = data_dir / FLEET_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if data.get("pid") == os.getpid():
+        path.write_text(json.dumps({**data, "api_url": api_url}))
+
+
 def clear(data_dir: Path) -> None:
     path = data_dir / FLEET_FILE
     try:

@@ -9,12 +9,15 @@ import json
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from govfleet.errors import StartupError
+
 if TYPE_CHECKING:
     from govfleet.api.server import RunningApi
-    from govfleet.settings import Config
+    from govfleet.settings import Config, Settings
 
 CREDITS_PER_USD = 10_000_000
 
@@ -31,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--api",
         metavar="URL",
         default=None,
-        help="read it from a running API (e.g. http://127.0.0.1:8926) instead of Temporal",
+        help="read it from a running API (e.g. http://127.0.0.1:8926); default: the API of a `govfleet up` "
+        "running here when TEMPORAL_ADDRESS and DATABASE_URL are unset, else Temporal (and the database)",
     )
     p.set_defaults(func=cmd_status)
 
@@ -116,13 +120,14 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
 def cmd_status(args: argparse.Namespace) -> int:
     """A declared guardian that is not running is listed in the table and named on stderr."""
     from govfleet.local_fleet import with_local_fleet
-    from govfleet.settings import load_config
+    from govfleet.settings import load_config, load_settings
 
-    config = with_local_fleet(load_config())
-    if args.api:
-        body, source, workflows = asyncio.run(_from_api(args.api.rstrip("/"), config))
+    settings = load_settings()
+    api = args.api or _local_api(settings)
+    if api:  # the repo-spec is not needed: the API has it
+        body, source, workflows = asyncio.run(_from_api(api.rstrip("/"), settings))
     else:
-        body, source, workflows = asyncio.run(_from_temporal(config))
+        body, source, workflows = asyncio.run(_from_temporal(with_local_fleet(load_config())))
     if args.json:
         print(json.dumps(body, indent=2))
     else:
@@ -131,6 +136,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     for w in down:
         print(f"govfleet: guardian {w['workflow_id']} is not running ({w['status']})", file=sys.stderr)
     return 0
+
+
+def _local_api(s: Settings) -> str | None:
+    """The API of a `govfleet up` running here, when the environment names no Temporal or
+    database of its own: reading through it needs no Temporal client nor database driver in
+    this process (a start in a fraction of a second: docs/cli.md)."""
+    from govfleet.local_fleet import running
+
+    if s.TEMPORAL_ADDRESS or s.DATABASE_URL:
+        return None
+    local = running(s)
+    url = local.get("api_url") if local else None
+    return url if isinstance(url, str) else None
 
 
 async def _declared_states(config: Config, client) -> list[dict]:
@@ -157,28 +175,48 @@ async def _declared_states(config: Config, client) -> list[dict]:
     return list(await asyncio.gather(*(one(w, k) for w, k in wanted)))
 
 
-async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
-    import httpx
+@dataclass
+class _Answer:
+    status_code: int
+    text: str
+    headers: dict[str, str]
 
-    from govfleet import db
+    def json(self):
+        return json.loads(self.text)
+
+
+def _get(base: str, path: str, headers: dict[str, str], timeout: float = 10) -> _Answer:
+    """One GET with the standard library: `govfleet status` through an API loads no HTTP client
+    package (a faster start: docs/cli.md). Error answers are answers; no answer is StartupError."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(base + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return _Answer(resp.status, resp.read().decode("utf-8", "replace"), dict(resp.headers.items()))
+    except urllib.error.HTTPError as err:
+        return _Answer(err.code, err.read().decode("utf-8", "replace"), dict(err.headers.items()))
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise StartupError(f"the API at {base} did not answer: {reason}") from None
+
+
+async def _from_api(url: str, settings: Settings) -> tuple[dict, str, list[dict]]:
     from govfleet.domain.status import GovernanceStatusV1
 
     headers = {}
-    token = config.settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
+    token = settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            resp = await http.get(f"{url}/api/v1/governance/status", headers=headers)
-            health = await http.get(f"{url}/health")
-    except httpx.HTTPError as err:
-        raise db.StartupError(f"the API at {url} did not answer: {err}") from None
+    resp = await asyncio.to_thread(_get, url, "/api/v1/governance/status", headers)
+    health = await asyncio.to_thread(_get, url, "/health", {})
     if resp.status_code != 200:
         try:
             message = resp.json()["error"]["message"]
         except Exception:
             message = resp.text[:200]
-        raise db.StartupError(f"the API at {url} answered {resp.status_code}: {message}")
+        raise StartupError(f"the API at {url} answered {resp.status_code}: {message}")
     body = GovernanceStatusV1.model_validate(resp.json()).model_dump(mode="json")
     try:
         workflows = [

@@ -22,7 +22,7 @@ def test_cli_start_bench_runs_each_command_once(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CLI cold start" in result.stdout
     figures = json.loads(out.read_text())
-    for name in ("baseline", "help", "status", "status_temporal_unreachable", "sign"):
+    for name in ("baseline", "help", "status", "status_local", "status_temporal_unreachable", "sign"):
         assert figures[name]["median_ms"] > 0, figures
         assert figures[name]["ratio_to_baseline"] > 0
     assert isinstance(figures["target_met"], bool)
