@@ -56,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "push",
         help="push a tracker reading to a guardian, checked first: a stale or invalid one is refused (exit 1)",
         description="Checks the reading as the guardian will (fields, votes, and last_updated against the "
-        "guardian's tracker.staleness_seconds, asked from the guardian itself), then sends it: as signal "
-        "`reading` through Temporal, or with --api to POST /guardian/readings (bearer GUARDIAN_PUSH_TOKEN). "
+        "guardian's tracker.staleness_seconds: the running guardian's own, asked through Temporal; with --api "
+        "the repo-spec's), then sends it: as signal `reading` through Temporal, or with --api to "
+        "POST /guardian/readings (bearer GUARDIAN_PUSH_TOKEN). "
         "A reading the guardian would refuse is not sent: one line says why (for a stale one, by how much). "
         "last_updated defaults to now.",
     )
