@@ -120,6 +120,7 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
 def cmd_status(args: argparse.Namespace) -> int:
     """A declared guardian that is not running is listed in the table and named on stderr."""
     from govfleet.local_fleet import with_local_fleet
+    from govfleet.logging import configure_logging
     from govfleet.settings import load_config, load_settings
 
     settings = load_settings()
@@ -127,7 +128,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     if api:  # the repo-spec is not needed: the API has it
         body, source, workflows = asyncio.run(_from_api(api.rstrip("/"), settings))
     else:
-        body, source, workflows = asyncio.run(_from_temporal(with_local_fleet(load_config())))
+        config = with_local_fleet(load_config())
+        # What the status service logs (e.g. falling back to the database) in the one format.
+        configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
+        body, source, workflows = asyncio.run(_from_temporal(config))
     if args.json:
         print(json.dumps(body, indent=2))
     else:
