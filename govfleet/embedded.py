@@ -151,9 +151,11 @@ class EmbeddedPostgres:
         return self.data_dir / "pgdata"
 
     def start(self) -> str:
+        # Before the import: pgserver reads its runtime dir when its module is loaded, and
+        # platformdirs warns (RuntimeDirWarning) when XDG_RUNTIME_DIR is unset.
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))
         from pgserver.postgres_server import get_server
 
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.reused = _forget_dead_handles(self.pgdata) and self._postmaster_pid() is not None
         server = get_server(self.pgdata, cleanup_mode="stop")

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from govfleet.db import StartupError
+from govfleet.errors import StartupError
 from govfleet.settings import Config, ConfigError, Settings
 
 FLEET_FILE = "fleet.json"
@@ -37,6 +37,17 @@ def record(data_dir: Path, *, temporal_address: str, database_url: str) -> Path:
     )
     path.chmod(0o600)
     return path
+
+
+def record_api(data_dir: Path, api_url: str) -> None:
+    """Add the API's address to this process's fleet file (`govfleet status` reads through it)."""
+    path = data_dir / FLEET_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    if data.get("pid") == os.getpid():
+        path.write_text(json.dumps({**data, "api_url": api_url}))
 
 
 def clear(data_dir: Path) -> None:
@@ -122,7 +133,7 @@ async def connect_fleet(config: Config):
     """A Temporal client for the configured (or local) fleet, or one clear StartupError."""
     import asyncio
 
-    from govfleet.temporal import configured_address, connect
+    from govfleet.temporal import TemporalUnreachable, configured_address, connect
 
     # An address from the environment or a Temporal profile file gets its TLS / API key settings
     # (govfleet/temporal.py); `govfleet up`'s own dev server speaks plaintext.
@@ -138,7 +149,7 @@ async def connect_fleet(config: Config):
         hint = (
             "" if config.settings.TEMPORAL_ADDRESS else " (TEMPORAL_ADDRESS is unset: expected `govfleet up`'s server)"
         )
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StartupError(
-            f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS"
-        ) from None
+        reason = getattr(exc, "reason", None) or (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        raise TemporalUnreachable(address, reason, hint) from None

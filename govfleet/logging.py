@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
 
 
 class _CurrentStderr:
@@ -25,27 +26,62 @@ class _CurrentStderr:
 
 
 def configure_logging(fmt: str | None = None, level: str = "INFO") -> None:
+    """One format for every log line of the process: structlog's own loggers and the standard
+    library's (the Temporal SDK, uvicorn, httpx, apprise, yoyo) are rendered by the same
+    processors, as JSON or for the console (docs/cli.md, "Logs")."""
+    import structlog
+
     use_json = (fmt == "json") or (fmt is None and not sys.stderr.isatty())
-    processors: list = [
+    shared: list = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.StackInfoRenderer(),
-        structlog.processors.format_exc_info,
     ]
     renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=[*shared, structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # structlog asks for a TextIO but only print()s to it; write() and flush() are enough.
         logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
-    # Route the standard library (Temporal SDK, uvicorn) through the same level.
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # The standard library's records go through the same processors (plus the logger's name).
+    handler = logging.StreamHandler(cast(TextIO, _CurrentStderr()))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    setattr(handler, _OURS, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)  # configured again (tests): one handler, never two
+    root.addHandler(handler)
+    root.setLevel(level.upper())
     for noisy in ("yoyo", "httpx", "pgserver"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+_OURS = "_govfleet_handler"
+
+
+class _LazyLogger:
+    """A module-level logger that imports structlog at its first use, not at the import of the
+    module that declares it (the command line's start-up time: docs/cli.md)."""
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        import structlog
+
+        return getattr(structlog.get_logger(self._name), attr)
+
+
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)
+    return cast("structlog.stdlib.BoundLogger", _LazyLogger(name))

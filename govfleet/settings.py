@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -19,7 +20,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from govfleet.domain.billing import DEFAULT_MAX_PURCHASE_USD_CENTS, parse_max_purchase
 from govfleet.domain.email_channel import SmtpServer, parse_addresses, parse_smtp_url
 from govfleet.domain.payment_signature import DEFAULT_TOLERANCE_SECONDS
-from govfleet.repo_spec import RepoSpec, RepoSpecError, format_validation_error, load_repo_spec
+
+if TYPE_CHECKING:
+    from govfleet.repo_spec import RepoSpec
+
+# The repo-spec's models are imported when a repo-spec is loaded, not with the settings:
+# commands that need only the environment start faster (docs/cli.md).
 
 DEFAULT_TASK_QUEUE = "governance-fleet"
 MIN_SIGNING_SECRET_LENGTH = 16
@@ -181,11 +187,15 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         fields = Settings.model_fields
         return Settings.model_validate({k: v for k, v in env.items() if k in fields})
     except ValidationError as err:
+        from govfleet.repo_spec import format_validation_error
+
         raise ConfigError("invalid environment: " + "; ".join(format_validation_error(err))) from None
 
 
 def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
     """The guardian's environment variables win over the repo-spec (12-factor deploys)."""
+    from govfleet.repo_spec import RepoSpec, RepoSpecError, format_validation_error
+
     g = spec.guardian
     rules = g.rules.model_dump()
     for env_name, field in [
@@ -224,6 +234,8 @@ def apply_env_overrides(spec: RepoSpec, s: Settings) -> RepoSpec:
 
 
 def load_config(environ: dict[str, str] | None = None, repo_spec_path: str | Path | None = None) -> Config:
+    from govfleet.repo_spec import load_repo_spec
+
     settings = load_settings(environ)
     spec = load_repo_spec(repo_spec_path or settings.REPO_SPEC_PATH)
     return Config(settings=settings, spec=apply_env_overrides(spec, settings))

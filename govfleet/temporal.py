@@ -4,6 +4,7 @@ the connection settings of the SDK's environment configuration (`temporalio.envc
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import sys
@@ -14,9 +15,17 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import TLSConfig
 
+from govfleet.errors import StartupError
 from govfleet.settings import ConfigError
 
 # Search attributes shown in the Temporal UI (docs/guardian.md).
@@ -48,7 +57,29 @@ def metrics_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
     """A Temporal runtime that serves Prometheus metrics on host:port: the SDK's own worker,
     workflow and activity metrics, plus the fleet's custom ones (`governance_*`), which
     workflows and activities record through `workflow.metric_meter()` / `activity.metric_meter()`."""
-    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+    return Runtime(telemetry=_telemetry(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+
+
+CORE_LOGGER = "temporalio.core"
+_runtime: dict[str, Runtime] = {}
+
+
+def _telemetry(metrics: PrometheusConfig | None = None) -> TelemetryConfig:
+    """The SDK core's own log lines (Rust) go to the standard library's logger `temporalio.core`
+    instead of straight to stderr in a format of their own, so they come out in the process's one
+    log format (docs/cli.md, "Logs"). Levels as the SDK's default: WARN from the core."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger(CORE_LOGGER))
+    return TelemetryConfig(
+        logging=LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=forwarding),
+        metrics=metrics,
+    )
+
+
+def default_runtime() -> Runtime:
+    """The runtime of our clients when no other is given (one per process, made on first use)."""
+    if "default" not in _runtime:
+        _runtime["default"] = Runtime(telemetry=_telemetry())
+    return _runtime["default"]
 
 
 class TemporalConfigError(ConfigError):
@@ -124,7 +155,22 @@ async def connect(
     target = kwargs.pop("target_host", None)
     if not target:
         raise TemporalConfigError("no Temporal address: set TEMPORAL_ADDRESS (or an address in the profile file)")
-    return await Client.connect(target, data_converter=pydantic_data_converter, runtime=runtime, **kwargs)
+    try:
+        return await Client.connect(
+            target, data_converter=pydantic_data_converter, runtime=runtime or default_runtime(), **kwargs
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: ...": a connection problem, one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TemporalUnreachable(target, reason) from None
+
+
+class TemporalUnreachable(StartupError):
+    """No connection to Temporal (a RuntimeError, as the SDK's own connection error is)."""
+
+    def __init__(self, address: str, reason: str, hint: str = "") -> None:
+        self.address = address
+        self.reason = reason
+        super().__init__(f"Temporal unreachable at {address}{hint}: {reason}; start it or set TEMPORAL_ADDRESS")
 
 
 async def connect_when_ready(

@@ -7,11 +7,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
+# uvicorn's life-cycle lines ("Started server process [pid]", "Waiting for application
+# startup." ...) name no address, and every server of a process (the API, the tracker
+# simulator) repeats them: the host process says what it serves, where, in its own line.
+UVICORN_LIFECYCLE = (
+    "Started server process",
+    "Waiting for application startup",
+    "Application startup complete",
+    "Shutting down",
+    "Waiting for application shutdown",
+    "Application shutdown complete",
+    "Finished server process",
+)
+
+
+class _QuietLifecycle(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and str(record.msg).startswith(UVICORN_LIFECYCLE))
+
+
+def _quiet_uvicorn_lifecycle() -> None:
+    error_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietLifecycle) for f in error_log.filters):
+        error_log.addFilter(_QuietLifecycle())
 
 
 class _HostedServer(uvicorn.Server):
@@ -56,6 +81,7 @@ async def start_api(
     app: Any, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False, timeout: float = 30.0
 ) -> RunningApi:
     """Start serving any ASGI app; returns once its lifespan has started (or raises)."""
+    _quiet_uvicorn_lifecycle()
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     # proxy_headers=False: uvicorn would otherwise take X-Forwarded-For from any loopback client as

@@ -16,12 +16,15 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from govfleet import db, local_fleet
-from govfleet.embedded import Aborted, EmbeddedPostgres, EmbeddedTemporal
-from govfleet.logging import configure_logging, get_logger
-from govfleet.settings import Config, load_config
+from govfleet.logging import get_logger
+
+if TYPE_CHECKING:
+    from govfleet.settings import Config
+
+# Heavy modules (the database driver, Temporal, the embedded servers) are imported inside the
+# functions that use them: the command line starts in well under a second (docs/cli.md).
 
 log = get_logger("govfleet")
 
@@ -52,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def require_database_url(config: Config) -> str:
+    from govfleet import db
+
     url = config.settings.DATABASE_URL
     if not url:
         raise db.StartupError("DATABASE_URL is not set; set it, or use `govfleet up` to start an embedded PostgreSQL")
@@ -60,6 +65,8 @@ def require_database_url(config: Config) -> str:
 
 def prepare_database(config: Config, database_url: str) -> list[str]:
     """Bounded wait, migrations, then the fail-fast system-tenant check."""
+    from govfleet import db
+
     db.wait_for_database(database_url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
     applied = db.migrate(database_url)
     db.verify_system_tenant(database_url)
@@ -67,6 +74,9 @@ def prepare_database(config: Config, database_url: str) -> list[str]:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    from govfleet import db
+    from govfleet.settings import load_config
+
     config = load_config()
     url = require_database_url(config)
     db.wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
@@ -139,6 +149,9 @@ async def reconcile_declared_at_start(config: Config, client) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from govfleet import db
+    from govfleet.logging import configure_logging
+    from govfleet.settings import load_config
     from govfleet.temporal import configured_address, connect, describe_connection, ensure_search_attributes
 
     config = load_config()
@@ -174,6 +187,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def check_ports(config: Config, args: argparse.Namespace, *, embedded_temporal: bool) -> None:
     """Every port `up` will listen on, checked before anything starts: one clear line (exit 2)
     naming the first one in use."""
+    from govfleet import db, local_fleet
     from govfleet.api.server import bind
 
     wanted = [(config.settings.SERVICE_HOST, config.settings.SERVICE_PORT, "API (SERVICE_PORT)")]
@@ -235,6 +249,9 @@ class _Stopping:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from govfleet.logging import configure_logging
+    from govfleet.settings import load_config
+
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
     from govfleet.temporal import configured_address
@@ -247,6 +264,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 async def _up(config: Config, args: argparse.Namespace, data_dir: Path, address: str | None, st: _Stopping) -> int:
+    from govfleet import local_fleet
+
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
 
@@ -302,6 +321,8 @@ async def _start_fleet(
     st: _Stopping,
     worker_stop: asyncio.Event,
 ) -> asyncio.Task:
+    from govfleet import db, local_fleet
+    from govfleet.embedded import Aborted, EmbeddedPostgres, EmbeddedTemporal
     from govfleet.temporal import connect_when_ready, ensure_search_attributes
 
     database_url = config.settings.DATABASE_URL

@@ -16,10 +16,10 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from govfleet.db import GOVERNANCE_GRANT_ID, DbPool, create_pool, wait_for_database
-from govfleet.local_fleet import require_database_url, with_local_fleet
-from govfleet.settings import load_config
+if TYPE_CHECKING:
+    from govfleet.db import DbPool
 
 DEFAULT_DAYS = 365
 
@@ -59,6 +59,10 @@ def describe(row: dict) -> tuple[str, bool]:
 
 
 def _url(args: argparse.Namespace) -> str:
+    from govfleet.db import wait_for_database
+    from govfleet.local_fleet import require_database_url, with_local_fleet
+    from govfleet.settings import load_config
+
     config = with_local_fleet(load_config())
     url = require_database_url(config, args.database_url)
     wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
@@ -66,6 +70,8 @@ def _url(args: argparse.Namespace) -> str:
 
 
 async def _with_pool(url: str, use: Callable[[DbPool], Awaitable[dict | None]]) -> dict | None:
+    from govfleet.db import create_pool
+
     pool = await create_pool(url, max_size=1)
     try:
         return await use(pool)
@@ -74,6 +80,7 @@ async def _with_pool(url: str, use: Callable[[DbPool], Awaitable[dict | None]]) 
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from govfleet.db import GOVERNANCE_GRANT_ID
     from govfleet.store.grants import read_grant
 
     row = asyncio.run(_with_pool(_url(args), read_grant))
@@ -90,6 +97,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
+    from govfleet.db import GOVERNANCE_GRANT_ID
     from govfleet.store.grants import extend_grant
 
     if not 1 <= args.days <= 3650:

@@ -15,10 +15,10 @@ import json
 import sys
 import time
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
-from govfleet.db import create_pool, redact
-from govfleet.local_fleet import require_database_url, with_local_fleet
-from govfleet.settings import Settings, load_config, load_settings
+if TYPE_CHECKING:
+    from govfleet.settings import Settings
 
 PAY_PATH = "/api/v1/payments/credits/confirm"
 
@@ -70,6 +70,7 @@ def api_url(settings: Settings, flag: str | None) -> str:
 
 def cmd_pay(args: argparse.Namespace) -> int:
     from govfleet.domain.billing import parse_confirm_input
+    from govfleet.settings import load_settings
 
     settings = load_settings()
     try:
@@ -130,13 +131,17 @@ def _error_message(resp) -> str:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from govfleet.db import create_pool, redact, wait_for_database
+    from govfleet.local_fleet import require_database_url, with_local_fleet
+    from govfleet.settings import load_config
     from govfleet.store.ledger import verify
 
     config = with_local_fleet(load_config())
     url = require_database_url(config, args.database_url)
+    wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)  # one line, bounded
 
     async def main():
-        pool = await create_pool(url, max_size=1)
+        pool = await create_pool(url, max_size=1, open_timeout=config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
         try:
             return await verify(pool)
         finally:
@@ -171,14 +176,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_balance(args: argparse.Namespace) -> int:
+    from govfleet.db import create_pool, wait_for_database
+    from govfleet.local_fleet import require_database_url, with_local_fleet
+    from govfleet.settings import load_config
     from govfleet.store.ledger import spent_today, system_balance
 
     config = with_local_fleet(load_config())
     url = require_database_url(config, args.database_url)
+    wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)  # one line, bounded
     budget = config.spec.governance.system_tenant.budget_credits_per_day
 
     async def main() -> tuple[int, int]:
-        pool = await create_pool(url, max_size=1)
+        pool = await create_pool(url, max_size=1, open_timeout=config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
         try:
             return await system_balance(pool), await spent_today(pool)
         finally:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import TYPE_CHECKING
 
-from temporalio.client import Client
-from temporalio.service import RPCError
+if TYPE_CHECKING:
+    from temporalio.client import Client
 
-from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
-from govfleet.local_fleet import connect_fleet, with_local_fleet
-from govfleet.settings import Config, load_config
+    from govfleet.settings import Config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    from temporalio.service import RPCError
+
+    from govfleet.local_fleet import connect_fleet, with_local_fleet
+    from govfleet.settings import load_config
     from schedules.reconciler import reconcile
     from schedules.workflows import reconcile_workflows
 
@@ -99,6 +102,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 async def reconcile_on_start(config: Config, client: Client) -> str:
     """`govfleet up`: reconcile once at start. Problems are reported, not fatal, so the rest of
     the fleet still comes up; the one-line summary goes into the banner."""
+    from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
     from schedules.reconciler import reconcile
 
     try:

@@ -25,22 +25,16 @@ import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from govfleet.contracts.guardian import GUARDIAN_WORKFLOW_ID
-from govfleet.domain.admin_auth import (
-    DEFAULT_MAX_AGE_SECONDS,
-    NONCE_RE,
-    SigningDomain,
-    address_of,
-    expires_in,
-    parse_authorizations,
-    recover_digest_signer,
-    sign_authorization,
-    signing_digest,
-    typed_data,
-)
-from govfleet.domain.timestamps import iso_utc
+if TYPE_CHECKING:
+    from govfleet.domain.admin_auth import SigningDomain
 
+# The signing code (pydantic models, secp256k1, keccak) is imported when a command runs, not
+# when the parser is built (docs/cli.md). These two defaults are named in the help text, so
+# they are repeated here; tests/unit/test_cli_imports.py checks they match the originals.
+DEFAULT_GUARDIAN_WORKFLOW_ID = "governance-guardian"  # govfleet.contracts.guardian.GUARDIAN_WORKFLOW_ID
+DEFAULT_SIGNATURE_MAX_AGE_SECONDS = 900  # govfleet.domain.admin_auth.DEFAULT_MAX_AGE_SECONDS
 MAX_TTL_SECONDS = 86_400
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -65,14 +59,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the reason (signed; must equal the request's reason). Pause: required. Resume: default ''",
     )
     p.add_argument(
-        "--guardian", default=GUARDIAN_WORKFLOW_ID, help=f"guardian workflow id (default {GUARDIAN_WORKFLOW_ID})"
+        "--guardian",
+        default=DEFAULT_GUARDIAN_WORKFLOW_ID,
+        help=f"guardian workflow id (default {DEFAULT_GUARDIAN_WORKFLOW_ID})",
     )
     p.add_argument(
         "--ttl",
         type=int,
         default=600,
         help=f"seconds until the authorization expires (default 600; guardians refuse more than "
-        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_MAX_AGE_SECONDS})",
+        f"repo-spec guardian.signature_max_age_seconds, default {DEFAULT_SIGNATURE_MAX_AGE_SECONDS})",
     )
     p.add_argument("--nonce", default=None, help="nonce (default: 32 random hex digits); never reuse one")
     p.add_argument("--json", action="store_true", help="print the request body instead of the bare token")
@@ -108,9 +104,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--expires", type=int, default=None, help="expiry in Unix seconds (default: now + --ttl)")
     p.set_defaults(func=cmd_sign)
 
+    p = sub.add_parser(
+        "admin-key",
+        help="make an admin key file for `govfleet sign` (its address goes in repo-spec guardian.admins)",
+    )
+    key_sub = p.add_subparsers(dest="admin_key_command", required=True, metavar="SUBCOMMAND")
+    n = key_sub.add_parser(
+        "new",
+        help="write a new secp256k1 private key to a file (mode 0600, never overwritten) and print its address",
+        description="Writes a new random secp256k1 private key (hex, one line) to FILE, readable by you "
+        "alone, refusing an existing file, and prints the Ethereum address to add to repo-spec "
+        "guardian.admins. Keep the file out of version control (*.key is git-ignored).",
+    )
+    n.add_argument("file", nargs="?", default=None, help="where to write the key (default admin.key)")
+    n.add_argument("--out", metavar="FILE", default=None, help="the same as FILE")
+    n.set_defaults(func=cmd_admin_key_new)
+
 
 def signing_domain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SigningDomain:
     """The EIP-712 domain: repo-spec `cogni_dao`, with the command line's overrides."""
+    from govfleet.domain.admin_auth import SigningDomain
     from govfleet.repo_spec import RepoSpecError, load_repo_spec
 
     env = os.environ if environ is None else environ
@@ -201,6 +214,19 @@ def build_body(action: str, tokens: list[str], reason: str, governance_verified:
 
 def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str] | None = None) -> tuple[str, str]:
     """(stdout text, stderr summary) of `govfleet sign`, or SignError."""
+    from govfleet.domain.admin_auth import (
+        DEFAULT_MAX_AGE_SECONDS,
+        NONCE_RE,
+        address_of,
+        expires_in,
+        parse_authorizations,
+        recover_digest_signer,
+        sign_authorization,
+        signing_digest,
+        typed_data,
+    )
+    from govfleet.domain.timestamps import iso_utc
+
     base: dict | None = _read_body(args.add_to) if args.add_to else None
     reason = args.reason
     if base is not None:
@@ -311,4 +337,52 @@ def cmd_sign(args: argparse.Namespace) -> int:
         return 2
     print(out)
     print(summary, file=sys.stderr)
+    return 0
+
+
+# --- govfleet admin-key new ------------------------------------------------------------------
+
+
+def write_new_key(path: str) -> str:
+    """Write a new private key to `path` (created, never replaced; mode 0600 whatever the
+    umask) and return its address. SignError when the file exists or cannot be written."""
+    from govfleet.domain.admin_auth import address_of
+
+    while True:
+        key = secrets.token_bytes(32)
+        if 1 <= int.from_bytes(key, "big") < SECP256K1_N:  # all but ~2^-128 of draws
+            break
+    address = address_of(key)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise SignError(f"{path} exists; refusing to overwrite a key (choose another file name)") from None
+    except OSError as exc:
+        raise SignError(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(
+            fd, f"# govfleet admin key, address {address}; never commit or share this file\n0x{key.hex()}\n".encode()
+        )
+    finally:
+        os.close(fd)
+    return address
+
+
+def cmd_admin_key_new(args: argparse.Namespace) -> int:
+    if args.file and args.out and args.file != args.out:
+        print("govfleet admin-key: error: give the key file once (FILE or --out FILE)", file=sys.stderr)
+        return 2
+    path = args.out or args.file or "admin.key"
+    try:
+        address = write_new_key(path)
+    except SignError as exc:
+        print(f"govfleet admin-key: error: {exc}", file=sys.stderr)
+        return 1
+    print(address)
+    print(
+        f"wrote {path} (mode 0600). Add {address} to repo-spec guardian.admins, then sign with "
+        f"`govfleet sign pause --key-file {shlex.quote(path)} --reason ...`",
+        file=sys.stderr,
+    )
     return 0

@@ -9,15 +9,15 @@ import json
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from govfleet import db
-from govfleet.local_fleet import with_local_fleet
-from govfleet.settings import Config, load_config
+from govfleet.errors import StartupError
 
 if TYPE_CHECKING:
     from govfleet.api.server import RunningApi
+    from govfleet.settings import Config, Settings
 
 CREDITS_PER_USD = 10_000_000
 
@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--api",
         metavar="URL",
         default=None,
-        help="read it from a running API (e.g. http://127.0.0.1:8926) instead of Temporal",
+        help="read it from a running API (e.g. http://127.0.0.1:8926); default: the API of a `govfleet up` "
+        "running here when TEMPORAL_ADDRESS and DATABASE_URL are unset, else Temporal (and the database)",
     )
     p.set_defaults(func=cmd_status)
 
@@ -43,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from govfleet.logging import configure_logging
+    from govfleet import db
+    from govfleet.logging import configure_logging, get_logger
+    from govfleet.settings import load_config
 
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
@@ -64,7 +67,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     port = s.SERVICE_PORT if args.port is None else args.port
 
     async def main() -> None:
-        from govfleet.api import create_app
+        from govfleet.api.app import create_app
         from govfleet.api.server import start_api
         from govfleet.temporal import connect
 
@@ -74,10 +77,10 @@ def cmd_api(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         client = await connect(address, s.TEMPORAL_NAMESPACE)
         api = await start_api(create_app(config, client=client), host, port, access_log=True)
-        print(
+        # A log line (the process's one format), not a print: docs/cli.md, "Logs".
+        get_logger("govfleet.api").info(
             f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
-            file=sys.stderr,
-            flush=True,
+            url=api.url,
         )
         try:
             await stop.wait()
@@ -94,7 +97,8 @@ def cmd_api(args: argparse.Namespace) -> int:
 async def start_in_up(config: Config, client, database_url: str) -> tuple[str, RunningApi]:
     """For `govfleet up`: start the status workflow and serve the API on SERVICE_HOST:SERVICE_PORT
     in this process. Returns (where it listens, the running server)."""
-    from govfleet.api import create_app
+    from govfleet import db
+    from govfleet.api.app import create_app
     from govfleet.api.server import start_api
     from govfleet.contracts.status import StatusUpdate
     from govfleet.status_client import tell_status
@@ -115,10 +119,18 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
 
 def cmd_status(args: argparse.Namespace) -> int:
     """A declared guardian that is not running is listed in the table and named on stderr."""
-    config = with_local_fleet(load_config())
-    if args.api:
-        body, source, workflows = asyncio.run(_from_api(args.api.rstrip("/"), config))
+    from govfleet.local_fleet import with_local_fleet
+    from govfleet.logging import configure_logging
+    from govfleet.settings import load_config, load_settings
+
+    settings = load_settings()
+    api = args.api or _local_api(settings)
+    if api:  # the repo-spec is not needed: the API has it
+        body, source, workflows = asyncio.run(_from_api(api.rstrip("/"), settings))
     else:
+        config = with_local_fleet(load_config())
+        # What the status service logs (e.g. falling back to the database) in the one format.
+        configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
         body, source, workflows = asyncio.run(_from_temporal(config))
     if args.json:
         print(json.dumps(body, indent=2))
@@ -128,6 +140,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     for w in down:
         print(f"govfleet: guardian {w['workflow_id']} is not running ({w['status']})", file=sys.stderr)
     return 0
+
+
+def _local_api(s: Settings) -> str | None:
+    """The API of a `govfleet up` running here, when the environment names no Temporal or
+    database of its own: reading through it needs no Temporal client nor database driver in
+    this process (a start in a fraction of a second: docs/cli.md)."""
+    from govfleet.local_fleet import running
+
+    if s.TEMPORAL_ADDRESS or s.DATABASE_URL:
+        return None
+    local = running(s)
+    url = local.get("api_url") if local else None
+    return url if isinstance(url, str) else None
 
 
 async def _declared_states(config: Config, client) -> list[dict]:
@@ -154,31 +179,52 @@ async def _declared_states(config: Config, client) -> list[dict]:
     return list(await asyncio.gather(*(one(w, k) for w, k in wanted)))
 
 
-async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
-    import httpx
+@dataclass
+class _Answer:
+    status_code: int
+    text: str
+    headers: dict[str, str]
 
+    def json(self):
+        return json.loads(self.text)
+
+
+def _get(base: str, path: str, headers: dict[str, str], timeout: float = 10) -> _Answer:
+    """One GET with the standard library: `govfleet status` through an API loads no HTTP client
+    package (a faster start: docs/cli.md). Error answers are answers; no answer is StartupError."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(base + path, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return _Answer(resp.status, resp.read().decode("utf-8", "replace"), dict(resp.headers.items()))
+    except urllib.error.HTTPError as err:
+        return _Answer(err.code, err.read().decode("utf-8", "replace"), dict(err.headers.items()))
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise StartupError(f"the API at {base} did not answer: {reason}") from None
+
+
+async def _from_api(url: str, settings: Settings) -> tuple[dict, str, list[dict]]:
     from govfleet.status_client import read_status_v1
 
     headers = {}
-    token = config.settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
+    token = settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    try:
-        async with httpx.AsyncClient(timeout=10) as http:
-            resp = await http.get(f"{url}/api/v1/governance/status", headers=headers)
-            health = await http.get(f"{url}/health")
-    except httpx.HTTPError as err:
-        raise db.StartupError(f"the API at {url} did not answer: {err}") from None
+    resp = await asyncio.to_thread(_get, url, "/api/v1/governance/status", headers)
+    health = await asyncio.to_thread(_get, url, "/health", {})
     if resp.status_code != 200:
         try:
             message = resp.json()["error"]["message"]
         except Exception:
             message = resp.text[:200]
-        raise db.StartupError(f"the API at {url} answered {resp.status_code}: {message}")
+        raise StartupError(f"the API at {url} answered {resp.status_code}: {message}")
     try:
         body = read_status_v1(resp.json()).model_dump(mode="json")
     except ValueError as err:  # not JSON, or a known field is wrong (unknown ones are ignored)
-        raise db.StartupError(f"the API at {url} answered a body that is not governance.status.v1: {err}") from None
+        raise StartupError(f"the API at {url} answered a body that is not governance.status.v1: {err}") from None
     try:
         workflows = [
             {k: w.get(k) for k in ("workflow_id", "kind", "running", "status")} for w in health.json()["workflows"]
@@ -189,6 +235,7 @@ async def _from_api(url: str, config: Config) -> tuple[dict, str, list[dict]]:
 
 
 async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
+    from govfleet import db
     from govfleet.api.service import StatusService
     from govfleet.local_fleet import connect_fleet
 
@@ -206,7 +253,7 @@ async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
             print(f"govfleet: {err}; reading the database", file=sys.stderr)
     pool = None
     if s.DATABASE_URL:
-        pool = await db.create_pool(s.DATABASE_URL, max_size=1)
+        pool = await db.create_pool(s.DATABASE_URL, max_size=1, open_timeout=s.DATABASE_CONNECT_TIMEOUT_SECONDS)
     try:
         service = StatusService(config, client, pool, cache_ttl=0, restart_interval=float("inf"))
         try:

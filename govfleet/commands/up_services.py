@@ -53,4 +53,9 @@ async def _start(services: Services, config: Config, client: Client, database_ur
 
     where, api = await start_in_up(config, client, database_url)
     services.stoppers.append(api.stop)
+    from pathlib import Path
+
+    from govfleet import local_fleet
+
+    local_fleet.record_api(Path(args.data_dir or config.settings.GOVFLEET_DATA_DIR).resolve(), where)
     services.described.append(("API", f"{where}  (status page {where}/gov)"))

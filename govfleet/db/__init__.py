@@ -13,7 +13,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from govfleet.errors import StartupError
 
 SYSTEM_TENANT_ID: Final = "cogni_system"
 SYSTEM_PRINCIPAL_USER_ID = "cogni_system_principal"
@@ -23,11 +25,6 @@ APP_ROLE = "govfleet_app"
 # Every connection of ours returns rows as dicts (`create_pool` sets psycopg's `dict_row`).
 DbConnection: TypeAlias = psycopg.AsyncConnection[DictRow]
 DbPool: TypeAlias = AsyncConnectionPool[DbConnection]
-
-
-class StartupError(RuntimeError):
-    """A fail-fast condition: the process must not start. The message is one line that
-    says what is wrong and how to fix it."""
 
 
 def redact(url: str) -> str:
@@ -114,7 +111,11 @@ def verify_system_tenant(database_url: str) -> None:
 RECONNECT_TIMEOUT_SECONDS = 10.0
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> DbPool:
+async def create_pool(
+    database_url: str, *, min_size: int = 1, max_size: int = 10, open_timeout: float = 30.0
+) -> DbPool:
+    """An open pool, or StartupError (one line) when no connection is made within `open_timeout`
+    seconds (the command line passes DATABASE_CONNECT_TIMEOUT_SECONDS)."""
     pool: DbPool = AsyncConnectionPool(
         database_url,
         connection_class=DbConnection,
@@ -124,7 +125,14 @@ async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 1
         kwargs={"row_factory": dict_row, "autocommit": False},
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
-    await pool.open(wait=True, timeout=30)
+    try:
+        await pool.open(wait=True, timeout=open_timeout)
+    except PoolTimeout:
+        await pool.close()
+        raise StartupError(
+            f"database unreachable at {redact(database_url)} after {open_timeout:g}s; "
+            "start PostgreSQL or fix DATABASE_URL"
+        ) from None
     return pool
 
 

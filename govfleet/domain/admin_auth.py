@@ -53,7 +53,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import coincurve
-from eth_utils.crypto import keccak
+from eth_hash.auto import keccak
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from govfleet.domain.timestamps import iso_utc

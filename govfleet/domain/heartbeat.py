@@ -79,6 +79,10 @@ class HeartbeatFacts(BaseModel):
     tenant_exists: bool
     tenant_flagged: bool = False
     balance: int | None = None
+    # Whether the account ever received credits (a positive ledger entry). A fresh database's
+    # system tenant has not: its 0 is "not funded yet", not a balance that fell (docs/heartbeat.md).
+    # Default True: facts recorded before this field existed are judged as they were.
+    funded: bool = True
     grant_id: str = "cogni_system_governance"
     grant_exists: bool = False
     grant_expires_at: datetime | None = None
@@ -101,7 +105,8 @@ class HeartbeatEvaluation(BaseModel):
 
 def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: datetime) -> HeartbeatEvaluation:
     """Run the four checks. A missing/unflagged tenant or no active grant is ``failed``; a low
-    balance or a grant about to expire is ``degraded``; otherwise ``ok``."""
+    balance or a grant about to expire is ``degraded``; otherwise ``ok``. A tenant never funded
+    fails the balance check without the low-balance alert (and stays ``ok``)."""
     now = as_utc(now)
     checks: list[CheckResult] = []
     alerts: list[str] = []
@@ -133,6 +138,15 @@ def evaluate(facts: HeartbeatFacts, thresholds: HeartbeatThresholds, now: dateti
     threshold = thresholds.low_balance_threshold_credits
     if facts.balance is None:
         checks.append(CheckResult(name=CHECK_BALANCE, ok=False, detail="no balance (system tenant missing)"))
+    elif facts.balance < threshold and not facts.funded:
+        checks.append(
+            CheckResult(
+                name=CHECK_BALANCE,
+                ok=False,
+                detail=f"not funded yet: balance {facts.balance}, no credits ever received (threshold {threshold}); "
+                "governance runs are refused until credits are bought (`govfleet pay`)",
+            )
+        )
     elif facts.balance < threshold:
         checks.append(
             CheckResult(

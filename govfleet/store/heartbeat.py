@@ -20,6 +20,11 @@ async def gather_facts(pool: DbPool) -> HeartbeatFacts:
         )
         account = await cur.fetchone()
         cur = await conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM credit_ledger WHERE billing_account_id = %s AND amount > 0) AS funded",
+            (SYSTEM_TENANT_ID,),
+        )
+        funded = await cur.fetchone()
+        cur = await conn.execute(
             "SELECT expires_at, revoked_at FROM execution_grants WHERE id = %s", (GOVERNANCE_GRANT_ID,)
         )
         grant = await cur.fetchone()
@@ -28,6 +33,7 @@ async def gather_facts(pool: DbPool) -> HeartbeatFacts:
         tenant_exists=account is not None,
         tenant_flagged=bool(account and account["is_system_tenant"]),
         balance=int(account["balance_credits"]) if account else None,
+        funded=bool(funded and funded["funded"]),
         grant_id=GOVERNANCE_GRANT_ID,
         grant_exists=grant is not None,
         grant_expires_at=grant["expires_at"] if grant else None,

@@ -112,41 +112,92 @@ def client_from(url: str, source: str | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=url, transport=transport, timeout=30)
 
 
+class _RawResponse(asyncio.Protocol):
+    """Keeps every byte the server sends, also when it then resets the connection (it closes
+    right after its 413 while our body is still arriving, and the RST must not cost us the
+    answer that came before it); pauses our writes as the transport asks (what drain does)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.changed = asyncio.Event()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.lost = False
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        self.changed.set()
+
+    def eof_received(self) -> bool:
+        self.lost = True
+        self.changed.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.writable.set()
+        self.changed.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def status_line_seen(self) -> bool:
+        return b"\r\n" in self.data
+
+    def parsed(self) -> tuple[int, dict[str, str], bytes] | None:
+        head, sep, rest = bytes(self.data).partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        status_line, *lines = head.decode().split("\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        if len(rest) < length:
+            return None
+        return int(status_line.split()[1]), headers, rest[:length]
+
+
 async def raw_post(url: str, path: str, headers: dict[str, str], body: bytes, *, chunked: bool = False):
     """POST over a plain socket, body in 64 KiB pieces, stopping when the server answers or closes:
     returns (status, response headers, response body, body bytes sent)."""
     host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port), local_addr=(next_source(), 0))
+    loop = asyncio.get_running_loop()
+    transport, answer = await loop.create_connection(_RawResponse, host, int(port), local_addr=(next_source(), 0))
     head = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: application/json"]
     head += [f"{k}: {v}" for k, v in headers.items()]
     head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {len(body)}")
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-    answer = asyncio.create_task(reader.readline())  # the status line, whenever it comes
+    transport.write(("\r\n".join(head) + "\r\n\r\n").encode())
     sent = 0
+    for i in range(0, len(body), 65536):
+        await asyncio.sleep(0.002)
+        await answer.writable.wait()
+        if answer.status_line_seen() or answer.lost:
+            break
+        piece = body[i : i + 65536]
+        transport.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+        sent += len(piece)
+    else:
+        if chunked and not answer.lost:
+            transport.write(b"0\r\n\r\n")
+
+    async def whole_answer() -> tuple[int, dict[str, str], bytes]:
+        while (got := answer.parsed()) is None:
+            if answer.lost:
+                raise AssertionError(f"the connection ended before a whole answer: {bytes(answer.data[:300])!r}")
+            answer.changed.clear()
+            await answer.changed.wait()
+        return got
+
     try:
-        await writer.drain()
-        for i in range(0, len(body), 65536):
-            await asyncio.sleep(0.002)
-            if answer.done():
-                break
-            piece = body[i : i + 65536]
-            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
-            await writer.drain()
-            sent += len(piece)
-        else:
-            if chunked:
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-    except (ConnectionResetError, BrokenPipeError):
-        pass
-    status_line = await asyncio.wait_for(answer, 20)
-    response_headers = {}
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode().partition(":")
-        response_headers[name.strip().lower()] = value.strip()
-    payload = await reader.readexactly(int(response_headers["content-length"]))
-    writer.close()
-    return int(status_line.split()[1]), response_headers, payload, sent
+        status, response_headers, payload = await asyncio.wait_for(whole_answer(), 20)
+    finally:
+        transport.close()
+    return status, response_headers, payload, sent
 
 
 def deep(n: int) -> bytes:

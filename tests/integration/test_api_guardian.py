@@ -197,6 +197,54 @@ async def test_pushed_readings_reach_the_guardian(http, sim):
     sim.sim.set_reading(70.5)
 
 
+async def test_a_stale_pushed_reading_is_answered_422_with_its_age(http):
+    reading = {
+        "holder_control_percentage": 48.0,
+        "total_votes": 10000,
+        "holder_votes": 4800,
+        "seller_votes": 5200,
+        "last_updated": "2026-11-22T02:30:00Z",  # a fixed date: days old
+    }
+    resp = await http.post("/guardian/readings", json=reading, headers={"Authorization": "Bearer push"})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "stale_reading"
+    assert error["message"].startswith("last_updated 2026-11-22T02:30:00Z is ")
+    assert "more than the 120 s allowed" in error["message"]
+
+
+async def test_govfleet_guardian_push_through_the_api(stack, http, sim):
+    """The CLI's --api path: a stale reading is refused before it is sent, a fresh one is accepted."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    env.update(REPO_SPEC_PATH=stack.config.settings.REPO_SPEC_PATH, GUARDIAN_PUSH_TOKEN="push")
+
+    def push(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "govfleet.cli", "guardian", "push", "--api", stack.url, *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    fields = ["--holder-control", "64.5", "--total-votes", "1000", "--holder-votes", "645"]
+    stale = await asyncio.to_thread(push, *fields, "--last-updated", "2026-11-22T02:30:00Z")
+    assert stale.returncode == 1 and "stale reading" in stale.stderr and "limit of 120 s" in stale.stderr
+    sim.sim.set_reading(64.5)  # the polled value agrees, so the pushed one is not overwritten
+    fresh = await asyncio.to_thread(push, *fields)
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"pushed to {GUARDIAN_ID} via {stack.url}/guardian/readings" in fresh.stderr
+    await _until(lambda: http.get("/guardian/governance"), lambda r: r.json()["holder_control_percentage"] == 64.5)
+    sim.sim.set_reading(70.5)
+
+
 async def test_guardian_alerts_endpoint_reads_the_table(http, sim):
     sim.sim.set_reading(54.0)  # caution: an alert row (pushed, so it is checked at once)
     reading = {

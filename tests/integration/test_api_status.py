@@ -430,7 +430,12 @@ async def test_read_token_protects_reads_only(dev_env, api_db, tmp_path):
         assert mismatch.json()["error"]["message"] == (
             "body: holder_votes (6) + seller_votes (3) must equal total_votes (10)"
         )
-        good = {**reading, "holder_control_percentage": 60.0, "seller_votes": 4}
+        good = {
+            **reading,
+            "holder_control_percentage": 60.0,
+            "seller_votes": 4,
+            "last_updated": datetime.now(UTC).isoformat(),  # a stale one is answered 422
+        }
         resp = await http.post("/guardian/readings", json=good, headers={"Authorization": "Bearer push"})
         assert resp.status_code == 503 and resp.json()["error"]["code"] == "guardian_unavailable"
 

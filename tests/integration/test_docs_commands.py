@@ -16,13 +16,13 @@ of one file run in order in the same directory (a block may use a file an earlie
 Which blocks are covered (`COVERED`, files in the order they run): the README's second shell,
 schedules and payments (the secret, then pay and the ledger); admin-actions' whole `temporal`
 flow (status, sign, pause, replay, resume, the two-admin resume, a foreign key refused) and its
-typed data for a wallet; declared-workflows' plan; heartbeat's grant; ledger's secret, its
+typed data for a wallet, and a new admin key file; declared-workflows' plan; heartbeat's grant; ledger's secret, its
 signing example and a signed confirmation sent now; patches' listing and stats; the guardian's
 queries and pushed readings, by signal (50 %: redemptions paused) and over HTTP (48 %:
 everything paused; last, as nothing resumes by itself). Left
 unmarked: what needs what this test cannot give (a production Temporal and PostgreSQL, Temporal
-Cloud, Docker Compose), `govfleet admin-key new` with a key that must be listed in the
-repo-spec's admins, and the notification variables (placeholders).
+Cloud, Docker Compose), the README's guardian walk-through with a new key (it would have to be
+listed in the repo-spec's admins first), and the notification variables (placeholders).
 
 The fleet is started on free ports with its tracker simulator (scenario steady) on a free port;
 since a second-shell `govfleet reconcile` configures the guardian from the repo-spec plus the
@@ -54,7 +54,7 @@ from tests.integration.guardian_support import eventually
 # Every file with marked blocks, in the order they run, and how many marked blocks it has.
 COVERED = {
     "README.md": 4,
-    "docs/admin-actions.md": 8,
+    "docs/admin-actions.md": 9,
     "docs/declared-workflows.md": 1,
     "docs/heartbeat.md": 1,
     "docs/ledger.md": 3,

@@ -67,13 +67,25 @@ async def test_heartbeat_ok_is_recorded_and_posted_to_the_sink(dev_env, config, 
     assert ce["data"]["status"] == "ok" and {"id", "source", "type", "time", "data"} <= set(ce)
 
 
+async def test_a_fresh_database_is_not_funded_yet_without_an_alert(dev_env, config, make_database, task_queue):
+    url = make_database()  # the seeded system tenant starts at 0 credits, never funded
+    async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
+        result = await beat(dev_env.client, task_queue)
+    assert result.status == "ok" and result.alerts == [] and notes.sent == []
+    [(_, _, _, status, data)] = events(url)
+    assert status == "ok" and data["balance"] == "0"
+    assert data["checks"]["balance"]["ok"] is False
+    assert data["checks"]["balance"]["detail"].startswith("not funded yet: balance 0")
+
+
 async def test_low_balance_alerts_once_then_recovers(dev_env, config, make_database, task_queue):
-    url = make_database()  # the seeded system tenant starts at 0 credits
+    url = make_database()
+    fund_system_tenant(url, 400_000)  # funded, below the threshold
     async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
         first = await beat(dev_env.client, task_queue)
         assert first.status == "degraded" and first.alerts == [KIND_LOW_BALANCE]
         assert notes.kinds() == [KIND_LOW_BALANCE]
-        assert "balance 0 is below the threshold 1000000" in notes.sent[0].body
+        assert "balance 400000 is below the threshold 1000000" in notes.sent[0].body
         if recording():
             await save_golden(dev_env.client.get_workflow_handle(first.event_id), "heartbeat_low_balance")
         # Held breach: no second notice.

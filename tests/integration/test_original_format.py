@@ -406,7 +406,7 @@ async def test_govfleet_status_reads_a_newer_servers_body(config):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        got, _source, _workflows = await _from_api(f"http://127.0.0.1:{server.server_address[1]}", config)
+        got, _source, _workflows = await _from_api(f"http://127.0.0.1:{server.server_address[1]}", config.settings)
     finally:
         server.shutdown()
         server.server_close()

@@ -134,6 +134,33 @@ async def test_a_hundred_dollars_through_the_workflow_then_replay_then_conflict(
         await assert_invariant(resources)
 
 
+async def test_a_conflict_is_one_log_line_without_a_traceback(dev_env, config, make_database, task_queue, capfd):
+    # The fleet's log (docs/cli.md, "Errors"): a refused payment is an answer, not a failure.
+    from govfleet.logging import configure_logging
+
+    url = make_database()
+    configure_logging("json", "INFO")
+    try:
+        async with fleet(dev_env.client, config, url, task_queue):
+            await confirm_via_workflow(dev_env.client, task_queue, pay("wf-log", "alice", 100))
+            capfd.readouterr()  # only what the conflict logs
+            # Twice: once against the finished run, once racing a run in flight.
+            with pytest.raises(PaymentConflict):
+                await confirm_via_workflow(dev_env.client, task_queue, pay("wf-log", "alice", 101))
+            racing = [confirm_via_workflow(dev_env.client, task_queue, pay("wf-race", "bob", n)) for n in (100, 102)]
+            results = await asyncio.gather(*racing, return_exceptions=True)
+            assert sum(isinstance(r, PaymentConflict) for r in results) == 1, results
+            await asyncio.sleep(0.5)  # anything the SDK would log about the failed runs
+    finally:
+        configure_logging("console", "INFO")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    refused = [r for r in lines if r["event"] == "payment refused"]
+    assert len(refused) == 2 and all(r["level"] == "info" for r in refused), lines
+    assert not [r for r in lines if r["level"] in ("warning", "error", "critical")], lines
+
+
 async def test_bad_input_is_refused_before_any_workflow_starts(dev_env, task_queue):
     with pytest.raises(InvalidPayment, match="client_payment_id"):
         await confirm_via_workflow(

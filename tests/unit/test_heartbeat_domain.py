@@ -85,6 +85,19 @@ def test_evaluate_low_balance_is_degraded():
     assert evaluate(healthy(balance=1_000_000), TH, NOW).status == "ok"
 
 
+def test_a_never_funded_tenant_is_not_low_balance():
+    # A fresh database: 0 credits and no credit ever received. No alert, the heartbeat stays ok;
+    # the balance check says what is missing.
+    ev = evaluate(healthy(balance=0, funded=False), TH, NOW)
+    assert ev.status == "ok" and ev.alerts == []
+    balance = next(c for c in ev.checks if c.name == "balance")
+    assert balance.ok is False and balance.detail.startswith("not funded yet: balance 0")
+    # Funded once and fallen below the threshold: the alert, as always.
+    assert evaluate(healthy(balance=0, funded=True), TH, NOW).alerts == [KIND_LOW_BALANCE]
+    # Never funded yet above the threshold cannot happen; if it did, it is simply ok.
+    assert evaluate(healthy(balance=2_000_000, funded=False), TH, NOW).checks[1].ok
+
+
 def test_evaluate_expiring_grant():
     ev = evaluate(healthy(grant_expires_at=NOW + timedelta(hours=23)), TH, NOW)
     assert ev.status == "degraded" and ev.alerts == [KIND_GRANT_EXPIRING]

@@ -49,6 +49,7 @@ from govfleet.contracts.guardian import (
     STATUS_QUERY,
 )
 from govfleet.domain.admin_auth import AuthorizationError, parse_admin_body, verify_admin_action
+from govfleet.domain.guardian.readings import InvalidReading, validate_reading
 from govfleet.domain.guardian.views import rules_view, status_from_audit_log
 from govfleet.domain.identifiers import IDENTIFIER_PATTERN
 from govfleet.store import guardian as guardian_store
@@ -294,7 +295,9 @@ async def _status_or_none(ctx: ApiContext, g) -> GuardianStatusOut | None:
     "sleep is cut short). Needs `Authorization: Bearer <GUARDIAN_PUSH_TOKEN>`. A reading out of [0, 100], "
     "with a non-numeric field or whose votes do not add up is answered with 422 naming the problem; it is "
     "still delivered, so the guardian records it as an invalid reading in its audit log (an invalid reading "
-    "never moves the level). The guardian also refuses stale readings.",
+    "never moves the level). A reading whose `last_updated` is older than the guardian's "
+    "`tracker.staleness_seconds` (or more than 60 s in the future) is answered with 422 `stale_reading` "
+    "saying how old it is; it is delivered too, and the guardian refuses it as well.",
 )
 async def guardian_readings(request: Request) -> ReadingAccepted:
     ctx = api_context(request)
@@ -310,12 +313,27 @@ async def guardian_readings(request: Request) -> ReadingAccepted:
             for e in err.errors()
         ]
     payload = {k: raw.get(k) for k in READING_FIELDS}
+    stale = None if problems else _stale(ctx, payload)
     # An invalid reading is delivered too (the guardian audits it), whatever happens to the signal.
-    await gateway.signal_guardian(ctx, READING_SIGNAL, payload, best_effort=problems is not None)
+    await gateway.signal_guardian(ctx, READING_SIGNAL, payload, best_effort=bool(problems or stale))
     if problems:
         first = problems[0]
         raise ApiError(422, "invalid_reading", f"{first['field']}: {first['problem']}", problems)
+    if stale is not None:
+        # The guardian refuses it too (a `tracker_error` in its audit log): say so instead of 202.
+        raise ApiError(422, "stale_reading", stale.message, [{"field": "last_updated", "problem": stale.message}])
     return ReadingAccepted(accepted=True, guardian=ctx.guardian_id)
+
+
+def _stale(ctx: ApiContext, payload: dict) -> InvalidReading | None:
+    """The guardian's verdict on the reading's time (stale or from the future), by its repo-spec
+    `tracker.staleness_seconds`; None when the time is acceptable."""
+    spec = ctx.config.spec.guardian_by_id(ctx.guardian_id) or ctx.config.spec.guardian
+    try:
+        validate_reading(payload, now=datetime.now(UTC), staleness_seconds=spec.tracker.staleness_seconds)
+    except InvalidReading as exc:
+        return exc if exc.code in ("stale", "future") else None
+    return None
 
 
 async def _admin_action(request: Request, action: str, update: str, out: type[M]) -> M:
