@@ -53,6 +53,26 @@ def read_status_v1(data: object) -> GovernanceStatusV1:
     return GovernanceStatusV1.model_validate(top)
 
 
+def read_extended_schedules(data: object) -> list[dict]:
+    """The `schedules` of `GET /api/v1/governance/status/extended` as a client reads them (for
+    `govfleet status`'s table): `name`, `paused`, `source` (`temporal` | `cron-fallback`) and
+    `nextRunAt` of each, unknown fields ignored. ValueError when the body is not that shape."""
+    items = data.get("schedules") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ValueError("no list `schedules`")
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ValueError(f"a schedule that is not an object: {item!r}")
+        name, paused, source, at = item.get("name"), item.get("paused"), item.get("source"), item.get("nextRunAt")
+        if not isinstance(name, str) or not isinstance(paused, bool) or not isinstance(source, str):
+            raise ValueError(f"a schedule without name, paused or source: {item!r}")
+        if at is not None and not isinstance(at, str):
+            raise ValueError(f"a schedule whose nextRunAt is not a string: {item!r}")
+        out.append({"name": name, "paused": paused, "source": source, "nextRunAt": at})
+    return out
+
+
 async def tell_status(client: Client, task_queue: str, update: StatusUpdate) -> None:
     from temporalio.common import WorkflowIDConflictPolicy
 

@@ -10,8 +10,9 @@ every schedule, so `workflow.now()` (the time a query sees) never lags behind a 
 time, and a caller may pass its own clock (`StatusQueryInput.at`), which wins when later.
 
 Upcoming runs come from Temporal's own schedules (their next action times, read by the
-`status_read_schedules` activity); the workflow reads them again when fewer than
-`TIMES_LOW` listed times are left for a schedule, and after each read that changed them it bumps
+`status_read_schedules` activity); the workflow reads them again every
+`schedules_refresh_seconds` (so a pause made in the Temporal UI shows within about a minute) and
+when fewer than `TIMES_LOW` listed times are left for a schedule, and after each read that changed them it bumps
 the database's status version, so API processes drop their cached copy (docs/status.md). Update
 `refresh` is the synchronous way in: the reconciler waits for it, so a status read after
 `govfleet reconcile` shows the new schedules.
@@ -61,7 +62,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import cause_message
 
 
-# Schedules from Temporal's next action times (read again when they run low), the status
+# Schedules from Temporal's next action times (read again every `schedules_refresh_seconds` and
+# when they run low), the status
 # version bumped after a schedules read that changed them, the database read again after a
 # governance run's update (its charge moved the balance). docs/patches.md.
 SCHEDULES_FROM_TEMPORAL_PATCH = "status-schedules-from-temporal"
@@ -77,12 +79,14 @@ class GovernanceStatusWorkflow:
         self._dirty: set[str] = set()
         self._schedule_reads = 0  # schedules reads started in this run
         self._schedules_applied = 0  # the newest read whose result is in the state
+        self._schedules_tried_at: datetime | None = None  # the last schedules read ended (success or not)
 
     @workflow.run
     async def run(self, input: StatusWorkflowInput) -> None:
         await self._rebuild(db=True, schedules=True)
         last_refresh = workflow.now()
         refresh = timedelta(seconds=input.refresh_seconds)
+        schedules_refresh = timedelta(seconds=input.schedules_refresh_seconds)
         while True:
             if self._should_continue_as_new():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -97,6 +101,11 @@ class GovernanceStatusWorkflow:
                 fire = None
             if fire is not None and fire < wake_at:
                 wake_at = fire
+            # A pause or unpause made in Temporal (UI, `temporal schedule toggle`) tells us nothing:
+            # only a new describe() sees it. Runs that started before the patch keep their timers.
+            reread_at = self._schedules_reread_at(schedules_refresh)
+            if reread_at is not None and reread_at < wake_at:
+                wake_at = reread_at
             timeout = max(wake_at - now, timedelta(milliseconds=100))
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: bool(self._dirty), timeout=timeout)
@@ -111,9 +120,17 @@ class GovernanceStatusWorkflow:
             elif workflow.now() - last_refresh >= refresh:
                 await self._rebuild(db=True, schedules=True)
                 last_refresh = workflow.now()
-            elif self._times_running_low() and workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
+            elif (reread_at is not None and workflow.now() >= reread_at) or (
+                self._times_running_low() and workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH)
+            ):
                 await self._rebuild(db=False, schedules=True)
             # Otherwise a fire time passed: this task alone moved workflow time past it.
+
+    def _schedules_reread_at(self, every: timedelta) -> datetime | None:
+        """When the schedules are due to be described again (None: not on this path)."""
+        if self._schedules_tried_at is None or not workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
+            return None
+        return self._schedules_tried_at + every
 
     def _times_running_low(self) -> bool:
         now = workflow.now()
@@ -166,6 +183,9 @@ class GovernanceStatusWorkflow:
                         await workflow.execute_activity_method(StatusReadActivities.status_changed, **STATUS_READ)
                     except ActivityError as err:
                         errors.append(f"status version: {cause_message(err)}")
+            # From the end of the read, failed or not: Temporal unreachable is asked again a
+            # period later, not in a loop.
+            self._schedules_tried_at = workflow.now()
         if db:
             try:
                 got = await workflow.execute_activity_method(

@@ -125,17 +125,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     api = args.api or _local_api(settings)
+    # --json prints exactly the contract: the extended status (paused schedules, cron-fallback
+    # times) is read only for the table.
+    want_extended = not args.json
     if api:  # the repo-spec is not needed: the API has it
-        body, source, workflows = asyncio.run(_from_api(api.rstrip("/"), settings))
+        body, source, workflows, schedules = asyncio.run(_from_api(api.rstrip("/"), settings, want_extended))
     else:
         config = with_local_fleet(load_config())
         # What the status service logs (e.g. falling back to the database) in the one format.
         configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
-        body, source, workflows = asyncio.run(_from_temporal(config))
+        body, source, workflows, schedules = asyncio.run(_from_temporal(config, want_extended))
     if args.json:
         print(json.dumps(body, indent=2))
     else:
-        print(render_table(body, source=source, now=datetime.now(UTC), workflows=workflows))
+        print(render_table(body, source=source, now=datetime.now(UTC), workflows=workflows, schedules=schedules))
     down = [w for w in workflows if w["kind"] == "guardian" and w["running"] is False]
     for w in down:
         print(f"govfleet: guardian {w['workflow_id']} is not running ({w['status']})", file=sys.stderr)
@@ -206,15 +209,26 @@ def _get(base: str, path: str, headers: dict[str, str], timeout: float = 10) -> 
         raise StartupError(f"the API at {base} did not answer: {reason}") from None
 
 
-async def _from_api(url: str, settings: Settings) -> tuple[dict, str, list[dict]]:
-    from govfleet.status_client import read_status_v1
+async def _from_api(
+    url: str, settings: Settings, want_extended: bool = False
+) -> tuple[dict, str, list[dict], list[dict] | None]:
+    from govfleet.status_client import read_extended_schedules, read_status_v1
 
     headers = {}
     token = settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    resp = await asyncio.to_thread(_get, url, "/api/v1/governance/status", headers)
-    health = await asyncio.to_thread(_get, url, "/health", {})
+
+    async def extended() -> _Answer | None:
+        if not want_extended:
+            return None
+        return await asyncio.to_thread(_get, url, "/api/v1/governance/status/extended", headers)
+
+    resp, health, ext = await asyncio.gather(
+        asyncio.to_thread(_get, url, "/api/v1/governance/status", headers),
+        asyncio.to_thread(_get, url, "/health", {}),
+        extended(),
+    )
     if resp.status_code != 200:
         try:
             message = resp.json()["error"]["message"]
@@ -231,10 +245,19 @@ async def _from_api(url: str, settings: Settings) -> tuple[dict, str, list[dict]
         ]
     except (ValueError, KeyError, TypeError, AttributeError):
         workflows = []
-    return body, f"api ({resp.headers.get('x-govfleet-source', 'unknown')})", workflows
+    schedules = None
+    if ext is not None and ext.status_code == 200:  # an API without it (older) answers 404: the contract alone
+        try:
+            schedules = read_extended_schedules(ext.json())
+        except ValueError:
+            schedules = None
+    source = f"api ({resp.headers.get('x-govfleet-source', 'unknown')})"
+    return body, source, workflows, schedules
 
 
-async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
+async def _from_temporal(
+    config: Config, want_extended: bool = False
+) -> tuple[dict, str, list[dict], list[dict] | None]:
     from govfleet import db
     from govfleet.api.service import StatusService
     from govfleet.local_fleet import connect_fleet
@@ -254,10 +277,14 @@ async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
     pool = None
     if s.DATABASE_URL:
         pool = await db.create_pool(s.DATABASE_URL, max_size=1, open_timeout=s.DATABASE_CONNECT_TIMEOUT_SECONDS)
+    schedules = None
     try:
         service = StatusService(config, client, pool, cache_ttl=0, restart_interval=float("inf"))
         try:
             status, source = await service.status()
+            if want_extended:
+                extended, _ = await service.extended()
+                schedules = [s.model_dump(mode="json") for s in extended.schedules]
         except Exception as err:
             raise db.StartupError(f"governance status is unavailable: {err}") from None
         finally:
@@ -265,7 +292,7 @@ async def _from_temporal(config: Config) -> tuple[dict, str, list[dict]]:
     finally:
         if pool is not None:
             await pool.close()
-    return status.model_dump(mode="json"), source, await _declared_states(config, client)
+    return status.model_dump(mode="json"), source, await _declared_states(config, client), schedules
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -291,7 +318,17 @@ def _countdown(seconds: float) -> str:
     return (f"{d}d " if d else "") + f"{h:02d}:{m:02d}:{sec:02d}"
 
 
-def render_table(body: dict, *, source: str, now: datetime, workflows: list[dict] | None = None) -> str:
+def render_table(
+    body: dict,
+    *,
+    source: str,
+    now: datetime,
+    workflows: list[dict] | None = None,
+    schedules: list[dict] | None = None,
+) -> str:
+    """The contract as a table. With `schedules` (the extended status's, when the API offers it)
+    the upcoming runs also say which times are cron arithmetic (Temporal unreachable) and list the
+    paused schedules, which the contract leaves out."""
     credits = int(body["systemCredits"])
     cents = credits * 100 // CREDITS_PER_USD
     lines = [
@@ -305,7 +342,14 @@ def render_table(body: dict, *, source: str, now: datetime, workflows: list[dict
         [r["name"], _short(r["nextRunAt"]), _countdown((_dt(r["nextRunAt"]) - now).total_seconds())]
         for r in body["upcomingRuns"]
     ]
-    lines += _table(["NAME", "NEXT RUN (UTC)", "IN"], up) if up else ["  (no scheduled runs)"]
+    if schedules is None:
+        lines += _table(["NAME", "NEXT RUN (UTC)", "IN"], up) if up else ["  (no scheduled runs)"]
+    else:
+        estimated = {s["name"] for s in schedules if not s["paused"] and s["source"] != "temporal"}
+        for row in up:
+            row.append("estimated (cron fallback)" if row[0] in estimated else "")
+        up += [[s["name"], "—", "—", "paused"] for s in schedules if s["paused"]]
+        lines += _table(["NAME", "NEXT RUN (UTC)", "IN", "NOTE"], up) if up else ["  (no scheduled runs)"]
     lines += ["", "Recent runs"]
     recent = [
         [r["id"], r["title"] or "—", _short(r["startedAt"]), _short(r["lastActivity"])] for r in body["recentRuns"]

@@ -114,7 +114,9 @@ class StatusWorkflowInput(BaseModel):
     """All fields default: senders start this workflow with `{}` (signal-with-start)."""
 
     state: StatusState | None = None
-    refresh_seconds: int = Field(900, ge=1)
+    refresh_seconds: int = Field(900, ge=1)  # everything read again (database and schedules)
+    # Temporal's schedules described again (an operator's pause shows within this): docs/status.md
+    schedules_refresh_seconds: int = Field(60, ge=1)
     debounce_seconds: float = Field(2.0, ge=0)
     max_history_events: int = Field(3000, ge=10)
     check_temporal_schedules: bool = True
