@@ -3,7 +3,8 @@ fresh process, median of 10 (docs/cli.md). Target: ≤ 1 s each.
 
 - `help`: `govfleet --help`.
 - `status`: `govfleet status --api URL` against a loopback HTTP server that answers
-  `GET /api/v1/governance/status` with a valid `governance.status.v1` body and `GET /health`
+  `GET /api/v1/governance/status` with a valid `governance.status.v1` body, the extended status
+  (one paused schedule) and `GET /health`
   (what the command does against a running API: the HTTP round trips, the contract's
   validation, the table). The server answers in microseconds, so the figure is the CLI's.
 - `status_local`: `govfleet status` with no configuration beside a running `govfleet up` (its
@@ -47,6 +48,32 @@ STATUS_BODY = {
         }
     ],
 }
+EXTENDED_BODY = {
+    "systemCredits": "123450000000",
+    "schedules": [
+        {
+            "scheduleId": "governance:community",
+            "name": "COMMUNITY",
+            "paused": False,
+            "source": "temporal",
+            "nextRunAt": "2099-01-01T00:00:00.000Z",
+            "timezone": "UTC",
+            "cron": "0 0 1 1 *",
+        },
+        {
+            "scheduleId": "governance:outreach",
+            "name": "Outreach",
+            "paused": True,
+            "source": "temporal",
+            "nextRunAt": None,
+            "timezone": "UTC",
+            "cron": "0 9 * * 1",
+        },
+    ],
+    "schedulesSource": "temporal",
+    "recentRuns": [],
+    "asOf": "2026-01-01T00:00:05.000Z",
+}
 HEALTH_BODY = {
     "status": "ok",
     "workflows": [{"workflow_id": "governance-guardian", "kind": "guardian", "running": True, "status": "RUNNING"}],
@@ -55,7 +82,11 @@ HEALTH_BODY = {
 
 class _StatusApi(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        body = {"/api/v1/governance/status": STATUS_BODY, "/health": HEALTH_BODY}.get(self.path)
+        body = {
+            "/api/v1/governance/status": STATUS_BODY,
+            "/api/v1/governance/status/extended": EXTENDED_BODY,
+            "/health": HEALTH_BODY,
+        }.get(self.path)
         data = json.dumps(body if body is not None else {"error": {"message": "not found"}}).encode()
         self.send_response(200 if body is not None else 404)
         self.send_header("Content-Type", "application/json")

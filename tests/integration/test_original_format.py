@@ -406,7 +406,9 @@ async def test_govfleet_status_reads_a_newer_servers_body(config):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        got, _source, _workflows = await _from_api(f"http://127.0.0.1:{server.server_address[1]}", config.settings)
+        got, _source, _workflows, schedules = await _from_api(
+            f"http://127.0.0.1:{server.server_address[1]}", config.settings, want_extended=True
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -415,3 +417,4 @@ async def test_govfleet_status_reads_a_newer_servers_body(config):
         "upcomingRuns": [{"name": "Community", "nextRunAt": "2030-01-01T06:00:00.000Z"}],
         "recentRuns": [],
     }
+    assert schedules is None  # its "extended status" is not the shape this client reads: the contract alone
