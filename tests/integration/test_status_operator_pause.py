@@ -2,8 +2,8 @@
 with no govfleet command involved: the status workflow sees it at its next schedules read
 (`schedules_refresh_seconds`), the contract stops announcing the schedule's runs, the extended
 status and `govfleet status` show it as paused; unpaused, it is back (docs/status.md, "Upcoming
-runs"). A running stack: dev Temporal server (own namespace), the fleet's worker, real
-PostgreSQL, the API over real HTTP."""
+runs"); and `govfleet status` marks the times of the cron fallback. A running stack: dev Temporal
+server (own namespace), the fleet's worker, real PostgreSQL, the API over real HTTP."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def _names(body: dict) -> list[str]:
     return sorted(r["name"] for r in body["upcomingRuns"])
 
 
-async def _govfleet(*args: str) -> tuple[int, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL")}
+async def _govfleet(*args: str, env: dict | None = None) -> tuple[int, str, str]:
+    env = {**{k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL")}, **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -134,3 +134,27 @@ async def test_an_operator_pause_in_temporal_shows_without_govfleet(stack):
         assert outreach_of(ext)["nextRunAt"] == nxt
         if recording():  # the periodic schedules read of patch `status-schedules-from-temporal`
             await save_golden(workflow, "status_workflow_operator_pause")
+
+
+async def test_govfleet_status_marks_cron_fallback_times(dev_env, make_database, tmp_path):
+    """No worker answers: the API falls back to the repo-spec's crons; `govfleet status` (with the
+    read token, which the extended status needs too) marks those times as estimated."""
+    url = make_database()
+    seed(url, balance=7)
+    async with api_stack(
+        dev_env,
+        url,
+        tmp_path,
+        schedules=SCHEDULES[:1],
+        worker=False,
+        start_status=False,
+        environ={"API_READ_TOKEN": "s3cret"},
+    ) as s:
+        code, table, err = await _govfleet("status", "--api", s.url, env={"API_READ_TOKEN": "s3cret"})
+        assert code == 0, err
+        assert "source: api (database)" in table
+        [row] = [line for line in table.splitlines() if "Community" in line]
+        assert row.rstrip().endswith("estimated (cron fallback)") and "paused" not in row
+        code, out, err = await _govfleet("status", "--api", s.url, "--json", env={"API_READ_TOKEN": "s3cret"})
+        assert code == 0, err
+        assert "estimated" not in out and set(json.loads(out)) == {"systemCredits", "upcomingRuns", "recentRuns"}
