@@ -120,7 +120,7 @@ class GovernanceStatusWorkflow:
             elif workflow.now() - last_refresh >= refresh:
                 await self._rebuild(db=True, schedules=True)
                 last_refresh = workflow.now()
-            elif (reread_at is not None and workflow.now() >= reread_at) or (
+            elif self._schedules_due(schedules_refresh) or (
                 self._times_running_low() and workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH)
             ):
                 await self._rebuild(db=False, schedules=True)
@@ -131,6 +131,11 @@ class GovernanceStatusWorkflow:
         if self._schedules_tried_at is None or not workflow.patched(SCHEDULES_FROM_TEMPORAL_PATCH):
             return None
         return self._schedules_tried_at + every
+
+    def _schedules_due(self, every: timedelta) -> bool:
+        # Asked again after the wait: update `refresh` may have read them meanwhile.
+        reread_at = self._schedules_reread_at(every)
+        return reread_at is not None and workflow.now() >= reread_at
 
     def _times_running_low(self) -> bool:
         now = workflow.now()
