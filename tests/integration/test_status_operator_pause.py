@@ -14,6 +14,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psycopg
 import pytest
 
 from govfleet.contracts.status import STATUS_WORKFLOW_ID, StatusWorkflowInput
@@ -132,6 +133,27 @@ async def test_an_operator_pause_in_temporal_shows_without_govfleet(stack):
         assert nxt == described.info.next_action_times[0].strftime("%Y-%m-%dT%H:%M:%S.000Z")
         ext = await _eventually(extended, lambda e: not outreach_of(e)["paused"])
         assert outreach_of(ext)["nextRunAt"] == nxt
+
+        # Reads that change nothing bump nothing: API processes keep their copy.
+        def version() -> int:
+            with psycopg.connect(stack.database_url) as conn:
+                row = conn.execute("SELECT version FROM status_version").fetchone()
+            assert row is not None
+            return row[0]
+
+        settled = await workflow.query(GovernanceStatusWorkflow.snapshot)
+        before = await asyncio.to_thread(version)
+        await _eventually(
+            lambda: workflow.query(GovernanceStatusWorkflow.snapshot),
+            lambda s: (
+                s.state.schedules_read_at is not None
+                and settled.state.schedules_read_at is not None
+                and s.state.schedules_read_at >= settled.state.schedules_read_at + timedelta(seconds=4)
+            ),
+        )
+        first_fire = min(t for s in settled.state.schedules for t in s.next_times)
+        if datetime.now(UTC) < first_fire:  # no fire time passed meanwhile (that moves the listed times on)
+            assert await asyncio.to_thread(version) == before
         if recording():  # the periodic schedules read of patch `status-schedules-from-temporal`
             await save_golden(workflow, "status_workflow_operator_pause")
 
