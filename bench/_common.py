@@ -28,3 +28,10 @@ def print_table(figures: dict) -> None:
 def write_json(figures: dict, path: str | None) -> None:
     if path:
         Path(path).write_text(json.dumps(figures, indent=2, default=str))
+
+
+def fill_defaults(args, **defaults: tuple[object, object]) -> None:
+    """Set each option the command line left at None to its (quick, full) default, by `args.quick`."""
+    for name, (quick, full) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)

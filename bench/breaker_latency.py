@@ -35,6 +35,7 @@ if __package__ in (None, ""):
 
 import yaml
 
+from bench._common import fill_defaults
 from bench._fleet import describe, quiet_spec, start_fleet, start_worker, terminate_all
 from bench.guardian_support import dev_server, fresh_database, guardian_cfg
 from govfleet.simulator import TrackerSimulator, reading_body, start_simulator
@@ -218,12 +219,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=None, help="seconds after the fleet started (default 20)")
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
     args = p.parse_args(argv)
-    q = args.quick
-    args.trials = args.trials if args.trials is not None else (5 if q else 40)
-    args.slow = args.slow if args.slow is not None else (10 if q else 1000)
-    args.fast = args.fast if args.fast is not None else (2 if q else 100)
-    args.spread = args.spread if args.spread is not None else (2 if q else 30)
-    args.warmup = args.warmup if args.warmup is not None else (2 if q else 20)
+    fill_defaults(
+        args,
+        trials=(5, 40),
+        slow=(10, 1000),
+        fast=(2, 100),
+        spread=(2, 30),
+        warmup=(2, 20),
+    )
     return args
 
 

@@ -269,47 +269,39 @@ async def _phase(port: int, seconds: float, abusers: list[str], payloads: dict) 
 
 
 async def _run(seconds: float) -> dict:
-    from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
-
-    from govfleet.temporal import SEARCH_ATTRIBUTES, temporal_cli_path
+    from bench.guardian_support import dev_server
 
     database_url, drop = _fresh_database()
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_cli_path(),
-        data_converter=pydantic_data_converter,
-        search_attributes=list(SEARCH_ATTRIBUTES),
-        ui=False,
-        dev_server_log_level="error",
-    )
-    spec = Path(tempfile.mkdtemp(prefix="govfleet-bench-")) / "repo-spec.yaml"
-    spec.write_text(SPEC)
-    ctx = multiprocessing.get_context("spawn")
-    ports = ctx.Queue()
-    server = ctx.Process(
-        target=_serve,
-        args=(
-            env.client.service_client.config.target_host,
-            database_url,
-            str(spec),
-            f"bench-edge-{uuid.uuid4().hex[:6]}",
-            ports,
-        ),
-        daemon=True,
-    )
-    server.start()
     try:
-        payloads = _payloads()
-        port = await asyncio.to_thread(_port_of, server, ports)
-        await _phase(port, 1.0, [], payloads)  # warm-up: first checks, connections, caches
-        baseline = await _phase(port, seconds, [], payloads)
-        abusers = ["declared_11mb", "chunked_3_6mb", "deep_json", "forged_flood", "forged_one_address"]
-        abused = await _phase(port, seconds, abusers, payloads)
-        alive = server.is_alive()
+        async with dev_server() as env:
+            spec = Path(tempfile.mkdtemp(prefix="govfleet-bench-")) / "repo-spec.yaml"
+            spec.write_text(SPEC)
+            ctx = multiprocessing.get_context("spawn")
+            ports = ctx.Queue()
+            server = ctx.Process(
+                target=_serve,
+                args=(
+                    env.client.service_client.config.target_host,
+                    database_url,
+                    str(spec),
+                    f"bench-edge-{uuid.uuid4().hex[:6]}",
+                    ports,
+                ),
+                daemon=True,
+            )
+            server.start()
+            try:
+                payloads = _payloads()
+                port = await asyncio.to_thread(_port_of, server, ports)
+                await _phase(port, 1.0, [], payloads)  # warm-up: first checks, connections, caches
+                baseline = await _phase(port, seconds, [], payloads)
+                abusers = ["declared_11mb", "chunked_3_6mb", "deep_json", "forged_flood", "forged_one_address"]
+                abused = await _phase(port, seconds, abusers, payloads)
+                alive = server.is_alive()
+            finally:
+                server.terminate()
+                server.join(10)
     finally:
-        server.terminate()
-        server.join(10)
-        await env.shutdown()
         drop()
     base, during = baseline["health"], abused.pop("health")
     return {

@@ -32,6 +32,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
+from bench._common import fill_defaults
 from bench._fleet import (
     check_series,
     describe,
@@ -242,12 +243,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--window", type=float, default=None, help="measurement window seconds (default 60)")
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
     args = p.parse_args(argv)
-    q = args.quick
-    args.slow = args.slow if args.slow is not None else (20 if q else 1000)
-    args.fast = args.fast if args.fast is not None else (4 if q else 100)
-    args.spread = args.spread if args.spread is not None else (3 if q else 30)
-    args.warmup = args.warmup if args.warmup is not None else (3 if q else 35)
-    args.window = args.window if args.window is not None else (6 if q else 60)
+    fill_defaults(
+        args,
+        slow=(20, 1000),
+        fast=(4, 100),
+        spread=(3, 30),
+        warmup=(3, 35),
+        window=(6, 60),
+    )
     return args
 
 

@@ -39,6 +39,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent))
 
+from bench._common import fill_defaults
 from bench._fleet import (
     WorkerProcess,
     check_series,
@@ -388,14 +389,16 @@ def _defaults(args: argparse.Namespace) -> argparse.Namespace:
         args.settings = [_setting_arg(s) for s in args.setting]
     else:
         args.settings = [chosen] if args.quick else [SDK_DEFAULTS, chosen]
-    q = args.quick
-    args.trials = args.trials if args.trials is not None else (2 if q else 6)
-    args.in_flight = args.in_flight if args.in_flight is not None else (1 if q else 3)
-    # Beside the probe, a fleet this 2-core machine carries (about 50 checks a second).
-    args.load_1s = args.load_1s if args.load_1s is not None else (5 if q else 40)
-    args.load_30s = args.load_30s if args.load_30s is not None else (0 if q else 300)
-    args.warmup = args.warmup if args.warmup is not None else (3 if q else 20)
-    args.window = args.window if args.window is not None else (5 if q else 30)
+    fill_defaults(
+        args,
+        trials=(2, 6),
+        in_flight=(1, 3),
+        # Beside the probe, a fleet this 2-core machine carries (about 50 checks a second).
+        load_1s=(5, 40),
+        load_30s=(0, 300),
+        warmup=(3, 20),
+        window=(5, 30),
+    )
     return args
 
 

@@ -37,7 +37,6 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from activities.guardian import GuardianActivities
-    from activities.notify import NotificationActivities
     from govfleet.contracts.guardian import (
         ALERTS_QUERY,
         CONFIG_QUERY,
@@ -92,6 +91,7 @@ with workflow.unsafe.imports_passed_through():
         guardian_record,
         guardian_restore,
     )
+    from workflows.notifications import send_notification
 
 MAX_IN_FLIGHT_UPDATES = 8
 AUDIT_BATCHES_PATCH = "guardian-audit-batches"  # runs started before it write every check at once
@@ -398,13 +398,7 @@ class GuardianWorkflow:
 
     async def _send(self, req: NotificationRequest) -> None:
         try:
-            await workflow.execute_activity_method(
-                NotificationActivities.send_notification,
-                req,
-                **(GUARDIAN_NOTIFICATION | {"summary": f"notify {req.kind}"}),
-            )
-        except ActivityError as exc:
-            workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
+            await send_notification(req, GUARDIAN_NOTIFICATION)
         finally:
             self._notifications.pop(req.idempotency_key, None)
 

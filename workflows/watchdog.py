@@ -20,7 +20,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notify import NotificationActivities
     from activities.watchdog import WatchdogActivities
     from govfleet.contracts.notifications import NotificationRequest
     from govfleet.contracts.watchdog import (
@@ -38,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from govfleet.domain.declared import MEMO_KEY, config_hash, memo_for
     from govfleet.domain.watchdog import WatchdogCore
     from workflows.activity_options import WATCHDOG_INSPECT, WATCHDOG_NOTIFICATION, WATCHDOG_RECORD
+    from workflows.notifications import send_notification
 
 
 @workflow.defn(name=WATCHDOG_WORKFLOW)
@@ -142,13 +142,7 @@ class WatchdogWorkflow:
 
     async def _send(self, req: NotificationRequest) -> None:
         try:
-            await workflow.execute_activity_method(
-                NotificationActivities.send_notification,
-                req,
-                **(WATCHDOG_NOTIFICATION | {"summary": f"notify {req.kind}"}),
-            )
-        except ActivityError as exc:
-            workflow.logger.warning("notification %s gave up: %s", req.idempotency_key, exc.cause or exc)
+            await send_notification(req, WATCHDOG_NOTIFICATION)
         finally:
             self._sending.pop(req.idempotency_key, None)
 
