@@ -1,0 +1,64 @@
+"""The guardian's answers to queries (`status`, `governance`, `alerts`, `events`, `rules`),
+read from its state in the shapes of `views`."""
+
+from __future__ import annotations
+
+from govfleet.domain.guardian.book import GuardianBook
+from govfleet.domain.guardian.levels import GREEN_LEVELS, UNKNOWN_LEVEL, round2, to_decimal
+from govfleet.domain.guardian.views import (
+    AlertsResult,
+    EventsResult,
+    GovernanceResult,
+    GuardianStatus,
+    RulesResult,
+    rules_view,
+)
+
+
+def _whole(votes: int | float) -> int | None:
+    """A vote count as the integer it is; None for a fractional count kept by a guardian from
+    before counts had to be whole (the governance answer declares integers)."""
+    return int(votes) if float(votes).is_integer() else None
+
+
+class GuardianQueries(GuardianBook):
+    """What the workflow's queries answer."""
+
+    def status(self) -> GuardianStatus:
+        return GuardianStatus(
+            monitoring_active=True,
+            last_check=self.state.last_check,
+            check_interval_seconds=self.interval_seconds(),
+            current_holder_control=round2(self.current_h()),
+            governance_level=self.state.level or UNKNOWN_LEVEL,
+            system_status=self.system_status(),
+            paused=bool(self.active_pauses()),
+            alerts_active=len(self.open_alerts()),
+        )
+
+    def governance(self) -> GovernanceResult:
+        r = self.state.reading
+        level = self.state.level or UNKNOWN_LEVEL
+        return GovernanceResult(
+            holder_control_percentage=round2(r.holder_control_percentage) if r else None,
+            total_votes=_whole(r.total_votes) if r else None,
+            holder_votes=_whole(r.holder_votes) if r else None,
+            seller_votes=_whole(r.seller_votes) if r else None,
+            threshold_level=level,
+            margin_above_critical=(
+                float(round(to_decimal(r.holder_control_percentage) - self.rules.critical_threshold, 2)) if r else None
+            ),
+            is_stable=level in GREEN_LEVELS,
+            last_updated=r.last_updated if r else None,
+        )
+
+    def alerts(self, limit: int = 20) -> AlertsResult:
+        rows = sorted(self.state.alerts, key=lambda a: (a.timestamp, a.key), reverse=True)
+        return AlertsResult(alerts=[a.view() for a in rows[: max(0, limit)]])
+
+    def events(self, limit: int = 50) -> EventsResult:
+        recent = self.state.events[-max(0, limit) :] if limit > 0 else []
+        return EventsResult(events=[e.view() for e in reversed(recent)])
+
+    def rules_view(self) -> RulesResult:
+        return rules_view(self.rules)
