@@ -27,6 +27,34 @@ class _In(BaseModel):
 # --- the guardian's endpoints ----------------------------------------------------------------
 
 
+class ActivePauseOut(_Out):
+    pause_key: str
+    scope: str = Field(description="redemptions|everything")
+    pause_type: str = Field(description="automatic|manual")
+    emergency: bool
+    since: UtcDatetime
+    reason: str
+    paused_by: str = Field(description='"guardian" for an automatic pause, else the signing admins')
+    holder_control_at_pause: float | None = None
+    targets: list[str]
+
+
+class ResumeRequirementsOut(_Out):
+    quorum: int
+    admins: int
+    governance_approval: bool
+    holder_control_at_least: float
+
+
+class ForensicAuditOut(_Out):
+    required: bool
+    required_since: UtcDatetime | None = None
+    pause_key: str | None = None
+    completed_at: UtcDatetime | None = None
+    completed_by: str | None = None
+    report: str | None = None
+
+
 class GuardianStatusOut(_Out):
     monitoring_active: bool
     last_check: UtcDatetime | None = None
@@ -38,6 +66,13 @@ class GuardianStatusOut(_Out):
     system_status: str = Field(description="operational|redemptions_paused|fully_paused")
     paused: bool
     alerts_active: int
+    # Beyond the seed's shape: the incident, when there is one (docs/guardian.md, "Status").
+    paused_since: UtcDatetime | None = None
+    pauses: list[ActivePauseOut] = Field(default_factory=list)
+    resume_requires: ResumeRequirementsOut | None = None
+    open_alerts: list[str] = Field(default_factory=list)
+    forensic_audit: ForensicAuditOut | None = None
+    unreachable_targets: list[str] = Field(default_factory=list)
 
 
 class GovernanceMetricsOut(_Out):

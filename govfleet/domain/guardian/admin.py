@@ -83,7 +83,8 @@ class GuardianAdmin(GuardianBook):
         self._use_nonces(verified)
         signers = ",".join(sorted({v.signer for v in verified}))
         if self.system_status() == "fully_paused":
-            first = min(self.active_pauses(), key=lambda p: p.paused_at)
+            # The pause that made it fully paused (an earlier redemptions pause is not it).
+            first = min((p for p in self.active_pauses() if p.scope == "everything"), key=lambda p: p.paused_at)
             self._event(
                 now,
                 "pause",
@@ -102,6 +103,7 @@ class GuardianAdmin(GuardianBook):
             emergency=False,
             reason=f"{req.reason} (by {signers})",
             targets=targets,
+            paused_by=signers,
         )
         self._notify(
             now,
@@ -113,9 +115,6 @@ class GuardianAdmin(GuardianBook):
             {"pause_id": pause.pause_id, "reason": req.reason, "signers": signers},
         )
         return PauseResult(paused=True, paused_at=now, reason=req.reason, resume_requires=self.resume_requires())
-
-    def resume_quorum(self) -> int:
-        return self.config.resume_quorum if any(p.emergency for p in self.active_pauses()) else 1
 
     def authorize_resume(self, req: ResumeInput, now: datetime, scheme: Scheme = "eip712") -> list[VerifiedSignature]:
         """First half of a resume: signatures (quorum after an emergency pause), pause state.

@@ -136,6 +136,16 @@ class GuardianBook:
     def system_status(self) -> str:
         return system_status_of([p.scope for p in self.active_pauses()])
 
+    def resume_quorum(self) -> int:
+        return self.config.resume_quorum if any(p.emergency for p in self.active_pauses()) else 1
+
+    def paused_since(self) -> datetime | None:
+        """Since when the system is at its current status: the first active pause of scope
+        `everything` when fully paused, else the first active pause."""
+        active = self.active_pauses()
+        full = [p for p in active if p.scope == "everything"]
+        return min((p.paused_at for p in (full or active)), default=None)
+
     def resume_requires(self) -> str:
         return "governance_vote" if any(p.emergency for p in self.active_pauses()) else "admin_approval"
 
@@ -191,6 +201,7 @@ class GuardianBook:
         emergency: bool,
         reason: str,
         targets: list[BreakerTarget],
+        paused_by: str | None = None,
     ) -> Pause:
         self.state.seq.pause += 1
         pause_id = f"pause-{self.state.chain}-{self.state.seq.pause}"
@@ -204,6 +215,7 @@ class GuardianBook:
             reason=reason,
             holder_control_at_pause=round2(self.current_h()),
             targets=[t.name for t in targets],
+            paused_by=paused_by,
         )
         self.state.pauses.append(pause)
         self._fx.record.pauses_opened.append(pause.model_copy())

@@ -124,6 +124,7 @@ class Pause(BaseModel):
     reason: str
     holder_control_at_pause: float | None
     targets: list[str] = Field(default_factory=list)
+    paused_by: str | None = None  # the signing admins of a manual pause (None: the guardian)
     resumed_at: datetime | None = None
     resumed_by: str | None = None
     resume_reason: str | None = None

@@ -4,12 +4,14 @@ read from its state in the shapes of `views`."""
 from __future__ import annotations
 
 from govfleet.domain.guardian.book import GuardianBook
-from govfleet.domain.guardian.levels import GREEN_LEVELS, UNKNOWN_LEVEL, round2, to_decimal
+from govfleet.domain.guardian.levels import GREEN_LEVELS, SEVERITY, UNKNOWN_LEVEL, round2, to_decimal
 from govfleet.domain.guardian.views import (
     AlertsResult,
     EventsResult,
     GovernanceResult,
     GuardianStatus,
+    PauseView,
+    ResumeRequirements,
     RulesResult,
     rules_view,
 )
@@ -25,6 +27,7 @@ class GuardianQueries(GuardianBook):
     """What the workflow's queries answer."""
 
     def status(self) -> GuardianStatus:
+        active = sorted(self.active_pauses(), key=lambda p: p.paused_at)
         return GuardianStatus(
             monitoring_active=True,
             last_check=self.state.last_check,
@@ -32,8 +35,36 @@ class GuardianQueries(GuardianBook):
             current_holder_control=round2(self.current_h()),
             governance_level=self.state.level or UNKNOWN_LEVEL,
             system_status=self.system_status(),
-            paused=bool(self.active_pauses()),
+            paused=bool(active),
             alerts_active=len(self.open_alerts()),
+            paused_since=self.paused_since(),
+            pauses=[
+                PauseView(
+                    pause_key=p.key,
+                    scope=p.scope,
+                    pause_type=p.pause_type,
+                    emergency=p.emergency,
+                    since=p.paused_at,
+                    reason=p.reason,
+                    paused_by=p.paused_by or ("guardian" if p.pause_type == "automatic" else "admin"),
+                    holder_control_at_pause=p.holder_control_at_pause,
+                    targets=list(p.targets),
+                )
+                for p in active
+            ],
+            resume_requires=(
+                ResumeRequirements(
+                    quorum=self.resume_quorum(),
+                    admins=len(self.config.admins),
+                    governance_approval=any(p.emergency for p in active),
+                    holder_control_at_least=float(self.rules.critical_threshold),
+                )
+                if active
+                else None
+            ),
+            open_alerts=[
+                a.alert_type for a in sorted(self.open_alerts(), key=lambda a: -SEVERITY.get(a.alert_type, -1))
+            ],
         )
 
     def governance(self) -> GovernanceResult:

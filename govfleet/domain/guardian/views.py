@@ -10,6 +10,41 @@ from pydantic import BaseModel
 from govfleet.domain.guardian.levels import UNKNOWN_LEVEL, GuardianRules, system_status_of
 
 
+class PauseView(BaseModel):
+    """An active pause, as the status tells it: what is paused, since when, by whom or by which
+    reading, and why."""
+
+    pause_key: str
+    scope: str  # redemptions | everything
+    pause_type: str  # automatic | manual
+    emergency: bool
+    since: datetime
+    reason: str
+    paused_by: str  # "guardian" (an automatic pause) or the signing admins' addresses
+    holder_control_at_pause: float | None
+    targets: list[str]
+
+
+class ResumeRequirements(BaseModel):
+    """What a resume needs now (docs/admin-actions.md)."""
+
+    quorum: int  # distinct admin signatures
+    admins: int  # admins configured
+    governance_approval: bool  # the DAO's approval signed into the resume (after an emergency)
+    holder_control_at_least: float  # the critical threshold, checked with a fresh reading
+
+
+class ForensicAuditView(BaseModel):
+    """After an emergency pause a forensic audit is required until an admin signs its completion."""
+
+    required: bool
+    required_since: datetime | None = None
+    pause_key: str | None = None  # the emergency pause that required it
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    report: str | None = None  # the reference to the report the completion was signed with
+
+
 class GuardianStatus(BaseModel):
     monitoring_active: bool
     last_check: datetime | None
@@ -19,6 +54,13 @@ class GuardianStatus(BaseModel):
     system_status: str
     paused: bool
     alerts_active: int
+    # Beyond the seed's shape (clients ignore what they do not know):
+    paused_since: datetime | None = None  # since when the system is at its current system_status
+    pauses: list[PauseView] = []
+    resume_requires: ResumeRequirements | None = None  # None when not paused
+    open_alerts: list[str] = []  # types of the open alerts, most severe first
+    forensic_audit: ForensicAuditView | None = None  # None: never required
+    unreachable_targets: list[str] = []  # breaker targets that failed their probe or a call
 
 
 class GovernanceResult(BaseModel):
