@@ -30,12 +30,13 @@ from govfleet.contracts.governance_run import (
     FinishRunInput,
     FinishRunResult,
 )
+from govfleet.db import SYSTEM_TENANT_ID
 from govfleet.domain.billing import ChargeConflict
 from govfleet.domain.governance_run import AlertLine, BriefFacts, GuardianSnapshot, HeartbeatSnapshot, render_brief
 from govfleet.domain.heartbeat import HeartbeatThresholds, evaluate, heartbeat_state
 from govfleet.domain.secret_ref import SECRET_REF, resolve_secret
 from govfleet.store import heartbeat as heartbeat_store
-from govfleet.store import ledger, runs
+from govfleet.store import ledger, policies, runs
 from govfleet.store import status as status_store
 from workers.resources import Resources
 
@@ -133,7 +134,7 @@ class GovernanceRunActivities:
         """POST the run to the charter's agent; the agent deduplicates on the idempotency key."""
         if not inp.agent_url:
             raise ApplicationError(f"charter {inp.charter!r} has entrypoint HTTP but no agent_url", non_retryable=True)
-        return await self._post_agent(inp.agent_url, self._run_body(inp), {}, who="agent")
+        return await self._post_agent(inp.agent_url, await self._run_body(inp), {}, who="agent")
 
     @activity.defn(name=ENTRYPOINT_GATEWAY_ACTIVITY)
     async def entrypoint_gateway(self, inp: EntrypointInput) -> EntrypointResult:
@@ -161,11 +162,27 @@ class GovernanceRunActivities:
                     non_retryable=True,
                 )
             headers["Authorization"] = f"Bearer {token}"
-        body = {**self._run_body(inp), "entrypoint": inp.entrypoint, "message": inp.entrypoint}
+        body = {**await self._run_body(inp), "entrypoint": inp.entrypoint, "message": inp.entrypoint}
         return await self._post_agent(url, body, headers, who="agent gateway")
 
-    @staticmethod
-    def _run_body(inp: EntrypointInput) -> dict:
+    async def _tool_allowlist(self) -> list[str]:
+        """The tools the system tenant's runs may use: its stored policy, read as the tenant sees
+        it. A run whose policy cannot be found is not sent (fail closed)."""
+        async with self._resources.pool.connection() as conn:
+            policy = await policies.read_tool_policy(conn)
+        if policy is None:
+            raise ApplicationError(
+                "no tool policy is stored for the system tenant: run `govfleet migrate` (it stores "
+                "governance.system_tenant.tool_allowlist)",
+                type="NoToolPolicy",
+                non_retryable=True,
+            )
+        return policy["tool_allowlist"]
+
+    async def _run_body(self, inp: EntrypointInput) -> dict:
+        """What an agent (HTTP entrypoint) or the gateway gets for one run, the tenant's tool
+        allowlist included: the agent may use those tools and no other (docs/schedules.md,
+        "Tool allowlist")."""
         return {
             "idempotency_key": inp.idempotency_key,
             "run_id": inp.run_id,
@@ -173,6 +190,8 @@ class GovernanceRunActivities:
             "charter": inp.charter,
             "title": inp.title,
             "scheduled_time": inp.scheduled_at.isoformat(),
+            "tenant_id": SYSTEM_TENANT_ID,
+            "tool_allowlist": await self._tool_allowlist(),
         }
 
     async def _post_agent(self, url: str, body: dict, headers: dict, *, who: str) -> EntrypointResult:

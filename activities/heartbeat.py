@@ -12,12 +12,16 @@ from govfleet.contracts.heartbeat import (
     GATHER_ACTIVITY,
     POST_SINK_ACTIVITY,
     RECORD_ACTIVITY,
+    RENEW_GRANT_ACTIVITY,
     HeartbeatGathered,
     PostSinkInput,
     PostSinkResult,
     RecordHeartbeatInput,
     RecordHeartbeatResult,
+    RenewGrantInput,
+    RenewGrantResult,
 )
+from govfleet.store import grants as grant_store
 from govfleet.store import heartbeat as heartbeat_store
 from workers.resources import Resources
 
@@ -41,6 +45,22 @@ class HeartbeatActivities:
                 raise ApplicationError(f"heartbeat event lacks {key!r}", non_retryable=True)
         inserted = await heartbeat_store.insert_event(self._resources.pool, ev)
         return RecordHeartbeatResult(inserted=inserted)
+
+    @activity.defn(name=RENEW_GRANT_ACTIVITY)
+    async def renew_grant(self, inp: RenewGrantInput) -> RenewGrantResult:
+        """Move the governance grant's end to `inp.until` (idempotent: the same `until` on every
+        retry; never closer). A revoked or missing grant is not renewed (non-retryable)."""
+        row = await grant_store.extend_grant(self._resources.pool, inp.until)
+        if row is None:
+            raise ApplicationError("the governance grant does not exist", type="GrantMissing", non_retryable=True)
+        if row["revoked_at"] is not None:
+            raise ApplicationError(
+                f"the governance grant was revoked at {row['revoked_at'].isoformat()}: not renewed",
+                type="GrantRevoked",
+                non_retryable=True,
+            )
+        expires = row["expires_at"]
+        return RenewGrantResult(expires_at=expires, renewed=expires is None or expires >= inp.until)
 
     @activity.defn(name=POST_SINK_ACTIVITY)
     async def post_sink(self, inp: PostSinkInput) -> PostSinkResult:

@@ -47,25 +47,30 @@ from urllib.parse import quote, urlsplit
 import apprise
 import psycopg
 from psycopg_pool import PoolTimeout
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest, NotificationResult
+from govfleet.contracts.notifications import (
+    RESEND_PENDING_ACTIVITY,
+    SEND_NOTIFICATION_ACTIVITY,
+    NotificationRequest,
+    NotificationResult,
+    ResendPendingInput,
+    ResendPendingResult,
+)
 from govfleet.domain.email_channel import SmtpServer, notification_email, parse_smtp_url
-from govfleet.domain.secret_ref import resolve_secret
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
-from govfleet.repo_spec import NotificationsSpec, RepoSpec
-from govfleet.settings import Settings
+from govfleet.notify_channels import (
+    Channel,
+    all_channels,
+    notifying_guardian,
+)
 from govfleet.store import notifications as deliveries
 from workers.resources import Resources
 
 log = get_logger("govfleet.notify")
 
-WEBHOOK_CHANNEL = "webhook"
-SLACK_CHANNEL = "slack:SLACK_WEBHOOK_URL"
-EMAIL_CHANNEL = "email:ADMIN_EMAIL"
 APPRISE_TIMEOUT_SECONDS = 15.0
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 SMTP_TIMEOUT_SECONDS = 15.0
@@ -74,68 +79,9 @@ _HEADER_SCHEMES = {"json", "jsons", "form", "forms", "xml", "xmls"}
 _APPRISE_HAS_TIMEOUT = "timeout" in inspect.signature(apprise.Apprise.notify).parameters
 
 
-class Channel(BaseModel):
-    name: str  # never holds a secret: 'apprise:${VAR}', 'webhook', SLACK_CHANNEL or EMAIL_CHANNEL
-    kind: str  # 'apprise' | 'webhook' | 'slack' | 'email'
-    target: str | None = None  # the resolved URL (secret: never logged)
-    secret: str | None = None  # the webhook's HMAC secret
-    webhook_url: str | None = None
-    recipients: list[str] = []  # email
-
-
-def environment_channels(settings: Settings, urgent: bool) -> list[Channel]:
-    """The channels the worker's environment adds to every notification: Slack always, the
-    admins' email for urgent ones."""
-    channels: list[Channel] = []
-    if settings.SLACK_WEBHOOK_URL:
-        channels.append(Channel(name=SLACK_CHANNEL, kind="slack", target=settings.SLACK_WEBHOOK_URL))
-    if urgent and settings.ADMIN_EMAIL and settings.SMTP_URL:
-        channels.append(
-            Channel(name=EMAIL_CHANNEL, kind="email", target=settings.SMTP_URL, recipients=settings.admin_emails())
-        )
-    return channels
-
-
 def slack_payload(req: NotificationRequest) -> dict:
     """What a Slack incoming webhook takes: the title in bold, then the body."""
     return {"text": f"*{req.title}*\n{req.body}"}
-
-
-def channels_spec(spec: RepoSpec, guardian_id: object) -> NotificationsSpec:
-    """The channels of the guardian a notification is about (its `data.guardian_id`); the
-    `guardian` block's for anything else (heartbeat, runs)."""
-    found = spec.guardian_by_id(guardian_id) if isinstance(guardian_id, str) else None
-    return (found or spec.guardian).notifications
-
-
-def apprise_channel_name(ref: str) -> str:
-    return f"apprise:{ref}"
-
-
-def plan_channels(spec: NotificationsSpec, urgent: bool, environ: Mapping[str, str]) -> tuple[list[Channel], list[str]]:
-    """The channels a notification goes to, and the names of those skipped because their
-    secret is unset. Admin URLs always; urgent URLs too when urgent; the webhook always."""
-    refs = list(spec.admin_urls) + (list(spec.urgent_urls) if urgent else [])
-    channels: list[Channel] = []
-    skipped: list[str] = []
-    seen: set[str] = set()
-    for ref in refs:
-        name = apprise_channel_name(ref)
-        if name in seen:
-            continue
-        seen.add(name)
-        url = resolve_secret(ref, environ)
-        if url is None:
-            skipped.append(name)
-        else:
-            channels.append(Channel(name=name, kind="apprise", target=url))
-    if spec.webhook is not None:
-        secret = resolve_secret(spec.webhook.secret, environ)
-        if secret is None:
-            skipped.append(WEBHOOK_CHANNEL)
-        else:
-            channels.append(Channel(name=WEBHOOK_CHANNEL, kind="webhook", webhook_url=spec.webhook.url, secret=secret))
-    return channels, skipped
 
 
 def with_idempotency_header(url: str, key: str) -> str:
@@ -322,9 +268,10 @@ class NotificationActivities:
             raise ApplicationError(
                 "notification has an empty idempotency_key", type="InvalidNotification", non_retryable=True
             )
-        spec = channels_spec(self._resources.config.spec, req.data.get("guardian_id"))
-        channels, skipped = plan_channels(spec, req.urgent, self.environ)
-        channels += environment_channels(self._resources.config.settings, req.urgent)
+        config = self._resources.config
+        guardian_id = req.data.get("guardian_id")
+        scope = notifying_guardian(config.spec, guardian_id).workflow_id
+        channels, skipped = all_channels(config.spec, config.settings, guardian_id, req.urgent, self.environ)
         for name in skipped:  # warned once per channel and worker process, then logged at debug
             say = log.debug if name in self._warned else log.warning
             self._warned.add(name)
@@ -339,9 +286,17 @@ class NotificationActivities:
         )
         pending = [c for c in channels if c.name not in done]
         if not channels:
-            say = log.debug if "" in self._warned else log.warning
+            # Nobody can be told (docs/guardian.md, "Never silent"): said in the log every time
+            # for an urgent notice, which is then kept pending.
+            say = log.warning if req.urgent or "" not in self._warned else log.debug
             self._warned.add("")
-            say("notification has no channel to go to", kind=req.kind, idempotency_key=req.idempotency_key)
+            say(
+                "notification has no channel to go to: nobody is told",
+                kind=req.kind,
+                urgent=req.urgent,
+                idempotency_key=req.idempotency_key,
+                declared_none=config.settings.notifications_declared_none,
+            )
         outcomes = await asyncio.gather(*(self._send(c, req) for c in pending), return_exceptions=True)
         errors: list[ChannelError] = []
         for channel, outcome in zip(pending, outcomes, strict=True):
@@ -353,6 +308,7 @@ class NotificationActivities:
                 errors.append(ChannelError(channel.name, f"{type(outcome).__name__}: {outcome}"))
         # Record what did go out before reporting what did not: a retry must not re-send it.
         await self._record(req, result.delivered, attempt)
+        await self._keep_state(req, scope, result, errors, skipped)
         for name in result.delivered:
             log.info("notification delivered", channel=name, kind=req.kind, idempotency_key=req.idempotency_key)
         if errors:
@@ -370,3 +326,75 @@ class NotificationActivities:
                 non_retryable=not retryable,
             )
         return result
+
+    async def _keep_state(
+        self,
+        req: NotificationRequest,
+        scope: str,
+        result: NotificationResult,
+        errors: list[ChannelError],
+        skipped: list[str],
+    ) -> None:
+        """Each channel's outcome, and an urgent notice that reached nobody kept pending (or,
+        once a channel took it, no longer): what the status surface shows. Best effort: the
+        database may be the very thing that is down."""
+        reached = result.delivered + result.already_delivered
+        result.pending = req.urgent and not reached
+        try:
+            await deliveries.record_channel_outcomes(
+                self._resources.pool,
+                scope,
+                result.delivered,
+                {e.channel: e.reason for e in errors},
+                timeout=DELIVERIES_TIMEOUT_SECONDS,
+            )
+            if not req.urgent:
+                return
+            if reached:
+                await deliveries.mark_pending_delivered(
+                    self._resources.pool, req.idempotency_key, reached, timeout=DELIVERIES_TIMEOUT_SECONDS
+                )
+            else:
+                why = "; ".join(str(e) for e in errors) or no_channel_reason(
+                    skipped, self._resources.config.settings.notifications_declared_none
+                )
+                await deliveries.keep_pending(self._resources.pool, req, scope, why, timeout=DELIVERIES_TIMEOUT_SECONDS)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning("notification state not recorded", idempotency_key=req.idempotency_key, error=_brief(exc))
+
+    @activity.defn(name=RESEND_PENDING_ACTIVITY)
+    async def resend_pending(self, inp: ResendPendingInput) -> ResendPendingResult:
+        """Re-send the urgent notices no channel took (oldest first, at most `inp.limit`), each
+        under its own idempotency key; one that still reaches nobody waits longer (1 min doubling
+        to 6 h) before the next try. Called by every heartbeat (docs/guardian.md, "Never silent")."""
+        due = await deliveries.due_pending(self._resources.pool, inp.limit, timeout=DELIVERIES_TIMEOUT_SECONDS)
+        result = ResendPendingResult()
+        for row in due:
+            req = NotificationRequest.model_validate(row["request"])
+            try:
+                sent = await self.deliver(req, attempt=int(row["resends"]) + 2)
+                reached = bool(sent.delivered or sent.already_delivered)
+            except ApplicationError:
+                reached = False
+            if reached:
+                result.delivered.append(req.idempotency_key)
+            else:
+                result.still_pending.append(req.idempotency_key)
+                await deliveries.postpone_pending(
+                    self._resources.pool, req.idempotency_key, timeout=DELIVERIES_TIMEOUT_SECONDS
+                )
+        if due:
+            log.info(
+                "pending urgent notices re-sent",
+                delivered=len(result.delivered),
+                still_pending=len(result.still_pending),
+            )
+        return result
+
+
+def no_channel_reason(skipped: list[str], declared_none: bool) -> str:
+    """Why a notice reached nobody although nothing failed."""
+    if declared_none and not skipped:
+        return "no notification channel: NOTIFY_URLS=none"
+    unset = f" ({', '.join(skipped)}: secret not set)" if skipped else ""
+    return f"no notification channel configured{unset}"

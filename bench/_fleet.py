@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from bench.guardian_support import EXAMPLE_SPEC, REPO_ROOT
+from govfleet.domain.eth import Account
 from govfleet.embedded import die_with_parent
 
 
@@ -39,9 +40,11 @@ def free_port() -> int:
 
 
 def quiet_spec(directory: Path) -> Path:
-    """The example repo-spec without notification channels (delivery is not measured here)."""
+    """The example repo-spec without notification channels (delivery is not measured here) and
+    with an admin of its own (`govfleet worker` refuses the example's public demo keys)."""
     data = yaml.safe_load(EXAMPLE_SPEC.read_text())
     data["guardian"]["notifications"] = {}
+    data["guardian"]["admins"] = [Account.create().address]
     path = directory / "repo-spec.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

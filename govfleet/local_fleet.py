@@ -102,6 +102,19 @@ def running(settings: Settings) -> dict | None:
     return data if isinstance(data.get("pid"), int) and _alive(data["pid"]) else None
 
 
+def serves_local_demo(config: Config) -> bool:
+    """The command talks to the `govfleet up` running here (no Temporal address of its own, or
+    that fleet's, as its banner's `export TEMPORAL_ADDRESS=…` sets it): it is part of that demo,
+    not a deployment."""
+    from govfleet.temporal import configured_address
+
+    local = running(config.settings)
+    if local is None:
+        return False
+    address = config.settings.TEMPORAL_ADDRESS or configured_address()
+    return address is None or address == local.get("temporal_address")
+
+
 def with_local_fleet(config: Config) -> Config:
     """`config` with TEMPORAL_ADDRESS / DATABASE_URL taken from a running `govfleet up`
     where the environment leaves them unset."""

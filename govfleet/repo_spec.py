@@ -33,6 +33,7 @@ from govfleet.contracts.governance_run import legacy_schedule_id, schedule_id
 from govfleet.contracts.guardian import guardian_workflow_id
 from govfleet.domain.admin_auth import SIGNING_VERSION, SigningDomain
 from govfleet.domain.governance_run import BUILTIN_ENTRYPOINTS
+from govfleet.domain.grant_renewal import GrantRenewalPolicy
 from govfleet.domain.guardian.levels import GuardianRules
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.domain.secret_ref import SECRET_REF, SecretRef
@@ -106,6 +107,22 @@ class HeartbeatSpec(_Model):
     grant_expiry_warning_hours: int = Field(default=24, ge=0)
     grace_seconds: int = Field(default=60, ge=0)
     sink_url: str | None = None
+    # The governance grant, renewed by the heartbeat (docs/heartbeat.md, "The governance grant").
+    grant_auto_renew: bool = True
+    grant_renew_within_days: int = Field(default=30, ge=1, le=3650)
+    grant_renew_for_days: int = Field(default=365, ge=1, le=3650)
+
+    @model_validator(mode="after")
+    def _grant_renewal(self) -> HeartbeatSpec:
+        self.grant_renewal_policy()  # the policy's own rule, named with the fields'
+        return self
+
+    def grant_renewal_policy(self) -> GrantRenewalPolicy:
+        return GrantRenewalPolicy(
+            auto_renew=self.grant_auto_renew,
+            renew_within_days=self.grant_renew_within_days,
+            renew_for_days=self.grant_renew_for_days,
+        )
 
 
 class SystemTenantSpec(_Model):

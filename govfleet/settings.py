@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 
 DEFAULT_TASK_QUEUE = "governance-fleet"
 MIN_SIGNING_SECRET_LENGTH = 16
+# The operator's declaration that this deployment is a throw-away one, in so many words: only
+# then do `migrate`, `reconcile`, `worker` and `api` accept publicly known keys as admins
+# (docs/security.md, "Publicly known keys").
+THROWAWAY_VARIABLE = "GOVFLEET_THROWAWAY_ENVIRONMENT"
+THROWAWAY_WORDS = "yes-public-keys-are-fine"
+# NOTIFY_URLS=none: the operator says on purpose that nobody is notified (docs/guardian.md,
+# "Never silent").
+NOTIFY_NONE = "none"
 
 
 class ConfigError(ValueError):
@@ -40,7 +48,9 @@ class Settings(BaseSettings):
 
     # Where things are. Unset TEMPORAL_ADDRESS / DATABASE_URL means "start embedded" (govfleet up).
     TEMPORAL_ADDRESS: str | None = None
-    TEMPORAL_NAMESPACE: str = "default"
+    # Unset: the namespace of the Temporal profile file, else "default" (the SDK's environment
+    # configuration decides; govfleet/temporal.py). A default here would override the profile's.
+    TEMPORAL_NAMESPACE: str | None = None
     TEMPORAL_TASK_QUEUE: str = DEFAULT_TASK_QUEUE
     DATABASE_URL: str | None = None
     DATABASE_CONNECT_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
@@ -87,6 +97,10 @@ class Settings(BaseSettings):
     ADMIN_EMAIL: str | None = None
     SMTP_URL: str | None = Field(None, repr=False)  # smtp://[user:password@]host[:port], smtp+starttls://, smtps://
     SMTP_FROM: str = "governance-fleet@localhost"
+    # Apprise URLs (comma- or space-separated) that get every notification of every guardian, the
+    # heartbeat and the watchdog; or `none`: no channel, on purpose (a warning, never silence).
+    NOTIFY_URLS: str | None = Field(None, repr=False)
+    GOVFLEET_THROWAWAY_ENVIRONMENT: str | None = None
 
     LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
     LOG_LEVEL: str = "INFO"
@@ -116,7 +130,9 @@ class Settings(BaseSettings):
             )
         return v
 
-    @field_validator("SLACK_WEBHOOK_URL", "ADMIN_EMAIL", "SMTP_URL", mode="before")
+    @field_validator(
+        "SLACK_WEBHOOK_URL", "ADMIN_EMAIL", "SMTP_URL", "NOTIFY_URLS", "GOVFLEET_THROWAWAY_ENVIRONMENT", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
@@ -131,6 +147,35 @@ class Settings(BaseSettings):
                 raise ValueError("must be the webhook's http(s) URL (e.g. https://hooks.slack.com/services/T…/B…/…)")
             return v.strip()
         return v
+
+    @field_validator("NOTIFY_URLS")
+    @classmethod
+    def _notify_urls(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        urls = split_urls(v)
+        if [u.lower() for u in urls] == [NOTIFY_NONE]:
+            return NOTIFY_NONE
+        for i, url in enumerate(urls, 1):
+            if url.lower() == NOTIFY_NONE:
+                raise ValueError(f"`{NOTIFY_NONE}` must stand alone (it says: no channel at all)")
+            if "://" not in url or not url.split("://", 1)[0]:
+                # The value may hold a secret (a token in the URL): only its position is named.
+                raise ValueError(
+                    f"URL #{i} is not an apprise URL (scheme://…, e.g. slack://…, mailto://…, json://host/path), "
+                    f"nor the word `{NOTIFY_NONE}`"
+                )
+        return " ".join(urls)
+
+    @field_validator("GOVFLEET_THROWAWAY_ENVIRONMENT")
+    @classmethod
+    def _throwaway(cls, v: str | None) -> str | None:
+        if v is not None and v.strip() != THROWAWAY_WORDS:
+            raise ValueError(
+                f"must be exactly {THROWAWAY_WORDS!r} to declare a throw-away environment (publicly known keys "
+                "accepted as admins), or unset"
+            )
+        return None if v is None else THROWAWAY_WORDS
 
     @field_validator("ADMIN_EMAIL")
     @classmethod
@@ -169,9 +214,28 @@ class Settings(BaseSettings):
     def smtp_server(self) -> SmtpServer | None:
         return parse_smtp_url(self.SMTP_URL) if self.SMTP_URL else None
 
+    @property
+    def throwaway_environment(self) -> bool:
+        """The operator declared this a throw-away environment (GOVFLEET_THROWAWAY_ENVIRONMENT)."""
+        return self.GOVFLEET_THROWAWAY_ENVIRONMENT == THROWAWAY_WORDS
+
+    @property
+    def notifications_declared_none(self) -> bool:
+        """NOTIFY_URLS=none: the operator runs without a notification channel on purpose."""
+        return self.NOTIFY_URLS == NOTIFY_NONE
+
+    def notify_urls(self) -> list[str]:
+        """NOTIFY_URLS's apprise URLs (none when unset or `none`)."""
+        return [] if not self.NOTIFY_URLS or self.notifications_declared_none else split_urls(self.NOTIFY_URLS)
+
     def payment_signing_secrets(self) -> list[str]:
         """The secrets a payment confirmation may be signed with (none: payments are refused)."""
         return [s for s in (self.PAYMENT_SIGNING_SECRET, self.PAYMENT_SIGNING_SECRET_PREVIOUS) if s]
+
+
+def split_urls(value: str) -> list[str]:
+    """URLs separated by commas and/or whitespace."""
+    return [u for u in value.replace(",", " ").split() if u]
 
 
 @dataclass(frozen=True)

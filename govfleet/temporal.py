@@ -175,7 +175,7 @@ class TemporalUnreachable(StartupError):
 
 async def connect_when_ready(
     address: str,
-    namespace: str = "default",
+    namespace: str | None = None,
     timeout: float = 60,
     runtime: Runtime | None = None,
     *,

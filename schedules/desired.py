@@ -17,7 +17,14 @@ from govfleet.repo_spec import RepoSpec, ScheduleSpec
 
 # GovernanceRunInput fields only gateway runs carry (left out of every other run's input and hash).
 GATEWAY_FIELDS = ("agent_token", "agent_timeout_seconds")
+# HeartbeatInput fields left out of the schedule's args (and hash) while at their defaults, so a
+# heartbeat schedule reconciled before they existed is not changed by their arrival.
+GRANT_RENEWAL_FIELDS = ("grant_auto_renew", "grant_renew_within_days", "grant_renew_for_days")
 HEARTBEAT_EXECUTION_TIMEOUT_SECONDS = 600
+
+
+def _defaults_of(model, fields: tuple[str, ...]) -> set[str]:
+    return {f for f in fields if getattr(model, f) == type(model).model_fields[f].default}
 GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS = 3600
 
 
@@ -85,7 +92,10 @@ def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
             grant_expiry_warning_hours=hb.grant_expiry_warning_hours,
             sink_url=hb.sink_url,
             dao_name=spec.cogni_dao.name,
-        ).model_dump(mode="json"),
+            grant_auto_renew=hb.grant_auto_renew,
+            grant_renew_within_days=hb.grant_renew_within_days,
+            grant_renew_for_days=hb.grant_renew_for_days,
+        ).model_dump(mode="json", exclude=_defaults_of(hb, GRANT_RENEWAL_FIELDS)),
         task_queue=task_queue,
         **cadence,
         catchup_window_seconds=catchup,

@@ -37,7 +37,7 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.heartbeat import HeartbeatActivities
 
     hb = HeartbeatActivities(resources)
-    found += [hb.gather, hb.record, hb.post_sink]
+    found += [hb.gather, hb.record, hb.post_sink, hb.renew_grant]
     gr = GovernanceRunActivities(resources)
     found += [gr.begin, gr.charge, gr.finish, gr.entrypoint_heartbeat, gr.entrypoint_brief, gr.entrypoint_http]
     found += [gr.entrypoint_gateway]
@@ -51,7 +51,8 @@ def activities_for(resources: Resources) -> list[Any]:
     found += [LedgerActivities(resources).confirm_payment]
     from activities.notify import NotificationActivities
 
-    found += [NotificationActivities(resources).send_notification]
+    notify = NotificationActivities(resources)
+    found += [notify.send_notification, notify.resend_pending]
     from activities.guardian import GuardianActivities
 
     guardian = GuardianActivities(resources)

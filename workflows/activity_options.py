@@ -113,6 +113,12 @@ HEARTBEAT_NOTIFICATION = ActivityConfig(
     schedule_to_close_timeout=timedelta(seconds=45),
     retry_policy=SIDE_RETRY,
 )
+# Re-sending pending urgent notices: one attempt (each notice waits for its own next try, and the
+# next heartbeat comes anyway); a few notices, each channel bounded by its own timeout.
+HEARTBEAT_RESEND = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=120),
+    retry_policy=RetryPolicy(maximum_attempts=1),
+)
 HEARTBEAT_STATUS = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=10),
     schedule_to_close_timeout=timedelta(seconds=20),
@@ -130,6 +136,13 @@ RUN_STATUS = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=10),
     schedule_to_close_timeout=timedelta(seconds=20),
     retry_policy=BEST_EFFORT_RETRY,
+)
+# Telling the admins a run was refused: best effort within the run (a pending urgent notice is
+# re-sent by the heartbeat).
+RUN_NOTIFICATION = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=20),
+    schedule_to_close_timeout=timedelta(minutes=2),
+    retry_policy=SIDE_RETRY,
 )
 ENTRYPOINT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),

@@ -14,7 +14,7 @@ The run id is the workflow id; for schedule-started runs Temporal makes it
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.status import StatusActivities
     from govfleet.contracts.governance_run import (
         GOVERNANCE_RUN_WORKFLOW,
+        REFUSED_NOT_FUNDED,
         BeginRunInput,
         ChargeRunInput,
         EntrypointInput,
@@ -32,10 +33,13 @@ with workflow.unsafe.imports_passed_through():
         GovernanceRunInput,
         GovernanceRunResult,
     )
+    from govfleet.contracts.notifications import NotificationRequest
     from govfleet.contracts.status import RecentRun, StatusUpdate
-    from govfleet.domain.governance_run import idempotency_key, run_title
-    from workflows.activity_options import RUN_DB, RUN_STATUS, run_entrypoint
+    from govfleet.domain.governance_run import KIND_NOT_FUNDED, idempotency_key, run_title
+    from govfleet.domain.timestamps import as_utc
+    from workflows.activity_options import RUN_DB, RUN_NOTIFICATION, RUN_STATUS, run_entrypoint
     from workflows.failures import cause_message
+    from workflows.notifications import send_notification
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
@@ -47,6 +51,8 @@ ENTRYPOINTS = {
 }
 # Any other word goes to the agent gateway (docs/schedules.md, "Entrypoints"); docs/patches.md.
 GATEWAY_PATCH = "governance-run-gateway"
+# A run refused because the system tenant cannot pay it tells the admins (docs/patches.md).
+NOT_FUNDED_PATCH = "governance-run-not-funded-notice"
 GATEWAY_TIMEOUT = timedelta(seconds=120)
 
 
@@ -90,6 +96,8 @@ class GovernanceRun:
             **RUN_DB,
         )
         if charge.refused_reason:
+            if charge.refused_code == REFUSED_NOT_FUNDED and workflow.patched(NOT_FUNDED_PATCH):
+                await self._tell_admins_not_funded(inp, run_id, scheduled_at, charge.refused_reason)
             return await self._finish(result, begun.started_at, "refused", charge.refused_reason, None)
         result.credits_charged = charge.charged
 
@@ -148,6 +156,27 @@ class GovernanceRun:
                 non_retryable=True,
             )
         return result
+
+    async def _tell_admins_not_funded(
+        self, inp: GovernanceRunInput, run_id: str, scheduled_at: datetime, reason: str
+    ) -> None:
+        """The system tenant cannot pay its runs: the admins are told, once per charter and day
+        (the idempotency key; docs/schedules.md, "Refused runs")."""
+        day = as_utc(scheduled_at).astimezone(UTC).date().isoformat()
+        await send_notification(
+            NotificationRequest(
+                idempotency_key=f"governance-run:not-funded:{inp.charter.lower()}:{day}",
+                kind=KIND_NOT_FUNDED,
+                urgent=True,
+                title=f"Governance run {inp.charter} refused: the system tenant is not funded",
+                body=(
+                    f"{reason}.\nEvery governance run is refused until the system tenant has credits "
+                    "(each purchase mints its share; `govfleet ledger balance` shows it)."
+                ),
+                data={"charter": inp.charter, "schedule_id": inp.schedule_id, "run_id": run_id, "day": day},
+            ),
+            RUN_NOTIFICATION,
+        )
 
     async def _tell_status(
         self,

@@ -7,8 +7,11 @@ of the first guardian and the watchdog's open incidents.
   (terminated, failed, never started): `problems` names it;
 - `degraded`: anything else not right (monitoring inactive, a tracker not answering, the last
   check older than three normal intervals, the status or watchdog workflow not running, an open
-  incident such as `heartbeat_missed`, Temporal not answering);
-- `healthy` otherwise.
+  incident such as `heartbeat_missed`, Temporal not answering, a guardian with no notification
+  channel, a failing channel, urgent notices pending: `govfleet/api/fleet_state.py`);
+- `healthy` otherwise. `warnings` are said without degrading it: notifications off on purpose
+  (`NOTIFY_URLS=none`), a declared throw-away environment or the demo's public keys, a system
+  tenant that cannot pay its runs.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import httpx
 from govfleet.api import gateway
 from govfleet.api.context import ApiContext
 from govfleet.api.errors import ApiError
-from govfleet.api.models import GuardianStatusOut, HealthOut, IncidentOut, WorkflowHealthOut
+from govfleet.api.fleet_state import read_fleet_state
+from govfleet.api.models import GuardianStatusOut, HealthOut, IncidentOut, NotificationStateOut, WorkflowHealthOut
 from govfleet.contracts.guardian import STATUS_QUERY
 from govfleet.contracts.status import STATUS_WORKFLOW_ID
 from govfleet.contracts.watchdog import WATCHDOG_WORKFLOW_ID
@@ -77,8 +81,11 @@ async def check(ctx: ApiContext) -> HealthOut:
             return None
 
     wanted = declared(ctx)
-    (db_ok, check_row, incidents), gstatus, seen = await asyncio.gather(
-        database(), status(), asyncio.gather(*(gateway.describe_workflow(ctx, wid) for wid, _ in wanted))
+    (db_ok, check_row, incidents), gstatus, seen, fleet = await asyncio.gather(
+        database(),
+        status(),
+        asyncio.gather(*(gateway.describe_workflow(ctx, wid) for wid, _ in wanted)),
+        read_fleet_state(ctx.config, ctx.pool),
     )
     problems: list[str] = []
     unhealthy = not db_ok
@@ -114,6 +121,7 @@ async def check(ctx: ApiContext) -> HealthOut:
     if since is not None and since > stale_after:
         problems.append(f"the last governance check is {since} s old (more than {stale_after} s)")
     problems += [f"open incident {i['kind']} ({i['subject']}): {i['details']}" for i in incidents]
+    problems += fleet.problems  # nobody to tell, a failing channel, urgent notices pending
     if unhealthy:
         state = "unhealthy"
     elif monitoring and tracker_ok and since is not None and since <= stale_after and not problems:
@@ -130,4 +138,7 @@ async def check(ctx: ApiContext) -> HealthOut:
         workflows=workflows,
         incidents=[IncidentOut.model_validate(i) for i in incidents],
         problems=problems,
+        warnings=fleet.warnings,
+        throwaway_environment=fleet.throwaway_environment,
+        notifications=[NotificationStateOut.model_validate(n.model_dump()) for n in fleet.notifications],
     )

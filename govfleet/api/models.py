@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from govfleet.domain.status import UtcDatetime, to_utc
+from govfleet.domain.status import GovernanceStatusExtended, UtcDatetime, to_utc
 
 
 class _Out(BaseModel):
@@ -191,6 +191,39 @@ class IncidentOut(_Out):
     details: str
 
 
+class ChannelStateOut(_Out):
+    name: str = Field(description="never a secret: apprise:${VAR}, apprise:NOTIFY_URLS, webhook, slack:…, email:…")
+    configured: bool
+    state: Literal["ok", "failing", "unused"] = Field(description="unused: configured, never used yet")
+    last_delivered_at: UtcDatetime | None = None
+    last_failed_at: UtcDatetime | None = None
+    last_error: str | None = Field(None, description="while failing: the channel's last error")
+    consecutive_failures: int = 0
+
+
+class PendingNoticeOut(_Out):
+    idempotency_key: str
+    kind: str
+    title: str
+    created_at: UtcDatetime
+    attempts: int
+    last_attempt_at: UtcDatetime
+    next_attempt_at: UtcDatetime = Field(description="the heartbeat sends it again from then on")
+    last_error: str
+
+
+class NotificationStateOut(_Out):
+    scope: str = Field(description="the guardian whose channels these are (the heartbeat's: the `guardian` block's)")
+    state: Literal["ok", "failing", "none", "declared_none"]
+    channels: list[ChannelStateOut] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list, description="configured channels whose secret is not set")
+    declared_none: bool = Field(False, description="NOTIFY_URLS=none: no channel, on purpose")
+    pending_urgent: int = Field(0, description="urgent notices that reached nobody yet")
+    pending: list[PendingNoticeOut] = Field(default_factory=list, description="the oldest pending ones")
+    problems: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
 class HealthOut(_Out):
     status: Literal["healthy", "degraded", "unhealthy"]
     monitoring_active: bool
@@ -203,6 +236,17 @@ class HealthOut(_Out):
     )
     incidents: list[IncidentOut] = Field(default_factory=list, description="the watchdog's open incidents")
     problems: list[str] = Field(default_factory=list, description="why the status is not healthy, one line each")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="said without degrading the status: notifications off on purpose (NOTIFY_URLS=none), a declared "
+        "throw-away environment or the demo's public keys, a system tenant that cannot pay its runs",
+    )
+    throwaway_environment: bool = Field(
+        False, description="GOVFLEET_THROWAWAY_ENVIRONMENT: publicly known keys are accepted as admins"
+    )
+    notifications: list[NotificationStateOut] = Field(
+        default_factory=list, description="per guardian: whether its alerts reach anyone"
+    )
 
 
 class GuardianSummaryOut(_Out):
@@ -326,3 +370,34 @@ class HeartbeatOut(_Out):
     missed_since: UtcDatetime | None = Field(
         None, description="the watchdog's heartbeat_missed incident is open since then (state is `down`)"
     )
+
+
+# --- the extended status's fleet part ---------------------------------------------------------
+
+
+class GuardianOverviewOut(_Out):
+    workflow_id: str
+    name: str | None = None
+    running: bool | None = Field(description="null when Temporal did not answer")
+    status: GuardianStatusOut | None = Field(None, description="its `status` query; null when it does not answer")
+    last_check_age_seconds: int | None = Field(None, description="how old its last check is")
+    notifications: NotificationStateOut | None = None
+
+
+class ToolPolicyOut(_Out):
+    tool_allowlist: list[str] = Field(description="the tools the system tenant's agent runs may use (sent with each)")
+    source: str = Field(description="what stored it (govfleet migrate, reconcile, a worker's start)")
+    updated_at: UtcDatetime
+
+
+class GovernanceStatusExtendedOut(GovernanceStatusExtended):
+    """The extended status with the fleet's own state (docs/status.md, "Extended status")."""
+
+    guardians: list[GuardianOverviewOut] = Field(default_factory=list)
+    notifications: list[NotificationStateOut] = Field(
+        default_factory=list, description="per guardian (and the `guardian` block's, for the heartbeat)"
+    )
+    problems: list[str] = Field(default_factory=list, description="notification problems (as in /health)")
+    warnings: list[str] = Field(default_factory=list, description="as in /health")
+    throwawayEnvironment: bool = False
+    toolPolicy: ToolPolicyOut | None = None

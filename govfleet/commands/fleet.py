@@ -70,19 +70,34 @@ def prepare_database(config: Config, database_url: str) -> list[str]:
     db.wait_for_database(database_url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
     applied = db.migrate(database_url)
     db.verify_system_tenant(database_url)
+    store_tool_policy(config, database_url, "govfleet up")
     return applied
+
+
+def store_tool_policy(config: Config, database_url: str, source: str) -> list[str]:
+    """The repo-spec's `governance.system_tenant.tool_allowlist`, stored as the system tenant's
+    policy (what every agent run is sent); the list stored."""
+    from govfleet.store.policies import store_tool_allowlist
+
+    tools = list(config.spec.governance.system_tenant.tool_allowlist)
+    store_tool_allowlist(database_url, tools, source, connect_timeout=config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
+    return tools
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from govfleet import db
     from govfleet.settings import load_config
+    from govfleet.startup_guard import guard_admins
 
     config = load_config()
+    guard_admins(config, "migrate", one_shot=True)
     url = require_database_url(config)
     db.wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
     applied = db.migrate(url)
     db.verify_system_tenant(url)
+    tools = store_tool_policy(config, url, "govfleet migrate")
     print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    print(f"system tenant tool allowlist: {', '.join(tools) if tools else '(none: no tools)'}")
     return 0
 
 
@@ -148,14 +163,28 @@ async def reconcile_declared_at_start(config: Config, client) -> None:
         log.warning("declared workflow not reconciled", workflow_id=o.workflow_id, error=o.detail)
 
 
+def log_notification_channels(config: Config) -> None:
+    """The worker's banner line(s): where its notifications go, or, loudly, that they go nowhere
+    (docs/guardian.md, "Never silent")."""
+    from govfleet.notify_channels import banner_lines
+
+    for ok, line in banner_lines(config, os.environ):
+        if ok:
+            log.info("notifications go to", channels=line)
+        else:
+            log.warning(line, notifications="none")
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from govfleet import db
     from govfleet.logging import configure_logging
     from govfleet.settings import load_config
+    from govfleet.startup_guard import guard_admins
     from govfleet.temporal import configured_address, connect, describe_connection, ensure_search_attributes
 
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
+    guard_admins(config, "worker", one_shot=False)
     url = require_database_url(config)
     address = configured_address()
     if not address:
@@ -165,6 +194,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         )
     db.wait_for_database(url, config.settings.DATABASE_CONNECT_TIMEOUT_SECONDS)
     db.verify_system_tenant(url)
+    store_tool_policy(config, url, "govfleet worker")
 
     async def main() -> None:
         from govfleet.temporal import client_config
@@ -172,6 +202,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         stop = _stop_event()
         client = await connect(address, config.settings.TEMPORAL_NAMESPACE)
         log.info("temporal", address=address, namespace=client.namespace, security=describe_connection(client_config()))
+        log_notification_channels(config)
         await ensure_search_attributes(client)
         if not args.no_reconcile:
             await reconcile_declared_at_start(config, client)
@@ -367,6 +398,18 @@ async def _start_fleet(
     services = await start_services(config, client, database_url, args)
     st.stoppers.append(("services", services.stop))
     security = "" if plain else " (" + _security() + ")"
+    from govfleet.notify_channels import banner_lines
+    from govfleet.startup_guard import demo_keys_notice, public_admins_of, throwaway_notice
+
+    notify = banner_lines(config, os.environ)
+    public = public_admins_of(config.spec)
+    keys = (
+        [f"  Admins:        {throwaway_notice(public)}"]
+        if config.settings.throwaway_environment
+        else [f"  Admins:        {demo_keys_notice(public)}"]
+        if public
+        else []
+    )
     reuse_note = "  (PostgreSQL left running earlier, reused)" if reused else ""
     hints = local_fleet.shell_hints(
         temporal_address=address,
@@ -385,6 +428,8 @@ async def _start_fleet(
                 f"  Temporal:      {address}{security}",
                 f"  Database:      {db.redact(database_url)}{reuse_note}",
                 *[f"  {name + ':':<14} {where}" for name, where in services.described],
+                *[f"  {'Notifications:' if i == 0 else '':<14} {line}" for i, (_, line) in enumerate(notify)],
+                *keys,
                 f"  State:         {data_dir}",
                 "  Stop:          Ctrl-C (stops everything started here)",
                 "  Another shell: " + hints[0],

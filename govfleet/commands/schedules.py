@@ -38,13 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from temporalio.service import RPCError
 
-    from govfleet.local_fleet import connect_fleet, with_local_fleet
+    from govfleet.local_fleet import connect_fleet, serves_local_demo, with_local_fleet
     from govfleet.settings import load_config
     from schedules.reconciler import reconcile
     from schedules.workflows import reconcile_workflows
 
     # Validates the whole file first: an invalid spec raises RepoSpecError before any connection.
-    config = with_local_fleet(load_config(repo_spec_path=args.repo_spec))
+    declared = load_config(repo_spec_path=args.repo_spec)
+    if not serves_local_demo(declared):  # next to a running `govfleet up`, its demo keys are fine
+        from govfleet.startup_guard import guard_admins
+
+        guard_admins(declared, "reconcile", one_shot=True)
+    config = with_local_fleet(declared)
     problems = config.spec.governance.gateway_problems()
     if problems:  # nothing is read or written: exit 2, one line per charter
         for line in problems:
@@ -79,11 +84,24 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             )
             return 1
         print("\n" + workflows.render())
+        policy_failed = False
+        if config.settings.DATABASE_URL and not args.dry_run:
+            # The system tenant's tool allowlist follows the repo-spec too (docs/schedules.md).
+            from govfleet.commands.fleet import store_tool_policy
+
+            try:
+                tools = await asyncio.to_thread(
+                    store_tool_policy, config, config.settings.DATABASE_URL, "govfleet reconcile"
+                )
+                print(f"\nsystem tenant tool allowlist: {', '.join(tools) if tools else '(none: no tools)'}")
+            except Exception as exc:
+                policy_failed = True
+                print(f"govfleet: error: the tool allowlist was not stored: {exc}", file=sys.stderr)
         if args.dry_run:
             print("\n(dry run: nothing was changed)")
         for o in workflows.failed:
             print(f"govfleet: error: {o.workflow_id}: {o.detail}", file=sys.stderr)
-        if not report.ok or not workflows.ok:
+        if not report.ok or not workflows.ok or policy_failed:
             for o in report.failed:
                 print(f"govfleet: error: {o.schedule_id}: {o.detail}", file=sys.stderr)
             if report.blocked:

@@ -50,6 +50,9 @@ def cmd_api(args: argparse.Namespace) -> int:
 
     config = load_config()
     configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
+    from govfleet.startup_guard import guard_admins
+
+    guard_admins(config, "api", one_shot=False)
     s = config.settings
     from govfleet.temporal import configured_address
 

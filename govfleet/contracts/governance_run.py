@@ -22,6 +22,8 @@ __all__ = [
     "ENTRYPOINT_HTTP_ACTIVITY",
     "FINISH_ACTIVITY",
     "GOVERNANCE_RUN_WORKFLOW",
+    "REFUSED_NOT_FUNDED",
+    "REFUSED_OVER_BUDGET",
     "BeginRunInput",
     "BeginRunResult",
     "ChargeRunInput",
@@ -37,6 +39,8 @@ __all__ = [
 ]
 
 GOVERNANCE_RUN_WORKFLOW = "GovernanceRun"
+REFUSED_NOT_FUNDED = "not_funded"
+REFUSED_OVER_BUDGET = "over_budget"
 
 BEGIN_ACTIVITY = "governance_run_begin"
 CHARGE_ACTIVITY = "governance_run_charge"
@@ -118,6 +122,9 @@ class ChargeRunResult(BaseModel):
     balance_after: int | None = None
     replay: bool = False
     refused_reason: str | None = None
+    # Why it was refused, for the workflow to act on: REFUSED_NOT_FUNDED (the balance cannot pay
+    # the run) or REFUSED_OVER_BUDGET (the day's budget is spent).
+    refused_code: str | None = None
 
 
 class FinishRunInput(BaseModel):

@@ -8,6 +8,8 @@ A heartbeat whose checks failed ends the workflow as failed (type `HeartbeatFail
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 from govfleet.domain.heartbeat import HeartbeatFacts, PreviousHeartbeat
@@ -18,6 +20,7 @@ __all__ = [
     "HEARTBEAT_WORKFLOW",
     "POST_SINK_ACTIVITY",
     "RECORD_ACTIVITY",
+    "RENEW_GRANT_ACTIVITY",
     "HeartbeatGathered",
     "HeartbeatInput",
     "HeartbeatResult",
@@ -25,6 +28,8 @@ __all__ = [
     "PostSinkResult",
     "RecordHeartbeatInput",
     "RecordHeartbeatResult",
+    "RenewGrantInput",
+    "RenewGrantResult",
 ]
 
 HEARTBEAT_WORKFLOW = "GovernanceHeartbeat"
@@ -33,6 +38,7 @@ HEARTBEAT_SCHEDULE_ID = "governance:heartbeat"
 GATHER_ACTIVITY = "heartbeat_gather"
 RECORD_ACTIVITY = "heartbeat_record"
 POST_SINK_ACTIVITY = "heartbeat_post_sink"
+RENEW_GRANT_ACTIVITY = "heartbeat_renew_grant"
 
 
 class HeartbeatInput(BaseModel):
@@ -45,6 +51,11 @@ class HeartbeatInput(BaseModel):
     renotify_minutes: int = Field(default=60, ge=1)
     sink_url: str | None = None
     dao_name: str = "cogni"
+    # The governance grant's renewal (docs/heartbeat.md, "The governance grant"); repo-spec
+    # governance.heartbeat.grant_*; left out of the schedule's args while at their defaults.
+    grant_auto_renew: bool = True
+    grant_renew_within_days: int = Field(default=30, ge=1)
+    grant_renew_for_days: int = Field(default=365, ge=1)
 
 
 class HeartbeatResult(BaseModel):
@@ -55,6 +66,9 @@ class HeartbeatResult(BaseModel):
     recorded: bool = False
     sink_delivered: bool | None = None  # None: no sink configured
     problems: list[str] = Field(default_factory=list)  # best-effort steps that did not succeed
+    grant_renewal: str | None = None  # what this heartbeat did about the grant, when anything
+    resent: list[str] = Field(default_factory=list)  # pending urgent notices a channel took now
+    still_pending: int = 0  # pending urgent notices re-sent that still reached nobody
 
 
 # --- activities the workflow calls ------------------------------------------------------
@@ -80,3 +94,12 @@ class PostSinkInput(BaseModel):
 
 class PostSinkResult(BaseModel):
     status_code: int
+
+
+class RenewGrantInput(BaseModel):
+    until: datetime  # the new end; never moved closer, a revoked grant never renewed
+
+
+class RenewGrantResult(BaseModel):
+    expires_at: datetime | None
+    renewed: bool  # the end is now at least `until`

@@ -19,6 +19,8 @@ BUILTIN_ENTRYPOINTS = ("HEARTBEAT", "BRIEF", "HTTP")
 # The grant scope every gateway-handed entrypoint needs (one scope: "may hand work to the gateway").
 GATEWAY_SCOPE = "governance:GATEWAY"
 
+KIND_NOT_FUNDED = "governance.run.not_funded"  # a run refused: the system tenant cannot pay it
+
 
 def charter_display_name(charter: str) -> str:
     """'COMMUNITY' -> 'Community', 'DAO_OPS' -> 'Dao Ops'; mixed-case names are kept."""

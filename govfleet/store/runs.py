@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from govfleet.contracts.governance_run import BeginRunInput, BeginRunResult, ChargeRunInput, ChargeRunResult
+from govfleet.contracts.governance_run import (
+    REFUSED_NOT_FUNDED,
+    REFUSED_OVER_BUDGET,
+    BeginRunInput,
+    BeginRunResult,
+    ChargeRunInput,
+    ChargeRunResult,
+)
 from govfleet.db import (
     GOVERNANCE_GRANT_ID,
     SYSTEM_PRINCIPAL_USER_ID,
@@ -122,7 +129,7 @@ async def charge_run(pool: DbPool, inp: ChargeRunInput) -> ChargeRunResult:
         if not already:
             refusal = budget_refusal(await ledger.spent_today_on(conn), inp.amount, inp.budget_credits_per_day)
             if refusal:
-                return ChargeRunResult(refused_reason=refusal)
+                return ChargeRunResult(refused_reason=refusal, refused_code=REFUSED_OVER_BUDGET)
         try:
             charged = await ledger.charge_system_tenant_on(
                 conn,
@@ -132,7 +139,7 @@ async def charge_run(pool: DbPool, inp: ChargeRunInput) -> ChargeRunResult:
                 metadata={"schedule_id": inp.schedule_id},
             )
         except InsufficientCredits as exc:
-            return ChargeRunResult(refused_reason=str(exc))
+            return ChargeRunResult(refused_reason=str(exc), refused_code=REFUSED_NOT_FUNDED)
         await conn.execute(
             "UPDATE governance_runs SET credits_charged = %s, updated_at = now() WHERE id = %s",
             (charged.charged, inp.run_id),

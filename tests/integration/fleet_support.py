@@ -60,6 +60,7 @@ from schedules.declared import declared_guardian
 from schedules.workflows import reconcile_workflows
 from tests import processes
 from tests.integration.guardian_support import rows
+from tests.operator_spec import operator_spec_text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO_ROOT / ".cogni" / "repo-spec.yaml"
@@ -109,7 +110,7 @@ def write_spec(
 ) -> Path:
     """A repo-spec derived from the example: tracker and breakers at `tracker_url`, the
     signed webhook at `webhook_url` as the only channel, `rules`/`tracker` overrides."""
-    data = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    data = yaml.safe_load(operator_spec_text())  # the operator's admins: workers refuse public keys
     g = data["guardian"]
     g["name"] = name or f"fault{uuid.uuid4().hex[:8]}"
     g["tracker"].update(url=tracker_url, **(tracker or {}))

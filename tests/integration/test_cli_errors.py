@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tests.conftest import EXAMPLE_SPEC
 from tests.integration.test_startup import run_govfleet
+from tests.operator_spec import operator_spec
 
 
 def closed_port() -> int:
@@ -33,7 +33,7 @@ def one_line(result, *fragments: str, code: int = 2) -> str:
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     # A data dir of its own: no `govfleet up` of this machine is found and used instead.
-    return {"REPO_SPEC_PATH": str(EXAMPLE_SPEC), "GOVFLEET_DATA_DIR": str(tmp_path / "data")}
+    return {"REPO_SPEC_PATH": str(operator_spec()), "GOVFLEET_DATA_DIR": str(tmp_path / "data")}
 
 
 @pytest.mark.parametrize("command", [["ledger", "verify"], ["ledger", "balance"], ["grant", "show"]])

@@ -20,10 +20,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from temporalio.exceptions import ApplicationError
 
-from activities.notify import EMAIL_CHANNEL, SLACK_CHANNEL, NotificationActivities
+from activities.notify import NotificationActivities
 from govfleet.contracts.notifications import NotificationRequest
 from govfleet.db import create_pool
 from govfleet.domain.email_channel import message_id
+from govfleet.notify_channels import EMAIL_CHANNEL, SLACK_CHANNEL
 from govfleet.repo_spec import RepoSpec
 from govfleet.settings import Config, load_settings
 from tests.integration.fleet_support import free_port

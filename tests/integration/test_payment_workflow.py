@@ -38,6 +38,7 @@ from govfleet.payments import (
 )
 from govfleet.store import ledger
 from tests.golden.record import recording, save_golden
+from tests.operator_spec import operator_spec
 from workers.factory import build_worker
 from workers.resources import Resources
 from workflows.payment import PaymentWorkflow
@@ -255,7 +256,7 @@ def start_worker(address: str, url: str, task_queue: str, fault: str | None, log
         DATABASE_URL=url,
         TEMPORAL_TASK_QUEUE=task_queue,
         LOG_FORMAT="json",
-        REPO_SPEC_PATH=str(REPO_ROOT / ".cogni" / "repo-spec.yaml"),
+        REPO_SPEC_PATH=str(operator_spec()),
         LOG_LEVEL="WARNING",
     )
     if fault:
@@ -361,7 +362,7 @@ async def test_worker_killed_mid_confirmation_leaves_exactly_one_pair(
 
 def govfleet(args: list[str], **env_over: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
-    env.update(REPO_SPEC_PATH=str(REPO_ROOT / ".cogni" / "repo-spec.yaml"), **env_over)
+    env.update(REPO_SPEC_PATH=str(operator_spec()), **env_over)
     return subprocess.run(
         [sys.executable, "-m", "govfleet.cli", *args],
         cwd=REPO_ROOT,

@@ -27,10 +27,10 @@ import yaml
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from govfleet.temporal import connect
-from tests.conftest import EXAMPLE_SPEC
 from tests.integration.fleet_support import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, OwnTemporal, Receiver, wait_for
 from tests.integration.guardian_support import rows
 from tests.integration.production_support import Processes, listening
+from tests.operator_spec import operator_spec_text
 from tests.production_sequence import API, MIGRATE, RECONCILE, WORKER, WORKER_REPLICAS
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ HEARTBEAT_GRACE = 5
 def production_spec(path: Path, *, tracker: str, webhook: str) -> Path:
     """The example repo-spec with the tracker and breakers at the simulator, the signed webhook as
     the only channel, a 1-minute heartbeat with 5 s grace, and a watchdog looking every 2 s."""
-    data = yaml.safe_load(EXAMPLE_SPEC.read_text())
+    data = yaml.safe_load(operator_spec_text())  # the operator's own admins, not the demo's public keys
     g = data["guardian"]
     g["tracker"]["url"] = tracker
     for b in g["breakers"]:

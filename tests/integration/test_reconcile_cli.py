@@ -12,14 +12,14 @@ from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleInt
 from govfleet.contracts.governance_run import schedule_id
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
 from schedules.reconciler import describe_or_none
-from tests.conftest import EXAMPLE_SPEC
 from tests.integration.schedules_support import govfleet
+from tests.operator_spec import operator_spec, operator_spec_text
 
 
 async def test_reconcile_command(dev_env, tmp_path, task_queue):
     client = dev_env.client
     tag = uuid.uuid4().hex[:8]
-    text = EXAMPLE_SPEC.read_text().replace("name: cogni-demo", f"name: cli-{tag}")
+    text = operator_spec_text().replace("name: cogni-demo", f"name: cli-{tag}")
     for charter in ("COMMUNITY", "ENGINEERING", "TREASURY"):
         text = text.replace(f"charter: {charter}", f"charter: {charter}{tag}")
     ids = [HEARTBEAT_SCHEDULE_ID] + [schedule_id(f"{c}{tag}") for c in ("COMMUNITY", "ENGINEERING", "TREASURY")]
@@ -88,7 +88,7 @@ async def test_reconcile_command(dev_env, tmp_path, task_queue):
 
 def test_reconcile_without_temporal_says_where_it_looked(tmp_path):
     result = govfleet(
-        "reconcile", "--dry-run", env={"REPO_SPEC_PATH": str(EXAMPLE_SPEC), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
+        "reconcile", "--dry-run", env={"REPO_SPEC_PATH": str(operator_spec()), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
     )
     assert result.returncode == 2
     assert result.stderr.startswith("govfleet: error: Temporal unreachable at 127.0.0.1:1")

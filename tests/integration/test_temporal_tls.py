@@ -15,8 +15,9 @@ import time
 import pytest
 
 from govfleet.temporal import client_config, connect, describe_connection
-from tests.conftest import EXAMPLE_SPEC, REPO_ROOT
+from tests.conftest import REPO_ROOT
 from tests.integration.tls_support import SERVER_NAME, TlsTerminator, make_certs
+from tests.operator_spec import operator_spec
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def _govfleet(*args: str, env: dict[str, str], timeout: float = 90) -> subproces
 
 async def test_the_commands_connect_over_mutual_tls(mtls, certs, database_url, tmp_path, task_queue):
     env = env_for(
-        mtls.address, certs, client_cert=True, REPO_SPEC_PATH=str(EXAMPLE_SPEC), TEMPORAL_TASK_QUEUE=task_queue
+        mtls.address, certs, client_cert=True, REPO_SPEC_PATH=str(operator_spec()), TEMPORAL_TASK_QUEUE=task_queue
     )
     planned = await asyncio.to_thread(_govfleet, "reconcile", "--dry-run", env=env)
     assert planned.returncode == 0, planned.stderr
@@ -146,7 +147,7 @@ def test_a_bad_tls_setting_is_one_line_and_exit_2(tmp_path):
             "TEMPORAL_ADDRESS": "127.0.0.1:1",
             "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(missing),
             "TEMPORAL_CONFIG_FILE": os.devnull,
-            "REPO_SPEC_PATH": str(EXAMPLE_SPEC),
+            "REPO_SPEC_PATH": str(operator_spec()),
         },
     )
     assert out.returncode == 2, out

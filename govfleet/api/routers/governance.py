@@ -3,17 +3,33 @@ docs/status.md), its daily activity, the heartbeat state and the holder-control 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Query, Request, Response
 
 from govfleet import db
-from govfleet.api.context import READ, SOURCE_HEADER, api_context
+from govfleet.api import gateway
+from govfleet.api.context import READ, SOURCE_HEADER, ApiContext, api_context
 from govfleet.api.errors import ApiError, error_responses
-from govfleet.api.models import ActivityDay, ActivityOut, HeartbeatOut, HolderControlOut, HolderControlPoint, Thresholds
+from govfleet.api.fleet_state import read_fleet_state
+from govfleet.api.models import (
+    ActivityDay,
+    ActivityOut,
+    GovernanceStatusExtendedOut,
+    GuardianOverviewOut,
+    GuardianStatusOut,
+    HeartbeatOut,
+    HolderControlOut,
+    HolderControlPoint,
+    NotificationStateOut,
+    Thresholds,
+    ToolPolicyOut,
+)
+from govfleet.contracts.guardian import STATUS_QUERY
 from govfleet.domain.heartbeat import heartbeat_state
-from govfleet.domain.status import GovernanceStatusExtended, GovernanceStatusV1
+from govfleet.domain.status import GovernanceStatusV1
 from govfleet.domain.watchdog import HEARTBEAT_MISSED
 from govfleet.store import guardian as guardian_store
 from govfleet.store import status as status_store
@@ -50,7 +66,7 @@ async def governance_status(request: Request) -> Response:
 
 @router.get(
     "/api/v1/governance/status/extended",
-    response_model=GovernanceStatusExtended,
+    response_model=GovernanceStatusExtendedOut,
     dependencies=READ,
     responses=error_responses(401, 503),
     summary="The status with what the contract leaves out: paused schedules, where times came from, run outcomes",
@@ -58,19 +74,63 @@ async def governance_status(request: Request) -> Response:
     "soonest first; `source` per schedule and `schedulesSource` overall: `temporal` (Temporal's next action "
     "time) or `cron-fallback` (cron arithmetic while Temporal cannot be asked). `recentRuns` carry their "
     "`outcome` (running, succeeded, failed, refused) and `reason`. Same read model and read-your-writes "
-    "guarantee as `/api/v1/governance/status`.",
+    "guarantee as `/api/v1/governance/status`. Beyond the schedules, the fleet's own state: each declared "
+    "guardian (`guardians`: running, its status query, the age of its last check, whether its alerts reach "
+    "anyone), the notification state per guardian (`notifications`: channels with their last error, urgent "
+    "notices pending), `problems` and `warnings` as `/health` says them (no channel, a failing channel, "
+    "notifications off on purpose, a throw-away environment, a system tenant not funded), and the system "
+    "tenant's tool allowlist (`toolPolicy`).",
 )
 async def governance_status_extended(request: Request) -> Response:
     ctx = api_context(request)
     try:
-        out, source = await ctx.status.extended()
+        (base, source), fleet, guardians = await asyncio.gather(
+            ctx.status.extended(), read_fleet_state(ctx.config, ctx.pool), guardian_overviews(ctx)
+        )
     except Exception as exc:
         raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
+    notifications = {n.scope: NotificationStateOut.model_validate(n.model_dump()) for n in fleet.notifications}
+    for g in guardians:
+        g.notifications = notifications.get(g.workflow_id)
+    out = GovernanceStatusExtendedOut(
+        **base.model_dump(),
+        guardians=guardians,
+        notifications=list(notifications.values()),
+        problems=fleet.problems,
+        warnings=fleet.warnings,
+        throwawayEnvironment=fleet.throwaway_environment,
+        toolPolicy=ToolPolicyOut.model_validate(fleet.tool_policy) if fleet.tool_policy else None,
+    )
     return Response(
         out.model_dump_json().encode(),
         media_type="application/json",
         headers={SOURCE_HEADER: source, "Cache-Control": "no-store"},
     )
+
+
+async def guardian_overviews(ctx: ApiContext) -> list[GuardianOverviewOut]:
+    """Every declared guardian: running or not, its status query (None when it does not answer)
+    and the age of its last check."""
+    now = ctx.clock()
+
+    async def one(g) -> GuardianOverviewOut:
+        async def status() -> GuardianStatusOut | None:
+            try:
+                return await gateway.query_guardian(ctx, STATUS_QUERY, GuardianStatusOut, guardian_id=g.workflow_id)
+            except ApiError:
+                return None
+
+        seen, st = await asyncio.gather(gateway.describe_workflow(ctx, g.workflow_id), status())
+        last = st.last_check if st else None
+        return GuardianOverviewOut(
+            workflow_id=g.workflow_id,
+            name=g.name,
+            running=seen.running,
+            status=st,
+            last_check_age_seconds=max(0, int((now - last).total_seconds())) if last else None,
+        )
+
+    return list(await asyncio.gather(*(one(g) for g in ctx.config.spec.declared_guardians())))
 
 
 @router.get(
