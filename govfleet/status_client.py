@@ -73,6 +73,20 @@ def read_extended_schedules(data: object) -> list[dict]:
     return out
 
 
+def read_extended_fleet(data: object) -> dict | None:
+    """The extended status's fleet part (guardians, notifications, problems, warnings) as a client
+    reads it for `govfleet status`, or None from an API that has none. Entries of the wrong type
+    are left out; the table shows what is there."""
+    if not isinstance(data, dict) or "guardians" not in data:
+        return None
+    out: dict = {}
+    for key, kind in (("guardians", dict), ("notifications", dict), ("problems", str), ("warnings", str)):
+        value = data.get(key)
+        out[key] = [v for v in value if isinstance(v, kind)] if isinstance(value, list) else []
+    out["guardians"] = [g for g in out["guardians"] if isinstance(g.get("workflow_id"), str)]
+    return out
+
+
 async def tell_status(client: Client, task_queue: str, update: StatusUpdate) -> None:
     from temporalio.common import WorkflowIDConflictPolicy
 

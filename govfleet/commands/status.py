@@ -131,20 +131,25 @@ def cmd_status(args: argparse.Namespace) -> int:
     # --json prints exactly the contract: the extended status (paused schedules, cron-fallback
     # times) is read only for the table.
     want_extended = not args.json
+    fleet: dict | None = None
     if api:  # the repo-spec is not needed: the API has it
-        body, source, workflows, schedules = asyncio.run(_from_api(api.rstrip("/"), settings, want_extended))
+        body, source, workflows, schedules, fleet = asyncio.run(_read_api(api.rstrip("/"), settings, want_extended))
     else:
         config = with_local_fleet(load_config())
         # What the status service logs (e.g. falling back to the database) in the one format.
         configure_logging(config.settings.LOG_FORMAT, config.settings.LOG_LEVEL)
-        body, source, workflows, schedules = asyncio.run(_from_temporal(config, want_extended))
+        body, source, workflows, schedules, fleet = asyncio.run(_read_temporal(config, want_extended))
+    now = datetime.now(UTC)
     if args.json:
         print(json.dumps(body, indent=2))
     else:
-        print(render_table(body, source=source, now=datetime.now(UTC), workflows=workflows, schedules=schedules))
+        table = render_table(body, source=source, now=now, workflows=workflows, schedules=schedules)
+        print(table + ("\n" + render_fleet(fleet, now=now) if fleet else ""))
     down = [w for w in workflows if w["kind"] == "guardian" and w["running"] is False]
     for w in down:
         print(f"govfleet: guardian {w['workflow_id']} is not running ({w['status']})", file=sys.stderr)
+    for problem in (fleet or {}).get("problems") or []:  # nobody to tell: said on stderr too
+        print(f"govfleet: {problem}", file=sys.stderr)
     return 0
 
 
@@ -215,7 +220,16 @@ def _get(base: str, path: str, headers: dict[str, str], timeout: float = 10) -> 
 async def _from_api(
     url: str, settings: Settings, want_extended: bool = False
 ) -> tuple[dict, str, list[dict], list[dict] | None]:
-    from govfleet.status_client import read_extended_schedules, read_status_v1
+    body, source, workflows, schedules, _ = await _read_api(url, settings, want_extended)
+    return body, source, workflows, schedules
+
+
+async def _read_api(
+    url: str, settings: Settings, want_extended: bool = False
+) -> tuple[dict, str, list[dict], list[dict] | None, dict | None]:
+    """The contract, the declared workflows (/health), and with `want_extended` the extended
+    status's schedules and fleet part (guardians, notifications, problems, warnings)."""
+    from govfleet.status_client import read_extended_fleet, read_extended_schedules, read_status_v1
 
     headers = {}
     token = settings.API_READ_TOKEN or os.environ.get("API_READ_TOKEN")
@@ -249,18 +263,28 @@ async def _from_api(
     except (ValueError, KeyError, TypeError, AttributeError):
         workflows = []
     schedules = None
+    fleet = None
     if ext is not None and ext.status_code == 200:  # an API without it (older) answers 404: the contract alone
         try:
-            schedules = read_extended_schedules(ext.json())
+            extended = ext.json()
+            schedules = read_extended_schedules(extended)
+            fleet = read_extended_fleet(extended)
         except ValueError:
             schedules = None
     source = f"api ({resp.headers.get('x-govfleet-source', 'unknown')})"
-    return body, source, workflows, schedules
+    return body, source, workflows, schedules, fleet
 
 
 async def _from_temporal(
     config: Config, want_extended: bool = False
 ) -> tuple[dict, str, list[dict], list[dict] | None]:
+    body, source, workflows, schedules, _ = await _read_temporal(config, want_extended)
+    return body, source, workflows, schedules
+
+
+async def _read_temporal(
+    config: Config, want_extended: bool = False
+) -> tuple[dict, str, list[dict], list[dict] | None, dict | None]:
     from govfleet import db
     from govfleet.api.service import StatusService
     from govfleet.local_fleet import connect_fleet
@@ -281,6 +305,7 @@ async def _from_temporal(
     if s.DATABASE_URL:
         pool = await db.create_pool(s.DATABASE_URL, max_size=1, open_timeout=s.DATABASE_CONNECT_TIMEOUT_SECONDS)
     schedules = None
+    fleet = None
     try:
         service = StatusService(config, client, pool, cache_ttl=0, restart_interval=float("inf"))
         try:
@@ -288,6 +313,7 @@ async def _from_temporal(
             if want_extended:
                 extended, _ = await service.extended()
                 schedules = [s.model_dump(mode="json") for s in extended.schedules]
+                fleet = await _fleet_from_temporal(config, client, pool)
         except Exception as err:
             raise db.StartupError(f"governance status is unavailable: {err}") from None
         finally:
@@ -295,7 +321,47 @@ async def _from_temporal(
     finally:
         if pool is not None:
             await pool.close()
-    return status.model_dump(mode="json"), source, await _declared_states(config, client), schedules
+    return status.model_dump(mode="json"), source, await _declared_states(config, client), schedules, fleet
+
+
+async def _fleet_from_temporal(config: Config, client, pool) -> dict:
+    """The extended status's fleet part, read here: each guardian's `status` query, the
+    notification state (this process's configuration, the database's records)."""
+    from datetime import timedelta
+
+    from govfleet.api.fleet_state import read_fleet_state
+    from govfleet.contracts.guardian import STATUS_QUERY
+    from govfleet.domain.guardian.views import GuardianStatus
+
+    fleet = await read_fleet_state(config, pool)
+    notifications = {n.scope: n.model_dump(mode="json") for n in fleet.notifications}
+    now = datetime.now(UTC)
+
+    async def one(g) -> dict:
+        status = None
+        if client is not None:
+            try:
+                status = await client.get_workflow_handle(g.workflow_id).query(
+                    STATUS_QUERY, result_type=GuardianStatus, rpc_timeout=timedelta(seconds=5)
+                )
+            except Exception:
+                status = None
+        last = status.last_check if status else None
+        return {
+            "workflow_id": g.workflow_id,
+            "name": g.name,
+            "status": status.model_dump(mode="json") if status else None,
+            "last_check_age_seconds": max(0, int((now - last).total_seconds())) if last else None,
+            "notifications": notifications.get(g.workflow_id),
+        }
+
+    guardians = await asyncio.gather(*(one(g) for g in config.spec.declared_guardians()))
+    return {
+        "guardians": list(guardians),
+        "notifications": list(notifications.values()),
+        "problems": fleet.problems,
+        "warnings": fleet.warnings,
+    }
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -369,4 +435,99 @@ def render_table(
             for w in workflows
         ]
         lines += _table(["WORKFLOW", "KIND", "STATE"], rows)
+    return "\n".join(lines)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s ago"
+    if seconds < 7200:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min ago"
+
+
+def _since(value: str | None, now: datetime) -> str:
+    return f"{_short(value)} ({_age((now - _dt(value)).total_seconds())})" if value else "—"
+
+
+def _forensic(audit: dict | None, now: datetime) -> str:
+    if not audit:
+        return "not required"
+    if audit.get("completed_at"):
+        by, report = audit.get("completed_by") or "?", audit.get("report") or "?"
+        return f"completed {_since(audit['completed_at'], now)} by {by} (report {report})"
+    if audit.get("required"):
+        after = audit.get("pause_key") or "an emergency"
+        return f"REQUIRED since {_since(audit.get('required_since'), now)} (after {after})"
+    return "not required"
+
+
+def _notifications(state: dict | None, now: datetime) -> list[str]:
+    """A guardian's notification state in a few lines: where its alerts go, or that they go nowhere."""
+    if not state:
+        return ["unknown"]
+    name = state.get("state")
+    channels = state.get("channels") or []
+    if name in ("none", "declared_none"):
+        head = "NONE: its alerts reach nobody" + (" (NOTIFY_URLS=none, on purpose)" if name == "declared_none" else "")
+        if state.get("skipped"):
+            head += f"; not set: {', '.join(state['skipped'])}"
+        lines = [head]
+    else:
+        lines = [("FAILING: " if name == "failing" else "ok: ") + ", ".join(c["name"] for c in channels)]
+        for c in channels:
+            if c.get("state") == "failing":
+                lines.append(
+                    f"{c['name']} failing ({c.get('consecutive_failures')} in a row, last "
+                    f"{_since(c.get('last_failed_at'), now)}): {c.get('last_error')}"
+                )
+    if state.get("pending_urgent"):
+        lines.append(f"{state['pending_urgent']} urgent notice(s) PENDING: they reached nobody yet")
+    return lines
+
+
+def _guardian_rows(g: dict, now: datetime) -> list[tuple[str, str]]:
+    st = g.get("status")
+    rows: list[tuple[str, str]] = []
+    if st:
+        hc = st.get("current_holder_control")
+        rows.append(("level", f"{st.get('governance_level')}, holder control {'—' if hc is None else f'{hc:g} %'}"))
+        system = st.get("system_status", "?")
+        if st.get("paused"):
+            system += f" since {_since(st.get('paused_since'), now)}"
+        rows.append(("system", system))
+        alerts = st.get("open_alerts") or []
+        rows.append(("open alerts", ", ".join(alerts) if alerts else str(st.get("alerts_active", 0))))
+        every = st.get("check_interval_seconds")
+        rows.append(("last check", f"{_age(g.get('last_check_age_seconds'))} (every {every} s)"))
+        rows.append(("forensic audit", _forensic(st.get("forensic_audit"), now)))
+        if st.get("unreachable_targets"):
+            rows.append(("UNREACHABLE", ", ".join(st["unreachable_targets"])))
+    for i, line in enumerate(_notifications(g.get("notifications"), now)):
+        rows.append(("notifications" if i == 0 else "", line))
+    return rows
+
+
+def render_fleet(fleet: dict, *, now: datetime) -> str:
+    """Each guardian (level, holder control, paused since, open alerts, age of the last check,
+    forensic audit, notifications), then the fleet's problems and warnings."""
+    lines = ["", "Guardians"]
+    guardians = fleet.get("guardians") or []
+    if not guardians:
+        lines.append("  (none declared)")
+    for g in guardians:
+        lines.append(f"  {g['workflow_id']}" + ("" if g.get("status") else "  (does not answer its status query)"))
+        lines += [f"    {k:<15} {v}" for k, v in _guardian_rows(g, now)]
+    shown = {g["workflow_id"] for g in guardians}
+    for n in fleet.get("notifications") or []:
+        if n.get("scope") not in shown:  # the `guardian` block's channels, which the heartbeat uses
+            for i, line in enumerate(_notifications(n, now)):
+                lines.append(f"  {'heartbeat notices' if i == 0 else '':<17} {line}")
+    for title, key in (("Problems", "problems"), ("Warnings", "warnings")):
+        items = fleet.get(key) or []
+        if items:
+            lines += ["", title, *[f"  - {item}" for item in items]]
     return "\n".join(lines)

@@ -16,9 +16,19 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW, GovernanceRunInput, GovernanceRunResult
 from govfleet.repo_spec import parse_repo_spec
+from govfleet.settings import Config, load_settings
 from schedules.reconciler import describe_or_none, reconcile
 from tests.golden.record import recording, save_golden
-from tests.integration.schedules_support import LoopbackServer, fleet_worker, fund_system_tenant, system_balance
+from tests.integration.schedules_support import (
+    LoopbackServer,
+    fleet_worker,
+    fund_system_tenant,
+    govfleet,
+    system_balance,
+)
+from tests.operator_spec import operator_spec_text
+from workers.factory import build_worker
+from workers.resources import Resources
 
 SCHEDULED = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -258,3 +268,56 @@ async def test_failed_runs_do_not_break_their_schedule(dev_env, config, make_dat
     keys = [r.headers["idempotency-key"] for r in agent.received]
     assert len(keys) == 2 and all(k.startswith(f"{sid}:") and k.endswith("Z") for k in keys)
     assert keys[0] != keys[1]
+
+
+async def test_a_run_refused_for_funds_tells_the_admins_once_per_charter_and_day(
+    dev_env, config, make_database, task_queue
+):
+    """Before: an unfunded system tenant refused every run and nobody was told."""
+    url = make_database()  # a fresh fleet: the system tenant holds 0 credits
+    with LoopbackServer() as channel:
+        settings = load_settings({"NOTIFY_URLS": f"json://127.0.0.1:{channel.url.rsplit(':', 1)[1]}/alerts"})
+        told = Config(settings=settings, spec=config.spec)
+        resources = await Resources.open(told, url, dev_env.client, pool_size=4)
+        try:
+            async with build_worker(dev_env.client, resources, task_queue=task_queue):
+                results = [
+                    await execute(dev_env.client, task_queue, run_input("COMMUNITY")),
+                    await execute(dev_env.client, task_queue, run_input("COMMUNITY")),  # the same day again
+                    await execute(dev_env.client, task_queue, run_input("TREASURY")),
+                    await execute(dev_env.client, task_queue, run_input("COMMUNITY", budget_credits_per_day=0)),
+                ]
+        finally:
+            await resources.close()
+    assert [r.status for r in results] == ["refused"] * 4
+    assert "insufficient credits" in results[0].reason and "daily budget" in results[3].reason
+    notices = [r.json() for r in channel.received if r.path == "/alerts"]
+    # One notice per charter and day (the budget refusal is a policy, not a lack of funds).
+    titles = sorted(n["title"] for n in notices)
+    assert titles == [
+        "Governance run COMMUNITY refused: the system tenant is not funded",
+        "Governance run TREASURY refused: the system tenant is not funded",
+    ], notices
+    keys = sorted(r.headers.get("x-govfleet-idempotency-key") for r in channel.received)
+    assert keys == ["governance-run:not-funded:community:2025-03-01", "governance-run:not-funded:treasury:2025-03-01"]
+
+
+async def test_every_agent_run_carries_the_tenants_tool_allowlist(dev_env, config, make_database, task_queue, tmp_path):
+    """Before: `system_tenant.tool_allowlist` was parsed and ignored."""
+    url = make_database(migrate=False)
+    spec = tmp_path / "repo-spec.yaml"
+    spec.write_text(operator_spec_text().replace("      - core__github_read\n", ""))
+    migrated = govfleet("migrate", env={"DATABASE_URL": url, "REPO_SPEC_PATH": str(spec)})
+    assert migrated.returncode == 0, migrated.stderr
+    assert "system tenant tool allowlist: core__metrics_query, core__loki_query" in migrated.stdout
+    fund_system_tenant(url, 5_000_000)
+    with LoopbackServer() as agent:
+        inp = run_input("AGENT", entrypoint="HTTP", agent_url=agent.url + "/run")
+        async with fleet_worker(dev_env.client, config, url, task_queue):
+            result = await execute(dev_env.client, task_queue, inp)
+    assert result.status == "success"
+    body = agent.received[-1].json()
+    assert body["tool_allowlist"] == ["core__metrics_query", "core__loki_query"] and body["tenant_id"] == "cogni_system"
+    with psycopg.connect(url) as conn:
+        stored = conn.execute("SELECT tool_allowlist, source FROM tenant_policies").fetchall()
+    assert stored == [(["core__metrics_query", "core__loki_query"], "govfleet migrate")]

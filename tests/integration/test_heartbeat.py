@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import psycopg
 import pytest
 from temporalio.client import WorkflowFailureError
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW, HeartbeatInput, HeartbeatResult
+from govfleet.domain.grant_renewal import KIND_GRANT_RENEWAL_OFF, KIND_GRANT_RENEWED
 from govfleet.domain.heartbeat import KIND_FAILED, KIND_GRANT_EXPIRING, KIND_LOW_BALANCE, KIND_RECOVERY
 from govfleet.repo_spec import parse_repo_spec
 from schedules.reconciler import describe_or_none, reconcile
@@ -106,12 +108,49 @@ async def test_expiring_grant_is_raised(dev_env, config, make_database, task_que
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE execution_grants SET expires_at = now() + interval '2 hours'")
     async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
-        result = await beat(dev_env.client, task_queue)
+        result = await beat(dev_env.client, task_queue, grant_auto_renew=False)  # nothing renews it
     assert result.status == "degraded" and result.alerts == [KIND_GRANT_EXPIRING]
-    assert notes.kinds() == [KIND_GRANT_EXPIRING] and not notes.sent[0].urgent
+    assert notes.kinds() == [KIND_GRANT_EXPIRING, KIND_GRANT_RENEWAL_OFF] and not notes.sent[0].urgent
     assert notes.sent[0].idempotency_key == f"{result.event_id}:{KIND_GRANT_EXPIRING}"
     [(_, _, _, status, data)] = events(url)
     assert status == "degraded" and data["checks"]["grant_expiry"]["ok"] is False
+
+
+def grant_expiry(url: str):
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT expires_at, now() FROM execution_grants WHERE id = 'cogni_system_governance'"
+        ).fetchone()
+
+
+async def test_the_heartbeat_renews_the_grant_before_it_expires(dev_env, config, make_database, task_queue):
+    """Before: the grant expired 365 days after `migrate` unless someone ran `govfleet grant renew`."""
+    url = make_database()
+    fund_system_tenant(url, 5_000_000)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE execution_grants SET expires_at = now() + interval '10 days'")
+    async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
+        result = await beat(dev_env.client, task_queue)
+        expires, now = grant_expiry(url)
+        assert timedelta(days=364) < expires - now <= timedelta(days=365), expires - now
+        assert result.status == "ok" and "renewed until" in (result.grant_renewal or "")
+        assert notes.kinds() == [KIND_GRANT_RENEWED]
+        # Outside the window now: the next heartbeat renews nothing and says nothing.
+        again = await beat(dev_env.client, task_queue)
+    assert again.grant_renewal is None and grant_expiry(url)[0] == expires and notes.kinds() == [KIND_GRANT_RENEWED]
+
+
+async def test_a_revoked_grant_is_not_renewed_and_the_heartbeat_says_so(dev_env, config, make_database, task_queue):
+    url = make_database()
+    fund_system_tenant(url, 5_000_000)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE execution_grants SET expires_at = now() + interval '10 days', revoked_at = now()")
+    async with fleet_worker(dev_env.client, config, url, task_queue) as (_, notes):
+        with pytest.raises(WorkflowFailureError):  # a revoked grant fails the heartbeat (as before)
+            await beat(dev_env.client, task_queue)
+    expires, now = grant_expiry(url)
+    assert expires - now < timedelta(days=11)  # untouched
+    assert notes.kinds() == [KIND_FAILED]
 
 
 async def test_missing_tenant_fails_loudly(dev_env, config, make_database, task_queue):

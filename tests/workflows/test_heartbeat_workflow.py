@@ -20,9 +20,22 @@ from activities.heartbeat import (
     RecordHeartbeatInput,
     RecordHeartbeatResult,
 )
-from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW, HeartbeatInput
-from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY
+from govfleet.contracts.heartbeat import (
+    HEARTBEAT_SCHEDULE_ID,
+    HEARTBEAT_WORKFLOW,
+    RENEW_GRANT_ACTIVITY,
+    HeartbeatInput,
+    RenewGrantInput,
+    RenewGrantResult,
+)
+from govfleet.contracts.notifications import (
+    RESEND_PENDING_ACTIVITY,
+    SEND_NOTIFICATION_ACTIVITY,
+    ResendPendingInput,
+    ResendPendingResult,
+)
 from govfleet.contracts.status import NOTIFY_STATUS_ACTIVITY, StatusUpdate
+from govfleet.domain.grant_renewal import KIND_GRANT_RENEWAL_FAILED, KIND_GRANT_RENEWAL_OFF, KIND_GRANT_RENEWED
 from govfleet.domain.heartbeat import (
     KIND_FAILED,
     KIND_LOW_BALANCE,
@@ -61,8 +74,12 @@ class Outside:
         gather_error: str | None = None,
         sink_errors: list[ApplicationError] | None = None,
         notify_error: str | None = None,
+        renew_error: str | None = None,
+        still_pending: list[str] | None = None,
     ):
         self.calls = Calls()
+        self.renew_error = renew_error
+        self.still_pending = list(still_pending or [])
         self.facts = facts or healthy()
         self.previous = previous
         self.gather_error = gather_error
@@ -98,8 +115,28 @@ class Outside:
     async def notify_status(self, update: StatusUpdate) -> None:
         self.calls.add(NOTIFY_STATUS_ACTIVITY, update)
 
+    @activity.defn(name=RENEW_GRANT_ACTIVITY)
+    async def renew_grant(self, inp: RenewGrantInput) -> RenewGrantResult:
+        self.calls.add(RENEW_GRANT_ACTIVITY, inp)
+        if self.renew_error:
+            raise ApplicationError(self.renew_error, non_retryable=True)
+        return RenewGrantResult(expires_at=inp.until, renewed=True)
+
+    @activity.defn(name=RESEND_PENDING_ACTIVITY)
+    async def resend_pending(self, inp: ResendPendingInput) -> ResendPendingResult:
+        self.calls.add(RESEND_PENDING_ACTIVITY, inp)
+        return ResendPendingResult(delivered=["k-delivered"], still_pending=self.still_pending)
+
     def activities(self) -> list:
-        return [self.gather, self.record, self.post_sink, self.send_notification, self.notify_status]
+        return [
+            self.gather,
+            self.record,
+            self.post_sink,
+            self.send_notification,
+            self.notify_status,
+            self.renew_grant,
+            self.resend_pending,
+        ]
 
 
 async def beat(env, task_queue: str, outside: Outside, **inp) -> tuple[str, HeartbeatResult]:
@@ -220,3 +257,61 @@ async def test_an_unreadable_database_fails_loudly_but_is_still_recorded_and_not
     assert alert.kind == KIND_FAILED and alert.urgent is True
     [update] = outside.calls.of(NOTIFY_STATUS_ACTIVITY)
     assert update.heartbeat["status"] == "failed"
+
+
+# --- the governance grant renewed by the heartbeat (docs/heartbeat.md, "The governance grant") ---
+
+
+def expiring_in(days: float) -> HeartbeatFacts:
+    return healthy().model_copy(update={"grant_expires_at": datetime.now(UTC) + timedelta(days=days)})
+
+
+async def test_a_grant_inside_the_window_is_renewed_before_it_is_judged(time_skipping_env, task_queue):
+    outside = Outside(facts=expiring_in(0.5))  # within 24 h: would be `grant_expiring` without the renewal
+    event_id, result = await beat(time_skipping_env, task_queue, outside)
+
+    [renewal] = outside.calls.of(RENEW_GRANT_ACTIVITY)
+    assert timedelta(days=364) < renewal.until - datetime.now(UTC) <= timedelta(days=365)
+    assert result.status == "ok" and result.alerts == [] and "renewed until" in (result.grant_renewal or "")
+    [notice] = outside.calls.of(SEND_NOTIFICATION_ACTIVITY)
+    assert notice.kind == KIND_GRANT_RENEWED and notice.idempotency_key == f"{event_id}:{KIND_GRANT_RENEWED}"
+    [event] = outside.calls.of(RECORD)  # the event says the grant as it is after the renewal
+    assert event["data"]["grant_expires_at"].startswith(str(renewal.until.year))
+
+
+async def test_a_grant_outside_the_window_is_left_alone(time_skipping_env, task_queue):
+    outside = Outside(facts=expiring_in(40))
+    _, result = await beat(time_skipping_env, task_queue, outside)
+
+    assert outside.calls.of(RENEW_GRANT_ACTIVITY) == [] and result.grant_renewal is None
+
+
+async def test_renewal_off_tells_the_admins_once_a_day_and_renews_nothing(time_skipping_env, task_queue):
+    outside = Outside(facts=expiring_in(10))
+    _, result = await beat(time_skipping_env, task_queue, outside, grant_auto_renew=False)
+
+    assert outside.calls.of(RENEW_GRANT_ACTIVITY) == [] and "automatic renewal is off" in (result.grant_renewal or "")
+    [notice] = outside.calls.of(SEND_NOTIFICATION_ACTIVITY)
+    assert notice.kind == KIND_GRANT_RENEWAL_OFF and "automatic renewal is off" in notice.body
+    assert notice.idempotency_key == f"governance:grant-renewal-off:{datetime.now(UTC).date().isoformat()}"
+
+
+async def test_a_failed_renewal_is_an_urgent_notice(time_skipping_env, task_queue):
+    outside = Outside(facts=expiring_in(0.5), renew_error="the governance grant was revoked")
+    _, result = await beat(time_skipping_env, task_queue, outside)
+
+    kinds = {n.kind: n for n in outside.calls.of(SEND_NOTIFICATION_ACTIVITY)}
+    failed = kinds[KIND_GRANT_RENEWAL_FAILED]
+    assert failed.urgent and "the governance grant was revoked" in failed.body
+    assert result.status == "degraded" and KIND_GRANT_RENEWAL_FAILED in result.notified
+
+
+async def test_every_heartbeat_resends_the_pending_urgent_notices(time_skipping_env, task_queue):
+    outside = Outside(still_pending=["k-nobody"])
+    _, result = await beat(time_skipping_env, task_queue, outside)
+
+    assert len(outside.calls.of(RESEND_PENDING_ACTIVITY)) == 1
+    assert result.resent == ["k-delivered"] and result.still_pending == 1
+    # ... after its own notices, before it tells the status workflow.
+    names = outside.calls.names()
+    assert names.index(RESEND_PENDING_ACTIVITY) < names.index(NOTIFY_STATUS_ACTIVITY)

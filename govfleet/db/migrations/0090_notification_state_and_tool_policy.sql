@@ -40,7 +40,7 @@ CREATE INDEX IF NOT EXISTS notification_pending_due_idx
 -- governance.system_tenant.tool_allowlist), written by `govfleet migrate` and `govfleet reconcile`,
 -- read by every agent run and by the status surface.
 CREATE TABLE IF NOT EXISTS tenant_policies (
-    billing_account_id TEXT PRIMARY KEY REFERENCES billing_accounts(id),
+    billing_account_id TEXT PRIMARY KEY REFERENCES billing_accounts(id) ON DELETE CASCADE,
     tool_allowlist     TEXT[] NOT NULL,
     source             TEXT NOT NULL,
     updated_at         TIMESTAMPTZ NOT NULL DEFAULT now()
