@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,10 @@ import pytest
 import yaml
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
+from govfleet.domain.public_keys import HARDHAT_ACCOUNTS
+from govfleet.settings import THROWAWAY_VARIABLE, THROWAWAY_WORDS
 from govfleet.temporal import connect
+from tests.conftest import EXAMPLE_SPEC
 from tests.integration.fleet_support import WEBHOOK_SECRET, WEBHOOK_SECRET_ENV, OwnTemporal, Receiver, wait_for
 from tests.integration.guardian_support import rows
 from tests.integration.production_support import Processes, listening
@@ -162,6 +166,20 @@ async def test_the_production_path(make_database, tmp_path):
             pause_key = pause["idempotency_key"]
             assert pause_key.startswith(f"{GUARDIAN}:pause-")
 
+            # `govfleet status` where the operator runs it (the deployment's environment): each guardian.
+            async def paused_status() -> str | None:
+                out = procs.run("status", "status").stdout
+                return out if "redemptions_paused since" in out else None
+
+            table = await wait_for(paused_status, 60, "`govfleet status` showing the pause", *procs.started)
+            guardian = table[table.index("Guardians") :]
+            assert f"  {GUARDIAN}\n" in guardian and "level           critical, holder control 50.5 %" in guardian
+            assert "open alerts     critical" in guardian and "forensic audit  not required" in guardian
+            assert re.search(r"last check      \d+ s ago \(every 1 s\)", guardian), guardian
+            assert "notifications   ok: webhook" in guardian, guardian
+            said = await health()
+            assert [n["state"] for n in said["notifications"]] == ["ok"], said
+
             # The heartbeat succeeded once; now its schedule is paused (the dead-man's switch's turn).
             await wait_for(
                 lambda: rows(url, "SELECT 1 FROM heartbeat_events WHERE status <> 'failed'"),
@@ -280,3 +298,68 @@ async def test_the_production_path(make_database, tmp_path):
         f"(last heartbeat {missed_after:.0f} s before), resumed -> recovery "
         f"{t['heartbeat recovery notice'] - t['heartbeat resumed']:.1f} s"
     )
+
+
+PUBLIC_ADMIN = HARDHAT_ACCOUNTS[0].lower()  # the example repo-spec's first admin: Hardhat/Anvil account #0
+
+
+async def test_a_deployment_with_public_admin_keys_refuses_to_start(make_database, tmp_path):
+    """Before: a deployment made from the example repo-spec (whose admins are the public Hardhat
+    accounts 0 and 1) started, and a pause signed with Hardhat key 0 was accepted. Now each step of
+    the production sequence refuses, with one line naming the address, and changes nothing —
+    unless the operator declares a throw-away environment, which /health and the logs then say."""
+    url = make_database(migrate=False)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    temporal = OwnTemporal(tmp_path / "temporal")
+    procs: Processes | None = None
+    try:
+        await asyncio.to_thread(temporal.start)
+        env = clean_environment()
+        env.update(
+            TEMPORAL_ADDRESS=temporal.address,
+            DATABASE_URL=url,
+            REPO_SPEC_PATH=str(EXAMPLE_SPEC),
+            SERVICE_PORT="0",
+            LOG_FORMAT="json",
+            GOVFLEET_DATA_DIR=str(tmp_path / "data"),
+        )
+        procs = Processes(env=env, logs=logs)
+        for name, args in [("migrate", MIGRATE), ("reconcile", RECONCILE), ("worker", WORKER), ("api", API)]:
+            done = procs.run(f"{name}-refused", *args, timeout=60)
+            lines = [line for line in done.stdout.splitlines() if line.strip()]
+            assert done.returncode == 2, (name, done.stdout)
+            assert len(lines) == 1 and lines[0].startswith("govfleet: error: "), (name, done.stdout)
+            assert f"`govfleet {name}` refuses to start" in lines[0] and PUBLIC_ADMIN in lines[0], lines[0]
+            assert "Hardhat/Anvil test account #0" in lines[0] and THROWAWAY_VARIABLE in lines[0]
+        # Nothing was changed: no schema, no schedule, no workflow.
+        assert rows(url, "SELECT to_regclass('public.credit_ledger') IS NULL AS empty")[0]["empty"]
+        client = await connect(temporal.address)
+        assert [s async for s in await client.list_schedules()] == []
+        assert (await client.count_workflows()).count == 0
+
+        # A throw-away environment, declared in so many words: they start, and say so.
+        throwaway = {THROWAWAY_VARIABLE: THROWAWAY_WORDS}
+        procs.env.update(throwaway)
+        migrated = procs.run("migrate", *MIGRATE)
+        assert migrated.returncode == 0, migrated.stdout
+        assert (
+            "THROW-AWAY ENVIRONMENT (GOVFLEET_THROWAWAY_ENVIRONMENT)" in migrated.stdout
+            and PUBLIC_ADMIN in migrated.stdout
+        )
+        worker = procs.start("worker", *WORKER)
+        api_proc = procs.start("api", *API)
+        api = await wait_for(lambda: listening(api_proc, "serving on "), 60, "the API listening", *procs.started)
+        await wait_for(lambda: "worker polling" in worker.log_tail(200_000), 90, "the worker polling", *procs.started)
+        assert "THROW-AWAY ENVIRONMENT" in worker.log_tail(200_000) and "THROW-AWAY ENVIRONMENT" in api_proc.log_tail()
+        async with httpx.AsyncClient(base_url=api, timeout=10) as http:
+            health = (await http.get("/health")).json()
+        assert health["throwaway_environment"] is True
+        [said] = [w for w in health["warnings"] if w.startswith("THROW-AWAY ENVIRONMENT")]
+        assert PUBLIC_ADMIN in said and HARDHAT_ACCOUNTS[1].lower() in said
+        codes = {p.name: p.stop() for p in (api_proc, worker)}
+        assert codes == {"api": 0, "worker": 0}, [p.log_tail(2000) for p in (api_proc, worker)]
+    finally:
+        if procs is not None:
+            procs.stop_all()
+        await asyncio.to_thread(temporal.stop)
