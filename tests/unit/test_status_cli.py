@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from govfleet.commands.status import render_table
-from govfleet.status_client import read_extended_schedules
+from govfleet.commands.status import render_fleet, render_table
+from govfleet.status_client import read_extended_fleet, read_extended_schedules
 
 
 def test_table_shows_credits_countdowns_and_runs():
@@ -80,3 +80,76 @@ def test_an_extended_body_of_the_wrong_shape_is_refused():
     for bad in ({}, {"schedules": {}}, {"schedules": [{"name": "A", "paused": "no", "source": "temporal"}]}, []):
         with pytest.raises(ValueError):
             read_extended_schedules(bad)
+
+
+def test_each_guardian_is_shown_with_its_incident_and_whether_anyone_is_told():
+    now = datetime(2026, 2, 17, 12, 0, 0, tzinfo=UTC)
+    fleet = {
+        "guardians": [
+            {
+                "workflow_id": "governance-guardian",
+                "status": {
+                    "governance_level": "emergency",
+                    "current_holder_control": 48.5,
+                    "system_status": "fully_paused",
+                    "paused": True,
+                    "paused_since": "2026-02-17T11:55:00Z",
+                    "open_alerts": ["emergency", "critical"],
+                    "alerts_active": 2,
+                    "check_interval_seconds": 1,
+                    "forensic_audit": {
+                        "required": True,
+                        "required_since": "2026-02-17T11:55:00Z",
+                        "pause_key": "governance-guardian:pause-3",
+                    },
+                    "unreachable_targets": ["sol-treasury-core"],
+                    "future_field": 1,
+                },
+                "last_check_age_seconds": 2,
+                "notifications": {
+                    "state": "failing",
+                    "channels": [
+                        {"name": "webhook", "state": "ok"},
+                        {
+                            "name": "apprise:NOTIFY_URLS",
+                            "state": "failing",
+                            "consecutive_failures": 3,
+                            "last_failed_at": "2026-02-17T11:59:00Z",
+                            "last_error": "pagerduty: HTTP 503",
+                        },
+                    ],
+                    "pending_urgent": 1,
+                },
+            },
+            {
+                "workflow_id": "governance-guardian-b",
+                "status": None,
+                "notifications": {"state": "none", "skipped": ["webhook"]},
+            },
+        ],
+        "notifications": [],
+        "problems": ["governance-guardian-b: no notification channel: its alerts reach nobody"],
+        "warnings": ["system tenant not funded: balance 0 credits, a governance run costs 1000000"],
+    }
+    text = render_fleet(fleet, now=now)
+    assert "    level           emergency, holder control 48.5 %" in text
+    assert "    system          fully_paused since 2026-02-17 11:55:00Z (5 min ago)" in text
+    assert "    open alerts     emergency, critical" in text
+    assert "    last check      2 s ago (every 1 s)" in text
+    assert (
+        "    forensic audit  REQUIRED since 2026-02-17 11:55:00Z (5 min ago) (after governance-guardian:pause-3)"
+        in text
+    )
+    assert "    UNREACHABLE     sol-treasury-core" in text
+    assert "    notifications   FAILING: webhook, apprise:NOTIFY_URLS" in text
+    assert "apprise:NOTIFY_URLS failing (3 in a row, last 2026-02-17 11:59:00Z (60 s ago)): pagerduty: HTTP 503" in text
+    assert "1 urgent notice(s) PENDING" in text
+    assert "  governance-guardian-b  (does not answer its status query)" in text
+    assert "    notifications   NONE: its alerts reach nobody; not set: webhook" in text
+    assert text.index("Problems") < text.index("Warnings") and "  - system tenant not funded" in text
+
+
+def test_the_fleet_part_of_an_extended_body_is_read_leniently():
+    assert read_extended_fleet({"schedules": []}) is None  # an API without it
+    fleet = read_extended_fleet({"guardians": [{"workflow_id": "g"}, {"no": "id"}, 3], "warnings": ["w", 1]})
+    assert fleet == {"guardians": [{"workflow_id": "g"}], "notifications": [], "problems": [], "warnings": ["w"]}
