@@ -69,7 +69,12 @@ async def stack(dev_env, make_database, tmp_path_factory, sim):
         tmp_path_factory.mktemp("guardian-api"),
         schedules=[],
         extra_spec=DEMO_ADMINS,
-        environ={"VOTING_TRACKER_URL": sim.url, "GUARDIAN_PUSH_TOKEN": "push"},
+        # A channel (never used here: the guardian's notices go to a recorder): health needs one.
+        environ={
+            "VOTING_TRACKER_URL": sim.url,
+            "GUARDIAN_PUSH_TOKEN": "push",
+            "NOTIFY_URLS": "json://127.0.0.1:9/unused",
+        },
     ) as s:
         guardian_queue = unique("tq-guardian")
         async with guardian_worker(s.client, guardian_queue, s.config, url, NotificationRecorder()):
