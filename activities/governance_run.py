@@ -181,7 +181,7 @@ class GovernanceRunActivities:
 
     async def _run_body(self, inp: EntrypointInput) -> dict:
         """What an agent (HTTP entrypoint) or the gateway gets for one run, the tenant's tool
-        allowlist included: the agent may use those tools and no other (docs/schedules.md,
+        allowlist included: the agent may use those tools and no other (docs/heartbeat.md,
         "Tool allowlist")."""
         return {
             "idempotency_key": inp.idempotency_key,

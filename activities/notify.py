@@ -286,7 +286,7 @@ class NotificationActivities:
         )
         pending = [c for c in channels if c.name not in done]
         if not channels:
-            # Nobody can be told (docs/guardian.md, "Never silent"): said in the log every time
+            # Nobody can be told (docs/notifications.md, "Never silent"): said in the log every time
             # for an urgent notice, which is then kept pending.
             say = log.warning if req.urgent or "" not in self._warned else log.debug
             self._warned.add("")
@@ -366,7 +366,7 @@ class NotificationActivities:
     async def resend_pending(self, inp: ResendPendingInput) -> ResendPendingResult:
         """Re-send the urgent notices no channel took (oldest first, at most `inp.limit`), each
         under its own idempotency key; one that still reaches nobody waits longer (1 min doubling
-        to 6 h) before the next try. Called by every heartbeat (docs/guardian.md, "Never silent")."""
+        to 6 h) before the next try. Called by every heartbeat (docs/notifications.md, "Never silent")."""
         due = await deliveries.due_pending(self._resources.pool, inp.limit, timeout=DELIVERIES_TIMEOUT_SECONDS)
         result = ResendPendingResult()
         for row in due:

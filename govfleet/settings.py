@@ -34,7 +34,7 @@ MIN_SIGNING_SECRET_LENGTH = 16
 # (docs/security.md, "Publicly known keys").
 THROWAWAY_VARIABLE = "GOVFLEET_THROWAWAY_ENVIRONMENT"
 THROWAWAY_WORDS = "yes-public-keys-are-fine"
-# NOTIFY_URLS=none: the operator says on purpose that nobody is notified (docs/guardian.md,
+# NOTIFY_URLS=none: the operator says on purpose that nobody is notified (docs/notifications.md,
 # "Never silent").
 NOTIFY_NONE = "none"
 

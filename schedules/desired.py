@@ -25,6 +25,8 @@ HEARTBEAT_EXECUTION_TIMEOUT_SECONDS = 600
 
 def _defaults_of(model, fields: tuple[str, ...]) -> set[str]:
     return {f for f in fields if getattr(model, f) == type(model).model_fields[f].default}
+
+
 GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS = 3600
 
 

@@ -161,7 +161,7 @@ class GovernanceRun:
         self, inp: GovernanceRunInput, run_id: str, scheduled_at: datetime, reason: str
     ) -> None:
         """The system tenant cannot pay its runs: the admins are told, once per charter and day
-        (the idempotency key; docs/schedules.md, "Refused runs")."""
+        (the idempotency key; docs/heartbeat.md, "Not funded")."""
         day = as_utc(scheduled_at).astimezone(UTC).date().isoformat()
         await send_notification(
             NotificationRequest(

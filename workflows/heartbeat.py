@@ -188,7 +188,7 @@ class GovernanceHeartbeat:
                 problems.append(f"notification {req.kind}: {cause_message(err)}")
 
         if workflow.patched(RESEND_PENDING_PATCH):
-            # Urgent notices that reached nobody, sent again (docs/guardian.md, "Never silent").
+            # Urgent notices that reached nobody, sent again (docs/notifications.md, "Never silent").
             try:
                 resent = await workflow.execute_activity_method(
                     NotificationActivities.resend_pending, ResendPendingInput(), **HEARTBEAT_RESEND

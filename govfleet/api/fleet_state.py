@@ -1,5 +1,5 @@
 """What the fleet must say wherever its status is seen (`/health`, the extended status,
-`govfleet status`, `/gov`): whether each guardian can tell anyone (docs/guardian.md, "Never
+`govfleet status`, `/gov`): whether each guardian can tell anyone (docs/notifications.md, "Never
 silent"), the urgent notices still pending, a declared throw-away environment or the demo's
 public keys (docs/security.md), and a system tenant that cannot pay its runs.
 

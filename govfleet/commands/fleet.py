@@ -165,7 +165,7 @@ async def reconcile_declared_at_start(config: Config, client) -> None:
 
 def log_notification_channels(config: Config) -> None:
     """The worker's banner line(s): where its notifications go, or, loudly, that they go nowhere
-    (docs/guardian.md, "Never silent")."""
+    (docs/notifications.md, "Never silent")."""
     from govfleet.notify_channels import banner_lines
 
     for ok, line in banner_lines(config, os.environ):

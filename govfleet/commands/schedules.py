@@ -86,7 +86,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print("\n" + workflows.render())
         policy_failed = False
         if config.settings.DATABASE_URL and not args.dry_run:
-            # The system tenant's tool allowlist follows the repo-spec too (docs/schedules.md).
+            # The system tenant's tool allowlist follows the repo-spec too (docs/heartbeat.md, "Tool allowlist").
             from govfleet.commands.fleet import store_tool_policy
 
             try:

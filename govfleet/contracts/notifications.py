@@ -27,7 +27,7 @@ class NotificationResult(BaseModel):
     skipped: list[str] = Field(default_factory=list)  # channels whose secret is unset
     failed: list[str] = Field(default_factory=list)  # "channel: reason" (only in the raised error's details)
     # An urgent notice that reached no channel (none configured, or all failed): kept pending and
-    # re-sent by the heartbeat until one takes it (docs/guardian.md, "Never silent").
+    # re-sent by the heartbeat until one takes it (docs/notifications.md, "Never silent").
     pending: bool = False
 
 

@@ -1,4 +1,4 @@
-"""Never silent (docs/guardian.md, "Never silent"), pure: whether the fleet can tell anyone, said
+"""Never silent (docs/notifications.md, "Never silent"), pure: whether the fleet can tell anyone, said
 per guardian (each guardian's alerts go to its own channels; the heartbeat's and the runs' to
 the `guardian` block's).
 

@@ -26,7 +26,7 @@ async def record_deliveries(
         )
 
 
-# --- never silent: channel state and pending urgent notices (docs/guardian.md, "Never silent") ---
+# --- never silent: channel state and pending urgent notices (docs/notifications.md, "Never silent") ---
 
 # A pending notice is re-sent by the heartbeat, at most this often: 1 min doubling to 6 h.
 RESEND_FIRST_SECONDS = 60

@@ -1,5 +1,5 @@
 """The system tenant's policy (`tenant_policies`): the tools its governance runs may use, from
-repo-spec `governance.system_tenant.tool_allowlist` (docs/schedules.md, "Tool allowlist").
+repo-spec `governance.system_tenant.tool_allowlist` (docs/heartbeat.md, "Tool allowlist").
 Written by `govfleet migrate`, `govfleet reconcile` and every worker at start; read, as the tenant
 sees it, by every agent run and by the status surface."""
 

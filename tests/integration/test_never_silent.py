@@ -1,4 +1,4 @@
-"""Never silent (docs/guardian.md, "Never silent"), against real PostgreSQL and real loopback
+"""Never silent (docs/notifications.md, "Never silent"), against real PostgreSQL and real loopback
 channels: an urgent notice with no channel is kept pending, said in /health and the extended
 status, and delivered by the next re-send once a channel exists; a channel that fails (5xx, 4xx,
 timeout) is shown with its last error until it takes a notice again; `NOTIFY_URLS=none` is a

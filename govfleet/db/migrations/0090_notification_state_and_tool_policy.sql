@@ -1,5 +1,5 @@
 -- depends: 0025_notification_deliveries 0080_status_version
--- Never silent (docs/guardian.md, "Never silent"): how each notification channel fared the last
+-- Never silent (docs/notifications.md, "Never silent"): how each notification channel fared the last
 -- time it was used, and the urgent notices that reached nobody, kept until one channel takes them.
 -- The system tenant's tool allowlist, stored as its policy (docs/heartbeat.md, "Tool allowlist").
 
