@@ -15,11 +15,11 @@ Channel names never hold a secret: `apprise:${VAR}`, `apprise:NOTIFY_URLS`, `web
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
-from govfleet.domain.notification_state import NotificationState, notification_state
+from govfleet.domain.notification_state import ChannelRecord, NotificationState, PendingNotice, notification_state
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.repo_spec import GuardianSpec, NotificationsSpec, RepoSpec
 from govfleet.settings import Config, Settings
@@ -115,29 +115,35 @@ def notification_scopes(spec: RepoSpec) -> list[str]:
     return ids
 
 
-def configured_states(config: Config, environ: Mapping[str, str]) -> list[NotificationState]:
-    """Each scope's notification state from the configuration alone (no delivery records): what a
-    banner says at start."""
-    states = []
-    for scope in notification_scopes(config.spec):
-        channels, skipped = all_channels(config.spec, config.settings, scope, True, environ)
-        states.append(
-            notification_state(
-                scope=scope,
-                configured=[c.name for c in channels],
-                skipped=skipped,
-                declared_none=config.settings.notifications_declared_none,
-                records=[],
-                pending=[],
-            )
+def scope_states(
+    config: Config,
+    environ: Mapping[str, str],
+    *,
+    records: Sequence[ChannelRecord] = (),
+    pending: Sequence[PendingNotice] = (),
+    pending_counts: Mapping[str, int] | None = None,
+) -> list[NotificationState]:
+    """Each scope's notification state: its configured channels (this process's view), with the
+    delivery records and pending notices when given (none: what a banner says at start)."""
+    return [
+        notification_state(
+            scope=scope,
+            configured=[c.name for c in channels],
+            skipped=skipped,
+            declared_none=config.settings.notifications_declared_none,
+            records=list(records),
+            pending=list(pending),
+            pending_count=None if pending_counts is None else pending_counts.get(scope, 0),
         )
-    return states
+        for scope in notification_scopes(config.spec)
+        for channels, skipped in [all_channels(config.spec, config.settings, scope, True, environ)]
+    ]
 
 
 def banner_lines(config: Config, environ: Mapping[str, str]) -> list[tuple[bool, str]]:
     """One line per scope for a start banner: (whether anyone is told, what to say)."""
     lines = []
-    for s in configured_states(config, environ):
+    for s in scope_states(config, environ):
         if s.channels:
             lines.append((True, f"{s.scope}: {', '.join(c.name for c in s.channels)}"))
         else:

@@ -15,14 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from govfleet.db import DbPool
-from govfleet.domain.notification_state import (
-    ChannelRecord,
-    NotificationState,
-    PendingNotice,
-    not_funded_warning,
-    notification_state,
-)
-from govfleet.notify_channels import all_channels, notification_scopes
+from govfleet.domain.notification_state import ChannelRecord, NotificationState, PendingNotice, not_funded_warning
+from govfleet.notify_channels import scope_states
 from govfleet.settings import Config
 from govfleet.startup_guard import demo_keys_notice, public_admins_of, throwaway_notice
 from govfleet.store import notifications as notification_store
@@ -74,20 +68,7 @@ async def read_fleet_state(
                 policy = await policies.read_tool_policy(conn)
         except Exception:  # the database is down: /health says so on its own
             read = False
-    states = []
-    for scope in notification_scopes(config.spec):
-        channels, skipped = all_channels(config.spec, config.settings, scope, True, env)
-        states.append(
-            notification_state(
-                scope=scope,
-                configured=[c.name for c in channels],
-                skipped=skipped,
-                declared_none=config.settings.notifications_declared_none,
-                records=records,
-                pending=pending,
-                pending_count=counts.get(scope, 0) if read else None,
-            )
-        )
+    states = scope_states(config, env, records=records, pending=pending, pending_counts=counts if read else None)
     warnings = [w for s in states for w in s.warnings]
     public = public_admins_of(config.spec)
     if config.settings.throwaway_environment:

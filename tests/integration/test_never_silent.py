@@ -9,12 +9,7 @@ in the worker's log, and /health said `healthy` throughout."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import psycopg
@@ -34,49 +29,6 @@ from workers.resources import Resources
 
 GUARDIAN = "governance-guardian"
 SECRET = "never-silent-webhook-secret"
-
-
-@dataclass
-class Channel:
-    """A loopback HTTP endpoint standing in for an operator's channel: it answers `status` (and
-    waits `delay` seconds first), and records every POST."""
-
-    status: int = 200
-    delay: float = 0.0
-    received: list[dict] = field(default_factory=list)
-    port: int = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-
-@pytest.fixture
-def channel() -> Iterator[Channel]:
-    ch = Channel()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            ch.received.append({"path": self.path, "key": self.headers.get("X-Govfleet-Idempotency-Key"), "body": body})
-            if ch.delay:
-                time.sleep(ch.delay)
-            self.send_response(ch.status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    ch.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield ch
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def config_with(config: Config, notifications: dict, **settings: str) -> Config:
@@ -125,7 +77,7 @@ def pending_rows(url: str) -> list[tuple]:
         ).fetchall()
 
 
-async def test_an_urgent_notice_that_reached_nobody_waits_until_a_channel_takes_it(fleet, channel):
+async def test_an_urgent_notice_that_reached_nobody_waits_until_a_channel_takes_it(fleet, receiver):
     nobody, res = await fleet({})  # the example's channels, unset; no channel in the environment
     notice = urgent_notice()
     result = await nobody.deliver(notice)
@@ -149,28 +101,33 @@ async def test_an_urgent_notice_that_reached_nobody_waits_until_a_channel_takes_
     # A channel appears (a worker restarted with NOTIFY_URLS); the next re-send once it is due delivers it.
     with psycopg.connect(fleet.url, autocommit=True) as conn:
         conn.execute("UPDATE notification_pending SET next_attempt_at = now()")
-    told, res = await fleet({}, NOTIFY_URLS=f"json://127.0.0.1:{channel.port}/alerts")
+    told, res = await fleet({}, NOTIFY_URLS=f"json://127.0.0.1:{receiver.port}/alerts")
     sent = await told.resend_pending(ResendPendingInput())
     assert sent.delivered == [notice.idempotency_key] and sent.still_pending == []
-    assert [r["key"] for r in channel.received] == [notice.idempotency_key]
+    assert [r.headers["x-govfleet-idempotency-key"] for r in receiver.on("/alerts")] == [notice.idempotency_key]
     assert [row[:2] for row in pending_rows(fleet.url)] == [(notice.idempotency_key, True)]
     state = (await read_fleet_state(res.config, res.pool, environ={})).for_scope(GUARDIAN)
     assert state is not None and state.state == "ok" and state.pending_urgent == 0 and state.problems == []
     assert (await told.resend_pending(ResendPendingInput())).delivered == []  # delivered once
-    assert len(channel.received) == 1
+    assert len(receiver.received) == 1
 
 
 @pytest.mark.parametrize(
     ("failure", "error"),
-    [({"status": 500}, "answered HTTP 500"), ({"status": 404}, "answered HTTP 404"), ({"delay": 2.0}, "ReadTimeout")],
+    [
+        ({"fail_status": 500}, "answered HTTP 500"),
+        ({"fail_status": 404}, "answered HTTP 404"),
+        ({"fail_delay": 2.0}, "ReadTimeout"),
+    ],
 )
-async def test_a_failing_channel_is_retried_and_shown_with_its_last_error(fleet, channel, monkeypatch, failure, error):
+async def test_a_failing_channel_is_retried_and_shown_with_its_last_error(fleet, receiver, monkeypatch, failure, error):
     monkeypatch.setattr(notify_module, "WEBHOOK_TIMEOUT_SECONDS", 0.5)
-    hook = {"webhook": {"url": channel.url("/hook"), "secret": "${HOOK_SECRET}"}}
+    hook = {"webhook": {"url": receiver.url("/hook"), "secret": "${HOOK_SECRET}"}}
     acts, res = await fleet(hook, {"HOOK_SECRET": SECRET})
     notice = urgent_notice()
+    receiver.fail_first = {"/hook": 2}  # two failures, then it takes notices again
     for key, value in failure.items():
-        setattr(channel, key, value)
+        setattr(receiver, key, value)
     for attempt in (1, 2):
         with pytest.raises(ApplicationError) as failed:
             await acts.deliver(notice, attempt=attempt)
@@ -182,8 +139,7 @@ async def test_a_failing_channel_is_retried_and_shown_with_its_last_error(fleet,
     assert error in (hook_state.last_error or ""), hook_state
     assert any("notification channel webhook is failing (2 in a row" in p and error in p for p in state.problems)
 
-    channel.status, channel.delay = 200, 0.0  # the channel recovers: the next retry goes through
-    result = await acts.deliver(notice, attempt=3)
+    result = await acts.deliver(notice, attempt=3)  # the channel recovered: the next retry goes through
     assert result.delivered == ["webhook"] and not result.pending
     state = (await read_fleet_state(res.config, res.pool, environ={"HOOK_SECRET": SECRET})).for_scope(GUARDIAN)
     assert state is not None and state.state == "ok" and state.problems == [] and state.pending_urgent == 0

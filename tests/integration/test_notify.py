@@ -4,13 +4,8 @@ real Temporal worker) that do not re-deliver to a channel that already got it.""
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,6 +21,7 @@ from govfleet.db import create_pool
 from govfleet.domain.webhook_signature import verify_signature
 from govfleet.repo_spec import RepoSpec
 from govfleet.settings import Config
+from tests.integration.notify_support import Receiver
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotificationActivities, with_idempotency_header
@@ -33,69 +29,6 @@ with workflow.unsafe.imports_passed_through():
     from workers.resources import Resources
 
 SECRET = "test-webhook-secret"
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server on loopback that records every POST; it answers `fail_status`
-    to the first `fail_first` requests on each path, then 200."""
-
-    fail_first: dict[str, int] = field(default_factory=dict)
-    fail_status: int = 503
-    received: list[Received] = field(default_factory=list)
-    port: int = 0
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def on(self, path: str) -> list[Received]:
-        return [r for r in self.received if r.path == path]
-
-    def ok_on(self, path: str) -> int:
-        return self.on(path)[self.fail_first.get(path, 0) :].__len__()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length)
-            path = self.path.split("?", 1)[0]
-            with lock:
-                rec.received.append(Received(path, {k.lower(): v for k, v in self.headers.items()}, body))
-                n = len([r for r in rec.received if r.path == path])
-            status = rec.fail_status if n <= rec.fail_first.get(path, 0) else 200
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    rec.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield rec
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def spec_config(config: Config, notifications: dict) -> Config:

@@ -66,6 +66,21 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ours and not k.startswith(("TEMPORAL_", "GOVFLEET_"))}
 
 
+def deployment_environment(temporal_address: str, database_url: str, spec: Path, **extra: str) -> dict[str, str]:
+    """What every step of the production sequence is given: the Temporal and PostgreSQL of the
+    test, the repo-spec, the API on a port the kernel picks (the API says where it listens)."""
+    env = clean_environment()
+    env.update(
+        TEMPORAL_ADDRESS=temporal_address,
+        DATABASE_URL=database_url,
+        REPO_SPEC_PATH=str(spec),
+        SERVICE_PORT="0",
+        LOG_FORMAT="json",
+        **extra,
+    )
+    return env
+
+
 def checks(database_url: str) -> int:
     return rows(
         database_url,
@@ -89,14 +104,11 @@ async def test_the_production_path(make_database, tmp_path):
     procs: Processes | None = None
     try:
         await asyncio.to_thread(temporal.start)
-        env = clean_environment()
-        env.update(
-            TEMPORAL_ADDRESS=temporal.address,
-            DATABASE_URL=url,
-            REPO_SPEC_PATH=str(spec),
-            SERVICE_PORT="0",  # the kernel picks; the API says where it listens
+        env = deployment_environment(
+            temporal.address,
+            url,
+            spec,
             GUARDIAN_PUSH_TOKEN=PUSH_TOKEN,
-            LOG_FORMAT="json",
             WORKER_SHUTDOWN_GRACE_SECONDS="5",
             **{WEBHOOK_SECRET_ENV: WEBHOOK_SECRET},
         )
@@ -137,6 +149,8 @@ async def test_the_production_path(make_database, tmp_path):
                 return bool(h.get("workflows")) and all(w["running"] for w in h["workflows"])
 
             await wait_for(all_running, 90, "guardian, status and watchdog running (/health)", *procs.started)
+            for w in workers:  # each worker's start says where its notifications go
+                assert '"channels": "governance-guardian: webhook"' in w.log_tail(200_000), w.log_tail(3000)
             await client.get_schedule_handle(HEARTBEAT_SCHEDULE_ID).trigger()  # one heartbeat now
 
             # 1. A pushed reading below 51 %: the redemption breaker, once.
@@ -315,15 +329,7 @@ async def test_a_deployment_with_public_admin_keys_refuses_to_start(make_databas
     procs: Processes | None = None
     try:
         await asyncio.to_thread(temporal.start)
-        env = clean_environment()
-        env.update(
-            TEMPORAL_ADDRESS=temporal.address,
-            DATABASE_URL=url,
-            REPO_SPEC_PATH=str(EXAMPLE_SPEC),
-            SERVICE_PORT="0",
-            LOG_FORMAT="json",
-            GOVFLEET_DATA_DIR=str(tmp_path / "data"),
-        )
+        env = deployment_environment(temporal.address, url, EXAMPLE_SPEC, GOVFLEET_DATA_DIR=str(tmp_path / "data"))
         procs = Processes(env=env, logs=logs)
         for name, args in [("migrate", MIGRATE), ("reconcile", RECONCILE), ("worker", WORKER), ("api", API)]:
             done = procs.run(f"{name}-refused", *args, timeout=60)
@@ -352,6 +358,8 @@ async def test_a_deployment_with_public_admin_keys_refuses_to_start(make_databas
         api = await wait_for(lambda: listening(api_proc, "serving on "), 60, "the API listening", *procs.started)
         await wait_for(lambda: "worker polling" in worker.log_tail(200_000), 90, "the worker polling", *procs.started)
         assert "THROW-AWAY ENVIRONMENT" in worker.log_tail(200_000) and "THROW-AWAY ENVIRONMENT" in api_proc.log_tail()
+        # The example's channels are `${VAR}`s nobody set here: the worker's start says nobody is told.
+        assert "governance-guardian: no notification channel: its alerts reach nobody" in worker.log_tail(200_000)
         async with httpx.AsyncClient(base_url=api, timeout=10) as http:
             health = (await http.get("/health")).json()
         assert health["throwaway_environment"] is True

@@ -35,9 +35,15 @@ class Fleet:
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
         self.temporal_port, self.ui_port = free_port(), free_port()
-        self.env = {
-            k: v for k, v in os.environ.items() if k not in ("TEMPORAL_ADDRESS", "DATABASE_URL", "TEST_DATABASE_URL")
+        # No notification channel of this machine's: the banner says nobody is told.
+        dropped = {"TEMPORAL_ADDRESS", "DATABASE_URL", "TEST_DATABASE_URL", "NOTIFY_URLS", "SLACK_WEBHOOK_URL"}
+        dropped |= {
+            "ADMIN_EMAIL",
+            "GOVFLEET_ADMIN_NOTIFY_URL",
+            "GOVFLEET_URGENT_NOTIFY_URL",
+            "GOVFLEET_THROWAWAY_ENVIRONMENT",
         }
+        self.env = {k: v for k, v in os.environ.items() if k not in dropped}
         self.env.update(
             {
                 "REPO_SPEC_PATH": str(EXAMPLE_SPEC),
@@ -144,6 +150,11 @@ async def test_up_runs_the_fleet_and_stops_everything(tmp_path, fleets):
     fleet.start()
     try:
         assert f"Temporal UI:   http://127.0.0.1:{fleet.ui_port}" in fleet.output
+        # Never silent, and the demo's keys named (docs/notifications.md, docs/security.md).
+        assert "  Notifications: governance-guardian: no notification channel: its alerts reach nobody" in fleet.output
+        assert (
+            "  Admins:        demo admins with public keys: 0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266" in fleet.output
+        )
         with socket.create_connection(("127.0.0.1", fleet.ui_port), timeout=5):
             pass
         address = f"127.0.0.1:{fleet.temporal_port}"
