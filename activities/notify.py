@@ -59,6 +59,7 @@ from govfleet.contracts.notifications import (
     ResendPendingResult,
 )
 from govfleet.domain.email_channel import SmtpServer, notification_email, parse_smtp_url
+from govfleet.domain.notification_state import public_error
 from govfleet.domain.webhook_signature import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, canonical_body, sign_body
 from govfleet.logging import get_logger
 from govfleet.notify_channels import (
@@ -345,7 +346,7 @@ class NotificationActivities:
                 self._resources.pool,
                 scope,
                 result.delivered,
-                {e.channel: e.reason for e in errors},
+                {e.channel: public_error(e.reason) for e in errors},
                 timeout=DELIVERIES_TIMEOUT_SECONDS,
             )
             if not req.urgent:
@@ -355,7 +356,7 @@ class NotificationActivities:
                     self._resources.pool, req.idempotency_key, reached, timeout=DELIVERIES_TIMEOUT_SECONDS
                 )
             else:
-                why = "; ".join(str(e) for e in errors) or no_channel_reason(
+                why = "; ".join(public_error(str(e)) for e in errors) or no_channel_reason(
                     skipped, self._resources.config.settings.notifications_declared_none
                 )
                 await deliveries.keep_pending(self._resources.pool, req, scope, why, timeout=DELIVERIES_TIMEOUT_SECONDS)

@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from govfleet.api.admin_gate import AdminGate
 from govfleet.api.errors import ApiError
+from govfleet.api.fleet_state import FleetStateCache
 from govfleet.api.service import Clock, StatusService
 from govfleet.db import DbPool
 from govfleet.domain.secret_ref import resolve_secret
@@ -42,6 +43,7 @@ class ApiContext:
     clock: Clock
     query_timeout: float
     admin_gate: AdminGate = field(default_factory=AdminGate)
+    fleet: FleetStateCache = field(default_factory=FleetStateCache)  # notifications, warnings (fleet_state.py)
     _tracker_probes: dict[str, tuple[float, bool]] = field(default_factory=dict)  # url -> (monotonic time, ok)
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 

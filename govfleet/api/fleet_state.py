@@ -10,7 +10,9 @@ what is pending are the workers' records in the database.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -88,3 +90,24 @@ async def read_fleet_state(
         system_credits=credits,
         database_read=read,
     )
+
+
+class FleetStateCache:
+    """`/health` and the extended status are public reads: the fleet state behind them is read at
+    most once per `ttl` seconds whatever the request rate (one read at a time; callers that arrive
+    while it runs share it)."""
+
+    def __init__(self, ttl: float = 2.0) -> None:
+        self.ttl = ttl
+        self._value: FleetState | None = None
+        self._at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self, config: Config, pool: DbPool | None) -> FleetState:
+        if self._value is not None and time.monotonic() - self._at < self.ttl:
+            return self._value
+        async with self._lock:
+            if self._value is None or time.monotonic() - self._at >= self.ttl:
+                self._value = await read_fleet_state(config, pool)
+                self._at = time.monotonic()
+            return self._value

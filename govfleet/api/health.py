@@ -24,7 +24,6 @@ import httpx
 from govfleet.api import gateway
 from govfleet.api.context import ApiContext
 from govfleet.api.errors import ApiError
-from govfleet.api.fleet_state import read_fleet_state
 from govfleet.api.models import GuardianStatusOut, HealthOut, IncidentOut, NotificationStateOut, WorkflowHealthOut
 from govfleet.contracts.guardian import STATUS_QUERY
 from govfleet.contracts.status import STATUS_WORKFLOW_ID
@@ -85,7 +84,7 @@ async def check(ctx: ApiContext) -> HealthOut:
         database(),
         status(),
         asyncio.gather(*(gateway.describe_workflow(ctx, wid) for wid, _ in wanted)),
-        read_fleet_state(ctx.config, ctx.pool),
+        ctx.fleet.get(ctx.config, ctx.pool),
     )
     problems: list[str] = []
     unhealthy = not db_ok

@@ -19,6 +19,7 @@ Urgent notices still pending are a problem in every state, until a channel takes
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
@@ -27,6 +28,17 @@ from pydantic import BaseModel, Field
 from govfleet.domain.timestamps import iso_utc
 
 NotificationStateName = Literal["ok", "failing", "none", "declared_none"]
+PUBLIC_ERROR_LIMIT = 300
+# scheme://[userinfo@]host[:port] and whatever follows up to a space or a quote.
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/@'\"]*@)?([^\s/?#'\"]*)[^\s'\"]*")
+
+
+def public_error(text: str) -> str:
+    """A channel's error as it may be shown on the public status surface: every URL cut to its
+    scheme and host (a webhook's path, a URL's query or credentials can be its secret), at most
+    PUBLIC_ERROR_LIMIT characters."""
+    cleaned = _URL.sub(lambda m: f"{m.group(1)}{m.group(2)}/…", text)
+    return cleaned if len(cleaned) <= PUBLIC_ERROR_LIMIT else cleaned[: PUBLIC_ERROR_LIMIT - 1] + "…"
 
 
 class ChannelRecord(BaseModel):

@@ -13,7 +13,6 @@ from govfleet import db
 from govfleet.api import gateway
 from govfleet.api.context import READ, SOURCE_HEADER, ApiContext, api_context
 from govfleet.api.errors import ApiError, error_responses
-from govfleet.api.fleet_state import read_fleet_state
 from govfleet.api.models import (
     ActivityDay,
     ActivityOut,
@@ -85,7 +84,7 @@ async def governance_status_extended(request: Request) -> Response:
     ctx = api_context(request)
     try:
         (base, source), fleet, guardians = await asyncio.gather(
-            ctx.status.extended(), read_fleet_state(ctx.config, ctx.pool), guardian_overviews(ctx)
+            ctx.status.extended(), ctx.fleet.get(ctx.config, ctx.pool), guardian_overviews(ctx)
         )
     except Exception as exc:
         raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
