@@ -499,6 +499,19 @@ def _guardian_rows(g: dict, now: datetime) -> list[tuple[str, str]]:
         if st.get("paused"):
             system += f" since {_since(st.get('paused_since'), now)}"
         rows.append(("system", system))
+        for pause in st.get("pauses") or []:
+            by, why = pause.get("paused_by") or "?", pause.get("reason") or ""
+            rows.append(("pause", f"{pause.get('scope')} since {_since(pause.get('since'), now)} by {by}: {why}"))
+        needs = st.get("resume_requires")
+        if needs:
+            approval = " + the DAO's signed approval" if needs.get("governance_approval") else ""
+            rows.append(
+                (
+                    "resume needs",
+                    f"{needs.get('quorum')} of {needs.get('admins')} admins' signatures{approval}, holder control "
+                    f"at least {needs.get('holder_control_at_least')} %",
+                )
+            )
         alerts = st.get("open_alerts") or []
         rows.append(("open alerts", ", ".join(alerts) if alerts else str(st.get("alerts_active", 0))))
         every = st.get("check_interval_seconds")

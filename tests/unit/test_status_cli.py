@@ -95,6 +95,20 @@ def test_each_guardian_is_shown_with_its_incident_and_whether_anyone_is_told():
                     "paused": True,
                     "paused_since": "2026-02-17T11:55:00Z",
                     "open_alerts": ["emergency", "critical"],
+                    "pauses": [
+                        {
+                            "scope": "everything",
+                            "since": "2026-02-17T11:55:00Z",
+                            "paused_by": "guardian",
+                            "reason": "holder control 48.5% below 49%",
+                        }
+                    ],
+                    "resume_requires": {
+                        "quorum": 2,
+                        "admins": 3,
+                        "governance_approval": True,
+                        "holder_control_at_least": 51.0,
+                    },
                     "alerts_active": 2,
                     "check_interval_seconds": 1,
                     "forensic_audit": {
@@ -135,6 +149,11 @@ def test_each_guardian_is_shown_with_its_incident_and_whether_anyone_is_told():
     assert "    level           emergency, holder control 48.5 %" in text
     assert "    system          fully_paused since 2026-02-17 11:55:00Z (5 min ago)" in text
     assert "    open alerts     emergency, critical" in text
+    assert "    pause           everything since 2026-02-17 11:55:00Z (5 min ago) by guardian: holder control" in text
+    assert (
+        "    resume needs    2 of 3 admins' signatures + the DAO's signed approval, holder control at least 51.0 %"
+        in text
+    )
     assert "    last check      2 s ago (every 1 s)" in text
     assert (
         "    forensic audit  REQUIRED since 2026-02-17 11:55:00Z (5 min ago) (after governance-guardian:pause-3)"
