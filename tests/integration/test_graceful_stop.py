@@ -16,6 +16,7 @@ from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
 from govfleet.domain.billing import ConfirmPaymentInput, ConfirmPaymentResult
 from tests.integration.fleet_support import temporal_address, wait_for
 from tests.integration.production_support import Processes
+from tests.operator_spec import operator_spec
 from tests.production_sequence import WORKER
 
 pytestmark = pytest.mark.slow
@@ -42,6 +43,7 @@ async def test_sigterm_during_a_payment_lets_it_finish(dev_env, make_database, t
         DATABASE_URL=url,
         LOG_FORMAT="json",
         WORKER_SHUTDOWN_GRACE_SECONDS="20",
+        REPO_SPEC_PATH=str(operator_spec()),  # a deployment's admins, not the demo's public keys
     )
     procs = Processes(env=env, logs=tmp_path)
     try:

@@ -12,6 +12,7 @@ import httpx
 
 from tests.integration.fleet_support import wait_for
 from tests.integration.production_support import Processes, listening
+from tests.operator_spec import operator_spec
 
 
 async def test_api_log_lines_are_all_json(dev_env, database_url, tmp_path):
@@ -24,6 +25,7 @@ async def test_api_log_lines_are_all_json(dev_env, database_url, tmp_path):
             "DATABASE_URL": database_url,
             "LOG_FORMAT": "json",
             "GOVFLEET_DATA_DIR": str(tmp_path / "data"),
+            "REPO_SPEC_PATH": str(operator_spec()),  # a deployment's admins, not the demo's
         },
         logs=tmp_path,
     )
@@ -72,6 +74,7 @@ async def test_worker_log_lines_are_all_json_sdk_included(dev_env, database_url,
             "DATABASE_URL": database_url,
             "LOG_FORMAT": "json",
             "GOVFLEET_DATA_DIR": str(tmp_path / "data"),
+            "REPO_SPEC_PATH": str(operator_spec()),  # a deployment's admins, not the demo's
         },
         logs=tmp_path,
     )
