@@ -215,7 +215,7 @@ class WorkflowHealthOut(_Out):
 
 
 class IncidentOut(_Out):
-    kind: str = Field(description="guardian_down | workflow_down | heartbeat_missed")
+    kind: str = Field(description="guardian_down | workflow_down | workflow_stuck | heartbeat_missed")
     subject: str
     opened_at: UtcDatetime
     details: str
