@@ -631,3 +631,25 @@ def test_state_survives_a_round_trip_through_json():
     d.collect()
     copy = GuardianState.model_validate_json(d.core.state.model_dump_json())
     assert copy == d.core.state
+
+
+def test_a_manual_pause_on_a_fully_paused_system_answers_with_the_pause_that_made_it_so():
+    d = Driver(make_core())
+    d.feed(70.0, 50.5)  # redemptions paused
+    redemptions = d.core.state.pauses[0]
+    d.feed(48.0)  # then everything: the emergency pause
+    emergency = d.core.state.pauses[1]
+    assert redemptions.paused_at < emergency.paused_at
+    d.now += d.step
+    token = d.sign(ADMIN_0, "pause", reason="belt and braces", nonce="manualpause1")
+    result = d.core.pause(PauseInput(reason="belt and braces", authorization=token), d.now)
+    assert (result.paused_at, result.reason) == (emergency.paused_at, emergency.reason)
+    assert result.resume_requires == "governance_vote"
+    assert d.core.status().paused_since == emergency.paused_at
+    # A manual pause names who paused; an automatic one, the guardian.
+    d2 = Driver(make_core())
+    d2.feed(70.0)
+    token = d2.sign(ADMIN_1, "pause", reason="maintenance", nonce="manualpause2")
+    d2.core.pause(PauseInput(reason="maintenance", authorization=token), d2.now)
+    [view] = d2.core.status().pauses
+    assert (view.paused_by, view.pause_type) == ("0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "manual")
