@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from govfleet import db
 from govfleet.api.admin_gate import AdminGate
-from govfleet.api.context import ApiContext
+from govfleet.api.context import DB_READ_SECONDS, ApiContext
 from govfleet.api.edge import MAX_BODY_BYTES, EdgeLimits
 from govfleet.api.errors import install_error_handlers
 from govfleet.api.models import PauseIn, ReadingIn, ResumeIn
@@ -58,6 +58,7 @@ def create_app(
     clock: Clock = utc_now,
     cache_ttl: float = 30.0,
     query_timeout: float = 3.0,
+    db_timeout: float = DB_READ_SECONDS,
     pool_size: int = 10,
     admin_gate: AdminGate | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
@@ -112,6 +113,7 @@ def create_app(
             clock=clock,
             query_timeout=query_timeout,
             admin_gate=gate,
+            db_timeout=db_timeout,
         )
         flusher = asyncio.create_task(flush_loop(p), name="admin-rejections")
         try:

@@ -40,6 +40,7 @@ from govfleet.api.models import (
     ResumeOut,
     RulesOut,
 )
+from govfleet.api.reads import read_database
 from govfleet.contracts.guardian import (
     GOVERNANCE_QUERY,
     PAUSE_UPDATE,
@@ -79,13 +80,18 @@ async def guardian_status(request: Request, response: Response) -> GuardianStatu
     except ApiError as err:
         if err.code != "guardian_unavailable":
             raise
+
+        async def audit_log(conn) -> tuple[dict | None, list[dict], int]:
+            return (
+                await guardian_store.latest_check(conn, ctx.guardian_id),
+                await guardian_store.open_pauses(conn, ctx.guardian_id),
+                await guardian_store.active_alert_count(conn, ctx.guardian_id),
+            )
+
         try:
-            async with ctx.pool.connection() as conn:
-                check = await guardian_store.latest_check(conn, ctx.guardian_id)
-                pauses = await guardian_store.open_pauses(conn, ctx.guardian_id)
-                active = await guardian_store.active_alert_count(conn, ctx.guardian_id)
-        except Exception as exc:
-            raise ApiError(503, "unavailable", f"{err.message}, and the database is unavailable: {exc}") from None
+            check, pauses, active = await read_database(ctx, "guardian status", audit_log)
+        except ApiError as db_err:
+            raise ApiError(503, "unavailable", f"{err.message}; {db_err.message}") from None
         response.headers[SOURCE_HEADER] = "database"
         status = status_from_audit_log(
             last_check=check["timestamp"] if check else None,
@@ -123,11 +129,9 @@ async def guardian_alerts(
     request: Request, limit: int = Query(20, ge=1, le=500), resolved: bool | None = Query(None)
 ) -> AlertsOut:
     ctx = api_context(request)
-    try:
-        async with ctx.pool.connection() as conn:
-            rows = await guardian_store.alerts(conn, ctx.guardian_id, limit, resolved)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"alerts are unavailable: {exc}") from None
+    rows = await read_database(
+        ctx, "the alert history", lambda conn: guardian_store.alerts(conn, ctx.guardian_id, limit, resolved)
+    )
     return AlertsOut.model_validate({"alerts": rows})
 
 
@@ -148,11 +152,9 @@ async def guardian_events(
     ),
 ) -> EventsOut:
     ctx = api_context(request)
-    try:
-        async with ctx.pool.connection() as conn:
-            rows = await guardian_store.events(conn, ctx.guardian_id, limit, event_type)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"events are unavailable: {exc}") from None
+    rows = await read_database(
+        ctx, "the audit log", lambda conn: guardian_store.events(conn, ctx.guardian_id, limit, event_type)
+    )
     return EventsOut.model_validate({"events": rows})
 
 
@@ -201,11 +203,9 @@ async def guardian_resume(request: Request) -> ResumeOut:
 )
 async def guardian_rejections(request: Request, limit: int = Query(100, ge=1, le=1000)) -> AdminRejectionsOut:
     ctx = api_context(request)
-    try:
-        async with ctx.pool.connection() as conn:
-            rows = await guardian_store.admin_rejections(conn, ctx.guardian_id, limit)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"rejections are unavailable: {exc}") from None
+    rows = await read_database(
+        ctx, "the rejection counts", lambda conn: guardian_store.admin_rejections(conn, ctx.guardian_id, limit)
+    )
     return AdminRejectionsOut.model_validate({"rejections": rows})
 
 
