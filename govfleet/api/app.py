@@ -131,6 +131,10 @@ def create_app(
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        # No Swagger UI or ReDoc pages: they load scripts from a CDN into the origin that serves the
+        # signed admin endpoints (docs/security.md, "Browser headers"). /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "governance", "description": "System-tenant governance status"},
             {"name": "guardian", "description": "The governance guardian"},

@@ -33,16 +33,11 @@ from typing import Any, ClassVar
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from govfleet.api.edge import SECURITY_HEADERS
 from govfleet.settings import Settings
 
 log = logging.getLogger("govfleet.api")
 
-# Added to every answer written here (the application's answers get them from the edge).
-SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-)
 DRAIN_SECONDS = 1.0  # how long a refused connection is read (and the bytes dropped) before it is closed
 BUSY_LOG_EVERY_SECONDS = 10.0  # connections refused past the cap are logged at most this often
 

@@ -567,3 +567,70 @@ async def test_a_rejected_action_uses_no_nonce(stack, sim):
     with pytest.raises(WorkflowUpdateFailedError) as info:
         await handle.execute_update("resume", resume)
     assert info.value.cause.details == ("replayed",)
+
+
+# --- the HTTP layer: one body framing, browser headers ---------------------------------------
+
+
+async def raw_exchange(url: str, request: bytes) -> bytes:
+    """Send raw bytes; everything the server answers until it closes the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), local_addr=(next_source(), 0))
+    writer.write(request)
+    got = bytearray()
+
+    async def until_closed() -> None:
+        while chunk := await reader.read(65536):
+            got.extend(chunk)
+
+    try:
+        await asyncio.wait_for(until_closed(), 20)  # the server closes: the wait ends
+    finally:
+        writer.close()
+    return bytes(got)
+
+
+async def test_content_length_with_transfer_encoding_is_refused_and_the_connection_closed(stack):
+    """Before: the body was read as chunked and the bytes after it answered as a second request
+    (smuggling behind a proxy that trusts Content-Length)."""
+    s, _ = stack
+    smuggled = b"GET /guardian/rules HTTP/1.1\r\nHost: api\r\n\r\n"
+    got = await raw_exchange(
+        s.url,
+        b"POST /guardian/readings HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"
+        b"Authorization: Bearer push\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
+    )
+    assert got.count(b"HTTP/1.1 ") == 1, got  # one answer: the smuggled request was never read
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"\r\nconnection: close" in head.lower(), head
+    err = json.loads(body)["error"]
+    assert err["code"] == "bad_request" and "Content-Length and Transfer-Encoding" in err["message"], err
+    async with client_from(s.url) as http:
+        await alive(http)
+
+
+async def test_every_answer_carries_the_browser_headers(stack):
+    """Before: no Content-Security-Policy, no frame protection, no nosniff, no referrer policy."""
+    s, _ = stack
+    async with client_from(s.url) as http:
+        answers = {
+            "a read": await http.get("/guardian/rules"),
+            "a refusal by the app": await http.get("/guardian/events", params={"limit": 0}),
+            "a refusal by the edge": await http.get("/guardian/events", params={"event_type": "a\x00"}),
+            "no such endpoint": await http.get("/nowhere"),
+            "the OpenAPI document": await http.get("/openapi.json"),
+        }
+        for what, resp in answers.items():
+            policy = resp.headers.get("content-security-policy", "")
+            assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy, (what, resp.headers)
+            assert resp.headers.get("x-content-type-options") == "nosniff", what
+            assert resp.headers.get("referrer-policy") == "no-referrer", what
+            assert resp.headers.get("x-frame-options") == "DENY", what
+        page = await http.get("/gov")
+        assert page.status_code == 200
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'sha256-" in policy, policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+        # No Swagger UI or ReDoc: they would run a CDN's scripts on this origin.
+        assert (await http.get("/docs")).status_code == 404
+        assert (await http.get("/redoc")).status_code == 404
