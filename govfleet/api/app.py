@@ -66,9 +66,8 @@ def create_app(
     """The API, wrapped in its edge limits. Without arguments everything comes from
     `load_config()` (TEMPORAL_ADDRESS and DATABASE_URL must be set); tests and `govfleet up` pass
     what they already hold."""
-    gate = admin_gate or AdminGate()
 
-    async def flush_rejections(pool: db.DbPool) -> None:
+    async def flush_rejections(pool: db.DbPool, gate: AdminGate) -> None:
         rows = gate.take()
         try:
             await guardian_store.add_admin_rejections(pool, rows, timeout=query_timeout)
@@ -76,10 +75,10 @@ def create_app(
             gate.put_back(rows)
             log.warning("counted admin rejections not written yet", error=str(exc).splitlines()[0], rows=len(rows))
 
-    async def flush_loop(pool: db.DbPool) -> None:
+    async def flush_loop(pool: db.DbPool, gate: AdminGate) -> None:
         while True:
             await asyncio.sleep(REJECTIONS_FLUSH_SECONDS)
-            await flush_rejections(pool)
+            await flush_rejections(pool, gate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -104,6 +103,7 @@ def create_app(
         closers.append(http.aclose)
         status = StatusService(cfg, temporal, p, clock=clock, cache_ttl=cache_ttl, query_timeout=query_timeout)
         closers.append(status.close)
+        gate = admin_gate or AdminGate(sources_per_minute=cfg.settings.ADMIN_REJECTIONS_SOURCES_PER_MINUTE)
         app.state.ctx = ApiContext(
             config=cfg,
             client=temporal,
@@ -115,14 +115,14 @@ def create_app(
             admin_gate=gate,
             db_timeout=db_timeout,
         )
-        flusher = asyncio.create_task(flush_loop(p), name="admin-rejections")
+        flusher = asyncio.create_task(flush_loop(p, gate), name="admin-rejections")
         try:
             yield
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            await flush_rejections(p)
+            await flush_rejections(p, gate)
             for close in reversed(closers):
                 await close()
 

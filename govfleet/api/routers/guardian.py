@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from govfleet.api import gateway
+from govfleet.api import admin_actions, gateway
 from govfleet.api import health as health_check
 from govfleet.api.body import json_request_body, read_json
 from govfleet.api.context import (
@@ -21,7 +20,6 @@ from govfleet.api.context import (
     SOURCE_HEADER,
     ApiContext,
     api_context,
-    client_address,
     require_push_token,
 )
 from govfleet.api.errors import ApiError, error_responses, problem_text
@@ -49,7 +47,6 @@ from govfleet.contracts.guardian import (
     RULES_QUERY,
     STATUS_QUERY,
 )
-from govfleet.domain.admin_auth import AuthorizationError, parse_admin_body, verify_admin_action
 from govfleet.domain.guardian.readings import InvalidReading, validate_reading
 from govfleet.domain.guardian.views import rules_view, status_from_audit_log
 from govfleet.domain.identifiers import IDENTIFIER_PATTERN
@@ -58,7 +55,6 @@ from govfleet.store import guardian as guardian_store
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
 
 router = APIRouter(tags=["guardian"])
-M = TypeVar("M", bound=BaseModel)
 
 
 @router.get(
@@ -174,7 +170,7 @@ ADMIN_ERRORS = error_responses(400, 403, 413, 415, 422, 429, 502, 503)
     "requests gets 429 and `Retry-After` for the next ones that do not verify.",
 )
 async def guardian_pause(request: Request) -> PauseOut:
-    return await _admin_action(request, "pause", PAUSE_UPDATE, PauseOut)
+    return await admin_actions.carry_out(request, "pause", PAUSE_UPDATE, PauseOut)
 
 
 @router.post(
@@ -189,7 +185,7 @@ async def guardian_pause(request: Request) -> PauseOut:
     "threshold, quorum, ...) is a 403 with the reason and its `code`.",
 )
 async def guardian_resume(request: Request) -> ResumeOut:
-    return await _admin_action(request, "resume", RESUME_UPDATE, ResumeOut)
+    return await admin_actions.carry_out(request, "resume", RESUME_UPDATE, ResumeOut)
 
 
 @router.get(
@@ -334,70 +330,3 @@ def _stale(ctx: ApiContext, payload: dict) -> InvalidReading | None:
     except InvalidReading as exc:
         return exc if exc.code in ("stale", "future") else None
     return None
-
-
-async def _admin_action(request: Request, action: str, update: str, out: type[M]) -> M:
-    """Verify an admin request here, then send it to the guardian (see govfleet/api/admin_gate.py).
-    Every refusal before the guardian is counted for the client's address; an address over its
-    limit gets 429 instead of the refusal."""
-    ctx = api_context(request)
-    gate = ctx.admin_gate
-    source = client_address(request)
-    retry_after = gate.retry_after(source)
-    spec = ctx.config.spec
-    guardian = spec.guardian_by_id(ctx.guardian_id) or spec.guardian  # the guardian this request targets
-    now = datetime.now(UTC)  # signature expiry is wall-clock time, as in the guardian
-    try:
-        body = await read_json(request)
-        try:
-            fields = parse_admin_body(action, body)
-        except AuthorizationError as err:  # the body's shape: invalid input
-            raise ApiError(422, "rejected", err.message, {"action": action, "code": err.code}) from None
-        try:
-            verified = verify_admin_action(
-                fields["authorization"],
-                domain=spec.cogni_dao.signing_domain(),
-                action=action,
-                guardian_id=ctx.guardian_id,
-                reason=fields["reason"],
-                now=now,
-                admins=list(guardian.admins),
-                max_age_seconds=guardian.signature_max_age_seconds,
-            )
-            replayed = gate.replayed([v.nonce for v in verified], now)
-            if replayed is not None:
-                raise AuthorizationError(
-                    "replayed", f"nonce {replayed} was already used (or is in use right now); sign a new authorization"
-                )
-        except AuthorizationError as err:  # the signatures
-            raise ApiError(403, "rejected", err.message, {"action": action, "code": err.code}) from None
-    except ApiError as err:
-        code = err.details.get("code", err.code) if isinstance(err.details, dict) else err.code
-        gate.reject(
-            guardian_id=ctx.guardian_id,
-            source=source,
-            action=action,
-            code=code,
-            message=err.message,
-            now=now,
-            limited=retry_after is not None,
-        )
-        if retry_after is None:
-            raise
-        raise ApiError(
-            429,
-            "too_many_requests",
-            f"too many rejected admin requests from {source}; this one was rejected too ({code}): "
-            f"retry after {retry_after} s",
-            {"action": action, "code": code, "retry_after_seconds": retry_after},
-            headers={"Retry-After": str(retry_after)},
-        ) from None
-    nonces = {v.nonce: v.expires_at for v in verified}
-    gate.hold(nonces)
-    accepted = False
-    try:
-        result = await gateway.update_guardian(ctx, update, body, out)
-        accepted = True
-        return result
-    finally:
-        gate.release(nonces, used=accepted)
