@@ -611,6 +611,16 @@ async def test_replays_of_a_body_the_guardian_refused_are_answered_from_the_edge
     async with client_from(s.url, source) as http:
         answers = [await http.post("/guardian/resume", json=body) for _ in range(150)]
     first = answers[0]
+    deadline = asyncio.get_running_loop().time() + 20
+    while admin_rejected_events(s.database_url) < audited + 1:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1)
+    print(
+        f"\n150 replays of a refused resume from one address: answers {dict(Counter(a.status_code for a in answers))}, "
+        f"{admin_rejected_events(s.database_url) - audited} audit rows, "
+        f"{await history_admin_events(handle) - history} update events in the guardian's history"
+    )
     assert first.status_code == 403 and first.json()["error"]["details"]["code"] == "not_paused", first.text
     # The same status and body from the edge, until the address is over its limit; then 429.
     assert [(a.status_code, a.content) for a in answers[:10]] == [(403, first.content)] * 10
