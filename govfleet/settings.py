@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     SERVICE_PORT: int = 8926
     API_READ_TOKEN: str | None = None  # when set, read endpoints require `Authorization: Bearer <token>`
     GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
+    # The API's sockets (docs/security.md, "Sockets"): open connections past the cap are answered
+    # 503; headers and body must arrive within their timeouts; an idle keep-alive connection is closed.
+    API_MAX_CONNECTIONS: int = Field(1000, ge=1)
+    API_HEADER_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    API_BODY_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    API_KEEP_ALIVE_SECONDS: float = Field(5.0, gt=0)
+    # Refused admin requests (docs/security.md, "Admin actions"): per minute, this many client
+    # addresses get a row of their own in admin_rejections, the others share one; rows older than
+    # the retention are deleted by the heartbeat.
+    ADMIN_REJECTIONS_SOURCES_PER_MINUTE: int = Field(20, ge=1, le=10_000)
+    ADMIN_REJECTIONS_RETENTION_DAYS: int = Field(14, ge=1)
     METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
     METRICS_HOST: str = "0.0.0.0"
     # On SIGTERM a worker stops polling and lets running activities finish this long

@@ -30,6 +30,9 @@ from govfleet.domain.secret_ref import resolve_secret
 from govfleet.settings import Config
 
 SOURCE_HEADER = "X-Govfleet-Source"
+# A route's database read (pool checkout included) is cut after this long: a 503, never a wait
+# for the pool's own 30 s (govfleet/api/reads.py).
+DB_READ_SECONDS = 2.0
 
 
 @dataclass
@@ -42,6 +45,7 @@ class ApiContext:
     clock: Clock
     query_timeout: float
     admin_gate: AdminGate = field(default_factory=AdminGate)
+    db_timeout: float = DB_READ_SECONDS
     _tracker_probes: dict[str, tuple[float, bool]] = field(default_factory=dict)  # url -> (monotonic time, ok)
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 

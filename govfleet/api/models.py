@@ -180,11 +180,17 @@ class ResumeOut(_Out):
 
 class AdminRejectionOut(_Out):
     window_start: UtcDatetime = Field(description="the minute these rejections fall in")
-    source: str = Field(description="the client address (`*`: addresses beyond the tracking limit)")
+    source: str = Field(
+        description="the client address (`*`: the addresses past the per-minute limit of addresses, counted together)"
+    )
     action: str = Field(description="pause|resume")
-    code: str = Field(description="the rejection code (malformed, expired, foreign, replayed, invalid_json, ...)")
+    code: str = Field(
+        description="the rejection code (malformed, expired, foreign, replayed, invalid_json, or the guardian's: "
+        "not_paused, unsafe_to_resume, ...)"
+    )
     count: int
-    limited: int = Field(description="of those, answered 429 (the address was over its limit)")
+    limited: int = Field(description="of those, answered 429 (the address or a signer was over its limit)")
+    sources: int = Field(description="the distinct client addresses this row counts (1 unless `source` is `*`)")
     first_at: UtcDatetime
     last_at: UtcDatetime
     sample: str = Field(description="the first rejection message of the minute (at most 200 characters)")
