@@ -13,6 +13,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import httpx
+
 from govfleet.simulator import TrackerSimulator, start_simulator
 from tests.integration.guardian_support import NotificationRecorder, guardian_worker, make_config, start_guardian
 from tests.integration.test_api_status import SCHEDULES, seed_history
