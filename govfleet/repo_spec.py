@@ -289,17 +289,14 @@ def cron_max_gap_minutes(cron: str, tz: str) -> int:
     minutes, hours = _cron_field(fields[0], range(60)), _cron_field(fields[1], range(24))
     doms, months = _cron_field(fields[2], range(1, 32)), _cron_field(fields[3], range(1, 13))
     dows = {d % 7 for d in _cron_field(fields[4], range(7))}
-    restricted_dom, restricted_dow = fields[2] != ["*"], fields[4] != ["*"]
     times = sorted(h * 60 + m for h in hours for m in minutes)
     longest = max((b - a for a, b in itertools.pairwise(times)), default=0)
     previous: date | None = None
     day = date(2024, 1, 1)
     for _ in range(366 * 8):
-        dom_ok, dow_ok = day.day in doms, (day.weekday() + 1) % 7 in dows
-        # Standard cron: with both day fields restricted, either one matching is enough.
-        fires = day.month in months and (
-            (dom_ok or dow_ok) if restricted_dom and restricted_dow else (dom_ok and dow_ok)
-        )
+        # As Temporal fires a cron: the day of the month and the day of the week must both match
+        # (classic cron's "either one, when both are restricted" is not what it does).
+        fires = day.month in months and day.day in doms and (day.weekday() + 1) % 7 in dows
         if fires:
             if previous is not None:
                 longest = max(longest, (day - previous).days * 1440 - times[-1] + times[0])
@@ -349,8 +346,8 @@ class GovernanceSpec(_Model):
             if s.entrypoint.upper() == LEDGER_INGEST_CHARTER and not s.is_ledger_ingest:
                 raise ValueError(
                     f"schedules[{i}]: entrypoint {s.entrypoint!r} is the original system's ledger ingestion, which "
-                    f"it starts for the charter {LEDGER_INGEST_CHARTER} only; name the charter {LEDGER_INGEST_CHARTER}, "
-                    "or choose another word for the agent gateway"
+                    f"it starts for the charter {LEDGER_INGEST_CHARTER} only; name the charter "
+                    f"{LEDGER_INGEST_CHARTER}, or choose another word for the agent gateway"
                 )
             seen[key] = i
         return v
@@ -612,9 +609,7 @@ class RepoSpec(_Model):
         sections, and without them it is an error (the original would quietly hand the word to
         its agent instead). A ledger without the charter gets the original's daily entry."""
         missing = [
-            name
-            for name in ("node_id", "scope_id", "scope_key", "activity_ledger")
-            if getattr(self, name) is None
+            name for name in ("node_id", "scope_id", "scope_key", "activity_ledger") if getattr(self, name) is None
         ]
         for i, s in enumerate(self.governance.schedules):
             if s.is_ledger_ingest and missing:

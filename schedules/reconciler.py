@@ -535,14 +535,16 @@ async def reconcile(
     dry_run: bool = False,
     adopt: bool = False,
     notify_status: bool = True,
+    gateway_in_environment: bool = False,
 ) -> ReconcileReport:
     """Plan (and unless `dry_run`, apply) the schedules of a validated repo-spec. With `adopt`,
     schedules without a govfleet memo on declared ids (the original system's) are taken over.
 
     Every desired schedule, including its Temporal `Schedule` object, is built before the first
     write, so a problem in any of them changes nothing; a free-word entrypoint without an agent
-    gateway is refused (`GatewayMissing`) before anything is read or written."""
-    problems = spec.governance.gateway_problems()
+    gateway — none in the file, and OPENCLAW_GATEWAY_URL unset (`gateway_in_environment`) — is
+    refused (`GatewayMissing`) before anything is read or written."""
+    problems = spec.governance.gateway_problems(gateway_in_environment=gateway_in_environment)
     if problems:
         raise GatewayMissing(problems)
     owner = owner or default_owner(spec)

@@ -362,7 +362,8 @@ def test_longest_gap_of_a_cron():
     assert cron_max_gap_minutes("0 9 * * 1-5", "Europe/Berlin") == 73 * 60
     assert cron_max_gap_minutes("0 9 * * 1-5", "UTC") == 72 * 60
     assert cron_max_gap_minutes("*/5 9-17 * * 1-5", "UTC") == 3 * 1440 - (17 * 60 + 55) + 9 * 60
-    assert cron_max_gap_minutes("0 9 1 * 1", "UTC") == 7 * 1440  # the 1st or a Monday: both day fields count
+    # The 1st when it is a Monday: Temporal fires only when both day fields match (2030-07-01, then 2031-09-01).
+    assert cron_max_gap_minutes("0 9 1 * 1", "UTC") == 427 * 1440
     assert cron_max_gap_minutes("0 0 29 2 *", "UTC") == (366 + 3 * 365) * 1440  # leap day to leap day
     assert cron_max_gap_minutes("0 * * * *", "Europe/Berlin") == 120  # the fall-back night
 
