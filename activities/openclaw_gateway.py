@@ -169,7 +169,8 @@ async def _answer(ws, call: AgentCall) -> AgentReply:
         async for raw in ws:
             frame = _frame(raw)
             kind = frame.get("type")
-            payload = frame.get("payload") if isinstance(frame.get("payload"), dict) else {}
+            raw_payload = frame.get("payload")
+            payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
             if kind == "res" and frame.get("id") == AGENT_REQUEST_ID:
                 if not frame.get("ok"):
                     raise GatewayRefused(f"the agent call was refused: {_error_message(frame, 'no reason given')}")
