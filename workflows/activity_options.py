@@ -96,6 +96,18 @@ def guardian_record(failing: bool) -> LocalActivityConfig:
     )
 
 
+RECORD_AHEAD_SECONDS = 2  # the write before a breaker call: one attempt, then the call goes out anyway
+
+
+def guardian_record_ahead() -> LocalActivityConfig:
+    """The audit write that goes before a pause's or resume's breaker calls: one short attempt, so
+    that PostgreSQL being down delays a pause by at most this long (docs/guardian.md)."""
+    return LocalActivityConfig(
+        start_to_close_timeout=timedelta(seconds=RECORD_AHEAD_SECONDS),
+        retry_policy=RetryPolicy(maximum_attempts=1),
+    )
+
+
 # --- heartbeat -------------------------------------------------------------------------
 
 HEARTBEAT_DB = ActivityConfig(

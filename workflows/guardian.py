@@ -89,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
         GUARDIAN_NOTIFICATION,
         guardian_fetch,
         guardian_record,
+        guardian_record_ahead,
         guardian_restore,
     )
     from workflows.notifications import send_notification
@@ -103,6 +104,8 @@ CONFIG_MEMO_PATCH = "guardian-config-memo"  # `configure` records its hash in th
 # uses no nonce. Runs from before verify EIP-191 and keep the old rules while replayed.
 ADMIN_EIP712_PATCH = "guardian-admin-eip712"
 WHOLE_VOTES_PATCH = "guardian-whole-votes"  # a pushed reading with fractional vote counts is invalid
+# A pause or resume is written to the database before its breaker calls go out (before: after).
+RECORD_BEFORE_DISPATCH_PATCH = "guardian-record-before-dispatch"
 HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
 
 
@@ -313,6 +316,13 @@ class GuardianWorkflow:
     async def _apply(self, flush: bool = False) -> None:
         fx = self.core.drain()
         self._record_metrics(fx.breaker_calls)
+        record_first = fx.record_before_dispatch() and workflow.patched(RECORD_BEFORE_DISPATCH_PATCH)
+        if record_first:
+            # One pause per decision (docs/guardian.md, "Restart after terminate"): the pause or
+            # resume is in the database before any target hears of it, so a guardian terminated at
+            # any instant restores it and calls again under the same key. A write that fails
+            # (PostgreSQL down) does not hold the breakers back.
+            await self._record(fx.record, flush=True, ahead=True)
         for call in fx.breaker_calls:
             self._enqueue_breaker(call)
         for req in fx.notifications:
@@ -323,28 +333,40 @@ class GuardianWorkflow:
                 updates.append(GOVERNANCE_LEVEL.value_set(fx.search_attributes["GovernanceLevel"]))
             updates.append(SYSTEM_STATUS.value_set(fx.search_attributes["SystemStatus"]))
             workflow.upsert_search_attributes(updates)
+        if record_first:
+            return
         if fx.breaker_calls:
-            # Let this workflow task complete so the breaker calls are dispatched now,
-            # before the audit write (a local activity holds the task open).
+            # Runs from before RECORD_BEFORE_DISPATCH_PATCH: let this workflow task complete so the
+            # breaker calls are dispatched now, before the audit write (a local activity holds the
+            # task open).
             await workflow.sleep(timedelta(milliseconds=1))
-        batch = fx.record if self._unrecorded is None else self._unrecorded.merged(fx.record)
+        await self._record(fx.record, flush)
+
+    async def _record(self, rows: RecordBatch, flush: bool, *, ahead: bool = False) -> None:
+        """Write `rows` with any kept from before, in one transaction (a local activity). Routine
+        rows of fast checks may wait for a batch; while writes fail, the rows wait between short
+        attempts so that the checks keep their rhythm. `ahead`: the write that goes before a
+        breaker call, one short attempt."""
+        batch = rows if self._unrecorded is None else self._unrecorded.merged(rows)
         if batch.empty():
             return
         if batch.routine() and not flush and self._may_defer(batch) and workflow.patched(AUDIT_BATCHES_PATCH):
             # Fast checks: routine rows go in batches (history stays near 6 events per check).
             self._unrecorded = batch
             return
-        # While writes fail (only under AUDIT_OUTAGE_PATCH), the rows wait between short attempts
-        # so that the checks keep their rhythm.
         failing = self.core.state.audit_failures > 0
         if failing and not flush and not self.core.audit_write_due(workflow.now()):
             self._unrecorded = batch
             return
+        if failing and ahead and not self.core.audit_write_due(workflow.now()):
+            self._unrecorded = batch  # known to be failing: the breakers do not wait for a probe
+            return
+        options = guardian_record_ahead() if ahead else guardian_record(failing)
         try:
             result = await workflow.execute_local_activity_method(
                 GuardianActivities.record,
                 batch,
-                **(guardian_record(failing) | {"summary": "record audit"}),
+                **(options | {"summary": "record audit"}),
             )
         except FailureError as exc:  # a failed local activity raises its own error, not ActivityError
             # Keep monitoring; the rows (idempotent) go with the next check's write.

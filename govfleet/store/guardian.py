@@ -15,11 +15,13 @@ from govfleet.contracts.guardian import (
     RecordResult,
     RestoredAlert,
     RestoredPause,
+    RestoredResume,
     RestoreResult,
 )
 from govfleet.db import DbConnection, DbPool
 
 CHECK_EVENT = "governance_check"
+RESUME_RECALL_WINDOW = timedelta(days=7)  # a resume older than this is not called again after a restart
 
 
 def _f(value) -> float | None:
@@ -263,12 +265,37 @@ async def restore_snapshot(pool: DbPool, guardian_id: str, now: datetime, *, tim
             )
             for r in await cur.fetchall()
         ]
+        # Resumes written before their calls went out (a terminate in between): the targets
+        # that never acknowledged them are called again with the same key.
+        cur = await conn.execute(
+            """SELECT p.pause_key, p.scope, p.targets, p.resumed_at, p.resumed_by, p.resume_reason,
+                      coalesce(array_agg(a.target) FILTER (WHERE a.target IS NOT NULL), '{}') AS acknowledged
+               FROM system_pauses p
+               LEFT JOIN breaker_acks a ON a.idempotency_key = p.pause_key AND a.action = 'resume'
+               WHERE p.guardian_id = %s AND p.resumed_at IS NOT NULL AND p.resumed_at > %s
+                     AND p.pause_key IS NOT NULL AND p.targets IS NOT NULL
+               GROUP BY p.id ORDER BY p.resumed_at, p.id""",
+            (guardian_id, now - RESUME_RECALL_WINDOW),
+        )
+        resumes = [
+            RestoredResume(
+                key=r["pause_key"],
+                scope=r["scope"],
+                targets=list(r["targets"]),
+                resumed_at=r["resumed_at"],
+                resumed_by=r["resumed_by"],
+                resume_reason=r["resume_reason"],
+                acknowledged=list(r["acknowledged"]),
+            )
+            for r in await cur.fetchall()
+            if set(r["targets"]) - set(r["acknowledged"])
+        ]
         cur = await conn.execute(
             "SELECT nonce, expires_at FROM admin_nonces WHERE guardian_id = %s AND expires_at > %s",
             (guardian_id, now),
         )
         nonces = {r["nonce"]: r["expires_at"] for r in await cur.fetchall()}
-    return RestoreResult(alerts=alerts, pauses=pauses, nonces=nonces)
+    return RestoreResult(alerts=alerts, pauses=pauses, resumes=resumes, nonces=nonces)
 
 
 async def record_breaker_ack(pool: DbPool, idempotency_key: str, target: str, action: str, *, timeout: float) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,6 +33,8 @@ from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.repo_spec import guardian_config, load_repo_spec
 from govfleet.settings import Config
 from govfleet.simulator import RunningSimulator
+from tests import processes
+from tests.conftest import REPO_ROOT
 from workers.resources import Resources
 from workflows.guardian import GuardianWorkflow
 
@@ -187,6 +191,23 @@ async def settle(handle: WorkflowHandle, timeout: float = 20.0) -> None:
     await eventually(idle, timeout=timeout)
 
 
+def worker_process(address: str, task_queue: str, database_url: str) -> subprocess.Popen:
+    """A guardian worker in a process of its own (`_serve_worker`), for tests that kill it; the
+    caller stops it with `tests.processes.stop`."""
+    proc = processes.spawn(
+        [sys.executable, "-m", "tests.integration.guardian_support", address, task_queue, database_url],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if "worker ready" not in line:
+        processes.stop(proc)
+        raise AssertionError(line + (proc.stdout.read() if proc.stdout else ""))
+    return proc
+
+
 async def _serve_worker(address: str, task_queue: str, database_url: str) -> None:
     """A guardian worker in its own process (killed with SIGKILL by the crash test)."""
     from govfleet.settings import load_config
@@ -201,6 +222,4 @@ async def _serve_worker(address: str, task_queue: str, database_url: str) -> Non
 
 
 if __name__ == "__main__":
-    import sys
-
     asyncio.run(_serve_worker(*sys.argv[1:4]))

@@ -34,6 +34,13 @@ STATUS_KEYS = {
     "system_status",
     "paused",
     "alerts_active",
+    # beyond the seed's shape: the incident (clients ignore unknown fields)
+    "paused_since",
+    "pauses",
+    "resume_requires",
+    "open_alerts",
+    "forensic_audit",
+    "unreachable_targets",
 }
 DEMO_ADMINS = """
 cogni_dao:

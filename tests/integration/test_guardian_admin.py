@@ -87,6 +87,13 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
             "system_status": "operational",
             "paused": False,
             "alerts_active": 0,
+            # beyond the seed's shape: no incident
+            "paused_since": None,
+            "pauses": [],
+            "resume_requires": None,
+            "open_alerts": [],
+            "forensic_audit": None,
+            "unreachable_targets": [],
         }
         gov = await handle.query(GuardianWorkflow.governance)
         assert (gov.holder_control_percentage, gov.total_votes, gov.holder_votes, gov.seller_votes) == (

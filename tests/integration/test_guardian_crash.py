@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from govfleet.simulator import TrackerSimulator, start_simulator
 from tests import processes
-from tests.conftest import REPO_ROOT
 from tests.integration.guardian_support import (
     NotificationRecorder,
     alerts,
@@ -24,23 +21,9 @@ from tests.integration.guardian_support import (
     pauses,
     settle,
     start_guardian,
+    worker_process,
 )
 from workflows.guardian import GuardianWorkflow
-
-
-def _worker_process(address: str, task_queue: str, database_url: str) -> subprocess.Popen:
-    proc = processes.spawn(
-        [sys.executable, "-m", "tests.integration.guardian_support", address, task_queue, database_url],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    line = proc.stdout.readline()
-    if "worker ready" not in line:
-        processes.stop(proc)
-        raise AssertionError(line + proc.stdout.read())
-    return proc
 
 
 @pytest.mark.slow  # kills a process
@@ -49,7 +32,7 @@ async def test_pause_exactly_once_across_a_worker_crash(dev_env, task_queue, con
     sim = running.sim
     sim.set_reading(51.5)  # warning: 1 s checks
     sim.fail_next("pause", times=1000, status=503)  # the redemption target is down for now
-    proc = _worker_process(dev_env.client.service_client.config.target_host, task_queue, database_url)
+    proc = worker_process(dev_env.client.service_client.config.target_host, task_queue, database_url)
     try:
         cfg = make_config(config, running, new_guardian_id())
         handle = await start_guardian(dev_env.client, task_queue, cfg)

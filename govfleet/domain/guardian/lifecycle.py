@@ -24,7 +24,8 @@ class GuardianLifecycle(GuardianBook):
         database recorded for its id: open alerts, active pauses and unexpired admin nonces.
         A restored pause is not a new pause: its targets are called again only where the
         database has no acknowledgement of the pause call (same idempotency key, so a target
-        that did receive it changes nothing). See docs/guardian.md, "Restart after terminate"."""
+        that did receive it changes nothing); likewise a recent resume some target never
+        acknowledged is called again. See docs/guardian.md, "Restart after terminate"."""
         st = self.state
         by_name = {t.name: t for t in self.config.breakers}
         for a in snapshot.alerts:
@@ -68,6 +69,25 @@ class GuardianLifecycle(GuardianBook):
                 if name not in p.acknowledged and name in by_name:
                     self._fx.breaker_calls.append(self._breaker_call(by_name[name], "pause", pause, now))
                     recalled.append(name)
+        resumed_again: list[str] = []
+        for r in snapshot.resumes:
+            done = Pause(
+                pause_id=r.key.removeprefix(prefix),
+                key=r.key,
+                pause_type="manual",
+                scope=r.scope,
+                paused_at=r.resumed_at,
+                reason="",
+                holder_control_at_pause=None,
+                targets=list(r.targets),
+                resumed_at=r.resumed_at,
+                resumed_by=r.resumed_by,
+                resume_reason=r.resume_reason,
+            )
+            for name in r.targets:
+                if name not in r.acknowledged and name in by_name:
+                    self._fx.breaker_calls.append(self._breaker_call(by_name[name], "resume", done, now))
+                    resumed_again.append(name)
         st.used_nonces.update(snapshot.nonces)
         self._nonces_recorded |= set(snapshot.nonces)
         st.level = self._effective_level()
@@ -80,6 +100,8 @@ class GuardianLifecycle(GuardianBook):
         )
         if recalled:
             details += f"; pause not acknowledged by {', '.join(recalled)}: called again with the same key"
+        if resumed_again:
+            details += f"; resume not acknowledged by {', '.join(resumed_again)}: called again with the same key"
         self._event(now, "guardian_restored", "none", details)
 
     def restore_failed(self, now: datetime, error: str) -> None:

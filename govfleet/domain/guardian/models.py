@@ -253,16 +253,29 @@ class RestoredPause(BaseModel):
     acknowledged: list[str] = Field(default_factory=list)  # targets that answered the pause call with 2xx
 
 
+class RestoredResume(BaseModel):
+    """A recent resume that some of its targets never acknowledged."""
+
+    key: str
+    scope: Literal["redemptions", "everything"]
+    targets: list[str]
+    resumed_at: datetime
+    resumed_by: str | None = None
+    resume_reason: str | None = None
+    acknowledged: list[str] = Field(default_factory=list)  # targets that answered the resume call with 2xx
+
+
 class RestoreResult(BaseModel):
-    """Result of `guardian_restore`: the open alerts, the active pauses and the unexpired admin
-    nonces recorded for this guardian id."""
+    """Result of `guardian_restore`: the open alerts, the active pauses, the recent resumes some
+    target never acknowledged, and the unexpired admin nonces recorded for this guardian id."""
 
     alerts: list[RestoredAlert] = Field(default_factory=list)
     pauses: list[RestoredPause] = Field(default_factory=list)
+    resumes: list[RestoredResume] = Field(default_factory=list)
     nonces: dict[str, datetime] = Field(default_factory=dict)
 
     def empty(self) -> bool:
-        return not (self.alerts or self.pauses or self.nonces)
+        return not (self.alerts or self.pauses or self.resumes or self.nonces)
 
 
 class RecordResult(BaseModel):
@@ -275,6 +288,13 @@ class Effects(BaseModel):
     breaker_calls: list[BreakerCall] = Field(default_factory=list)
     notifications: list[NotificationRequest] = Field(default_factory=list)
     search_attributes: dict[str, str] | None = None  # {"GovernanceLevel": .., "SystemStatus": ..} when changed
+
+    def record_before_dispatch(self) -> bool:
+        """Whether the audit rows must be written before the breaker calls go out: always when
+        there are breaker calls, so that a pause or resume is in the database before any target
+        hears of it (one idempotency key per decision, whenever the guardian is interrupted;
+        docs/guardian.md, "Restart after terminate")."""
+        return bool(self.breaker_calls)
 
 
 class AdminRejected(Exception):
