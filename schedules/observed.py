@@ -31,7 +31,7 @@ from govfleet.contracts.ledger_ingest import COLLECT_EPOCH_WORKFLOW, LEDGER_INGE
 from govfleet.domain.status import TEMPORAL, ScheduleEntry, display_name
 from govfleet.repo_spec import RepoSpec
 from schedules.desired import default_owner, desired_schedules
-from schedules.reconciler import DESCRIBE_CONCURRENCY, actual_from_description, describe_or_none, listed_owned_ids
+from schedules.reconciler import DESCRIBE_CONCURRENCY, actual_from_description, describe_or_none, listed_candidate_ids
 
 
 @dataclass
@@ -48,7 +48,7 @@ async def observe_schedules(client: Client, spec: RepoSpec, task_queue: str) -> 
     declared = desired_schedules(spec, task_queue)
     order = {d.schedule_id: i for i, d in enumerate(declared)}
     crons = {d.schedule_id: (d.cron, d.timezone) for d in declared}
-    ids = set(order) | await listed_owned_ids(client, owner)
+    ids = set(order) | await listed_candidate_ids(client, owner)
     sem = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 
     async def one(sid: str) -> tuple[str, ScheduleDescription | None]:

@@ -188,7 +188,7 @@ async def describe_or_none(client: Client, schedule_id: str) -> ScheduleDescript
 GOVERNANCE_ID_PREFIX = "governance:"
 
 
-async def listed_owned_ids(client: Client, owner: str) -> set[str]:
+async def listed_candidate_ids(client: Client, owner: str) -> set[str]:
     """Ids that may be ours, from the (eventually consistent) list: those whose schedule memo
     names our owner, and the `governance:` ones without any govfleet memo there (the original
     system's, or ones an earlier release adopted by rewriting only the action's memo). Callers
@@ -206,7 +206,7 @@ async def listed_owned_ids(client: Client, owner: str) -> set[str]:
 
 async def read_actual(client: Client, declared: Iterable[str], owner: str) -> dict[str, ActualSchedule]:
     """Describe every declared id (authoritative), plus every listed schedule we own (for deletes)."""
-    ids = set(declared) | await listed_owned_ids(client, owner)
+    ids = set(declared) | await listed_candidate_ids(client, owner)
     sem = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 
     async def one(sid: str) -> tuple[str, ActualSchedule | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -36,6 +36,7 @@ from temporalio.client import (
 from temporalio.worker import Worker
 
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID
+from govfleet.domain.status import upcoming_runs
 from govfleet.repo_spec import parse_repo_spec
 from schedules.desired import default_owner, desired_schedules
 from schedules.observed import observe_schedules
@@ -126,15 +127,24 @@ def reconcile_env(client: Client, path: Path, task_queue: str, **extra: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("path", "expected"),
+    ("path", "expected", "listed"),
     [
-        (TODAY, {HEARTBEAT_SCHEDULE_ID: "GovernanceHeartbeat", LEDGER_ID: "CollectEpochWorkflow"}),
-        (TODAY_OPERATOR, {HEARTBEAT_SCHEDULE_ID: "GovernanceHeartbeat", LEDGER_ID: "CollectEpochWorkflow"}),
-        (SEED_ERA, {HEARTBEAT_SCHEDULE_ID: "GovernanceHeartbeat"}),
+        (
+            TODAY,
+            {HEARTBEAT_SCHEDULE_ID: "GovernanceHeartbeat", LEDGER_ID: "CollectEpochWorkflow"},
+            {"Heartbeat", "Ledger Ingest"},
+        ),
+        # No HEARTBEAT entry: our interval heartbeat, which is no charter and is not listed.
+        (
+            TODAY_OPERATOR,
+            {HEARTBEAT_SCHEDULE_ID: "GovernanceHeartbeat", LEDGER_ID: "CollectEpochWorkflow"},
+            {"Ledger Ingest"},
+        ),
+        (SEED_ERA, {HEARTBEAT_SCHEDULE_ID: "GovernanceHeartbeat"}, {"Heartbeat"}),
     ],
     ids=lambda v: v.name if isinstance(v, Path) else "",
 )
-async def test_the_originals_own_files_reconcile_unchanged(dev_env, task_queue, path, expected):
+async def test_the_originals_own_files_reconcile_unchanged(dev_env, task_queue, path, expected, listed):
     """The file as the original has it, byte for byte: reconciled, then nothing left to do."""
     client = dev_env.client
     env = reconcile_env(client, path, task_queue)
@@ -149,12 +159,29 @@ async def test_the_originals_own_files_reconcile_unchanged(dev_env, task_queue, 
         if LEDGER_ID in expected:
             action = (await client.get_schedule_handle(LEDGER_ID).describe()).schedule.action
             assert action.task_queue == "ledger-tasks" and action.execution_timeout is None
+        # Listed as the original's status page lists them: the HEARTBEAT entry as "Heartbeat".
+        spec = parse_repo_spec(path.read_text())
+        seen = await observe_schedules(client, spec, task_queue)
+        now = datetime.now(UTC)
+        assert {r.name for r in upcoming_runs(seen.charters, now)} == listed
         second = govfleet("reconcile", env=env)
         assert second.returncode == 0 and f"Applied: {len(expected)} unchanged (0 writes)." in second.stdout, (
             second.stdout
         )
     finally:
         await delete_all(client, list(expected))
+
+
+def test_a_task_queue_of_the_originals_workers_is_refused_before_anything_is_touched(tmp_path):
+    path = tmp_path / "repo-spec.yaml"
+    path.write_bytes(TODAY.read_bytes())
+    env = {"REPO_SPEC_PATH": str(path), "TEMPORAL_ADDRESS": "127.0.0.1:9", "TEMPORAL_TASK_QUEUE": "scheduler-tasks"}
+    for command in (("reconcile",), ("worker",)):
+        refused = govfleet(*command, env=env)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "TEMPORAL_TASK_QUEUE: 'scheduler-tasks' is a task queue the original system's workers poll" in (
+            refused.stderr
+        )
 
 
 async def test_reconcile_refuses_then_adopts_the_originals_schedules(dev_env, tmp_path, task_queue):
