@@ -97,12 +97,13 @@ def step(cron: str, zone: ZoneInfo, after: datetime) -> datetime:
         if same_hour:
             return go_date(candidate, zone) + HOUR
         return _existing(cron, candidate, zone)
-    hour_start = wall.replace(minute=0, second=0, microsecond=0)
-    first_in_hour = _first_match_after(cron, hour_start - timedelta(seconds=1))
-    in_this_hour = first_in_hour.date() == wall.date() and first_in_hour.hour == wall.hour
-    if not same_hour and in_this_hour and _repeated_hour(hour_start, zone):
-        # Leaving a matching hour the clocks repeat: the same hour once more, an hour later.
-        return go_date(first_in_hour, zone) + HOUR
+    if not same_hour:
+        hour_start = wall.replace(minute=0, second=0, microsecond=0)
+        first_in_hour = _first_match_after(cron, hour_start - timedelta(seconds=1))
+        in_this_hour = first_in_hour.date() == wall.date() and first_in_hour.hour == wall.hour
+        if in_this_hour and _repeated_hour(hour_start, zone):
+            # Leaving a matching hour the clocks repeat: the same hour once more, an hour later.
+            return go_date(first_in_hour, zone) + HOUR
     return _existing(cron, candidate, zone)
 
 
