@@ -32,7 +32,7 @@ from pydantic import (
 from govfleet.contracts.governance_run import legacy_schedule_id, schedule_id
 from govfleet.contracts.guardian import guardian_workflow_id
 from govfleet.contracts.ledger_ingest import LEDGER_INGEST_CHARTER, LEDGER_INGEST_CRON
-from govfleet.domain.admin_auth import SIGNING_VERSION, SigningDomain
+from govfleet.domain.admin_signing import SIGNING_VERSION, SigningDomain
 from govfleet.domain.governance_run import BUILTIN_ENTRYPOINTS
 from govfleet.domain.guardian.levels import GuardianRules
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig

@@ -23,7 +23,7 @@ from govfleet.api.admin_gate import AdminGate
 from govfleet.api.context import ApiContext
 from govfleet.api.edge import MAX_BODY_BYTES, EdgeLimits
 from govfleet.api.errors import install_error_handlers
-from govfleet.api.models import PauseIn, ReadingIn, ResumeIn
+from govfleet.api.models import ForensicAuditIn, PauseIn, ReadingIn, ResumeIn
 from govfleet.api.routers import governance, guardian, pages, payments
 from govfleet.api.service import Clock, StatusService, utc_now
 from govfleet.settings import Config, load_config
@@ -149,7 +149,7 @@ def create_app(
                 _drop_security(schema, "ReadToken")  # reads are public on this server
             # Bodies parsed by hand (strict JSON, answered in our error format) are documented here.
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (ReadingIn, PauseIn, ResumeIn):
+            for model in (ReadingIn, PauseIn, ResumeIn, ForensicAuditIn):
                 schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
         return schema
 

@@ -19,6 +19,7 @@ from govfleet.contracts.guardian import (
     RestoreResult,
 )
 from govfleet.db import DbConnection, DbPool
+from govfleet.domain.guardian.models import ForensicAudit
 
 CHECK_EVENT = "governance_check"
 RESUME_RECALL_WINDOW = timedelta(days=7)  # a resume older than this is not called again after a restart
@@ -210,10 +211,24 @@ async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> R
         for p in batch.pauses_resumed:
             await conn.execute(
                 """
-                    UPDATE system_pauses SET resumed_at = %s, resumed_by = %s, resume_reason = %s
+                    UPDATE system_pauses
+                    SET resumed_at = %s, resumed_by = %s, resume_reason = %s, resume_approval = %s
                     WHERE pause_key = %s AND resumed_at IS NULL
                     """,
-                (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
+                (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.resume_approval, p.key),
+            )
+        for f in batch.forensic:
+            await conn.execute(
+                """
+                    INSERT INTO forensic_audits
+                        (guardian_id, pause_key, required_at, completed_at, completed_by, report)
+                    VALUES (%s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (pause_key) DO UPDATE SET
+                        completed_at = coalesce(forensic_audits.completed_at, EXCLUDED.completed_at),
+                        completed_by = coalesce(forensic_audits.completed_by, EXCLUDED.completed_by),
+                        report = coalesce(forensic_audits.report, EXCLUDED.report)
+                    """,
+                (gid, f.pause_key, f.required_at, f.completed_at, f.completed_by, f.report),
             )
     return result
 
@@ -295,7 +310,14 @@ async def restore_snapshot(pool: DbPool, guardian_id: str, now: datetime, *, tim
             (guardian_id, now),
         )
         nonces = {r["nonce"]: r["expires_at"] for r in await cur.fetchall()}
-    return RestoreResult(alerts=alerts, pauses=pauses, resumes=resumes, nonces=nonces)
+        cur = await conn.execute(
+            """SELECT pause_key, required_at FROM forensic_audits
+               WHERE guardian_id = %s AND completed_at IS NULL ORDER BY required_at DESC LIMIT 1""",
+            (guardian_id,),
+        )
+        row = await cur.fetchone()
+        forensic = ForensicAudit(pause_key=row["pause_key"], required_at=row["required_at"]) if row else None
+    return RestoreResult(alerts=alerts, pauses=pauses, resumes=resumes, nonces=nonces, forensic=forensic)
 
 
 async def record_breaker_ack(pool: DbPool, idempotency_key: str, target: str, action: str, *, timeout: float) -> None:

@@ -31,7 +31,7 @@ from temporalio.exceptions import ApplicationError
 
 from govfleet.api.edge import MAX_BODY_BYTES
 from govfleet.api.routers.payments import PAYMENT_BODY_LIMIT_BYTES
-from govfleet.domain.admin_auth import SigningDomain
+from govfleet.domain.admin_signing import SigningDomain
 from govfleet.simulator import TrackerSimulator, start_simulator
 from tests.integration.guardian_support import (
     ADMIN_0,
@@ -541,8 +541,9 @@ async def test_http_signal_and_update_answer_the_same_code_for_the_same_body(sta
     assert (await handle.query("status"))["paused"] is False
 
 
-async def test_a_rejected_action_uses_no_nonce(stack, sim):
-    """Before: a rejected update still used its nonces, so the same body was later refused as replayed."""
+async def test_a_refused_action_spends_its_genuine_signatures(stack, sim):
+    """A body with genuine signatures that the guardian refuses (not paused, unsafe) is spent: it can
+    never be accepted later, whoever replays it. Signatures that are not genuine spend nothing."""
     s, handle = stack
     now = datetime.now(UTC)
     resume = {"authorization": sign(ADMIN_0, "resume", now, guardian_id=GUARDIAN_ID)}
@@ -552,18 +553,22 @@ async def test_a_rejected_action_uses_no_nonce(stack, sim):
         reason = "hold on"
         pause = {"reason": reason, "authorization": sign(ADMIN_1, "pause", now, reason=reason, guardian_id=GUARDIAN_ID)}
         assert (await http.post("/guardian/pause", json=pause)).status_code == 200
+        # The refused body, sent again now that the system is paused: spent.
+        again = await http.post("/guardian/resume", json=resume)
+        assert again.status_code == 403 and again.json()["error"]["details"]["code"] == "replayed", again.text
         sim.sim.set_reading(50.0)  # below critical: the guardian refuses to resume (after the signature check)
+        fresh = {"authorization": sign(ADMIN_0, "resume", now, guardian_id=GUARDIAN_ID)}
         try:
-            unsafe = await http.post("/guardian/resume", json=resume)
+            unsafe = await http.post("/guardian/resume", json=fresh)
             assert unsafe.status_code == 403 and unsafe.json()["error"]["details"]["code"] == "unsafe_to_resume"
         finally:
             sim.sim.set_reading(70.5)
-        # The same signed body, twice refused, now resumes: its nonce was never used.
-        ok = await http.post("/guardian/resume", json=resume)
+        replayed = await http.post("/guardian/resume", json=fresh)
+        assert replayed.status_code == 403 and replayed.json()["error"]["details"]["code"] == "replayed"
+        ok = await http.post(
+            "/guardian/resume", json={"authorization": sign(ADMIN_0, "resume", now, guardian_id=GUARDIAN_ID)}
+        )
         assert ok.status_code == 200, ok.text
-        # Now it is used: the API refuses the replay itself, and so does the guardian.
-        again = await http.post("/guardian/resume", json=resume)
-        assert again.status_code == 403 and again.json()["error"]["details"]["code"] == "replayed"
     with pytest.raises(WorkflowUpdateFailedError) as info:
-        await handle.execute_update("resume", resume)
+        await handle.execute_update("resume", fresh)
     assert info.value.cause.details == ("replayed",)

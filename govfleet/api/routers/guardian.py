@@ -29,6 +29,7 @@ from govfleet.api.models import (
     AdminRejectionsOut,
     AlertsOut,
     EventsOut,
+    ForensicAuditOut,
     GovernanceMetricsOut,
     GuardiansOut,
     GuardianStatusOut,
@@ -41,6 +42,7 @@ from govfleet.api.models import (
     RulesOut,
 )
 from govfleet.contracts.guardian import (
+    FORENSIC_AUDIT_UPDATE,
     GOVERNANCE_QUERY,
     PAUSE_UPDATE,
     READING_SIGNAL,
@@ -182,12 +184,27 @@ async def guardian_pause(request: Request) -> PauseOut:
     openapi_extra=json_request_body("ResumeIn"),
     summary="Resume the system (admin)",
     description="Needs admin authorization(s) like pause, verified here the same way; then sent to the "
-    "guardian workflow as update `resume`. After an emergency pause also `governance_verified: true` and a "
-    "quorum of distinct admins. A rejection by the guardian (holder control still below the critical "
-    "threshold, quorum, ...) is a 403 with the reason and its `code`.",
+    "guardian workflow as update `resume`. After an emergency pause a quorum of distinct admins, each signing "
+    "the DAO's approval (`governance_approval`: proposal id or transaction hash, and its URL) into the resume. "
+    "A rejection by the guardian (holder control still below the critical threshold, quorum, no signed "
+    "approval, ...) is a 403 with the reason and its `code`; the genuine signatures of a refused resume are spent.",
 )
 async def guardian_resume(request: Request) -> ResumeOut:
     return await _admin_action(request, "resume", RESUME_UPDATE, ResumeOut)
+
+
+@router.post(
+    "/guardian/forensic-audit",
+    response_model=ForensicAuditOut,
+    responses=ADMIN_ERRORS,
+    openapi_extra=json_request_body("ForensicAuditIn"),
+    summary="Sign the forensic audit's completion (admin)",
+    description="After an emergency pause a forensic audit is required (shown in the status) until an admin signs "
+    "its completion with a reference to the report: action `complete_forensic_audit`, the report as the signed "
+    "reason. Verified here like pause, then sent to the guardian as update `forensic_audit`; audited.",
+)
+async def guardian_forensic_audit(request: Request) -> ForensicAuditOut:
+    return await _admin_action(request, "complete_forensic_audit", FORENSIC_AUDIT_UPDATE, ForensicAuditOut)
 
 
 @router.get(
@@ -363,6 +380,7 @@ async def _admin_action(request: Request, action: str, update: str, out: type[M]
                 now=now,
                 admins=list(guardian.admins),
                 max_age_seconds=guardian.signature_max_age_seconds,
+                approval=fields.get("governance_approval"),
             )
             replayed = gate.replayed([v.nonce for v in verified], now)
             if replayed is not None:
