@@ -102,6 +102,24 @@ class Settings(BaseSettings):
     LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
     LOG_LEVEL: str = "INFO"
 
+    # The original system's agent gateway: free-word charters go there when the repo-spec names
+    # no governance.agent_gateway (docs/schedules.md, "Entrypoints"). Workers read it (and
+    # OPENCLAW_GATEWAY_TOKEN) when a run starts; reconcile only checks that it is set.
+    OPENCLAW_GATEWAY_URL: str | None = None
+
+    @field_validator("TEMPORAL_TASK_QUEUE")
+    @classmethod
+    def _not_the_originals_queue(cls, v: str) -> str:
+        from govfleet.contracts.ledger_ingest import original_task_queue
+
+        if original_task_queue(v):
+            raise ValueError(
+                f"{v!r} is a task queue the original system's workers poll (scheduler-tasks, scheduler-tasks-<node>, "
+                "ledger-tasks): on a shared queue each side's workers take the other's tasks and fail them; "
+                "use a queue of the fleet's own (unset: governance-fleet)"
+            )
+        return v
+
     @field_validator("SYSTEM_TENANT_REVENUE_SHARE")
     @classmethod
     def _share(cls, v: Decimal) -> Decimal:

@@ -47,7 +47,7 @@ class DeclaredWorkflow:
 
 def watchdog_config(spec: RepoSpec) -> WatchdogConfig:
     guardians = spec.declared_guardians()
-    primary = guardians[0].workflow_id
+    primary = spec.primary_guardian_id
     hb = spec.governance.heartbeat
     return WatchdogConfig(
         check_seconds=spec.watchdog.check_seconds,

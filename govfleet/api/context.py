@@ -52,7 +52,7 @@ class ApiContext:
     @property
     def guardian_id(self) -> str:
         """The guardian the single-guardian endpoints address: the first one declared."""
-        return self.config.spec.declared_guardians()[0].workflow_id
+        return self.config.spec.primary_guardian_id
 
 
 def api_context(request: Request) -> ApiContext:
