@@ -6,6 +6,7 @@ time>` as the idempotency key.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import openclaw_gateway as openclaw
 from govfleet.contracts.governance_run import (
     BEGIN_ACTIVITY,
     CHARGE_ACTIVITY,
@@ -42,6 +44,17 @@ from workers.resources import Resources
 
 BRIEF_ALERTS = 5
 HTTP_BRIEF_LIMIT = 20_000
+# The header the OpenClaw agent's outbound calls carry the tenant's tool allowlist in (comma-separated).
+TOOL_ALLOWLIST_HEADER = "x-cogni-tool-allowlist"
+OPENCLAW_MARGIN_SECONDS = 2.0
+OPENCLAW_DEFAULT_SECONDS = 120.0
+
+
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("governance-fleet")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
 
 
 class GovernanceRunActivities:
@@ -138,9 +151,11 @@ class GovernanceRunActivities:
 
     @activity.defn(name=ENTRYPOINT_GATEWAY_ACTIVITY)
     async def entrypoint_gateway(self, inp: EntrypointInput) -> EntrypointResult:
-        """Hand a free-word entrypoint to the agent gateway, as the original system does: the HTTP
-        entrypoint's request plus `entrypoint` and `message` (both the word), with the gateway's
-        bearer token when one is configured."""
+        """Hand a free-word entrypoint to the agent gateway, as the original system does. In the
+        gateway's protocol: `openclaw`, OpenClaw's WebSocket protocol (activities/openclaw_gateway.py,
+        the word as the agent's message); plain HTTP, the HTTP entrypoint's request plus
+        `entrypoint` and `message` (both the word), with the gateway's bearer token when one is
+        configured."""
         url = inp.agent_url
         if url and SECRET_REF.match(url):
             url = resolve_secret(url, os.environ)
@@ -153,7 +168,7 @@ class GovernanceRunActivities:
                 f"charter {inp.charter!r}: no agent gateway configured for entrypoint {inp.entrypoint!r}",
                 non_retryable=True,
             )
-        headers = {}
+        token = None
         if inp.agent_token:
             token = resolve_secret(inp.agent_token, os.environ)
             if not token:
@@ -161,9 +176,44 @@ class GovernanceRunActivities:
                     f"the agent gateway token {inp.agent_token} is not set in the worker's environment",
                     non_retryable=True,
                 )
-            headers["Authorization"] = f"Bearer {token}"
+        if inp.agent_protocol == "openclaw":
+            if not token:
+                raise ApplicationError(f"the OpenClaw gateway {url} needs a token", non_retryable=True)
+            return await self._openclaw(url, token, inp, await self._tool_allowlist())
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         body = {**await self._run_body(inp), "entrypoint": inp.entrypoint, "message": inp.entrypoint}
         return await self._post_agent(url, body, headers, who="agent gateway")
+
+    @staticmethod
+    async def _openclaw(url: str, token: str, inp: EntrypointInput, tools: list[str]) -> EntrypointResult:
+        """One agent call in OpenClaw's protocol, in its own session (the run's), with the run's
+        idempotency key and the tenant's tool allowlist among the headers the agent's outbound
+        calls carry; it ends a little before the activity's own timeout, so a slow gateway is
+        reported as such."""
+        try:
+            budget = activity.info().start_to_close_timeout
+        except RuntimeError:  # called outside a worker (tests)
+            budget = None
+        seconds = max(1.0, budget.total_seconds() - OPENCLAW_MARGIN_SECONDS) if budget else OPENCLAW_DEFAULT_SECONDS
+        call = openclaw.AgentCall(
+            url=url,
+            token=token,
+            message=inp.entrypoint or "",
+            session_key=f"agent:main:cogni_system:{inp.run_id}",
+            idempotency_key=inp.idempotency_key,
+            outbound_headers={"x-cogni-run-id": inp.run_id, TOOL_ALLOWLIST_HEADER: ",".join(tools)},
+            timeout_seconds=seconds,
+            client_version=package_version(),
+        )
+        try:
+            reply = await openclaw.run_agent(call)
+        except openclaw.GatewayRefused as exc:
+            raise ApplicationError(f"agent gateway {url}: {exc}", non_retryable=True) from None
+        except openclaw.GatewayFailed as exc:
+            raise ApplicationError(f"agent gateway {url}: {exc}") from None
+        return EntrypointResult(
+            brief=reply.text[:HTTP_BRIEF_LIMIT], detail=f"agent gateway answered (run {reply.run_id or '?'})"
+        )
 
     async def _tool_allowlist(self) -> list[str]:
         """The tools the system tenant's runs may use: its stored policy, read as the tenant sees

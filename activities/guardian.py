@@ -12,8 +12,11 @@ replayed activity never writes a row twice or pauses a target twice.
   the `Idempotency-Key` header `<guardian workflow id>:<pause id>`; a non-2xx answer
   raises so that Temporal retries it (it heartbeats while the target takes long to answer); a
   2xx is recorded in `breaker_acks` (best effort).
-- `guardian_restore`: the open alerts, active pauses and unexpired admin nonces of a guardian
-  id, for a guardian started afresh (after a terminate).
+- `guardian_probe_breaker`: `GET {target}/admin/status`, read-only, when the guardian enters
+  warning: does the target answer? What is wrong is returned, never raised.
+- `guardian_restore`: the open alerts, active pauses, recent unacknowledged resumes, the open
+  forensic audit and unexpired admin nonces of a guardian id, for a guardian started afresh
+  (after a terminate).
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from temporalio.exceptions import ApplicationError
 from govfleet.contracts.guardian import (
     CALL_BREAKER_ACTIVITY,
     FETCH_READING_ACTIVITY,
+    PROBE_BREAKER_ACTIVITY,
     RECORD_ACTIVITY,
     RESTORE_ACTIVITY,
     BreakerCall,
     BreakerCallResult,
+    BreakerProbe,
+    BreakerProbeResult,
     FetchReadingInput,
     FetchReadingResult,
     RecordBatch,
@@ -70,9 +76,20 @@ async def _heartbeating(call: Awaitable[T]) -> T:
         task.cancel()  # the activity was cancelled: so is the call (a no-op once it is done)
 
 
+PROBE_TIMEOUT_SECONDS = 5.0
 ACK_TIMEOUT_SECONDS = 2.0  # the acknowledgement is best effort: the call itself already landed
 
 log = get_logger("govfleet.guardian")
+
+
+def _auth_headers(target: str, token_ref: str | None) -> dict[str, str]:
+    """`Authorization: Bearer` for a target with a token reference, read from the worker's environment."""
+    if not token_ref:
+        return {}
+    token = resolve_secret(token_ref, os.environ)
+    if not token:
+        raise ApplicationError(f"breaker target {target}: token {token_ref} is not set in the worker's environment")
+    return {"Authorization": f"Bearer {token}"}
 
 
 def _failure(code: str, message: str) -> FetchReadingResult:
@@ -114,17 +131,26 @@ class GuardianActivities:
             self._r.pool, req.guardian_id, req.now, timeout=POOL_TIMEOUT_SECONDS
         )
 
+    @activity.defn(name=PROBE_BREAKER_ACTIVITY)
+    async def probe_breaker(self, probe: BreakerProbe) -> BreakerProbeResult:
+        """`GET {target}/admin/status`: does the target answer (2xx)? Read-only; what is wrong is
+        returned, not raised (docs/guardian.md, "Breakers")."""
+        url = probe.url.rstrip("/") + "/admin/status"
+        try:
+            headers = _auth_headers(probe.target, probe.token_ref)
+            resp = await self._r.http.get(url, headers=headers, timeout=PROBE_TIMEOUT_SECONDS)
+        except ApplicationError as exc:
+            return BreakerProbeResult(target=probe.target, error=exc.message)
+        except httpx.HTTPError as exc:
+            return BreakerProbeResult(target=probe.target, error=f"GET {url} failed: {type(exc).__name__}: {exc}"[:300])
+        if not 200 <= resp.status_code < 300:
+            return BreakerProbeResult(target=probe.target, error=f"GET {url} answered {resp.status_code}")
+        return BreakerProbeResult(target=probe.target)
+
     @activity.defn(name=CALL_BREAKER_ACTIVITY)
     async def call_breaker(self, call: BreakerCall) -> BreakerCallResult:
         url = call.url.rstrip("/") + f"/admin/{call.action}"
-        headers = {"Idempotency-Key": call.idempotency_key}
-        if call.token_ref:
-            token = resolve_secret(call.token_ref, os.environ)
-            if not token:
-                raise ApplicationError(
-                    f"breaker target {call.target}: token {call.token_ref} is not set in the worker's environment"
-                )
-            headers["Authorization"] = f"Bearer {token}"
+        headers = {"Idempotency-Key": call.idempotency_key, **_auth_headers(call.target, call.token_ref)}
         body = {
             "idempotency_key": call.idempotency_key,
             "action": call.action,

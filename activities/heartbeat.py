@@ -1,5 +1,7 @@
 """Heartbeat activities: read what the checks need, store the CloudEvent, POST it to a sink.
-Every write is idempotent on the event id (one id per scheduled heartbeat)."""
+Every write is idempotent on the event id (one id per scheduled heartbeat). Recording also does
+the fleet's periodic housekeeping: counted admin rejections older than their retention are
+deleted (docs/security.md, "Admin actions"), best-effort, never failing the heartbeat."""
 
 from __future__ import annotations
 
@@ -22,8 +24,11 @@ from govfleet.contracts.heartbeat import (
     RenewGrantResult,
 )
 from govfleet.store import grants as grant_store
+from govfleet.store import guardian as guardian_store
 from govfleet.store import heartbeat as heartbeat_store
 from workers.resources import Resources
+
+PRUNE_TIMEOUT_SECONDS = 5.0
 
 
 class HeartbeatActivities:
@@ -44,7 +49,20 @@ class HeartbeatActivities:
             if key not in ev:
                 raise ApplicationError(f"heartbeat event lacks {key!r}", non_retryable=True)
         inserted = await heartbeat_store.insert_event(self._resources.pool, ev)
+        await self._prune_admin_rejections()
         return RecordHeartbeatResult(inserted=inserted)
+
+    async def _prune_admin_rejections(self) -> None:
+        keep_days = self._resources.config.settings.ADMIN_REJECTIONS_RETENTION_DAYS
+        try:
+            deleted = await guardian_store.prune_admin_rejections(
+                self._resources.pool, keep_days=keep_days, timeout=PRUNE_TIMEOUT_SECONDS
+            )
+        except Exception as exc:  # housekeeping: the next heartbeat tries again
+            activity.logger.warning(f"counted admin rejections not pruned: {type(exc).__name__}: {exc}"[:300])
+            return
+        if deleted:
+            activity.logger.info(f"pruned {deleted} counted admin rejection rows older than {keep_days} days")
 
     @activity.defn(name=RENEW_GRANT_ACTIVITY)
     async def renew_grant(self, inp: RenewGrantInput) -> RenewGrantResult:

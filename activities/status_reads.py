@@ -56,7 +56,7 @@ class StatusReadActivities:
             seen = await observe_schedules(self._resources.client, spec, config.settings.TEMPORAL_TASK_QUEUE)
             schedules, heartbeat_paused, not_ours = seen.charters, seen.heartbeat_paused, seen.not_ours
         else:  # the repo-spec alone (tests of the read model without schedules): cron arithmetic, marked
-            schedules = schedule_entries(spec.governance.charter_schedules)
+            schedules = schedule_entries(spec.listed_schedules())
         hb = spec.governance.heartbeat
         return ReadSchedulesResult(
             schedules=schedules,

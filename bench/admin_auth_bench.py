@@ -23,13 +23,13 @@ from datetime import UTC, datetime, timedelta
 from eth_keys.backends.native.ecdsa import ecdsa_raw_recover
 
 from bench._common import print_table, write_json
-from govfleet.domain.admin_auth import (
+from govfleet.domain.admin_auth import verify_admin_action
+from govfleet.domain.admin_signing import (
     SigningDomain,
     recover_digest_signer,
     sign_authorization,
     signing_digest,
     typed_data,
-    verify_admin_action,
 )
 from govfleet.domain.webhook_signature import canonical_body, sign_body
 

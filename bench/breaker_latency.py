@@ -132,6 +132,17 @@ async def _trial(ctx: dict, http) -> dict[str, float]:
             await asyncio.sleep(0.02)
         await terminate_all([handle])
         await running.stop()
+        _forget(ctx["database_url"], ctx["guardian_id"])
+
+
+def _forget(database_url: str, guardian_id: str) -> None:
+    """Each trial starts the probe guardian afresh: the next one must not take back this one's
+    pause from the database (a guardian started again after a terminate does: guardian.md)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for table in ("system_pauses", "governance_alerts", "forensic_audits", "admin_nonces"):
+            conn.execute(f"DELETE FROM {table} WHERE guardian_id = %s", (guardian_id,))
 
 
 async def _run(args) -> dict:
@@ -185,6 +196,7 @@ async def _run(args) -> dict:
                     "task_queue": tq,
                     "api": api,
                     "guardian_id": guardian_workflow_id(name),
+                    "database_url": database_url,
                 }
                 async with httpx.AsyncClient(timeout=30) as http:
                     await _trial(ctx, http)  # warm-up: connections, the API's first requests

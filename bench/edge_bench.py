@@ -176,7 +176,7 @@ def _head(path: str, length: int | None, extra: str = "") -> bytes:
 
 def _forged_body(i: int) -> bytes:
     from bench.admin_auth_bench import DOMAIN
-    from govfleet.domain.admin_auth import sign_authorization
+    from govfleet.domain.admin_signing import sign_authorization
 
     reason = f"forged {i}"
     token = sign_authorization(

@@ -153,6 +153,7 @@ async def guardian_worker(
                 acts.fetch_reading,
                 acts.record,
                 acts.call_breaker,
+                acts.probe_breaker,
                 acts.restore,
                 sink.activity(),
                 *extra_activities,

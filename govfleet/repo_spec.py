@@ -13,7 +13,7 @@ import math
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -31,7 +31,8 @@ from pydantic import (
 
 from govfleet.contracts.governance_run import legacy_schedule_id, schedule_id
 from govfleet.contracts.guardian import guardian_workflow_id
-from govfleet.domain.admin_auth import SIGNING_VERSION, SigningDomain
+from govfleet.contracts.ledger_ingest import LEDGER_INGEST_CHARTER, LEDGER_INGEST_CRON
+from govfleet.domain.admin_signing import SIGNING_VERSION, SigningDomain
 from govfleet.domain.governance_run import BUILTIN_ENTRYPOINTS
 from govfleet.domain.grant_renewal import GrantRenewalPolicy
 from govfleet.domain.guardian.levels import GuardianRules
@@ -79,18 +80,42 @@ def _address(value: Any) -> str:
 EthAddress = Annotated[str, BeforeValidator(_address)]
 
 
+def _address_as_written(value: Any) -> str:
+    _address(value)
+    return value
+
+
+# Checked like EthAddress, kept as written (the original's ledger passes its approvers on verbatim).
+EthAddressAsWritten = Annotated[str, BeforeValidator(_address_as_written)]
+URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
+
+
+def _http_url(value: Any) -> str:
+    if not isinstance(value, str) or not URL.match(value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
 # --- cogni_dao -------------------------------------------------------------------------
 
 
 class CogniDao(_Model):
     """The DAO: admin signatures are bound to it (EIP-712 domain: `name`, `version`, `chain_id`,
-    `dao_contract` as verifyingContract; docs/admin-actions.md)."""
+    `dao_contract` as verifyingContract; docs/admin-actions.md). The original system today keeps
+    `dao_contract`, `plugin_contract`, `signal_contract`, `chain_id` and `base_url` under
+    `governance:`; written there they mean the same (RepoSpec merges them into this block)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     name: str = "cogni"
     version: str = SIGNING_VERSION
     chain_id: int | None = Field(default=None, ge=0)  # a number or a string of digits ("8453")
     dao_contract: EthAddress | None = None
+    plugin_contract: EthAddress | None = None
+    signal_contract: EthAddress | None = None
+    base_url: HttpUrl | None = None
 
     def signing_domain(self) -> SigningDomain:
         return SigningDomain(
@@ -142,7 +167,7 @@ class SystemTenantSpec(_Model):
 ENTRYPOINTS = BUILTIN_ENTRYPOINTS
 ENTRYPOINT_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 HEARTBEAT_CHARTER = "heartbeat"  # compared lowercased: the charter whose entry is the heartbeat
-URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
+GATEWAY_URL = re.compile(r"^(https?|wss?)://[^\s/?#]+[^\s]*$")
 
 
 class ScheduleSpec(_Model):
@@ -191,9 +216,15 @@ class ScheduleSpec(_Model):
         return self
 
     @property
+    def is_ledger_ingest(self) -> bool:
+        """The original's `LEDGER_INGEST` charter: its ledger ingestion, scheduled for the
+        original's workers (govfleet/contracts/ledger_ingest.py), never a governance run."""
+        return self.charter.upper() == LEDGER_INGEST_CHARTER
+
+    @property
     def uses_gateway(self) -> bool:
         """A free-word entrypoint: the run is handed to the agent gateway."""
-        return self.entrypoint not in ENTRYPOINTS
+        return self.entrypoint not in ENTRYPOINTS and not self.is_ledger_ingest
 
     @property
     def is_heartbeat(self) -> bool:
@@ -213,20 +244,51 @@ class ScheduleSpec(_Model):
         return old if old != self.schedule_id else None
 
 
+GATEWAY_PROTOCOLS = ("http", "openclaw")
+
+
 class AgentGatewaySpec(_Model):
-    """Where free-word entrypoints go: `url` is an http(s) URL or a `${ENV_VAR}` reference
-    (resolved by the worker when a run starts); `token`, if set, is sent as a bearer token."""
+    """Where free-word entrypoints go: `url` is an http(s) or ws(s) URL or a `${ENV_VAR}`
+    reference (resolved by the worker when a run starts); `token`, if set, is the gateway's
+    credential. `protocol` says how the gateway is spoken to (docs/schedules.md, "Entrypoints"):
+    `http` (one POST per run, the token as a bearer token) or `openclaw` (OpenClaw's WebSocket
+    protocol, as the original system speaks to its gateway; needs `token`). Unset, it is
+    `openclaw` for a ws(s) URL and `http` otherwise."""
 
     url: str
     token: SecretRef | None = None
     timeout_seconds: float = Field(default=120, gt=0, le=3600)
+    protocol: Literal["http", "openclaw"] | None = None
 
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not isinstance(v, str) or not (SECRET_REF.match(v) or URL.match(v)):
-            raise ValueError(f"{v!r} is not an http(s) URL or a ${{ENV_VAR}} reference")
+        if not isinstance(v, str) or not (SECRET_REF.match(v) or GATEWAY_URL.match(v)):
+            raise ValueError(f"{v!r} is not an http(s) or ws(s) URL or a ${{ENV_VAR}} reference")
         return v
+
+    @model_validator(mode="after")
+    def _protocol_fits(self) -> AgentGatewaySpec:
+        if self.protocol == "http" and self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"protocol 'http' cannot reach the WebSocket URL {self.url!r} (use protocol: openclaw)")
+        if self.effective_protocol == "openclaw" and self.token is None:
+            raise ValueError("protocol 'openclaw' needs token (a ${ENV_VAR} reference): the gateway authenticates it")
+        return self
+
+    @property
+    def effective_protocol(self) -> str:
+        if self.protocol is not None:
+            return self.protocol
+        return "openclaw" if self.url.startswith(("ws://", "wss://")) else "http"
+
+
+# A free word with no `governance.agent_gateway` in the file goes, as in the original system, to
+# the gateway its environment names: OPENCLAW_GATEWAY_URL, authenticated with
+# OPENCLAW_GATEWAY_TOKEN, in OpenClaw's protocol. Both are read by the worker when a run starts.
+ENVIRONMENT_GATEWAY_URL_VARIABLE = "OPENCLAW_GATEWAY_URL"
+ENVIRONMENT_GATEWAY = AgentGatewaySpec(
+    url="${OPENCLAW_GATEWAY_URL}", token="${OPENCLAW_GATEWAY_TOKEN}", protocol="openclaw"
+)
 
 
 def _cron_field(values: list, full: range) -> list[int]:
@@ -244,17 +306,14 @@ def cron_max_gap_minutes(cron: str, tz: str) -> int:
     minutes, hours = _cron_field(fields[0], range(60)), _cron_field(fields[1], range(24))
     doms, months = _cron_field(fields[2], range(1, 32)), _cron_field(fields[3], range(1, 13))
     dows = {d % 7 for d in _cron_field(fields[4], range(7))}
-    restricted_dom, restricted_dow = fields[2] != ["*"], fields[4] != ["*"]
     times = sorted(h * 60 + m for h in hours for m in minutes)
     longest = max((b - a for a, b in itertools.pairwise(times)), default=0)
     previous: date | None = None
     day = date(2024, 1, 1)
     for _ in range(366 * 8):
-        dom_ok, dow_ok = day.day in doms, (day.weekday() + 1) % 7 in dows
-        # Standard cron: with both day fields restricted, either one matching is enough.
-        fires = day.month in months and (
-            (dom_ok or dow_ok) if restricted_dom and restricted_dow else (dom_ok and dow_ok)
-        )
+        # As Temporal fires a cron: the day of the month and the day of the week must both match
+        # (classic cron's "either one, when both are restricted" is not what it does).
+        fires = day.month in months and day.day in doms and (day.weekday() + 1) % 7 in dows
         if fires:
             if previous is not None:
                 longest = max(longest, (day - previous).days * 1440 - times[-1] + times[0])
@@ -277,6 +336,15 @@ class GovernanceSpec(_Model):
     agent_gateway: AgentGatewaySpec | None = None
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     catchup_window_seconds: int = Field(default=60, ge=0)
+    # The DAO's on-chain identity where the original system keeps it today (it moved the first
+    # five from `cogni_dao`): the same meaning as under `cogni_dao` (RepoSpec merges them).
+    dao_contract: EthAddress | None = None
+    plugin_contract: EthAddress | None = None
+    signal_contract: EthAddress | None = None
+    chain_id: int | None = Field(default=None, ge=0)
+    base_url: HttpUrl | None = None
+    token_contract: EthAddress | None = None  # kept, unused here
+    emissions_holder: EthAddress | None = None  # kept, unused here
     _heartbeat_entry: ScheduleSpec | None = PrivateAttr(default=None)
 
     @field_validator("schedules")
@@ -291,6 +359,12 @@ class GovernanceSpec(_Model):
                 raise ValueError(
                     f"schedules[{i}]: charter {s.charter!r} is the heartbeat; its entrypoint must be HEARTBEAT, "
                     f"not {s.entrypoint!r} (rename the charter to schedule a governance run)"
+                )
+            if s.entrypoint.upper() == LEDGER_INGEST_CHARTER and not s.is_ledger_ingest:
+                raise ValueError(
+                    f"schedules[{i}]: entrypoint {s.entrypoint!r} is the original system's ledger ingestion, which "
+                    f"it starts for the charter {LEDGER_INGEST_CHARTER} only; name the charter "
+                    f"{LEDGER_INGEST_CHARTER}, or choose another word for the agent gateway"
                 )
             seen[key] = i
         return v
@@ -323,16 +397,24 @@ class GovernanceSpec(_Model):
 
     @property
     def charter_schedules(self) -> list[ScheduleSpec]:
-        """The entries that start governance runs: `schedules` without the heartbeat's entry."""
+        """The entries that start governance runs (and the original's LEDGER_INGEST): `schedules`
+        without the heartbeat's entry."""
         return [s for s in self.schedules if not s.is_heartbeat]
 
-    def gateway_problems(self) -> list[str]:
-        """One line per charter with a free-word entrypoint while no agent gateway is configured."""
-        if self.agent_gateway is not None:
+    @property
+    def gateway(self) -> AgentGatewaySpec:
+        """The gateway free words go to: the file's, else the one the environment names."""
+        return self.agent_gateway or ENVIRONMENT_GATEWAY
+
+    def gateway_problems(self, *, gateway_in_environment: bool = False) -> list[str]:
+        """One line per charter with a free-word entrypoint while no agent gateway is configured,
+        neither in the file nor (`gateway_in_environment`) by OPENCLAW_GATEWAY_URL."""
+        if self.agent_gateway is not None or gateway_in_environment:
             return []
         return [
             f"governance.schedules[{i}]: charter {s.charter!r} has entrypoint {s.entrypoint!r}, which is handed to "
-            "the agent gateway, but governance.agent_gateway.url is not set"
+            f"the agent gateway, but neither governance.agent_gateway.url nor {ENVIRONMENT_GATEWAY_URL_VARIABLE} "
+            "is set"
             for i, s in enumerate(self.schedules)
             if s.uses_gateway
         ]
@@ -420,10 +502,61 @@ def guardian_config(spec: GuardianSpec, dao: CogniDao | None = None, **overrides
     return GuardianConfig(**data)
 
 
+# --- the original system's ledger -------------------------------------------------------------
+
+
+class ActivitySourceSpec(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    attribution_pipeline: str = Field(min_length=1)
+    source_refs: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    excluded_logins: list[Annotated[str, Field(min_length=1)]] | None = None
+
+
+class PoolConfigSpec(_Model):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    base_issuance_credits: str = Field(pattern=r"^[0-9]+$")  # a string of digits, as the original writes it
+
+
+class ActivityLedgerSpec(_Model):
+    """The original system's `activity_ledger`: what its ledger ingestion (`LEDGER_INGEST`)
+    collects. Checked as the original checks it; the fleet only passes it on to the original's
+    workers (govfleet/contracts/ledger_ingest.py)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    epoch_length_days: int = Field(ge=1, le=90)
+    approvers: list[EthAddressAsWritten] = Field(default_factory=list)
+    activity_sources: dict[str, ActivitySourceSpec]
+    pool_config: PoolConfigSpec | None = None
+
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SCOPE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def _uuid(value: Any) -> str:
+    if not isinstance(value, str) or not UUID.match(value):
+        raise ValueError(f"{value!r} is not a UUID")
+    return value
+
+
+def _scope_key(value: Any) -> str:
+    if not isinstance(value, str) or not SCOPE_KEY.match(value):
+        raise ValueError(f"{value!r} is not a scope key (a lowercase letter, then letters, digits, '-'; at most 32)")
+    return value
+
+
+# The DAO identity keys the original moved from `cogni_dao` into `governance`.
+MOVED_DAO_KEYS = ("dao_contract", "plugin_contract", "signal_contract", "chain_id", "base_url")
+
+
 class RepoSpec(_Model):
     """`guardian` is the default guardian (`governance-guardian`, or `governance-guardian-<name>`);
-    `guardians` declares more, one per DAO, each with its own name. A file with only `guardians`
-    declares no default guardian (see `declared_guardians`)."""
+    `guardians` declares more, one per DAO, each with its own name. A file that writes neither
+    declares no guardian (see `declared_guardians`).
+
+    The original system's sections are kept; the ones the fleet reads are typed here:
+    `node_id`, `scope_id`, `scope_key` and `activity_ledger` (its ledger ingestion), and the DAO
+    identity it keeps under `governance` (merged into `cogni_dao`)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
     cogni_dao: CogniDao = CogniDao()
@@ -431,6 +564,11 @@ class RepoSpec(_Model):
     guardian: GuardianSpec = GuardianSpec()
     guardians: list[GuardianSpec] = Field(default_factory=list)
     watchdog: WatchdogSpec = WatchdogSpec()
+    node_id: Annotated[str, BeforeValidator(_uuid)] | None = None
+    scope_id: Annotated[str, BeforeValidator(_uuid)] | None = None
+    scope_key: Annotated[str, BeforeValidator(_scope_key)] | None = None
+    activity_ledger: ActivityLedgerSpec | None = None
+    _ledger_ingest_entry: ScheduleSpec | None = PrivateAttr(default=None)
 
     @field_validator("guardians")
     @classmethod
@@ -455,10 +593,59 @@ class RepoSpec(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _one_dao_identity(self) -> RepoSpec:
+        """`governance.<key>` and `cogni_dao.<key>` name the same thing: written in one place it
+        counts for both; written in both with different values it is an error naming both."""
+        g, dao = self.governance, self.cogni_dao
+        update: dict[str, Any] = {}
+        conflicts = []
+        for key in MOVED_DAO_KEYS:
+            if key not in g.model_fields_set or getattr(g, key) is None:
+                continue
+            value = getattr(g, key)
+            if key in dao.model_fields_set and getattr(dao, key) is not None:
+                if getattr(dao, key) != value:
+                    conflicts.append(
+                        f"cogni_dao.{key} ({getattr(dao, key)!r}) and governance.{key} ({value!r}) disagree"
+                    )
+                continue
+            update[key] = value
+        if conflicts:
+            raise ValueError(
+                "; ".join(conflicts) + " (the original system moved these keys from cogni_dao into governance; "
+                "both places mean the same: keep one, or give both the same value)"
+            )
+        if update:
+            object.__setattr__(self, "cogni_dao", dao.model_copy(update=update))
+        return self
+
+    @model_validator(mode="after")
+    def _ledger_ingest(self) -> RepoSpec:
+        """A LEDGER_INGEST charter is the original's ledger ingestion: it needs the ledger's
+        sections, and without them it is an error (the original would quietly hand the word to
+        its agent instead). A ledger without the charter gets the original's daily entry."""
+        missing = [
+            name for name in ("node_id", "scope_id", "scope_key", "activity_ledger") if getattr(self, name) is None
+        ]
+        for i, s in enumerate(self.governance.schedules):
+            if s.is_ledger_ingest and missing:
+                raise ValueError(
+                    f"governance.schedules[{i}]: charter {s.charter!r} is the original system's ledger ingestion "
+                    "(CollectEpochWorkflow on the ledger-tasks queue, run by the original's workers), which needs "
+                    f"{', '.join(missing)}; it is never handed to the agent gateway"
+                )
+        declared = any(s.is_ledger_ingest for s in self.governance.schedules)
+        if not declared and self.activity_ledger is not None and self.scope_id and self.scope_key and self.node_id:
+            self._ledger_ingest_entry = ScheduleSpec(
+                charter=LEDGER_INGEST_CHARTER, cron=LEDGER_INGEST_CRON, entrypoint=LEDGER_INGEST_CHARTER
+            )
+        return self
+
     @property
     def declares_default_guardian(self) -> bool:
-        """The `guardian` block counts unless the file lists only `guardians`."""
-        return "guardian" in self.model_fields_set or not self.guardians
+        """The `guardian` block counts when the file writes it: no guardian unless one is declared."""
+        return "guardian" in self.model_fields_set
 
     def declared_guardians(self) -> list[GuardianSpec]:
         """Every guardian this repo-spec declares: the `guardian` block first, then `guardians`."""
@@ -466,6 +653,26 @@ class RepoSpec(_Model):
 
     def guardian_by_id(self, workflow_id: str) -> GuardianSpec | None:
         return next((g for g in self.declared_guardians() if g.workflow_id == workflow_id), None)
+
+    @property
+    def primary_guardian_id(self) -> str:
+        """The first declared guardian's workflow id (the single-guardian endpoints address it,
+        and its channels hear the heartbeat's incidents); `governance-guardian` when none is."""
+        guardians = self.declared_guardians()
+        return guardians[0].workflow_id if guardians else guardian_workflow_id(None)
+
+    @property
+    def charter_schedules(self) -> list[ScheduleSpec]:
+        """Every schedule entry but the heartbeat's: the file's, then the LEDGER_INGEST entry the
+        original adds for a file with a ledger and no such charter."""
+        extra = [self._ledger_ingest_entry] if self._ledger_ingest_entry is not None else []
+        return [*self.governance.charter_schedules, *extra]
+
+    def listed_schedules(self) -> list[ScheduleSpec]:
+        """What the status surface lists as upcoming runs, as the original's status page does:
+        every schedule entry, the `HEARTBEAT` entry included (`Heartbeat`)."""
+        hb = self.governance.heartbeat_entry
+        return [*([hb] if hb is not None else []), *self.charter_schedules]
 
 
 # --- loading ---------------------------------------------------------------------------

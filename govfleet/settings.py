@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     SERVICE_PORT: int = 8926
     API_READ_TOKEN: str | None = None  # when set, read endpoints require `Authorization: Bearer <token>`
     GUARDIAN_PUSH_TOKEN: str | None = None  # bearer token for POST /guardian/readings
+    # The API's sockets (docs/security.md, "Sockets"): open connections past the cap are answered
+    # 503; headers and body must arrive within their timeouts; an idle keep-alive connection is closed.
+    API_MAX_CONNECTIONS: int = Field(1000, ge=1)
+    API_HEADER_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    API_BODY_TIMEOUT_SECONDS: float = Field(10.0, gt=0)
+    API_KEEP_ALIVE_SECONDS: float = Field(5.0, gt=0)
+    # Refused admin requests (docs/security.md, "Admin actions"): per minute, this many client
+    # addresses get a row of their own in admin_rejections, the others share one; rows older than
+    # the retention are deleted by the heartbeat.
+    ADMIN_REJECTIONS_SOURCES_PER_MINUTE: int = Field(20, ge=1, le=10_000)
+    ADMIN_REJECTIONS_RETENTION_DAYS: int = Field(14, ge=1)
     METRICS_PORT: int | None = None  # when set, workers serve Prometheus metrics on it
     METRICS_HOST: str = "0.0.0.0"
     # On SIGTERM a worker stops polling and lets running activities finish this long
@@ -104,6 +115,24 @@ class Settings(BaseSettings):
 
     LOG_FORMAT: str | None = None  # "json" | "console"; default: console on a terminal, else json
     LOG_LEVEL: str = "INFO"
+
+    # The original system's agent gateway: free-word charters go there when the repo-spec names
+    # no governance.agent_gateway (docs/schedules.md, "Entrypoints"). Workers read it (and
+    # OPENCLAW_GATEWAY_TOKEN) when a run starts; reconcile only checks that it is set.
+    OPENCLAW_GATEWAY_URL: str | None = None
+
+    @field_validator("TEMPORAL_TASK_QUEUE")
+    @classmethod
+    def _not_the_originals_queue(cls, v: str) -> str:
+        from govfleet.contracts.ledger_ingest import original_task_queue
+
+        if original_task_queue(v):
+            raise ValueError(
+                f"{v!r} is a task queue the original system's workers poll (scheduler-tasks, scheduler-tasks-<node>, "
+                "ledger-tasks): on a shared queue each side's workers take the other's tasks and fail them; "
+                "use a queue of the fleet's own (unset: governance-fleet)"
+            )
+        return v
 
     @field_validator("SYSTEM_TENANT_REVENUE_SHARE")
     @classmethod

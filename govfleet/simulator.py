@@ -5,6 +5,8 @@ and the benchmarks.
 Serves
 - `GET /voting/governance`: the tracker's reading (`holder_control_percentage`,
   `total_votes`, `holder_votes`, `seller_votes`, `last_updated`) following a scenario;
+- `GET /admin/status`: the breaker targets' read-only probe (`POST /sim/fail` with action
+  `status` makes it fail);
 - `POST /admin/pause`, `POST /admin/resume`: breaker targets (every target of the
   repo-spec may point here; the body's `service` names the target). Every call is
   recorded; a repeated idempotency key is acknowledged as a duplicate and not applied
@@ -182,6 +184,7 @@ class TrackerSimulator:
     cyclic: bool = False
     started: float = 0.0
     served: int = 0
+    probes: int = 0  # GET /admin/status answered or failed
     calls: list[BreakerCallRecord] = field(default_factory=list)
     applied: dict[tuple[str, str, str], BreakerCallRecord] = field(default_factory=dict)
     failures: dict[str, list[int]] = field(default_factory=dict)  # action -> statuses to answer first
@@ -363,6 +366,14 @@ class TrackerSimulator:
             await asyncio.sleep(self.breaker_delay_seconds)
         return JSONResponse({"ok": True, "action": action, "service": service, "duplicate": duplicate})
 
+    async def _breaker_status(self, request: Request) -> Response:
+        """The read-only probe the guardian makes on entering warning (docs/guardian.md, "Breakers")."""
+        self.probes += 1
+        queued = self.failures.get("status")
+        if queued:
+            return JSONResponse({"error": "injected failure"}, status_code=queued.pop(0))
+        return JSONResponse({"ok": True})
+
     def _record(self, rec: BreakerCallRecord) -> None:
         self.calls.append(rec)
         if self._changed is not None:
@@ -414,6 +425,7 @@ class TrackerSimulator:
         return Starlette(
             routes=[
                 Route("/voting/governance", self._governance, methods=["GET"]),
+                Route("/admin/status", self._breaker_status, methods=["GET"]),
                 Route("/admin/pause", self._breaker, methods=["POST"]),
                 Route("/admin/resume", self._breaker, methods=["POST"]),
                 Route("/sim/state", self._state, methods=["GET"]),

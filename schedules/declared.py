@@ -13,7 +13,13 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 
-from govfleet.contracts.guardian import GUARDIAN_TASK_TIMEOUT, GUARDIAN_WORKFLOW, GuardianConfig, GuardianInput
+from govfleet.contracts.guardian import (
+    GUARDIAN_TASK_TIMEOUT,
+    GUARDIAN_WORKFLOW,
+    GuardianConfig,
+    GuardianConfigureInput,
+    GuardianInput,
+)
 from govfleet.contracts.status import STATUS_WORKFLOW, STATUS_WORKFLOW_ID, StatusWorkflowInput
 from govfleet.contracts.watchdog import (
     WATCHDOG_WORKFLOW,
@@ -41,7 +47,7 @@ class DeclaredWorkflow:
 
 def watchdog_config(spec: RepoSpec) -> WatchdogConfig:
     guardians = spec.declared_guardians()
-    primary = guardians[0].workflow_id
+    primary = spec.primary_guardian_id
     hb = spec.governance.heartbeat
     return WatchdogConfig(
         check_seconds=spec.watchdog.check_seconds,
@@ -69,7 +75,8 @@ def declared_guardian(cfg: GuardianConfig) -> DeclaredWorkflow:
             memo_extra={"tracker_url": cfg.tracker_url},
         ),
         start_input=GuardianInput(config=cfg),
-        configure=cfg,
+        # The whole configuration with its hash: the guardian refuses anything else (docs/security.md).
+        configure=GuardianConfigureInput(config=cfg, config_hash=config_hash(cfg)),
         task_timeout=GUARDIAN_TASK_TIMEOUT,
     )
 

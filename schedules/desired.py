@@ -5,18 +5,29 @@ on the cron of a `HEARTBEAT` entry in `governance.schedules`), then one
 `governance:<charter lowercased>` per other `governance.schedules[]` entry, in file order. Each
 carries the workflow type and input its runs start with; its canonical form is what the spec
 hash covers (see docs/schedules.md). A charter entry whose entrypoint is not built in is handed
-to `governance.agent_gateway` (its URL and token reference travel in the run's input).
+to the agent gateway (`governance.agent_gateway`, else the one OPENCLAW_GATEWAY_URL names: its
+URL, token reference and protocol travel in the run's input). The original system's
+`LEDGER_INGEST` starts the original's `CollectEpochWorkflow` on its `ledger-tasks` queue, with
+the original's arguments (govfleet/contracts/ledger_ingest.py).
 """
 
 from __future__ import annotations
 
 from govfleet.contracts.governance_run import GOVERNANCE_RUN_WORKFLOW, GovernanceRunInput
 from govfleet.contracts.heartbeat import HEARTBEAT_SCHEDULE_ID, HEARTBEAT_WORKFLOW, HeartbeatInput
+from govfleet.contracts.ledger_ingest import (
+    COLLECT_EPOCH_WORKFLOW,
+    LEDGER_TASK_QUEUE,
+    ActivitySourceArgs,
+    LedgerIngestArgs,
+    LedgerIngestRunV1,
+)
 from govfleet.domain.schedule_spec import DesiredSchedule, effective_catchup
 from govfleet.repo_spec import RepoSpec, ScheduleSpec
 
-# GovernanceRunInput fields only gateway runs carry (left out of every other run's input and hash).
-GATEWAY_FIELDS = ("agent_token", "agent_timeout_seconds")
+# GovernanceRunInput fields only gateway runs carry (left out of every other run's input and hash);
+# `agent_protocol` only when it is not plain HTTP, so HTTP gateway runs keep their hash.
+GATEWAY_FIELDS = ("agent_token", "agent_timeout_seconds", "agent_protocol")
 # HeartbeatInput fields left out of the schedule's args (and hash) while at their defaults, so a
 # heartbeat schedule reconciled before they existed is not changed by their arrival.
 GRANT_RENEWAL_FIELDS = ("grant_auto_renew", "grant_renew_within_days", "grant_renew_for_days")
@@ -35,24 +46,63 @@ def default_owner(spec: RepoSpec) -> str:
     return f"governance-fleet:{spec.cogni_dao.name}"
 
 
+def _ledger_ingest_schedule(s: ScheduleSpec, spec: RepoSpec, catchup: int) -> DesiredSchedule:
+    """The original's ledger ingestion: its workflow, its queue, its arguments (the workflow
+    reads `input`: the file's ledger section, in the original's camelCase)."""
+    ledger = spec.activity_ledger
+    if ledger is None or spec.node_id is None or spec.scope_id is None or spec.scope_key is None:
+        raise ValueError(f"charter {s.charter!r} needs activity_ledger, node_id, scope_id and scope_key")
+    run = LedgerIngestRunV1(
+        scopeId=spec.scope_id,
+        scopeKey=spec.scope_key,
+        epochLengthDays=ledger.epoch_length_days,
+        activitySources={
+            name: ActivitySourceArgs(
+                attributionPipeline=src.attribution_pipeline,
+                sourceRefs=list(src.source_refs),
+                excludedLogins=list(src.excluded_logins) if src.excluded_logins is not None else None,
+            )
+            for name, src in ledger.activity_sources.items()
+        },
+        baseIssuanceCredits=str(int(ledger.pool_config.base_issuance_credits)) if ledger.pool_config else "0",
+        approvers=list(ledger.approvers) or None,
+    )
+    args = LedgerIngestArgs(
+        nodeId=spec.node_id, input=run, triggerRef=s.schedule_id, temporalScheduleId=s.schedule_id
+    ).model_dump(mode="json")
+    # Absent optional fields are left out of the input, as the original leaves them out.
+    args["input"] = run.model_dump(mode="json", exclude_none=True)
+    return DesiredSchedule(
+        schedule_id=s.schedule_id,
+        workflow=COLLECT_EPOCH_WORKFLOW,
+        args=args,
+        task_queue=LEDGER_TASK_QUEUE,
+        cron=s.cron,
+        timezone=s.timezone,
+        catchup_window_seconds=catchup,
+        execution_timeout_seconds=None,  # the original sets none: an epoch takes what it takes
+        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint} → {COLLECT_EPOCH_WORKFLOW} on {LEDGER_TASK_QUEUE}',
+        legacy_ids=[s.legacy_schedule_id] if s.legacy_schedule_id else [],
+    )
+
+
 def _charter_schedule(s: ScheduleSpec, spec: RepoSpec, task_queue: str, catchup: int) -> DesiredSchedule:
+    if s.is_ledger_ingest:
+        return _ledger_ingest_schedule(s, spec, catchup)
     tenant = spec.governance.system_tenant
-    gateway = spec.governance.agent_gateway
-    if s.uses_gateway and gateway is None:
-        raise ValueError(
-            f"charter {s.charter!r}: entrypoint {s.entrypoint!r} needs governance.agent_gateway.url "
-            "(free-word entrypoints are handed to the agent gateway)"
-        )
+    gateway = spec.governance.gateway
     extra: dict = {}
-    if s.uses_gateway and gateway is not None:
+    if s.uses_gateway:
         # Only set for gateway runs, so the input (and hash) of every other run stays as it was.
         extra = dict(agent_token=gateway.token, agent_timeout_seconds=gateway.timeout_seconds)
+        if gateway.effective_protocol != "http":
+            extra["agent_protocol"] = gateway.effective_protocol
     run = GovernanceRunInput(
         schedule_id=s.schedule_id,
         charter=s.charter,
         entrypoint=s.entrypoint,
         timezone=s.timezone,
-        agent_url=gateway.url if s.uses_gateway and gateway is not None else s.agent_url,
+        agent_url=gateway.url if s.uses_gateway else s.agent_url,
         **extra,
         credits_per_run=tenant.credits_per_run if s.credits_per_run is None else s.credits_per_run,
         budget_credits_per_day=tenant.budget_credits_per_day,
@@ -66,7 +116,8 @@ def _charter_schedule(s: ScheduleSpec, spec: RepoSpec, task_queue: str, catchup:
         timezone=s.timezone,
         catchup_window_seconds=catchup,
         execution_timeout_seconds=GOVERNANCE_RUN_EXECUTION_TIMEOUT_SECONDS,
-        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}' + (" via gateway" if s.uses_gateway else ""),
+        summary=f'cron "{s.cron}" {s.timezone} · {s.entrypoint}'
+        + (f" via gateway ({gateway.effective_protocol})" if s.uses_gateway else ""),
         legacy_ids=[s.legacy_schedule_id] if s.legacy_schedule_id else [],
     )
 
@@ -108,4 +159,4 @@ def desired_schedules(spec: RepoSpec, task_queue: str) -> list[DesiredSchedule]:
             else f'cron "{entry.cron}" {entry.timezone} · HEARTBEAT'
         ),
     )
-    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in g.charter_schedules)]
+    return [heartbeat, *(_charter_schedule(s, spec, task_queue, catchup) for s in spec.charter_schedules)]

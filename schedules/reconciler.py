@@ -16,7 +16,8 @@ Safety:
 - an update keeps `state` (an operator's pause and note) from the current description;
 - schedules that are not ours are never written, also not when they sit on a declared id
   (`blocked`, reported, non-zero exit) — except, with `adopt`, one without any govfleet memo
-  (the original system's), which is updated to our spec with its state kept;
+  (the original system's), which is recreated with our spec and memo, its state kept (`_adopt`:
+  the schedule-level memo, which listing finds, can only be written by a create);
 - a schedule of ours under an old id (the charter's case kept) is migrated: old paused, new
   created, the gap backfilled, old deleted (`_migrate`), so no instant fires twice;
 - two reconcilers at once: create races end in "already exists", which is re-read and
@@ -106,7 +107,9 @@ def build_schedule(d: DesiredSchedule, owner: str, state: ScheduleState | None =
             d.args,
             id=d.schedule_id,
             task_queue=d.task_queue,
-            execution_timeout=timedelta(seconds=d.execution_timeout_seconds),
+            execution_timeout=(
+                timedelta(seconds=d.execution_timeout_seconds) if d.execution_timeout_seconds is not None else None
+            ),
             memo=schedule_memo(d, owner),
         ),
         spec=spec,
@@ -164,6 +167,7 @@ async def actual_from_description(client: Client, desc: ScheduleDescription) -> 
     return ActualSchedule(
         schedule_id=desc.id,
         owner=owner,
+        unlisted=owner is not None and memo_of_schedule.get("owner") != owner,
         spec_hash=action_memo.get("spec_hash"),
         stored=action_memo.get("spec") if isinstance(action_memo.get("spec"), dict) else None,
         observed=observed,
@@ -181,22 +185,28 @@ async def describe_or_none(client: Client, schedule_id: str) -> ScheduleDescript
         raise
 
 
-async def listed_owned_ids(client: Client, owner: str) -> set[str]:
-    """Ids that the (eventually consistent) list shows with our owner in the schedule memo."""
+GOVERNANCE_ID_PREFIX = "governance:"
+
+
+async def listed_candidate_ids(client: Client, owner: str) -> set[str]:
+    """Ids that may be ours, from the (eventually consistent) list: those whose schedule memo
+    names our owner, and the `governance:` ones without any govfleet memo there (the original
+    system's, or ones an earlier release adopted by rewriting only the action's memo). Callers
+    describe each and keep those whose owner is ours."""
     found: set[str] = set()
     async for entry in await client.list_schedules():
         try:
-            memo = await entry.memo()
+            memo = _owner_of(dict(await entry.memo()))
         except Exception:
             continue
-        if _owner_of(dict(memo)).get("owner") == owner:
+        if memo.get("owner") == owner or (not memo and entry.id.startswith(GOVERNANCE_ID_PREFIX)):
             found.add(entry.id)
     return found
 
 
 async def read_actual(client: Client, declared: Iterable[str], owner: str) -> dict[str, ActualSchedule]:
     """Describe every declared id (authoritative), plus every listed schedule we own (for deletes)."""
-    ids = set(declared) | await listed_owned_ids(client, owner)
+    ids = set(declared) | await listed_candidate_ids(client, owner)
     sem = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 
     async def one(sid: str) -> tuple[str, ActualSchedule | None]:
@@ -280,6 +290,10 @@ class _Blocked(Exception):
     pass
 
 
+class _Recreate(Exception):
+    """The fresh plan says adopt: only a create writes the schedule memo."""
+
+
 class _Counter:
     def __init__(self) -> None:
         self.writes = 0
@@ -301,20 +315,24 @@ async def _create(client: Client, d: DesiredSchedule, owner: str, c: _Counter) -
             return ItemOutcome(d.schedule_id, "create", "unchanged", "created concurrently with the same spec")
         if again.action == "blocked":
             return ItemOutcome(d.schedule_id, "create", "blocked", again.reason)
+        if again.action == "adopt":
+            return await _adopt(client, d, owner, c, planned="create")
         return await _update(client, d, owner, c, planned="create")
 
 
 async def _update(client: Client, d: DesiredSchedule, owner: str, c: _Counter, planned: str = "update") -> ItemOutcome:
-    """Update (or, planned `adopt`, take over) one schedule, re-planned on the fresh description
-    inside the update: the state (pause, note) is kept either way."""
+    """Update one schedule, re-planned on the fresh description inside the update: the state
+    (pause, note) is kept."""
     wrote = False
 
     async def updater(inp: ScheduleUpdateInput) -> ScheduleUpdate | None:
         nonlocal wrote
         current = await actual_from_description(client, inp.description)
-        item = plan_item(d, current, owner, adopt=planned == "adopt")
+        item = plan_item(d, current, owner)
         if item.action == "blocked":
             raise _Blocked(item.reason)
+        if item.action == "adopt":
+            raise _Recreate()
         if item.action == "unchanged":
             wrote = False
             return None
@@ -326,18 +344,96 @@ async def _update(client: Client, d: DesiredSchedule, owner: str, c: _Counter, p
         await client.get_schedule_handle(d.schedule_id).update(updater)
     except _Blocked as exc:
         return ItemOutcome(d.schedule_id, planned, "blocked", str(exc))
+    except _Recreate:
+        return await _adopt(client, d, owner, c, planned=planned)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return ItemOutcome(d.schedule_id, planned, "gone", "deleted while updating; re-run to create it")
         raise
     if wrote:
         c.writes += 1
-        return ItemOutcome(d.schedule_id, planned, "adopted" if planned == "adopt" else "updated")
+        return ItemOutcome(d.schedule_id, planned, "updated")
     return ItemOutcome(d.schedule_id, planned, "unchanged", "already up to date (concurrent reconcile)")
 
 
 MIGRATING_NOTE = "govfleet reconcile: moving to {new}"
+ADOPTING_NOTE = "govfleet reconcile: taking over"
+ADOPTED_NOTE = "taken over by govfleet reconcile --adopt"
 PAUSE_VISIBLE_POLLS = 100  # 0.1 s apart
+
+
+async def _pause_for_handover(handle, desc: ScheduleDescription, note: str, c: _Counter) -> ScheduleDescription | None:
+    """Pause a schedule (unless an operator had) and wait until the scheduler shows it: from then
+    on it starts nothing and its recent actions are final. None when the pause never shows."""
+    if not desc.schedule.state.paused:
+        c.writes += 1
+        await handle.pause(note=note)
+    after = await handle.describe()
+    for _ in range(PAUSE_VISIBLE_POLLS):
+        if after.schedule.state.paused:
+            return after
+        await asyncio.sleep(0.1)
+        after = await handle.describe()
+    return None
+
+
+async def _backfill_gap(client: Client, d: DesiredSchedule, last: datetime | None) -> str:
+    """Fire, on the new schedule, what fell between the old one's last action and the new one's
+    creation (within the catch-up window); returns what was backfilled, for the report."""
+    new = client.get_schedule_handle(d.schedule_id)
+    window = backfill_window(last, (await new.describe()).info.created_at, timedelta(seconds=d.catchup_window_seconds))
+    if window is None:
+        return ""
+    await new.backfill(ScheduleBackfill(start_at=window[0], end_at=window[1], overlap=ScheduleOverlapPolicy.SKIP))
+    return f"; backfilled {window[0]:%H:%M:%S}–{window[1]:%H:%M:%S}Z"
+
+
+async def _adopt(client: Client, d: DesiredSchedule, owner: str, c: _Counter, planned: str = "adopt") -> ItemOutcome:
+    """Take a schedule over by recreating it under the same id: the schedule-level memo, which
+    listing finds (delete step, status surface), can only be written by a create — the update
+    request cannot set it (the SDK's ScheduleUpdate has no memo; the server refuses the raw
+    request's memo on workflow-backed schedules). Same order as a migration, so nothing fires
+    twice and nothing is lost: pause it (unless an operator had), read its last action, delete
+    it, create ours with its state (an operator's pause and note), backfill the gap. If the
+    create fails, the schedule as it was is created again (docs/schedules.md, "Adopting the
+    original's schedules")."""
+    sid = d.schedule_id
+    handle = client.get_schedule_handle(sid)
+    desc = await describe_or_none(client, sid)
+    if desc is None:
+        return await _create(client, d, owner, c)
+    item = plan_item(d, await actual_from_description(client, desc), owner, adopt=True)
+    if item.action == "blocked":
+        return ItemOutcome(sid, planned, "blocked", item.reason)
+    if item.action != "adopt":  # meanwhile ours, with the schedule memo: a plain update
+        return await _update(client, d, owner, c, planned=planned)
+    operator_paused, note = bool(desc.schedule.state.paused), desc.schedule.state.note or ""
+    after = await _pause_for_handover(handle, desc, ADOPTING_NOTE, c)
+    if after is None:
+        return ItemOutcome(sid, planned, "failed", f"{sid} did not show its pause; left as it was")
+    last = max((a.scheduled_at for a in after.info.recent_actions), default=None)
+    state = ScheduleState(paused=operator_paused, note=note or ADOPTED_NOTE)
+    c.writes += 1
+    await handle.delete()
+    try:
+        c.writes += 1
+        await client.create_schedule(sid, build_schedule(d, owner, state=state), memo=schedule_memo(d, owner))
+    except Exception as exc:
+        try:  # the schedule as described before the pause: its spec, action and state
+            await client.create_schedule(sid, desc.schedule)
+        except Exception as again:
+            return ItemOutcome(
+                sid,
+                planned,
+                "failed",
+                f"taking over failed ({type(exc).__name__}: {exc}) and the schedule as it was could not be created "
+                f"again ({type(again).__name__}: {again}); its last description: {desc.schedule!r}",
+            )
+        return ItemOutcome(
+            sid, planned, "failed", f"taking over failed ({type(exc).__name__}: {exc}); the schedule is as it was"
+        )
+    detail = "recreated with our memo" + ("" if operator_paused else await _backfill_gap(client, d, last))
+    return ItemOutcome(sid, planned, "adopted", detail)
 
 
 def backfill_window(
@@ -368,18 +464,8 @@ async def _migrate(client: Client, d: DesiredSchedule, item: PlanItem, owner: st
     if (await actual_from_description(client, desc)).owner != owner:
         return ItemOutcome(d.schedule_id, "migrate", "blocked", f"{old_id} is no longer ours; not migrated")
     operator_paused, note = bool(desc.schedule.state.paused), desc.schedule.state.note or ""
-    if not operator_paused:
-        c.writes += 1
-        await old.pause(note=MIGRATING_NOTE.format(new=d.schedule_id))
-    # Once the scheduler shows the pause, its recent actions are final: the last one is where
-    # the new schedule takes over.
-    after = await old.describe()
-    for _ in range(PAUSE_VISIBLE_POLLS):
-        if after.schedule.state.paused:
-            break
-        await asyncio.sleep(0.1)
-        after = await old.describe()
-    else:
+    after = await _pause_for_handover(old, desc, MIGRATING_NOTE.format(new=d.schedule_id), c)
+    if after is None:
         return ItemOutcome(d.schedule_id, "migrate", "failed", f"{old_id} did not show its pause; nothing created")
     last = max((a.scheduled_at for a in after.info.recent_actions), default=None)
     state = ScheduleState(paused=operator_paused, note=note if operator_paused else CREATED_NOTE)
@@ -391,17 +477,7 @@ async def _migrate(client: Client, d: DesiredSchedule, item: PlanItem, owner: st
         return ItemOutcome(
             d.schedule_id, "migrate", "failed", f"{d.schedule_id} appeared while migrating; {old_id} is left paused"
         )
-    new = client.get_schedule_handle(d.schedule_id)
-    detail = f"from {old_id}"
-    if not operator_paused:
-        window = backfill_window(
-            last, (await new.describe()).info.created_at, timedelta(seconds=d.catchup_window_seconds)
-        )
-        if window is not None:
-            await new.backfill(
-                ScheduleBackfill(start_at=window[0], end_at=window[1], overlap=ScheduleOverlapPolicy.SKIP)
-            )
-            detail += f"; backfilled {window[0]:%H:%M:%S}–{window[1]:%H:%M:%S}Z"
+    detail = f"from {old_id}" + ("" if operator_paused else await _backfill_gap(client, d, last))
     c.writes += 1
     await old.delete()
     return ItemOutcome(d.schedule_id, "migrate", "migrated", detail)
@@ -437,7 +513,7 @@ async def apply_plan(client: Client, plan: Plan, desired: list[DesiredSchedule])
                 if item.action == "update":
                     return await _update(client, by_id[item.schedule_id], plan.owner, counter)
                 if item.action == "adopt":
-                    return await _update(client, by_id[item.schedule_id], plan.owner, counter, planned="adopt")
+                    return await _adopt(client, by_id[item.schedule_id], plan.owner, counter)
                 if item.action == "migrate":
                     return await _migrate(client, by_id[item.schedule_id], item, plan.owner, counter)
                 if item.action == "delete":
@@ -459,14 +535,16 @@ async def reconcile(
     dry_run: bool = False,
     adopt: bool = False,
     notify_status: bool = True,
+    gateway_in_environment: bool = False,
 ) -> ReconcileReport:
     """Plan (and unless `dry_run`, apply) the schedules of a validated repo-spec. With `adopt`,
     schedules without a govfleet memo on declared ids (the original system's) are taken over.
 
     Every desired schedule, including its Temporal `Schedule` object, is built before the first
     write, so a problem in any of them changes nothing; a free-word entrypoint without an agent
-    gateway is refused (`GatewayMissing`) before anything is read or written."""
-    problems = spec.governance.gateway_problems()
+    gateway — none in the file, and OPENCLAW_GATEWAY_URL unset (`gateway_in_environment`) — is
+    refused (`GatewayMissing`) before anything is read or written."""
+    problems = spec.governance.gateway_problems(gateway_in_environment=gateway_in_environment)
     if problems:
         raise GatewayMissing(problems)
     owner = owner or default_owner(spec)

@@ -56,7 +56,7 @@ def activities_for(resources: Resources) -> list[Any]:
     from activities.guardian import GuardianActivities
 
     guardian = GuardianActivities(resources)
-    found += [guardian.fetch_reading, guardian.record, guardian.call_breaker, guardian.restore]
+    found += [guardian.fetch_reading, guardian.record, guardian.call_breaker, guardian.probe_breaker, guardian.restore]
     from activities.watchdog import WatchdogActivities
 
     watchdog = WatchdogActivities(resources)

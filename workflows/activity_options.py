@@ -43,12 +43,27 @@ BEST_EFFORT_RETRY = RetryPolicy(maximum_attempts=2)
 # The call heartbeats while it waits for the target, so an attempt on a worker that died is
 # retried on another within the heartbeat timeout instead of the start-to-close timeout.
 BREAKER_HEARTBEAT_TIMEOUT = timedelta(seconds=2)
+BREAKER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=60)
+)
 GUARDIAN_BREAKER_CALL = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=15),
     heartbeat_timeout=BREAKER_HEARTBEAT_TIMEOUT,
-    retry_policy=RetryPolicy(
-        initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=60)
-    ),
+    retry_policy=BREAKER_RETRY,
+)
+# The first try of a breaker call: retried for this long, then the guardian alerts that the target
+# does not answer and goes on calling it without limit (docs/guardian.md, "Breakers").
+BREAKER_ALERT_AFTER = timedelta(seconds=60)
+GUARDIAN_BREAKER_CALL_FIRST = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=15),
+    schedule_to_close_timeout=BREAKER_ALERT_AFTER,
+    heartbeat_timeout=BREAKER_HEARTBEAT_TIMEOUT,
+    retry_policy=BREAKER_RETRY,
+)
+# A read-only probe of a breaker target when the guardian enters warning: two quick tries.
+GUARDIAN_BREAKER_PROBE = ActivityConfig(
+    start_to_close_timeout=timedelta(seconds=10),
+    retry_policy=RetryPolicy(maximum_attempts=2, initial_interval=timedelta(seconds=1)),
 )
 GUARDIAN_NOTIFICATION = ActivityConfig(
     start_to_close_timeout=timedelta(seconds=30),

@@ -129,6 +129,7 @@ class GovernanceRun:
                     budget_credits_per_day=inp.budget_credits_per_day,
                     entrypoint=inp.entrypoint if inp.entrypoint not in ENTRYPOINTS else None,
                     agent_token=inp.agent_token,
+                    agent_protocol=inp.agent_protocol,
                 ),
                 **run_entrypoint(timeout),
             )

@@ -1,40 +1,37 @@
-"""(About 570 lines: the loop, its handlers and the patched branches that running histories
-still replay belong to one workflow class.)
-
-Workflow `GovernanceGuardian`: orchestration only. Every rule lives in the pure
+"""Workflow `GovernanceGuardian`: orchestration only. Every rule lives in the pure
 `GuardianCore` (govfleet/domain/guardian/core.py); this workflow feeds it readings and admin
 actions in order and carries out the effects it returns. Names and payloads:
 govfleet/contracts/guardian.py; the rules: docs/guardian.md.
 
 Loop: wait for the check interval of the current level (a Temporal timer), cut short by
-anything in the inbox (signal `reading`, signal or update `pause` / `resume`); then one local
+anything in the inbox (signal `reading`, signal or update `pause` / `resume` /
+`forensic_audit`, signal `configure`) or a report of the background work; then one local
 activity fetches and validates the reading, the core decides, and one local activity writes
 the audit rows of that check in one transaction. Routine rows of fast checks (interval below
 `audit_flush_seconds`) are written in batches at most that old; anything else (a crossing, an
 alert, a pause, an admin action) is written at once, so a 1 s loop stays near 6 history events
-per check.
+per check. A pause or resume is written before its breaker calls go out.
 
-Breaker calls and notifications are ordinary activities started in the background: a failing
-channel or an unreachable target is retried by Temporal and never blocks or fails the loop.
-Breaker calls to one target run in order (a resume can never overtake its pause). Every state
-change happens in the main loop, so handlers never race it; update handlers wait for their
-command's result. Continue-as-new happens after `continue_as_new_after_events` history events
-or when the server suggests it, once handlers have finished, carrying everything in one
+Breaker calls, probes and notifications run in the background (workflows/guardian_dispatch.py):
+a failing channel or an unreachable target never blocks or fails the loop. Every state change
+happens in the main loop, so handlers never race it; update handlers wait for their command's
+result. Payloads are decoded here (workflows/guardian_inbox.py), so an undecodable one is
+audited. Continue-as-new happens after `continue_as_new_after_events` history events or when
+the server suggests it, once handlers have finished, carrying everything in one
 `GuardianInput`.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from activities.guardian import GuardianActivities
     from govfleet.contracts.guardian import (
@@ -42,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
         CONFIG_QUERY,
         CONFIGURE_SIGNAL,
         EVENTS_QUERY,
+        FORENSIC_AUDIT_SIGNAL,
+        FORENSIC_AUDIT_UPDATE,
         GOVERNANCE_QUERY,
         GUARDIAN_TASK_TIMEOUT,
         GUARDIAN_WORKFLOW,
@@ -55,18 +54,18 @@ with workflow.unsafe.imports_passed_through():
         STATUS_QUERY,
         AlertsQueryInput,
         AlertsResult,
-        BreakerCall,
         CommandKind,
         EventsQueryInput,
         EventsResult,
         FetchReadingInput,
+        ForensicAuditInput,
+        ForensicAuditResult,
         GovernanceResult,
         GuardianConfig,
         GuardianInput,
         GuardianStatus,
         PauseInput,
         PauseResult,
-        PendingCommand,
         ReadingPayload,
         RecordBatch,
         RestoreInput,
@@ -76,23 +75,17 @@ with workflow.unsafe.imports_passed_through():
         StatsResult,
         StatusQueryInput,
     )
-    from govfleet.contracts.notifications import NotificationRequest
-    from govfleet.domain.admin_auth import AuthorizationError, Scheme, parse_admin_body
+    from govfleet.domain.admin_auth import Scheme
     from govfleet.domain.declared import MEMO_KEY, config_hash, memo_for
     from govfleet.domain.guardian.core import GuardianCore
     from govfleet.domain.guardian.levels import SEVERITY
+    from govfleet.domain.guardian.lifecycle import ConfigurationRefused, parse_configuration
     from govfleet.domain.guardian.models import AdminRejected, GuardianState
     from govfleet.domain.guardian.readings import Reading, TrackerFailure, fractional_votes
     from govfleet.temporal import GOVERNANCE_LEVEL, SYSTEM_STATUS
-    from workflows.activity_options import (
-        GUARDIAN_BREAKER_CALL,
-        GUARDIAN_NOTIFICATION,
-        guardian_fetch,
-        guardian_record,
-        guardian_record_ahead,
-        guardian_restore,
-    )
-    from workflows.notifications import send_notification
+    from workflows.activity_options import guardian_fetch, guardian_record, guardian_record_ahead, guardian_restore
+    from workflows.guardian_dispatch import GuardianDispatch, Report
+    from workflows.guardian_inbox import ADMIN_ACTIONS, Command, admin_input, carried, decode, legacy_parse, to_carry
 
 MAX_IN_FLIGHT_UPDATES = 8
 AUDIT_BATCHES_PATCH = "guardian-audit-batches"  # runs started before it write every check at once
@@ -106,41 +99,17 @@ ADMIN_EIP712_PATCH = "guardian-admin-eip712"
 WHOLE_VOTES_PATCH = "guardian-whole-votes"  # a pushed reading with fractional vote counts is invalid
 # A pause or resume is written to the database before its breaker calls go out (before: after).
 RECORD_BEFORE_DISPATCH_PATCH = "guardian-record-before-dispatch"
+# After an emergency pause a resume needs the DAO's approval signed into it (not a flag); genuine
+# signatures on a refused resume are spent; a resume clears every open level alert.
+RESUME_RULES_PATCH = "guardian-resume-rules"
+# `configure` carries the whole configuration with its hash; anything else is refused and audited,
+# a configuration never removes every admin, and changes of who can act are notified urgently.
+CONFIGURE_GUARD_PATCH = "guardian-configure-guard"
+# A signal payload that cannot be decoded is audited (before: the data converter dropped it).
+UNDECODABLE_PATCH = "guardian-undecodable-input"
+# Breaker targets are probed on entering warning, and a call that keeps failing raises an alert.
+BREAKER_HEALTH_PATCH = "guardian-breaker-health"
 HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
-
-
-@dataclass
-class _Command:
-    kind: CommandKind
-    payload: Any
-    via: str  # "signal" | "update"
-    done: bool = False
-    result: Any = None
-    error: AdminRejected | None = None
-
-
-def _legacy_parse(model: type[BaseModel], body: Any) -> BaseModel | str:
-    """The body as `model`, or the validation problem as text (audited as malformed): the check of
-    runs from before ADMIN_EIP712_PATCH."""
-    if isinstance(body, model):
-        return body
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())
-        return f"malformed {model.__name__} body: {problems}"
-
-
-def _admin_input(kind: str, body: Any) -> PauseInput | ResumeInput | str:
-    """The body checked by the same rules as the HTTP endpoints (`parse_admin_body`), or the
-    problem as text (audited as malformed)."""
-    if isinstance(body, (PauseInput, ResumeInput)):  # carried across continue-as-new
-        body = body.model_dump()
-    try:
-        fields = parse_admin_body(kind, body)
-    except AuthorizationError as exc:
-        return exc.message
-    return PauseInput(**fields) if kind == "pause" else ResumeInput(**fields)
 
 
 @workflow.defn(name=GUARDIAN_WORKFLOW)
@@ -152,38 +121,32 @@ class GuardianWorkflow:
         self.core = GuardianCore(input.config, state)
         self._fresh = input.state is None
         self._runs = input.runs
-        self._inbox: list[_Command] = []
-        for pc in input.inbox:
-            payload = {"reading": pc.reading, "pause": pc.pause, "resume": pc.resume, "configure": pc.configure}[
-                pc.kind
-            ]
-            self._inbox.append(_Command(pc.kind, payload, "signal"))
+        self._inbox: list[Command] = [carried(pc) for pc in input.inbox]
+        self._reports: list[Report] = []
         self._carried_breakers = list(input.breaker_queue)
         self._carried_notifications = list(input.notifications)
         self._unrecorded: RecordBatch | None = input.unrecorded
-        self._breaker_queues: dict[str, list[BreakerCall]] = {}
-        self._breaker_workers: set[str] = set()
-        self._notifications: dict[str, NotificationRequest] = {}
+        self._dispatch = GuardianDispatch(self._reports.append)
         self._meter = None
         self._checks_seen = state.checks
-        self._tasks: set[asyncio.Task] = set()  # background work, referenced until done
 
     # -- run --------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: GuardianInput) -> None:
+        self._dispatch.alert_on_failing_calls = self._probes = workflow.patched(BREAKER_HEALTH_PATCH)
         for call in self._carried_breakers:
-            self._enqueue_breaker(call)
+            self._dispatch.enqueue_breaker(call)
         for req in self._carried_notifications:
-            self._start_notification(req)
+            self._dispatch.notify(req)
         if self._fresh and workflow.patched(RESTORE_PATCH):
             await self._restore()
         poll = self._fresh  # a new guardian checks at once; a continued one keeps its rhythm
         while True:
-            if not poll and not self._inbox:
+            if not poll and not self._inbox and not self._reports:
                 try:
                     await workflow.wait_condition(
-                        lambda: bool(self._inbox),
+                        lambda: bool(self._inbox or self._reports),
                         timeout=timedelta(seconds=self.core.interval_seconds()),
                         timeout_summary="next check",
                     )
@@ -196,8 +159,8 @@ class GuardianWorkflow:
 
     async def _restore(self) -> None:
         """Started afresh (first start, or again after a terminate): take back the open alerts,
-        active pauses and used admin nonces recorded for this id (docs/guardian.md). Their
-        effects go out with the first check."""
+        active pauses, unacknowledged resumes, the open forensic audit and used admin nonces
+        recorded for this id (docs/guardian.md). Their effects go out with the first check."""
         try:
             snapshot = await workflow.execute_local_activity_method(
                 GuardianActivities.restore,
@@ -214,7 +177,9 @@ class GuardianWorkflow:
         return memo_for(config_hash(self.config), tracker_url=self.config.tracker_url)
 
     async def _step(self, poll: bool) -> None:
-        handled: list[_Command] = []
+        handled: list[Command] = []
+        while self._reports:
+            self._take_report(self._reports.pop(0))
         if poll:
             reading, failure = await self._fetch()
             self.core.on_fetch(reading, failure, workflow.now(), "poll")
@@ -226,48 +191,93 @@ class GuardianWorkflow:
         for cmd in handled:
             cmd.done = True
 
-    async def _handle(self, cmd: _Command) -> None:
+    def _take_report(self, report: Report) -> None:
         now = workflow.now()
-        req: Any = None
-        scheme: Scheme = "eip712"
+        if report.kind == "probe":
+            self.core.on_probe(report.target, report.error, now)
+        elif report.kind == "call_failing":
+            self.core.on_call_failing(report.target, report.action, report.error or "", now)
+        else:
+            self.core.on_call_answered(report.target, report.action, now)
+
+    async def _handle(self, cmd: Command) -> None:
+        now = workflow.now()
         try:
-            if cmd.kind in ("pause", "resume"):
-                scheme = "eip712" if workflow.patched(ADMIN_EIP712_PATCH) else "eip191"
-                model = PauseInput if cmd.kind == "pause" else ResumeInput
-                req = _admin_input(cmd.kind, cmd.payload) if scheme == "eip712" else _legacy_parse(model, cmd.payload)
-                if isinstance(req, str):  # a body that did not parse
-                    self.core.reject(now, cmd.kind, "malformed", req)
-            if cmd.kind == "reading":
-                payload = cmd.payload.model_dump()
+            if cmd.undecodable is not None:
+                self._refuse_undecodable(cmd, now)
+            elif cmd.kind == "reading":
+                payload = cmd.payload.model_dump() if isinstance(cmd.payload, ReadingPayload) else cmd.payload
                 whole = not fractional_votes(payload) or workflow.patched(WHOLE_VOTES_PATCH)
                 self.core.on_push(payload, now, whole_votes=whole)
-            elif cmd.kind == "pause":
-                assert isinstance(req, PauseInput)
-                cmd.result = self.core.pause(req, now, scheme)
-            elif cmd.kind == "resume":
-                assert isinstance(req, ResumeInput)
-                verified = self.core.authorize_resume(req, now, scheme)
-                reading, failure = await self._fetch()  # "holder control at or above critical *now*"
-                now = workflow.now()
-                self.core.on_fetch(reading, failure, now, "resume")
-                cmd.result = self.core.resume(req, verified, now, reading, failure)
             elif cmd.kind == "configure":
-                # repo-spec changed: new rules, tracker and targets from the next check on.
-                new = cmd.payload.model_copy(update={"guardian_id": self.config.guardian_id})
-                if not workflow.patched(CONFIG_MEMO_PATCH):
-                    self.config = new
-                    self.core.reconfigure(self.config, now)
-                else:
-                    # An equal configure (two reconcilers at once) changes nothing; the memo is
-                    # what reconcilers compare with repo-spec (docs/declared-workflows.md).
-                    if config_hash(new) != config_hash(self.config):
-                        self.config = new
-                        self.core.reconfigure(self.config, now)
-                    if workflow.memo_value(MEMO_KEY, {}) != self._memo()[MEMO_KEY]:
-                        workflow.upsert_memo(self._memo())
+                self._configure(cmd.payload, now)
+            else:
+                await self._admin(cmd, now)
         except AdminRejected as exc:
             cmd.error = exc
             workflow.logger.warning("admin %s via %s rejected: %s: %s", cmd.kind, cmd.via, exc.code, exc.message)
+        except ConfigurationRefused as exc:
+            workflow.logger.warning("configure refused: %s", exc.why)
+
+    def _refuse_undecodable(self, cmd: Command, now) -> None:
+        why = cmd.undecodable or "undecodable"
+        if cmd.kind == "reading":
+            self.core.on_invalid(TrackerFailure(code="not_json", message=why), now, "push")
+        elif cmd.kind == "configure":
+            self.core.refuse_configuration(now, why)
+        else:
+            self.core.reject(now, ADMIN_ACTIONS[cmd.kind], "malformed", f"malformed {cmd.kind} body: {why}")
+
+    async def _admin(self, cmd: Command, now) -> None:
+        if cmd.kind == "forensic_audit":
+            req = admin_input("forensic_audit", cmd.payload)
+            if isinstance(req, str):
+                self.core.reject(now, "complete_forensic_audit", "malformed", req)
+            assert isinstance(req, ForensicAuditInput)
+            cmd.result = self.core.complete_forensic_audit(req, now)
+            return
+        scheme: Scheme = "eip712" if workflow.patched(ADMIN_EIP712_PATCH) else "eip191"
+        if scheme == "eip712":
+            req = admin_input(cmd.kind, cmd.payload)
+        else:
+            req = legacy_parse(PauseInput if cmd.kind == "pause" else ResumeInput, cmd.payload)
+        if isinstance(req, str):  # a body that did not parse
+            self.core.reject(now, cmd.kind, "malformed", req)
+        if cmd.kind == "pause":
+            assert isinstance(req, PauseInput)
+            cmd.result = self.core.pause(req, now, scheme)
+            return
+        assert isinstance(req, ResumeInput)
+        legacy = not workflow.patched(RESUME_RULES_PATCH)
+        verified = self.core.authorize_resume(req, now, scheme, legacy=legacy)
+        reading, failure = await self._fetch()  # "holder control at or above critical *now*"
+        now = workflow.now()
+        self.core.on_fetch(reading, failure, now, "resume")
+        cmd.result = self.core.resume(req, verified, now, reading, failure, legacy=legacy)
+
+    def _configure(self, payload: Any, now) -> None:
+        """repo-spec changed: new rules, tracker and targets from the next check on."""
+        if workflow.patched(CONFIGURE_GUARD_PATCH):
+            try:
+                new = parse_configuration(payload)
+            except ConfigurationRefused as exc:
+                self.core.refuse_configuration(now, exc.why)  # audited; nothing applied
+            guarded = True
+        else:
+            new = payload if isinstance(payload, GuardianConfig) else GuardianConfig.model_validate(payload)
+            guarded = False
+        new = new.model_copy(update={"guardian_id": self.config.guardian_id})
+        if not workflow.patched(CONFIG_MEMO_PATCH):
+            self.core.reconfigure(new, now, guarded=guarded)
+            self.config = new
+            return
+        # An equal configure (two reconcilers at once) changes nothing; the memo is what
+        # reconcilers compare with repo-spec (docs/declared-workflows.md).
+        if config_hash(new) != config_hash(self.config):
+            self.core.reconfigure(new, now, guarded=guarded)
+            self.config = new
+        if workflow.memo_value(MEMO_KEY, {}) != self._memo()[MEMO_KEY]:
+            workflow.upsert_memo(self._memo())
 
     async def _fetch(self) -> tuple[Reading | None, TrackerFailure | None]:
         cfg = self.config
@@ -295,7 +305,7 @@ class GuardianWorkflow:
         oldest = min(e.timestamp for e in batch.events)
         return workflow.now() - oldest < flush_after
 
-    def _record_metrics(self, breaker_calls: list[BreakerCall]) -> None:
+    def _record_metrics(self, breaker_calls: list) -> None:
         """Prometheus metrics through the worker runtime (not emitted during replay)."""
         if self._meter is None:
             self._meter = workflow.metric_meter().with_additional_attributes({"guardian": self.config.guardian_id})
@@ -324,9 +334,12 @@ class GuardianWorkflow:
             # (PostgreSQL down) does not hold the breakers back.
             await self._record(fx.record, flush=True, ahead=True)
         for call in fx.breaker_calls:
-            self._enqueue_breaker(call)
+            self._dispatch.enqueue_breaker(call)
         for req in fx.notifications:
-            self._start_notification(req)
+            self._dispatch.notify(req)
+        if self._probes:
+            for probe in fx.probes:
+                self._dispatch.probe(probe)
         if fx.search_attributes and self.config.upsert_search_attributes:
             updates = []
             if "GovernanceLevel" in fx.search_attributes:
@@ -375,57 +388,14 @@ class GuardianWorkflow:
             if workflow.patched(AUDIT_OUTAGE_PATCH):
                 self.core.on_audit_failed(workflow.now(), str(exc.cause or exc))
                 for req in self.core.take_notifications():
-                    self._start_notification(req)
+                    self._dispatch.notify(req)
             return
         self._unrecorded = None
         self.core.assign_ids(result)
         if self.core.state.audit_failures:
             self.core.on_audit_written(workflow.now())
             for req in self.core.take_notifications():
-                self._start_notification(req)
-
-    # -- background work --------------------------------------------------------------
-
-    def _enqueue_breaker(self, call: BreakerCall) -> None:
-        self._breaker_queues.setdefault(call.target, []).append(call)
-        if call.target not in self._breaker_workers:
-            self._breaker_workers.add(call.target)
-            self._background(self._breaker_worker(call.target))
-
-    async def _breaker_worker(self, target: str) -> None:
-        queue = self._breaker_queues[target]
-        try:
-            while queue:
-                call = queue[0]
-                try:
-                    await workflow.execute_activity_method(
-                        GuardianActivities.call_breaker,
-                        call,
-                        **(GUARDIAN_BREAKER_CALL | {"summary": f"{call.action} {call.target}"}),
-                    )
-                except ActivityError as exc:  # only on cancellation: retries are unlimited
-                    workflow.logger.error("breaker %s %s abandoned: %s", call.target, call.action, exc.cause or exc)
-                queue.pop(0)
-        finally:
-            self._breaker_workers.discard(target)
-
-    def _start_notification(self, req: NotificationRequest) -> None:
-        self._notifications[req.idempotency_key] = req
-        self._background(self._send(req))
-
-    def _background(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _send(self, req: NotificationRequest) -> None:
-        try:
-            await send_notification(req, GUARDIAN_NOTIFICATION)
-        finally:
-            self._notifications.pop(req.idempotency_key, None)
-
-    def _pending_breaker_calls(self) -> list[BreakerCall]:
-        return [c for q in self._breaker_queues.values() for c in q]
+                self._dispatch.notify(req)
 
     # -- continue-as-new --------------------------------------------------------------
 
@@ -436,7 +406,7 @@ class GuardianWorkflow:
             return False
         # Prefer a moment without breaker calls in flight, within a bounded margin.
         return (
-            not self._pending_breaker_calls()
+            not self._dispatch.pending_breaker_calls()
             or length >= self.config.continue_as_new_after_events + HARD_HISTORY_LIMIT_MARGIN
         )
 
@@ -447,21 +417,6 @@ class GuardianWorkflow:
                 await self._step(False)
             else:
                 await workflow.wait_condition(lambda: bool(self._inbox) or workflow.all_handlers_finished())
-        carried: list[PendingCommand] = []  # (the loop above empties the inbox; a signal could leave this)
-        for c in self._inbox:
-            if c.kind in ("pause", "resume"):
-                req = _admin_input(c.kind, c.payload)
-                if isinstance(req, str):  # carried as a body that is rejected as malformed
-                    req = PauseInput() if c.kind == "pause" else ResumeInput()
-                carried.append(
-                    PendingCommand(kind="pause", pause=req)
-                    if isinstance(req, PauseInput)
-                    else PendingCommand(kind="resume", resume=req)
-                )
-            elif c.kind == "reading":
-                carried.append(PendingCommand(kind="reading", reading=c.payload))
-            else:
-                carried.append(PendingCommand(kind="configure", configure=c.payload))
         # A new run starts with the memo of the first run's start unless given one: hand on
         # the current configuration's hash.
         memo = self._memo() if workflow.patched(CONFIG_MEMO_PATCH) else None
@@ -469,9 +424,9 @@ class GuardianWorkflow:
             GuardianInput(
                 config=self.config,
                 state=self.core.state,
-                inbox=carried,
-                breaker_queue=self._pending_breaker_calls(),
-                notifications=list(self._notifications.values()),
+                inbox=[to_carry(c) for c in self._inbox],  # (the loop above empties it; a signal could refill it)
+                breaker_queue=self._dispatch.pending_breaker_calls(),
+                notifications=list(self._dispatch.notifications.values()),
                 unrecorded=self._unrecorded,
                 runs=self._runs + 1,
             ),
@@ -482,56 +437,96 @@ class GuardianWorkflow:
         )
 
     # -- signals and updates ----------------------------------------------------------
+    # Every payload is taken raw and decoded by `_arrive`: one that cannot be decoded is audited
+    # (a rejection, an invalid reading, a refused configuration) instead of being dropped.
+
+    def _arrive(self, kind: CommandKind, raw: RawValue, via: str) -> Command | None:
+        value, undecodable = decode(raw)
+        if undecodable is not None and not workflow.patched(UNDECODABLE_PATCH):
+            return None  # before the patch the data converter dropped such a payload
+        if undecodable is None and not self._decodable_before(kind, value):
+            return None
+        cmd = Command(kind, value, via, undecodable=undecodable)
+        self._inbox.append(cmd)
+        return cmd
+
+    def _decodable_before(self, kind: CommandKind, value: Any) -> bool:
+        """Whether the data converter of runs from before raw payloads took this payload (it
+        dropped what its type hint refused); new runs take every payload and audit it."""
+        try:
+            if kind == "reading" and not workflow.patched(UNDECODABLE_PATCH):
+                ReadingPayload.model_validate(value)
+            elif kind == "configure" and not workflow.patched(CONFIGURE_GUARD_PATCH):
+                GuardianConfig.model_validate(value)
+            elif kind in ("pause", "resume") and not isinstance(value, dict):
+                return workflow.patched(ADMIN_EIP712_PATCH)
+        except ValidationError:
+            return False
+        return True
 
     @workflow.signal(name=READING_SIGNAL)
-    def reading_signal(self, payload: ReadingPayload) -> None:
-        """A pushed tracker reading: checked at once, cutting the current sleep short."""
-        self._inbox.append(_Command("reading", payload, "signal"))
+    def reading_signal(self, payload: RawValue) -> None:
+        """A pushed tracker reading (`ReadingPayload`): checked at once, cutting the current sleep
+        short. One that is not a valid reading is audited as an invalid reading."""
+        self._arrive("reading", payload, "signal")
 
     @workflow.signal(name=PAUSE_SIGNAL)
-    def pause_signal(self, req: Any) -> None:
-        """Signed manual pause (CLI), body as `PauseInput`. Any rejection, a malformed body of
-        any JSON type included, leaves one `admin_rejected` event."""
-        self._admin_signal("pause", req)
+    def pause_signal(self, req: RawValue) -> None:
+        """Signed manual pause (CLI), body as `PauseInput`. Any rejection, a malformed or
+        undecodable body included, leaves one `admin_rejected` event."""
+        self._arrive("pause", req, "signal")
 
     @workflow.signal(name=RESUME_SIGNAL)
-    def resume_signal(self, req: Any) -> None:
+    def resume_signal(self, req: RawValue) -> None:
         """Signed resume (CLI), body as `ResumeInput`. Any rejection leaves one `admin_rejected` event."""
-        self._admin_signal("resume", req)
+        self._arrive("resume", req, "signal")
 
-    def _admin_signal(self, kind: Literal["pause", "resume"], req: Any) -> None:
-        if not isinstance(req, dict) and not workflow.patched(ADMIN_EIP712_PATCH):
-            return  # before the patch the data converter dropped such a signal
-        self._inbox.append(_Command(kind, req, "signal"))
+    @workflow.signal(name=FORENSIC_AUDIT_SIGNAL)
+    def forensic_audit_signal(self, req: RawValue) -> None:
+        """Signed completion of the forensic audit, body as `ForensicAuditInput`."""
+        self._arrive("forensic_audit", req, "signal")
 
-    async def _run_update(self, kind: CommandKind, payload: Any) -> Any:
-        cmd = _Command(kind, payload, "update")
-        self._inbox.append(cmd)
+    @workflow.signal(name=CONFIGURE_SIGNAL)
+    def configure_signal(self, config: RawValue) -> None:
+        """New configuration from repo-spec (`GuardianConfigureInput`, sent by the reconciler when
+        its hash differs). Anything else is refused and audited; nothing is applied in part."""
+        self._arrive("configure", config, "signal")
+
+    async def _run_update(self, kind: CommandKind, payload: RawValue) -> Any:
+        cmd = self._arrive(kind, payload, "update")
+        if cmd is None:  # (runs from before raw payloads: the data converter refused it)
+            raise ApplicationError("the body cannot be decoded", "malformed", type="AdminRejected", non_retryable=True)
         await workflow.wait_condition(lambda: cmd.done)
         if cmd.error is not None:
             raise ApplicationError(cmd.error.message, cmd.error.code, type="AdminRejected", non_retryable=True)
         return cmd.result
 
-    # The bodies are taken as any JSON value: the main loop checks them (the same rules as HTTP)
-    # and audits a malformed one; the data converter would refuse it unaudited.
-
     @workflow.update(name=PAUSE_UPDATE)
-    async def pause_update(self, req: Any) -> PauseResult:
+    async def pause_update(self, req: RawValue) -> PauseResult:
         """Signed manual pause. Fails with the reason (`AdminRejected`, the code as details) when
         rejected, and audits it."""
         return await self._run_update("pause", req)
 
     @pause_update.validator
-    def _validate_pause(self, req: Any) -> None:
+    def _validate_pause(self, req: RawValue) -> None:
         self._validate_admin_request()
 
     @workflow.update(name=RESUME_UPDATE)
-    async def resume_update(self, req: Any) -> ResumeResult:
+    async def resume_update(self, req: RawValue) -> ResumeResult:
         """Signed resume. Fails with the reason when rejected (and audits it)."""
         return await self._run_update("resume", req)
 
     @resume_update.validator
-    def _validate_resume(self, req: Any) -> None:
+    def _validate_resume(self, req: RawValue) -> None:
+        self._validate_admin_request()
+
+    @workflow.update(name=FORENSIC_AUDIT_UPDATE)
+    async def forensic_audit_update(self, req: RawValue) -> ForensicAuditResult:
+        """Signed completion of the forensic audit. Fails with the reason when rejected (audited)."""
+        return await self._run_update("forensic_audit", req)
+
+    @forensic_audit_update.validator
+    def _validate_forensic_audit(self, req: RawValue) -> None:
         self._validate_admin_request()
 
     def _validate_admin_request(self) -> None:
@@ -539,11 +534,6 @@ class GuardianWorkflow:
         # audited) in order by the main loop, so that signal, update and HTTP answer alike.
         if sum(1 for c in self._inbox if c.via == "update") >= MAX_IN_FLIGHT_UPDATES:
             raise ValueError("too many admin actions in flight; retry in a moment")
-
-    @workflow.signal(name=CONFIGURE_SIGNAL)
-    def configure_signal(self, config: GuardianConfig) -> None:
-        """New configuration from repo-spec (sent by the reconciler when its hash differs)."""
-        self._inbox.append(_Command("configure", config, "signal"))
 
     # -- queries ----------------------------------------------------------------------
 
@@ -578,9 +568,10 @@ class GuardianWorkflow:
             checks=self.core.state.checks,
             runs=self._runs,
             history_length=workflow.info().get_current_history_length(),
-            pending_breaker_calls=len(self._pending_breaker_calls()),
-            pending_notifications=len(self._notifications),
+            pending_breaker_calls=len(self._dispatch.pending_breaker_calls()),
+            pending_notifications=len(self._dispatch.notifications),
             unrecorded_rows=0 if unrecorded is None else len(unrecorded.events) + len(unrecorded.alerts_opened),
             used_nonces=len(self.core.state.used_nonces),
             audit_failures=self.core.state.audit_failures,
+            state_bytes=len(self.core.state.model_dump_json()),
         )

@@ -20,10 +20,10 @@ from temporalio.client import Client
 
 from govfleet import db
 from govfleet.api.admin_gate import AdminGate
-from govfleet.api.context import ApiContext
+from govfleet.api.context import DB_READ_SECONDS, ApiContext
 from govfleet.api.edge import MAX_BODY_BYTES, EdgeLimits
 from govfleet.api.errors import install_error_handlers
-from govfleet.api.models import PauseIn, ReadingIn, ResumeIn
+from govfleet.api.models import ForensicAuditIn, PauseIn, ReadingIn, ResumeIn
 from govfleet.api.routers import governance, guardian, pages, payments
 from govfleet.api.service import Clock, StatusService, utc_now
 from govfleet.settings import Config, load_config
@@ -58,6 +58,7 @@ def create_app(
     clock: Clock = utc_now,
     cache_ttl: float = 30.0,
     query_timeout: float = 3.0,
+    db_timeout: float = DB_READ_SECONDS,
     pool_size: int = 10,
     admin_gate: AdminGate | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
@@ -65,9 +66,8 @@ def create_app(
     """The API, wrapped in its edge limits. Without arguments everything comes from
     `load_config()` (TEMPORAL_ADDRESS and DATABASE_URL must be set); tests and `govfleet up` pass
     what they already hold."""
-    gate = admin_gate or AdminGate()
 
-    async def flush_rejections(pool: db.DbPool) -> None:
+    async def flush_rejections(pool: db.DbPool, gate: AdminGate) -> None:
         rows = gate.take()
         try:
             await guardian_store.add_admin_rejections(pool, rows, timeout=query_timeout)
@@ -75,10 +75,10 @@ def create_app(
             gate.put_back(rows)
             log.warning("counted admin rejections not written yet", error=str(exc).splitlines()[0], rows=len(rows))
 
-    async def flush_loop(pool: db.DbPool) -> None:
+    async def flush_loop(pool: db.DbPool, gate: AdminGate) -> None:
         while True:
             await asyncio.sleep(REJECTIONS_FLUSH_SECONDS)
-            await flush_rejections(pool)
+            await flush_rejections(pool, gate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -103,6 +103,7 @@ def create_app(
         closers.append(http.aclose)
         status = StatusService(cfg, temporal, p, clock=clock, cache_ttl=cache_ttl, query_timeout=query_timeout)
         closers.append(status.close)
+        gate = admin_gate or AdminGate(sources_per_minute=cfg.settings.ADMIN_REJECTIONS_SOURCES_PER_MINUTE)
         app.state.ctx = ApiContext(
             config=cfg,
             client=temporal,
@@ -112,15 +113,16 @@ def create_app(
             clock=clock,
             query_timeout=query_timeout,
             admin_gate=gate,
+            db_timeout=db_timeout,
         )
-        flusher = asyncio.create_task(flush_loop(p), name="admin-rejections")
+        flusher = asyncio.create_task(flush_loop(p, gate), name="admin-rejections")
         try:
             yield
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
-            await flush_rejections(p)
+            await flush_rejections(p, gate)
             for close in reversed(closers):
                 await close()
 
@@ -129,6 +131,10 @@ def create_app(
         version="1.0.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        # No Swagger UI or ReDoc pages: they load scripts from a CDN into the origin that serves the
+        # signed admin endpoints (docs/security.md, "Browser headers"). /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
         openapi_tags=[
             {"name": "governance", "description": "System-tenant governance status"},
             {"name": "guardian", "description": "The governance guardian"},
@@ -149,7 +155,7 @@ def create_app(
                 _drop_security(schema, "ReadToken")  # reads are public on this server
             # Bodies parsed by hand (strict JSON, answered in our error format) are documented here.
             schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (ReadingIn, PauseIn, ResumeIn):
+            for model in (ReadingIn, PauseIn, ResumeIn, ForensicAuditIn):
                 schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
         return schema
 

@@ -31,6 +31,9 @@ from govfleet.domain.secret_ref import resolve_secret
 from govfleet.settings import Config
 
 SOURCE_HEADER = "X-Govfleet-Source"
+# A route's database read (pool checkout included) is cut after this long: a 503, never a wait
+# for the pool's own 30 s (govfleet/api/reads.py).
+DB_READ_SECONDS = 2.0
 
 
 @dataclass
@@ -44,13 +47,14 @@ class ApiContext:
     query_timeout: float
     admin_gate: AdminGate = field(default_factory=AdminGate)
     fleet: FleetStateCache = field(default_factory=FleetStateCache)  # notifications, warnings (fleet_state.py)
+    db_timeout: float = DB_READ_SECONDS
     _tracker_probes: dict[str, tuple[float, bool]] = field(default_factory=dict)  # url -> (monotonic time, ok)
     _activity: dict = field(default_factory=dict)  # (days, last day) -> (monotonic time, ActivityOut)
 
     @property
     def guardian_id(self) -> str:
         """The guardian the single-guardian endpoints address: the first one declared."""
-        return self.config.spec.declared_guardians()[0].workflow_id
+        return self.config.spec.primary_guardian_id
 
 
 def api_context(request: Request) -> ApiContext:

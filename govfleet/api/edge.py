@@ -13,7 +13,9 @@ answers, in the API's one error format and without calling the app:
   included) or bytes that are not UTF-8: such a value can only be an attack or a mistake, and
   PostgreSQL would refuse a NUL deep inside a handler.
 
-A body within the limit is read here (it is small) and handed to the app whole.
+A body within the limit is read here (it is small) and handed to the app whole. Every answer,
+the app's and the edge's, carries `SECURITY_HEADERS` unless the route set its own value (the
+`/gov` page sets a Content-Security-Policy that lets its own inline script and style run).
 """
 
 from __future__ import annotations
@@ -33,6 +35,28 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BODY_BYTES = 64 * 1024  # every body the API takes is a few hundred bytes
 MAX_HEADER_BYTES = 16 * 1024  # a bearer token and a few standard headers need well under 1 KiB
 _CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
+# JSON answers need nothing from a browser: no script, no style, no frame, no referrer.
+API_CONTENT_SECURITY_POLICY = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", API_CONTENT_SECURITY_POLICY),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),  # frame-ancestors for browsers without CSP level 2
+)
+
+
+def with_security_headers(send: Send) -> Send:
+    """`send`, adding each of `SECURITY_HEADERS` the response does not set itself."""
+
+    async def secured(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            present = {bytes(name).lower() for name, _ in headers}
+            headers += [header for header in SECURITY_HEADERS if header[0] not in present]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return secured
 
 
 async def send_error(send: Send, status: int, code: str, message: str, details: Any = None) -> None:
@@ -95,6 +119,7 @@ class EdgeLimits:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        send = with_security_headers(send)
         headers = scope.get("headers", [])
         header_bytes = sum(len(k) + len(v) for k, v in headers)
         if header_bytes > MAX_HEADER_BYTES:

@@ -117,13 +117,14 @@ async def check(ctx: ApiContext) -> HealthOut:
     stale_after = 3 * (spec.guardian_by_id(primary) or spec.guardian).rules.monitoring_interval_normal
     if not monitoring and primary_item is not None and primary_item.running is not False:
         problems.append(f"guardian {primary} is not answering its status query")
-    if since is not None and since > stale_after:
+    guarded = bool(spec.declared_guardians())  # none declared: no holder control to watch
+    if guarded and since is not None and since > stale_after:
         problems.append(f"the last governance check is {since} s old (more than {stale_after} s)")
     problems += [f"open incident {i['kind']} ({i['subject']}): {i['details']}" for i in incidents]
     problems += fleet.problems  # nobody to tell, a failing channel, urgent notices pending
     if unhealthy:
         state = "unhealthy"
-    elif monitoring and tracker_ok and since is not None and since <= stale_after and not problems:
+    elif not problems and (not guarded or (monitoring and tracker_ok and since is not None and since <= stale_after)):
         state = "healthy"
     else:
         state = "degraded"

@@ -46,7 +46,7 @@ class ResumeRequirementsOut(_Out):
     holder_control_at_least: float
 
 
-class ForensicAuditOut(_Out):
+class ForensicAuditStatusOut(_Out):
     required: bool
     required_since: UtcDatetime | None = None
     pause_key: str | None = None
@@ -71,7 +71,7 @@ class GuardianStatusOut(_Out):
     pauses: list[ActivePauseOut] = Field(default_factory=list)
     resume_requires: ResumeRequirementsOut | None = None
     open_alerts: list[str] = Field(default_factory=list)
-    forensic_audit: ForensicAuditOut | None = None
+    forensic_audit: ForensicAuditStatusOut | None = None
     unreachable_targets: list[str] = Field(default_factory=list)
 
 
@@ -135,10 +135,40 @@ class PauseOut(_Out):
     resume_requires: str
 
 
+class GovernanceApprovalIn(_In):
+    reference: str = Field(
+        min_length=1, max_length=200, description="the DAO's decision: a proposal id or a transaction hash"
+    )
+    url: str = Field(max_length=500, description="where members read it (http or https)")
+
+
 class ResumeIn(_In):
-    authorization: Authorization = Field(description="EIP-712 admin authorization token(s), as for pause")
-    governance_verified: bool = Field(False, description="required (with a quorum of admins) after an emergency pause")
+    authorization: Authorization = Field(
+        description="EIP-712 admin authorization token(s), as for pause; after an emergency pause a quorum, each "
+        "signed over `governance_approval` (`govfleet sign resume --approval-ref … --approval-url …`)"
+    )
+    governance_approval: GovernanceApprovalIn | None = Field(
+        None, description="the DAO's approval, signed into every token: required after an emergency pause"
+    )
+    governance_verified: bool = Field(False, description="accepted and ignored: the approval is what is signed")
     reason: str = Field("", max_length=2000, description="optional; signed verbatim (empty when not given)")
+
+
+class ForensicAuditIn(_In):
+    report: str = Field(
+        min_length=1, max_length=2000, description="a reference to the forensic audit's report (signed verbatim)"
+    )
+    authorization: Authorization = Field(
+        description="an admin's EIP-712 authorization of action `complete_forensic_audit` with the report as its "
+        "reason (`govfleet sign complete_forensic_audit --report …`)"
+    )
+
+
+class ForensicAuditOut(_Out):
+    completed_at: UtcDatetime
+    completed_by: str
+    report: str
+    pause_key: str = Field(description="the emergency pause that required the audit")
 
 
 class ResumeOut(_Out):
@@ -150,11 +180,17 @@ class ResumeOut(_Out):
 
 class AdminRejectionOut(_Out):
     window_start: UtcDatetime = Field(description="the minute these rejections fall in")
-    source: str = Field(description="the client address (`*`: addresses beyond the tracking limit)")
+    source: str = Field(
+        description="the client address (`*`: the addresses past the per-minute limit of addresses, counted together)"
+    )
     action: str = Field(description="pause|resume")
-    code: str = Field(description="the rejection code (malformed, expired, foreign, replayed, invalid_json, ...)")
+    code: str = Field(
+        description="the rejection code (malformed, expired, foreign, replayed, invalid_json, or the guardian's: "
+        "not_paused, unsafe_to_resume, ...)"
+    )
     count: int
-    limited: int = Field(description="of those, answered 429 (the address was over its limit)")
+    limited: int = Field(description="of those, answered 429 (the address or a signer was over its limit)")
+    sources: int = Field(description="the distinct client addresses this row counts (1 unless `source` is `*`)")
     first_at: UtcDatetime
     last_at: UtcDatetime
     sample: str = Field(description="the first rejection message of the minute (at most 200 characters)")
@@ -185,7 +221,7 @@ class WorkflowHealthOut(_Out):
 
 
 class IncidentOut(_Out):
-    kind: str = Field(description="guardian_down | workflow_down | heartbeat_missed")
+    kind: str = Field(description="guardian_down | workflow_down | workflow_stuck | heartbeat_missed")
     subject: str
     opened_at: UtcDatetime
     details: str

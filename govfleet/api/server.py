@@ -1,7 +1,9 @@
 """Serving an ASGI app in-process: a uvicorn `Server` in an asyncio task, on a socket bound by
 us (port 0 picks a free port). Used for the API (`govfleet up`, `govfleet api`), the tracker
 simulator, the tests' loopback receivers and the benchmarks. Signals stay with the host process:
-uvicorn's own signal capture is disabled so Ctrl-C reaches `govfleet up`'s stop event."""
+uvicorn's own signal capture is disabled so Ctrl-C reaches `govfleet up`'s stop event. Every server
+bounds its sockets the same way (`govfleet/api/sockets.py`: header and body timeouts, keep-alive,
+a connection cap, one body framing)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
+from govfleet.api.sockets import SocketLimits, protocol_for
 
 # uvicorn's life-cycle lines ("Started server process [pid]", "Waiting for application
 # startup." ...) name no address, and every server of a process (the API, the tracker
@@ -78,9 +82,16 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def start_api(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, access_log: bool = False, timeout: float = 30.0
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    access_log: bool = False,
+    timeout: float = 30.0,
+    limits: SocketLimits | None = None,
 ) -> RunningApi:
     """Start serving any ASGI app; returns once its lifespan has started (or raises)."""
+    limits = limits or SocketLimits()
     _quiet_uvicorn_lifecycle()
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
@@ -93,6 +104,8 @@ async def start_api(
         lifespan="on",
         timeout_graceful_shutdown=5,
         proxy_headers=False,
+        http=protocol_for(limits),
+        timeout_keep_alive=limits.keep_alive_seconds,  # type: ignore[arg-type]  # a float is fine: call_later
     )
     server = _HostedServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name=f"api:{bound_port}")

@@ -242,7 +242,7 @@ class StatusService:
         return StatusState(
             system_credits=credits,
             credits_known=True,
-            schedules=schedule_entries(governance.charter_schedules),
+            schedules=schedule_entries(self.config.spec.listed_schedules()),
             heartbeat_interval_seconds=hb.interval_minutes * 60,
             heartbeat_grace_seconds=hb.grace_seconds,
             heartbeat=heartbeat,

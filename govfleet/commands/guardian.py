@@ -132,8 +132,8 @@ def demo_config(config: Config, sim: RunningSimulator | None) -> Config:
     The reconciler, the API (/health probes that tracker) and the banner all use it."""
     from govfleet.settings import Config
 
-    if sim is None:
-        return config
+    if sim is None or not config.spec.declares_default_guardian:
+        return config  # a file without a `guardian` block gets none, not even in the demo
     g = config.spec.guardian
     tracker = g.tracker.url.rstrip("/")
     breakers = [b.model_copy(update={"url": sim.url}) if b.url.rstrip("/") == tracker else b for b in g.breakers]

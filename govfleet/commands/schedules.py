@@ -3,7 +3,8 @@ workflows (guardians, `governance-status`, `governance-watchdog`) follow `.cogni
 
 Exit codes: 0 done (or, with --dry-run, planned); 1 a schedule is blocked (a schedule this repo
 does not own sits on a declared id) or a write, start or signal failed; 2 the repo-spec or environment is invalid
-(nothing was changed: also a free-word entrypoint without `governance.agent_gateway`) or Temporal is unreachable.
+(nothing was changed: also a free-word entrypoint without `governance.agent_gateway` or
+OPENCLAW_GATEWAY_URL, or a TEMPORAL_TASK_QUEUE the original system's workers poll) or Temporal is unreachable.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
         guard_admins(declared, "reconcile", one_shot=True)
     config = with_local_fleet(declared)
-    problems = config.spec.governance.gateway_problems()
+    in_env = bool(config.settings.OPENCLAW_GATEWAY_URL)
+    problems = config.spec.governance.gateway_problems(gateway_in_environment=in_env)
     if problems:  # nothing is read or written: exit 2, one line per charter
         for line in problems:
             print(f"govfleet: error: {line}", file=sys.stderr)
@@ -65,6 +67,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 task_queue=config.settings.TEMPORAL_TASK_QUEUE,
                 dry_run=args.dry_run,
                 adopt=args.adopt,
+                gateway_in_environment=in_env,
             )
         except RPCError as exc:  # e.g. reading the schedules was refused: nothing was written
             print(
@@ -124,7 +127,12 @@ async def reconcile_on_start(config: Config, client: Client) -> str:
     from schedules.reconciler import reconcile
 
     try:
-        report = await reconcile(client, config.spec, task_queue=config.settings.TEMPORAL_TASK_QUEUE)
+        report = await reconcile(
+            client,
+            config.spec,
+            task_queue=config.settings.TEMPORAL_TASK_QUEUE,
+            gateway_in_environment=bool(config.settings.OPENCLAW_GATEWAY_URL),
+        )
     except Exception as exc:
         return f"reconcile failed ({type(exc).__name__}: {exc}); run `govfleet reconcile` to retry"
     print(report.render(), file=sys.stderr, flush=True)

@@ -1,13 +1,15 @@
-"""`govfleet sign pause|resume`: an EIP-712 admin authorization (docs/admin-actions.md).
+"""`govfleet sign pause|resume|complete_forensic_audit`: an EIP-712 admin authorization
+(docs/admin-actions.md).
 
     govfleet sign pause --key-file admin.key --reason "Manual intervention required"
-    govfleet sign resume --key-file admin.key --governance-verified --json > resume.json
+    govfleet sign resume --key-file admin.key --approval-ref 0xabc… --approval-url https://… --json > resume.json
     govfleet sign resume --key-file second-admin.key --add-to resume.json --json   # quorum
+    govfleet sign complete_forensic_audit --key-file admin.key --report https://… --json
     govfleet sign pause --reason "..." --typed-data > pause.typed.json   # for a wallet
     govfleet sign pause --reason "..." --nonce N --expires T --signature 0x...   # the wallet's signature
 
 Prints the authorization token on stdout (with `--json`, the request body for
-`POST /guardian/pause|resume`, `temporal workflow signal|update --input`), and on stderr
+`POST /guardian/pause|resume|forensic-audit`, `temporal workflow signal|update --input`), and on stderr
 who signed what, for which DAO, chain and guardian, until when. The domain comes from the
 repo-spec's `cogni_dao` (`--repo-spec`, default `REPO_SPEC_PATH` or `.cogni/repo-spec.yaml`).
 The key file is a hex private key on one line (`0x` optional; blank lines and `#` comments
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from govfleet.domain.admin_auth import SigningDomain
+    from govfleet.domain.admin_signing import SigningDomain
 
 # The signing code (pydantic models, secp256k1, keccak) is imported when a command runs, not
 # when the parser is built (docs/cli.md). These two defaults are named in the help text, so
@@ -50,7 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Print an EIP-712 authorization for a guardian pause or resume, bound to the DAO, chain "
         "and guardian: signed with an admin key file, or assembled from a wallet's signature.",
     )
-    p.add_argument("action", choices=["pause", "resume"], help="what the authorization allows")
+    p.add_argument(
+        "action",
+        choices=["pause", "resume", "complete_forensic_audit"],
+        help="what the authorization allows (complete_forensic_audit: the forensic audit an emergency required)",
+    )
     p.add_argument("--key-file", help="hex private key (one line) or Ethereum keystore JSON")
     p.add_argument("--password-env", metavar="VAR", help="environment variable holding the keystore's password")
     p.add_argument(
@@ -73,10 +79,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nonce", default=None, help="nonce (default: 32 random hex digits); never reuse one")
     p.add_argument("--json", action="store_true", help="print the request body instead of the bare token")
     p.add_argument(
-        "--governance-verified",
-        action="store_true",
-        help="resume: set governance_verified in the --json body (needed after an emergency pause)",
+        "--approval-ref",
+        default=None,
+        help="resume after an emergency pause: the DAO's decision (proposal id or transaction hash), signed "
+        "into the resume and shown by the wallet",
     )
+    p.add_argument("--approval-url", default=None, help="resume: where members read that decision (http/https URL)")
+    p.add_argument(
+        "--report",
+        default=None,
+        help="complete_forensic_audit: a reference to the audit's report (signed as the reason)",
+    )
+    p.add_argument("--governance-verified", action="store_true", help=argparse.SUPPRESS)
     p.add_argument(
         "--add-to",
         metavar="FILE",
@@ -123,7 +137,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def signing_domain(args: argparse.Namespace, environ: dict[str, str] | None = None) -> SigningDomain:
     """The EIP-712 domain: repo-spec `cogni_dao`, with the command line's overrides."""
-    from govfleet.domain.admin_auth import SigningDomain
+    from govfleet.domain.admin_signing import SigningDomain
     from govfleet.repo_spec import RepoSpecError, load_repo_spec
 
     env = os.environ if environ is None else environ
@@ -205,21 +219,53 @@ def _read_body(path: str) -> dict:
     return body
 
 
-def build_body(action: str, tokens: list[str], reason: str, governance_verified: bool) -> dict:
+def build_body(action: str, tokens: list[str], reason: str, approval: dict | None) -> dict:
     authorization: str | list[str] = tokens[0] if len(tokens) == 1 else tokens
     if action == "pause":
         return {"reason": reason, "authorization": authorization}
-    return {"authorization": authorization, "governance_verified": governance_verified, "reason": reason}
+    if action == "complete_forensic_audit":
+        return {"report": reason, "authorization": authorization}
+    body: dict = {"authorization": authorization, "reason": reason}
+    if approval is not None:
+        body["governance_approval"] = approval
+    return body
+
+
+def _approval(args: argparse.Namespace, base: dict | None):
+    """The governance approval to sign into a resume: from the options, or the --add-to body's."""
+    from pydantic import ValidationError
+
+    from govfleet.domain.admin_signing import GovernanceApproval
+
+    given = None
+    if args.approval_ref is not None or args.approval_url is not None:
+        if args.action != "resume":
+            raise SignError("--approval-ref and --approval-url apply to resume only")
+        if args.approval_ref is None or args.approval_url is None:
+            raise SignError("give both --approval-ref (proposal id or transaction hash) and --approval-url")
+        given = {"reference": args.approval_ref, "url": args.approval_url}
+    in_file = base.get("governance_approval") if base is not None else None
+    if given is not None and in_file is not None and given != in_file:
+        raise SignError(
+            f"--approval-ref/--approval-url differ from the approval in {args.add_to} ({in_file!r}); "
+            "every admin signs the same approval"
+        )
+    chosen = given if given is not None else in_file
+    if chosen is None:
+        return None
+    try:
+        return GovernanceApproval.model_validate(chosen)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise SignError(f"governance approval {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
 
 
 def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str] | None = None) -> tuple[str, str]:
     """(stdout text, stderr summary) of `govfleet sign`, or SignError."""
-    from govfleet.domain.admin_auth import (
-        DEFAULT_MAX_AGE_SECONDS,
+    from govfleet.domain.admin_auth import DEFAULT_MAX_AGE_SECONDS, expires_in, parse_authorizations
+    from govfleet.domain.admin_signing import (
         NONCE_RE,
         address_of,
-        expires_in,
-        parse_authorizations,
         recover_digest_signer,
         sign_authorization,
         signing_digest,
@@ -228,9 +274,20 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
     from govfleet.domain.timestamps import iso_utc
 
     base: dict | None = _read_body(args.add_to) if args.add_to else None
+    if args.governance_verified:
+        raise SignError(
+            "--governance-verified means nothing: sign the DAO's approval into the resume with "
+            "--approval-ref (proposal id or transaction hash) and --approval-url"
+        )
+    if args.report is not None:
+        if args.action != "complete_forensic_audit":
+            raise SignError("--report applies to complete_forensic_audit only")
+        if args.reason is not None and args.reason != args.report:
+            raise SignError("give the report once: --report (it is the signed reason)")
+        args.reason = args.report
     reason = args.reason
     if base is not None:
-        file_reason = base.get("reason", "")
+        file_reason = base.get("reason", base.get("report", ""))
         if reason is not None and reason != file_reason:
             raise SignError(
                 f"--reason {reason!r} differs from the reason in {args.add_to} ({file_reason!r}); "
@@ -241,8 +298,9 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
             raise SignError(f"the reason in {args.add_to} is not a string")
     if reason is None:
         reason = ""
-    if args.governance_verified and args.action != "resume":
-        raise SignError("--governance-verified applies to resume only")
+    approval = _approval(args, base)
+    if args.action == "complete_forensic_audit" and not reason.strip():
+        raise SignError("complete_forensic_audit needs --report (a reference to the audit's report)")
     if args.action == "pause" and not reason.strip():
         raise SignError("a pause needs a reason: give --reason TEXT (it is signed, and shown in the audit log)")
     if not (1 <= args.ttl <= MAX_TTL_SECONDS):
@@ -273,14 +331,25 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
     if args.signature and args.expires is None:
         raise SignError("--signature needs the --expires (Unix seconds) of the typed data the wallet signed")
     typed = typed_data(
-        domain, action=args.action, guardian_id=args.guardian, reason=reason, nonce=nonce, expires_at=expires_at
+        domain,
+        action=args.action,
+        guardian_id=args.guardian,
+        reason=reason,
+        nonce=nonce,
+        expires_at=expires_at,
+        approval=approval,
+    )
+    approval_args = (
+        f" --approval-ref {shlex.quote(approval.reference)} --approval-url {shlex.quote(approval.url)}"
+        if approval is not None
+        else ""
     )
     if args.typed_data:
         return json.dumps(typed, indent=2), (
             f"typed data of {args.action} of {args.guardian} for domain {domain.describe()}, nonce {nonce}, "
             f"expires {iso_utc(expires_at)}: sign it with eth_signTypedData_v4, then run "
             f"govfleet sign {args.action} --reason {shlex.quote(reason)} --guardian {shlex.quote(args.guardian)} "
-            f"--nonce {nonce} --expires {typed['message']['expiry']} --signature 0x<the signature>"
+            f"--nonce {nonce} --expires {typed['message']['expiry']}{approval_args} --signature 0x<the signature>"
         )
     if args.signature:
         sig = args.signature.strip()
@@ -300,12 +369,15 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
             reason=reason,
             expires_at=expires_at,
             nonce=nonce,
+            approval=approval,
         )
         signer = address_of(key)
     summary = (
         f"signed {args.action} of {args.guardian} by {signer}, nonce {nonce}, expires "
         f"{iso_utc(expires_at)} (in {ttl} s); EIP-712 domain {domain.describe()}"
     )
+    if approval is not None:
+        summary += f"; governance approval {approval.reference} ({approval.url})"
     if ttl > DEFAULT_MAX_AGE_SECONDS:
         summary += (
             f"\nwarning: the expiry is {ttl} s ahead, above the default guardian.signature_max_age_seconds "
@@ -319,11 +391,9 @@ def sign_command(args: argparse.Namespace, now: datetime, environ: dict[str, str
             tokens = [*parse_authorizations(base.get("authorization")), token]
         except ValueError as exc:
             raise SignError(f"the authorization in {args.add_to} is not a token or a list of tokens: {exc}") from None
-        governance_verified = bool(base.get("governance_verified", False)) or args.governance_verified
     else:
         tokens = [token]
-        governance_verified = args.governance_verified
-    body = build_body(args.action, tokens, reason, governance_verified)
+    body = build_body(args.action, tokens, reason, None if approval is None else approval.model_dump())
     if base is not None:
         summary += f"\n{len(tokens)} signatures in the body now"
     return json.dumps(body), summary
@@ -346,7 +416,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 def write_new_key(path: str) -> str:
     """Write a new private key to `path` (created, never replaced; mode 0600 whatever the
     umask) and return its address. SignError when the file exists or cannot be written."""
-    from govfleet.domain.admin_auth import address_of
+    from govfleet.domain.admin_signing import address_of
 
     while True:
         key = secrets.token_bytes(32)

@@ -72,6 +72,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     async def main() -> None:
         from govfleet.api.app import create_app
         from govfleet.api.server import start_api
+        from govfleet.api.sockets import limits_from
         from govfleet.temporal import connect
 
         stop = asyncio.Event()
@@ -79,7 +80,7 @@ def cmd_api(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         client = await connect(address, s.TEMPORAL_NAMESPACE)
-        api = await start_api(create_app(config, client=client), host, port, access_log=True)
+        api = await start_api(create_app(config, client=client), host, port, access_log=True, limits=limits_from(s))
         # A log line (the process's one format), not a print: docs/cli.md, "Logs".
         get_logger("govfleet.api").info(
             f"govfleet api: serving on {api.url} (status page {api.url}/gov, OpenAPI {api.url}/openapi.json)",
@@ -103,6 +104,7 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
     from govfleet import db
     from govfleet.api.app import create_app
     from govfleet.api.server import start_api
+    from govfleet.api.sockets import limits_from
     from govfleet.contracts.status import StatusUpdate
     from govfleet.status_client import tell_status
 
@@ -110,7 +112,10 @@ async def start_in_up(config: Config, client, database_url: str) -> tuple[str, R
     s = config.settings
     try:
         api = await start_api(
-            create_app(config, client=client, database_url=database_url), s.SERVICE_HOST, s.SERVICE_PORT
+            create_app(config, client=client, database_url=database_url),
+            s.SERVICE_HOST,
+            s.SERVICE_PORT,
+            limits=limits_from(s),
         )
     except OSError as err:
         raise db.StartupError(f"{err}; set SERVICE_PORT to a free port") from None

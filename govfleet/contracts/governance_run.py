@@ -73,9 +73,11 @@ class GovernanceRunInput(BaseModel):
     # HTTP: the charter's agent_url; a gateway entrypoint: governance.agent_gateway.url (an
     # http(s) URL or a ${ENV_VAR} reference the worker resolves).
     agent_url: str | None = None
-    # Gateway entrypoints only: the ${ENV_VAR} reference of the bearer token, and the timeout.
+    # Gateway entrypoints only: the ${ENV_VAR} reference of the token, the timeout, and the
+    # protocol when it is not plain HTTP ("openclaw": docs/schedules.md, "Entrypoints").
     agent_token: str | None = None
     agent_timeout_seconds: float | None = None
+    agent_protocol: str | None = None
     credits_per_run: int = Field(ge=0)
     budget_credits_per_day: int = Field(ge=0)
     # Only for runs started by hand: the schedule sets TemporalScheduledStartTime itself.
@@ -147,9 +149,11 @@ class EntrypointInput(BaseModel):
     idempotency_key: str
     agent_url: str | None = None
     budget_credits_per_day: int = 0
-    # Gateway entrypoints only: the word handed to the gateway and the token's ${ENV_VAR} reference.
+    # Gateway entrypoints only: the word handed to the gateway, the token's ${ENV_VAR} reference
+    # and the protocol (None: plain HTTP).
     entrypoint: str | None = None
     agent_token: str | None = None
+    agent_protocol: str | None = None
 
 
 class EntrypointResult(BaseModel):

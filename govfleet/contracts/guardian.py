@@ -3,10 +3,11 @@ for a named guardian in repo-spec): watches holder control and trips the circuit
 (see docs/guardian.md; admin actions: docs/admin-actions.md).
 
 Handlers:
-- signals `reading` (`ReadingPayload`, a pushed tracker reading), `pause` / `resume` (bodies
-  as `PauseInput` / `ResumeInput`, signed; a rejection is audited), `configure`
-  (`GuardianConfig`, when repo-spec changed);
-- updates `pause` / `resume`: the same admin actions, failing with the reason
+- signals `reading` (`ReadingPayload`, a pushed tracker reading), `pause` / `resume` /
+  `forensic_audit` (bodies as `PauseInput` / `ResumeInput` / `ForensicAuditInput`, signed; a
+  rejection is audited), `configure` (`GuardianConfigureInput`, when repo-spec changed). Every
+  payload is taken raw and decoded by the workflow, so one that cannot be decoded is audited;
+- updates `pause` / `resume` / `forensic_audit`: the same admin actions, failing with the reason
   (`ApplicationError` type `AdminRejected`, the code as details) when rejected;
 - queries `status`, `governance`, `alerts`, `events`, `rules` (answered from workflow state),
   `stats` (loop counters) and `config`.
@@ -18,13 +19,16 @@ work and unprocessed signals travel in it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from govfleet.domain.guardian.models import (
     GUARDIAN_WORKFLOW_ID,
     BreakerCall,
+    BreakerProbe,
+    ForensicAuditInput,
+    ForensicAuditResult,
     GuardianConfig,
     GuardianState,
     PauseInput,
@@ -50,12 +54,15 @@ __all__ = [
     "CONFIG_QUERY",
     "EVENTS_QUERY",
     "FETCH_READING_ACTIVITY",
+    "FORENSIC_AUDIT_SIGNAL",
+    "FORENSIC_AUDIT_UPDATE",
     "GOVERNANCE_QUERY",
     "GUARDIAN_TASK_TIMEOUT",
     "GUARDIAN_WORKFLOW",
     "GUARDIAN_WORKFLOW_ID",
     "PAUSE_SIGNAL",
     "PAUSE_UPDATE",
+    "PROBE_BREAKER_ACTIVITY",
     "READING_SIGNAL",
     "RECORD_ACTIVITY",
     "RESTORE_ACTIVITY",
@@ -68,12 +75,17 @@ __all__ = [
     "AlertsResult",
     "BreakerCall",
     "BreakerCallResult",
+    "BreakerProbe",
+    "BreakerProbeResult",
     "EventsQueryInput",
     "EventsResult",
     "FetchReadingInput",
     "FetchReadingResult",
+    "ForensicAuditInput",
+    "ForensicAuditResult",
     "GovernanceResult",
     "GuardianConfig",
+    "GuardianConfigureInput",
     "GuardianInput",
     "GuardianStatus",
     "PauseInput",
@@ -104,8 +116,10 @@ READING_SIGNAL = "reading"
 PAUSE_SIGNAL = "pause"
 RESUME_SIGNAL = "resume"
 CONFIGURE_SIGNAL = "configure"
+FORENSIC_AUDIT_SIGNAL = "forensic_audit"
 PAUSE_UPDATE = "pause"
 RESUME_UPDATE = "resume"
+FORENSIC_AUDIT_UPDATE = "forensic_audit"
 STATUS_QUERY = "status"
 GOVERNANCE_QUERY = "governance"
 ALERTS_QUERY = "alerts"
@@ -118,6 +132,7 @@ FETCH_READING_ACTIVITY = "guardian_fetch_reading"
 RECORD_ACTIVITY = "guardian_record"
 CALL_BREAKER_ACTIVITY = "guardian_call_breaker"
 RESTORE_ACTIVITY = "guardian_restore"
+PROBE_BREAKER_ACTIVITY = "guardian_probe_breaker"
 
 
 def guardian_workflow_id(name: str | None = None) -> str:
@@ -125,17 +140,28 @@ def guardian_workflow_id(name: str | None = None) -> str:
     return GUARDIAN_WORKFLOW_ID if not name else f"{GUARDIAN_WORKFLOW_ID}-{name}"
 
 
-CommandKind = Literal["reading", "pause", "resume", "configure"]
+CommandKind = Literal["reading", "pause", "resume", "configure", "forensic_audit"]
 
 
 class PendingCommand(BaseModel):
-    """A signal not yet processed when the run continued as new."""
+    """A signal not yet processed when the run continued as new: its decoded payload in `raw`
+    (runs from before raw payloads carried the typed fields)."""
 
     kind: CommandKind
     reading: ReadingPayload | None = None
     pause: PauseInput | None = None
     resume: ResumeInput | None = None
     configure: GuardianConfig | None = None
+    raw: Any = None
+    undecodable: str | None = None  # the payload could not be decoded: why (audited when processed)
+
+
+class GuardianConfigureInput(BaseModel):
+    """Signal `configure`: the whole configuration and its hash (`govfleet.domain.declared.config_hash`),
+    as the reconciler sends them; anything else is refused and audited (docs/security.md)."""
+
+    config: GuardianConfig
+    config_hash: str
 
 
 class GuardianInput(BaseModel):
@@ -171,6 +197,14 @@ class StatsResult(BaseModel):
     unrecorded_rows: int
     used_nonces: int
     audit_failures: int = 0  # consecutive failed audit writes (PostgreSQL unreachable)
+    state_bytes: int = 0  # size of the state carried across continue-as-new (JSON), bounded whatever arrives
+
+
+class BreakerProbeResult(BaseModel):
+    """Result of activity `guardian_probe_breaker`: `error` None when the target answered 2xx."""
+
+    target: str
+    error: str | None = None
 
 
 class BreakerCallResult(BaseModel):

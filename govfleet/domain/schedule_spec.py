@@ -43,7 +43,7 @@ class DesiredSchedule(BaseModel):
     timezone: str = ""
     overlap: Literal["SKIP"] = "SKIP"
     catchup_window_seconds: int
-    execution_timeout_seconds: int
+    execution_timeout_seconds: int | None  # None: no limit (the original system's own workflows)
     summary: str
     # Ids earlier releases gave this schedule: one of ours found there is migrated (not hashed).
     legacy_ids: list[str] = Field(default_factory=list)
@@ -83,10 +83,13 @@ def effective_catchup(seconds: int) -> int:
 
 
 class ActualSchedule(BaseModel):
-    """One existing schedule as read from Temporal."""
+    """One existing schedule as read from Temporal. `owner` is the owner either memo names (the
+    action's is rewritten by every update); `unlisted` says the schedule's own memo (which only
+    a create can write, and which listing schedules by owner finds) does not name it."""
 
     schedule_id: str
     owner: str | None = None
+    unlisted: bool = False
     spec_hash: str | None = None
     stored: dict | None = None  # the canonical dict stored at the last create/update
     observed: dict = Field(default_factory=dict)
@@ -197,6 +200,15 @@ def plan_item(desired: DesiredSchedule, actual: ActualSchedule | None, owner: st
             changes=changes,
             **common,
         )
+    if actual.owner == owner and actual.unlisted:
+        # Taken over by an earlier release, which could only write the action's memo: listing
+        # by owner would never find it again once it leaves the file. Recreated with our memo.
+        return PlanItem(
+            action="adopt",
+            reason="ours only in its action's memo (adopted by an earlier release); recreated with the schedule memo",
+            changes=diff_canonical(actual.stored, desired.canonical()) if actual.spec_hash != h else [],
+            **common,
+        )
     if actual.owner != owner:
         if actual.owner is None:
             reason = (
@@ -269,7 +281,7 @@ def make_plan(
     declared = set(ids)
     for sid in sorted(actual):
         a = actual[sid]
-        if sid not in declared and sid not in migrated and a.owner == owner:
+        if sid not in declared and sid not in migrated and a.owner == owner:  # either memo: ours
             items.append(
                 PlanItem(
                     schedule_id=sid,

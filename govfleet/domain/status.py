@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
 
+from govfleet.domain.fire_times import FireTimeError, next_fire
+
 CONTRACT_ID = "governance.status.v1"
 UPCOMING_LIMIT = 3
 RECENT_LIMIT = 10
@@ -195,7 +197,7 @@ _NEXT_CACHE_MAX = 4096
 
 
 def next_run_at(cron: str, tz: str, now: datetime) -> datetime:
-    """The first fire time of `cron` (wall clock in `tz`) strictly after `now`, in UTC."""
+    """The first time Temporal fires `cron` (wall clock in `tz`) strictly after `now`, in UTC."""
     now_utc = to_utc(now)
     hit = _NEXT_CACHE.get((cron, tz))
     if hit is not None and hit[0] <= now_utc < hit[1]:
@@ -208,44 +210,12 @@ def next_run_at(cron: str, tz: str, now: datetime) -> datetime:
 
 
 def _next_run_at(cron: str, tz: str, now_utc: datetime) -> datetime:
+    """The time Temporal's scheduler fires next, daylight-saving days included
+    (govfleet/domain/fire_times.py)."""
     try:
-        zone = ZoneInfo(tz)
-    except Exception:
-        raise StatusError(f"{tz!r} is not a known IANA timezone") from None
-    if not croniter.is_valid(cron):
-        raise StatusError(f"{cron!r} is not a valid cron expression")
-    # Wall-clock times in the zone, mapped to instants the way Temporal's scheduler (Go's
-    # `time.Date`) maps them: a time that does not exist (spring forward) is skipped; a time that
-    # exists twice (fall back) is one instant, the one Go picks (see `wall_to_instant`). The walk
-    # starts one DST shift early so a repeated hour around `now` is not missed.
-    local = now_utc.astimezone(zone)
-    shift = abs(local.replace(fold=0).utcoffset() - local.replace(fold=1).utcoffset())  # type: ignore[operator]
-    it = croniter(cron, local.replace(tzinfo=None) - shift - timedelta(microseconds=1))
-    for _ in range(1000):  # bounded: a few steps past `now` for any real cron and zone
-        wall = it.get_next(datetime)
-        utc = wall_to_instant(wall, zone)
-        if utc is not None and utc > now_utc:
-            return utc
-    raise StatusError(f"cron {cron!r} in {tz} produced no fire time after {iso_z(now_utc)}")
-
-
-def wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime | None:
-    """The UTC instant of a naive wall time in `zone` as Go's `time.Date` computes it (Temporal's
-    scheduler is written in Go): the offset in effect at the wall time read as UTC, corrected once
-    when the result falls outside that offset's period. None when the wall time does not exist
-    (it normalises to another wall time; Temporal skips it). For a repeated wall time this is the
-    later instant east of UTC and the earlier one west of it."""
-    as_utc = wall.replace(tzinfo=UTC)
-    offset = as_utc.astimezone(zone).utcoffset()
-    assert offset is not None  # a ZoneInfo always has an offset
-    utc = as_utc - offset
-    corrected = utc.astimezone(zone).utcoffset()
-    if corrected != offset:
-        assert corrected is not None
-        utc = as_utc - corrected
-    if utc.astimezone(zone).replace(tzinfo=None) != wall:
-        return None
-    return utc
+        return next_fire(cron, tz, now_utc)
+    except FireTimeError as exc:
+        raise StatusError(str(exc)) from None
 
 
 def schedule_next(s: ScheduleEntry, now: datetime) -> tuple[datetime | None, str]:

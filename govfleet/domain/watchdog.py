@@ -4,6 +4,9 @@ notifications that go with them. No I/O, no Temporal, no clock: `now` is an argu
 
 - `guardian_down` / `workflow_down`: a declared workflow whose latest run is not running, seen
   so `down_after_checks` times in a row; resolved when it runs again.
+- `workflow_stuck`: a declared workflow that runs but cannot make progress — its workflow task
+  keeps failing (any cause: a payload too large, a bug, a nondeterminism after a bad deploy) —
+  seen so `down_after_checks` times in a row; resolved when its task succeeds again.
 - `heartbeat_missed` (a dead-man's switch): no successful heartbeat (status ok or degraded)
   within `interval + grace` of the last one, or of when the watchdog began watching if there
   never was one; resolved by the next successful heartbeat.
@@ -27,7 +30,8 @@ WATCHDOG_WORKFLOW_ID = "governance-watchdog"
 GUARDIAN_DOWN = "guardian_down"
 WORKFLOW_DOWN = "workflow_down"
 HEARTBEAT_MISSED = "heartbeat_missed"
-IncidentKind = Literal["guardian_down", "workflow_down", "heartbeat_missed"]
+WORKFLOW_STUCK = "workflow_stuck"
+IncidentKind = Literal["guardian_down", "workflow_down", "workflow_stuck", "heartbeat_missed"]
 HEARTBEAT_SUBJECT = "heartbeat"
 
 
@@ -71,6 +75,7 @@ class WatchdogState(BaseModel):
     last_check_at: datetime | None = None
     heartbeat_watch_since: datetime | None = None
     down_streak: dict[str, int] = Field(default_factory=dict)  # workflow id -> checks seen not running
+    stuck_streak: dict[str, int] = Field(default_factory=dict)  # workflow id -> checks seen with a failing task
     open: list[Incident] = Field(default_factory=list)
     last_statuses: dict[str, str] = Field(default_factory=dict)  # workflow id -> last observed status
     last_heartbeat_ok_at: datetime | None = None
@@ -82,6 +87,7 @@ class Observation(BaseModel):
 
     statuses: dict[str, str | None] = Field(default_factory=dict)  # id -> RUNNING, TERMINATED, ...; None: never
     unreadable: list[str] = Field(default_factory=list)  # ids Temporal did not answer for
+    failing_tasks: dict[str, str] = Field(default_factory=dict)  # id -> its workflow task keeps failing: how
     heartbeat_readable: bool = False
     last_heartbeat_ok_at: datetime | None = None
     errors: list[str] = Field(default_factory=list)
@@ -114,6 +120,7 @@ class WatchdogCore:
         when the heartbeat is watched anew."""
         watched = {w.workflow_id for w in config.workflows}
         self.state.down_streak = {k: v for k, v in self.state.down_streak.items() if k in watched}
+        self.state.stuck_streak = {k: v for k, v in self.state.stuck_streak.items() if k in watched}
         if config.heartbeat is None:
             self.state.heartbeat_watch_since = None
         self.config = config
@@ -134,7 +141,12 @@ class WatchdogCore:
                 st.down_streak.pop(w.workflow_id, None)
                 if incident is not None:
                     self._resolve(fx, incident, now, "running again", w.notify_guardian)
+                self._progress(fx, w, obs.failing_tasks.get(w.workflow_id), now)
                 continue
+            stuck = self.open_incident(WORKFLOW_STUCK, w.workflow_id)
+            st.stuck_streak.pop(w.workflow_id, None)
+            if stuck is not None:
+                self._resolve(fx, stuck, now, f"not running any more ({status or 'never started'})", w.notify_guardian)
             st.down_streak[w.workflow_id] = st.down_streak.get(w.workflow_id, 0) + 1
             if incident is None and st.down_streak[w.workflow_id] >= self.config.down_after_checks:
                 what = "was never started" if status is None else f"is not running (its last run {status.lower()})"
@@ -154,6 +166,29 @@ class WatchdogCore:
                 st.last_heartbeat_ok_at = obs.last_heartbeat_ok_at
                 self._heartbeat(fx, hb, now)
         return fx
+
+    def _progress(self, fx: WatchdogEffects, w: WatchedWorkflow, failing: str | None, now: datetime) -> None:
+        """A running workflow whose workflow task keeps failing makes no progress: a guardian in that
+        state checks nothing and pauses nothing (docs/watchdog.md, runbook)."""
+        st = self.state
+        incident = self.open_incident(WORKFLOW_STUCK, w.workflow_id)
+        if failing is None:
+            st.stuck_streak.pop(w.workflow_id, None)
+            if incident is not None:
+                self._resolve(fx, incident, now, "its workflow tasks succeed again", w.notify_guardian)
+            return
+        st.stuck_streak[w.workflow_id] = st.stuck_streak.get(w.workflow_id, 0) + 1
+        if incident is None and st.stuck_streak[w.workflow_id] >= self.config.down_after_checks:
+            what = "guardian" if w.kind == "guardian" else "workflow"
+            self._open(
+                fx,
+                WORKFLOW_STUCK,
+                w.workflow_id,
+                now,
+                f"{w.workflow_id} is running but cannot make progress: {failing}. The {what} checks and "
+                "decides nothing while this lasts; see the runbook in docs/watchdog.md",
+                w.notify_guardian,
+            )
 
     def _heartbeat(self, fx: WatchdogEffects, hb: HeartbeatWatch, now: datetime) -> None:
         st = self.state
@@ -195,6 +230,7 @@ class WatchdogCore:
         title = {
             GUARDIAN_DOWN: f"Guardian not running: {subject}",
             WORKFLOW_DOWN: f"Governance workflow not running: {subject}",
+            WORKFLOW_STUCK: f"Governance workflow stuck: {subject}",
             HEARTBEAT_MISSED: "Governance heartbeat missed",
         }[kind]
         fx.notifications.append(

@@ -19,6 +19,7 @@ from govfleet.contracts.guardian import (
     RestoreResult,
 )
 from govfleet.db import DbConnection, DbPool
+from govfleet.domain.guardian.models import ForensicAudit
 
 CHECK_EVENT = "governance_check"
 RESUME_RECALL_WINDOW = timedelta(days=7)  # a resume older than this is not called again after a restart
@@ -210,10 +211,24 @@ async def record_batch(pool: DbPool, batch: RecordBatch, *, timeout: float) -> R
         for p in batch.pauses_resumed:
             await conn.execute(
                 """
-                    UPDATE system_pauses SET resumed_at = %s, resumed_by = %s, resume_reason = %s
+                    UPDATE system_pauses
+                    SET resumed_at = %s, resumed_by = %s, resume_reason = %s, resume_approval = %s
                     WHERE pause_key = %s AND resumed_at IS NULL
                     """,
-                (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.key),
+                (p.resumed_at, (p.resumed_by or "")[:100], p.resume_reason, p.resume_approval, p.key),
+            )
+        for f in batch.forensic:
+            await conn.execute(
+                """
+                    INSERT INTO forensic_audits
+                        (guardian_id, pause_key, required_at, completed_at, completed_by, report)
+                    VALUES (%s, %s, %s, %s, %s, %s)
+                    ON CONFLICT (pause_key) DO UPDATE SET
+                        completed_at = coalesce(forensic_audits.completed_at, EXCLUDED.completed_at),
+                        completed_by = coalesce(forensic_audits.completed_by, EXCLUDED.completed_by),
+                        report = coalesce(forensic_audits.report, EXCLUDED.report)
+                    """,
+                (gid, f.pause_key, f.required_at, f.completed_at, f.completed_by, f.report),
             )
     return result
 
@@ -295,7 +310,14 @@ async def restore_snapshot(pool: DbPool, guardian_id: str, now: datetime, *, tim
             (guardian_id, now),
         )
         nonces = {r["nonce"]: r["expires_at"] for r in await cur.fetchall()}
-    return RestoreResult(alerts=alerts, pauses=pauses, resumes=resumes, nonces=nonces)
+        cur = await conn.execute(
+            """SELECT pause_key, required_at FROM forensic_audits
+               WHERE guardian_id = %s AND completed_at IS NULL ORDER BY required_at DESC LIMIT 1""",
+            (guardian_id,),
+        )
+        row = await cur.fetchone()
+        forensic = ForensicAudit(pause_key=row["pause_key"], required_at=row["required_at"]) if row else None
+    return RestoreResult(alerts=alerts, pauses=pauses, resumes=resumes, nonces=nonces, forensic=forensic)
 
 
 async def record_breaker_ack(pool: DbPool, idempotency_key: str, target: str, action: str, *, timeout: float) -> None:
@@ -323,6 +345,9 @@ class AdminRejections:
     first_at: datetime
     last_at: datetime
     sample: str
+    # The distinct client addresses the row counts: 1 for an address's own row; for the row of
+    # source `*` (the addresses past the per-minute limit), how many were folded into it.
+    sources: int = 1
 
 
 async def add_admin_rejections(pool: DbPool, rows: list[AdminRejections], *, timeout: float) -> None:
@@ -334,14 +359,17 @@ async def add_admin_rejections(pool: DbPool, rows: list[AdminRejections], *, tim
         await conn.execute(
             """
             INSERT INTO admin_rejections AS r
-                (guardian_id, source, window_start, action, code, count, limited, first_at, last_at, sample)
+                (guardian_id, source, window_start, action, code, count, limited, first_at, last_at, sample,
+                 sources)
             SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[],
-                                 %s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[])
+                                 %s::bigint[], %s::bigint[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+                                 %s::bigint[])
             ON CONFLICT (guardian_id, window_start, source, action, code) DO UPDATE SET
                 count = r.count + EXCLUDED.count,
                 limited = r.limited + EXCLUDED.limited,
                 first_at = least(r.first_at, EXCLUDED.first_at),
-                last_at = greatest(r.last_at, EXCLUDED.last_at)
+                last_at = greatest(r.last_at, EXCLUDED.last_at),
+                sources = CASE WHEN r.source = '*' THEN r.sources + EXCLUDED.sources ELSE r.sources END
             """,
             (
                 [r.guardian_id for r in rows],
@@ -354,14 +382,31 @@ async def add_admin_rejections(pool: DbPool, rows: list[AdminRejections], *, tim
                 [r.first_at for r in rows],
                 [r.last_at for r in rows],
                 [r.sample for r in rows],
+                [r.sources for r in rows],
             ),
         )
+
+
+PRUNE_BATCH_ROWS = 10_000
+
+
+async def prune_admin_rejections(pool: DbPool, *, keep_days: int, timeout: float) -> int:
+    """Delete counted rejections of minutes older than `keep_days` days, at most PRUNE_BATCH_ROWS
+    a call (bounded work; far more than the rows a minute can add); returns how many."""
+    async with pool.connection(timeout=timeout) as conn:
+        cur = await conn.execute(
+            """DELETE FROM admin_rejections WHERE ctid IN (
+                   SELECT ctid FROM admin_rejections WHERE window_start < now() - make_interval(days => %s)
+                   LIMIT %s)""",
+            (keep_days, PRUNE_BATCH_ROWS),
+        )
+        return cur.rowcount
 
 
 async def admin_rejections(conn: DbConnection, guardian_id: str, limit: int) -> list[dict]:
     """The latest counted rejections of one guardian, newest window first."""
     cur = await conn.execute(
-        """SELECT window_start, source, action, code, count, limited, first_at, last_at, sample
+        """SELECT window_start, source, action, code, count, limited, sources, first_at, last_at, sample
            FROM admin_rejections WHERE guardian_id = %s
            ORDER BY window_start DESC, count DESC, source, action, code LIMIT %s""",
         (guardian_id, limit),

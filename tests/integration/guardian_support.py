@@ -28,7 +28,7 @@ from temporalio.worker import Worker
 from activities.guardian import GuardianActivities
 from govfleet.contracts.guardian import GuardianInput
 from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY, NotificationRequest
-from govfleet.domain.admin_auth import SigningDomain, sign_authorization
+from govfleet.domain.admin_signing import GovernanceApproval, SigningDomain, sign_authorization
 from govfleet.domain.guardian.models import BreakerTarget, GuardianConfig
 from govfleet.repo_spec import guardian_config, load_repo_spec
 from govfleet.settings import Config
@@ -91,7 +91,7 @@ async def guardian_worker(
 ) -> AsyncIterator[Resources]:
     resources = await Resources.open(config, database_url, client, pool_size=4)
     acts = GuardianActivities(resources)
-    activities = [acts.fetch_reading, acts.record, acts.call_breaker, acts.restore]
+    activities = [acts.fetch_reading, acts.record, acts.call_breaker, acts.probe_breaker, acts.restore]
     if recorder is not None:
         activities.append(recorder.send_notification)
     if more_activities is not None:
@@ -121,9 +121,11 @@ def sign(
     nonce: str | None = None,
     ttl: int = 600,
     domain: SigningDomain = DEMO_DOMAIN,
+    approval: GovernanceApproval | None = None,
 ) -> str:
     return sign_authorization(
         key,
+        approval=approval,
         domain=domain,
         action=action,
         guardian_id=guardian_id,

@@ -12,7 +12,8 @@ from temporalio import workflow
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from govfleet.domain.admin_auth import AuthorizationError, SigningDomain, sign_authorization, verify_admin_action
+    from govfleet.domain.admin_auth import AuthorizationError, verify_admin_action
+    from govfleet.domain.admin_signing import SigningDomain, sign_authorization
 
 # Public Hardhat dev accounts 0 (admin) and 2 (not an admin); test-only keys.
 KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"

@@ -303,6 +303,26 @@ async def test_health_has_the_seed_shape(http):
     assert body["last_governance_check"].endswith("Z") and 0 <= body["seconds_since_last_check"] < 600
 
 
+async def test_health_is_healthy_when_the_file_declares_no_guardian(dev_env, make_database, tmp_path):
+    """The original system's files declare no guardian: nothing watches holder control, and the
+    fleet that runs (database, status workflow) is healthy — even with an old guardian's checks
+    in the database."""
+    url = make_database()
+    seed_history(url)
+    no_guardian = "guardians: []\nwatchdog: {enabled: false}\n"
+    async with (
+        api_stack(dev_env, url, tmp_path, schedules=SCHEDULES, extra_spec=no_guardian) as s,
+        httpx.AsyncClient(base_url=s.url, timeout=10) as http,
+    ):
+        await wait_status_ready(s)
+        assert s.config.spec.declared_guardians() == []
+        resp = await http.get("/health")
+        body = resp.json()
+        assert resp.status_code == 200 and body["status"] == "healthy", body
+        assert [w["workflow_id"] for w in body["workflows"]] == ["governance-status"]
+        assert body["problems"] == []
+
+
 async def test_admin_endpoints_need_a_signature(http):
     for path, body in [
         ("/guardian/pause", {"reason": "test", "authorization": ""}),

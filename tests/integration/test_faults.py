@@ -29,9 +29,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError
 
 from activities.notify import NotificationActivities
-from govfleet.contracts.guardian import CALL_BREAKER_ACTIVITY
+from govfleet.contracts.guardian import CALL_BREAKER_ACTIVITY, CONFIGURE_SIGNAL, GuardianConfigureInput
 from govfleet.contracts.notifications import NotificationRequest
 from govfleet.contracts.payment import PAYMENT_WORKFLOW, payment_workflow_id
+from govfleet.domain.declared import config_hash
 from govfleet.payments import ConfirmPaymentInput, ConfirmPaymentResult
 from govfleet.settings import load_config
 from govfleet.simulator import TrackerSimulator, start_simulator
@@ -307,7 +308,8 @@ async def _postgres_outage(dev_env, task_queue, sim, receiver, workers, tmp_path
 
     # A slow interval makes the guardian write what it holds and go quiet; then compare.
     slow = cfg.rules.model_copy(update={"monitoring_interval_normal": 60})
-    await handle.signal(GuardianWorkflow.configure_signal, cfg.model_copy(update={"rules": slow}))
+    quiet = cfg.model_copy(update={"rules": slow})
+    await handle.signal(CONFIGURE_SIGNAL, GuardianConfigureInput(config=quiet, config_hash=config_hash(quiet)))
 
     await wait_for(lambda: _flushed(handle), 30, "the kept rows to be written", worker)
     final = await stats()

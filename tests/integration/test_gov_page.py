@@ -80,7 +80,7 @@ def seed_decline(url: str) -> None:
 
 
 async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_database, tmp_path):
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     executable = chromium()
     url = make_database()
@@ -103,8 +103,23 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 page = await browser.new_page(viewport={"width": 1200, "height": 1000})
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
-                await page.goto(f"{stack.url}/gov")
-                await page.wait_for_function("Number(document.body.dataset.loaded || 0) >= 1", timeout=15000)
+                # A script, style or fetch the page's Content-Security-Policy blocks is reported here.
+                blocked: list[str] = []
+                page.on(
+                    "console",
+                    lambda msg: blocked.append(msg.text) if "Content Security Policy" in msg.text else None,
+                )
+                answer = await page.goto(f"{stack.url}/gov")
+                assert answer is not None
+                headers = await answer.all_headers()
+                policy = headers["content-security-policy"]
+                assert "frame-ancestors 'none'" in policy and "script-src 'sha256-" in policy, policy
+                assert "unsafe-inline" not in policy.replace("style-src-attr 'unsafe-inline'", ""), policy
+                assert headers["x-content-type-options"] == "nosniff"
+                assert headers["referrer-policy"] == "no-referrer"
+                # Waited on with selectors, not with wait_for_function: that evaluates a string in the
+                # page, which the page's policy (no 'unsafe-eval') refuses, as it should.
+                await page.locator("body[data-loaded]").wait_for(state="attached", timeout=15000)
 
                 assert await page.text_content("#credits") == "8,246,000,000"
                 assert (await page.text_content("#credits-usd")).strip() == "≈ $824.60"
@@ -133,12 +148,7 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 assert times == sorted(times) and times[0] > datetime.now(UTC) - timedelta(seconds=1)
                 first = await items.first.locator(".countdown").text_content()
                 # It counts down (within a few seconds: timers are coarse on a loaded machine).
-                await page.wait_for_function(
-                    "first => document.querySelector('#upcoming li[data-next-run-at] .countdown')"
-                    ".textContent !== first",
-                    arg=first,
-                    timeout=5000,
-                )
+                await expect(items.first.locator(".countdown")).not_to_have_text(first, timeout=5000)
                 paused = page.locator(f'#upcoming li[data-paused="{outreach.schedule_id}"]')
                 assert await paused.count() == 1 and "paused" in await paused.text_content()
                 assert await items.first.get_attribute("data-source") == "temporal"
@@ -163,6 +173,7 @@ async def test_gov_page_shows_status_countdowns_and_the_decline(dev_env, make_da
                 assert ys[-1] > ys[0]  # SVG y grows downwards: the line goes down over time
                 assert await page.text_content("#error") == ""
                 assert errors == []
+                assert blocked == [], blocked
                 ARTIFACTS.mkdir(parents=True, exist_ok=True)
                 await page.screenshot(path=str(ARTIFACTS / "gov.png"), full_page=True)
                 assert (ARTIFACTS / "gov.png").stat().st_size > 10_000

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.notify import NotificationActivities
 from govfleet.api.server import start_api
 from govfleet.contracts.guardian import AlertsQueryInput, EventsQueryInput
+from govfleet.domain.admin_signing import GovernanceApproval
 from govfleet.domain.guardian.models import PauseInput, ResumeInput
 from govfleet.repo_spec import NotificationsSpec, WebhookSpec
 from govfleet.settings import Config
@@ -39,6 +40,7 @@ from tests.integration.guardian_support import (
     new_guardian_id,
     notable_events,
     pauses,
+    rows,
     settle,
     sign,
     start_guardian,
@@ -184,7 +186,12 @@ async def test_signed_pause_and_resume_by_update(dev_env, task_queue, config, da
         await handle.terminate("test over")
 
 
-async def test_emergency_resume_needs_quorum_and_governance_vote(dev_env, task_queue, config, database_url, sim):
+APPROVAL = GovernanceApproval(reference="proposal 42", url="https://snapshot.example/cogni/proposal/42")
+
+
+async def test_emergency_resume_needs_a_quorum_signing_the_governance_approval(
+    dev_env, task_queue, config, database_url, sim
+):
     client = dev_env.client
     async with guardian_worker(client, task_queue, config, database_url, NotificationRecorder()):
         sim.sim.set_reading(48.0)
@@ -192,20 +199,32 @@ async def test_emergency_resume_needs_quorum_and_governance_vote(dev_env, task_q
         gid = handle.id
         await eventually(lambda: len(sim.sim.pauses()) == 2)
         sim.sim.set_reading(60.0)
-        one = ResumeInput(authorization=sign(ADMIN_0, "resume", now(), guardian_id=gid), governance_verified=True)
+
+        def approved(key: str) -> str:
+            return sign(key, "resume", now(), guardian_id=gid, approval=APPROVAL)
+
+        one = ResumeInput(authorization=approved(ADMIN_0), governance_approval=APPROVAL)
         assert (await rejected(handle.execute_update(GuardianWorkflow.resume_update, one))).details == ("quorum",)
+        # The old flag, with a quorum that signed no approval: refused (a flag no signature covers means nothing).
         two = [sign(ADMIN_0, "resume", now(), guardian_id=gid), sign(ADMIN_1, "resume", now(), guardian_id=gid)]
-        cause = await rejected(handle.execute_update(GuardianWorkflow.resume_update, ResumeInput(authorization=two)))
+        flagged = ResumeInput(authorization=two, governance_verified=True)
+        cause = await rejected(handle.execute_update(GuardianWorkflow.resume_update, flagged))
         assert cause.details == ("governance_unverified",)
-        two = " ".join(
-            [sign(ADMIN_0, "resume", now(), guardian_id=gid), sign(ADMIN_1, "resume", now(), guardian_id=gid)]
-        )
-        result = await handle.execute_update(
-            GuardianWorkflow.resume_update, ResumeInput(authorization=two, governance_verified=True)
-        )
+        # Those refused tokens claimed for an approval later: they never verify.
+        claimed = ResumeInput(authorization=two, governance_approval=APPROVAL)
+        cause = await rejected(handle.execute_update(GuardianWorkflow.resume_update, claimed))
+        assert cause.details in (("foreign",), ("replayed",))
+        both = ResumeInput(authorization=" ".join([approved(ADMIN_0), approved(ADMIN_1)]), governance_approval=APPROVAL)
+        result = await handle.execute_update(GuardianWorkflow.resume_update, both)
         assert result.paused is False and result.current_holder_control == 60.0
         await eventually(lambda: len(sim.sim.resumes()) == 2)
-        assert [a["alert_type"] for a in alerts(database_url, gid) if a["resolved"]][-2:] == ["critical", "emergency"]
+        # Every open level alert resolved; the approval in the audit log and on the pause rows.
+        assert not [a["alert_type"] for a in alerts(database_url, gid) if not a["resolved"]]
+        (resume_event,) = rows(
+            database_url, "SELECT details FROM governance_events WHERE guardian_id = %s AND event_type = 'resume'", gid
+        )
+        assert APPROVAL.reference in resume_event["details"] and APPROVAL.url in resume_event["details"]
+        assert {p["resume_approval"] for p in pauses(database_url, gid)} == {f"{APPROVAL.reference} {APPROVAL.url}"}
         await settle(handle)
         await handle.terminate("test over")
 

@@ -102,6 +102,7 @@ async def test_gradual_decline_70_51_49(time_skipping_env, guardian, sim, record
         ("pause", "pause"),
         ("threshold_crossed", "pause_everything"),
         ("pause", "pause"),
+        ("forensic_audit", "required"),  # after the emergency pause
     ]
     rows = pauses(database_url, gid)
     assert [(p["scope"], p["pause_type"], float(p["holder_control_at_pause"]), p["resumed_at"]) for p in rows] == [
@@ -135,7 +136,11 @@ async def test_rapid_drop_below_critical(time_skipping_env, guardian, sim, recor
     ]
     assert len([c for c in sim.sim.calls if c.action == "pause"]) == 2  # exactly once each
     assert [a["alert_type"] for a in alerts(database_url, gid)] == ["caution", "warning", "critical", "emergency"]
-    assert notable_events(database_url, gid) == [("threshold_crossed", "pause_everything"), ("pause", "pause")]
+    assert notable_events(database_url, gid) == [
+        ("threshold_crossed", "pause_everything"),
+        ("pause", "pause"),
+        ("forensic_audit", "required"),
+    ]
     assert recorder.kinds() == ["emergency"]
 
 

@@ -197,3 +197,29 @@ async def test_the_schedule_starts_heartbeats(dev_env, config, make_database, ta
         for sid in ids:
             if await describe_or_none(client, sid) is not None:
                 await client.get_schedule_handle(sid).delete()
+
+
+async def test_a_heartbeat_prunes_counted_admin_rejections_past_their_retention(
+    dev_env, config, make_database, task_queue
+):
+    """Before: nothing ever deleted a row of admin_rejections. The heartbeat deletes the minutes
+    older than ADMIN_REJECTIONS_RETENTION_DAYS (14 by default) and keeps the rest."""
+    url = make_database()
+    fund_system_tenant(url, 5_000_000)
+    keep_days = config.settings.ADMIN_REJECTIONS_RETENTION_DAYS
+    ages = {"old": keep_days + 6, "just past": keep_days, "recent": keep_days - 1, "today": 0}
+    with psycopg.connect(url) as conn:
+        for source, days in ages.items():
+            conn.execute(
+                """INSERT INTO admin_rejections (guardian_id, source, window_start, action, code, count, first_at,
+                                                 last_at, sample)
+                   SELECT 'governance-guardian', %s, w, 'pause', 'foreign', 1, w, w, 's'
+                   FROM (SELECT date_trunc('minute', now()) - make_interval(days => %s, mins => 1) AS w) AS t""",
+                (source, days),
+            )
+    async with fleet_worker(dev_env.client, config, url, task_queue):
+        result = await beat(dev_env.client, task_queue)
+    assert result.recorded
+    with psycopg.connect(url) as conn:
+        left = {r[0] for r in conn.execute("SELECT source FROM admin_rejections").fetchall()}
+    assert left == {"recent", "today"}

@@ -17,6 +17,7 @@ from eth_account import Account
 
 from govfleet.cli import run
 from govfleet.domain.admin_auth import AuthorizationError, verify_admin_action
+from govfleet.domain.admin_signing import GovernanceApproval
 
 KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 KEY1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -41,10 +42,11 @@ def keys(tmp_path) -> dict[str, str]:
     return out
 
 
-def verify(tokens, config, *, action="pause", reason="", quorum=1, guardian="governance-guardian"):
+def verify(tokens, config, *, action="pause", reason="", quorum=1, guardian="governance-guardian", approval=None):
     g = config.spec.guardian
     return verify_admin_action(
         tokens,
+        approval=approval,
         domain=config.spec.cogni_dao.signing_domain(),
         action=action,
         guardian_id=guardian,
@@ -156,18 +158,62 @@ def test_keystore_key_file(keys, config, capsys, monkeypatch):
     assert verify([out], config, action="resume")[0].signer == ADDR1
 
 
-def test_emergency_resume_quorum_with_add_to(keys, config, capsys, tmp_path):
-    code, out, _ = sign(capsys, "resume", "--key-file", keys["k0"], "--governance-verified", "--json")
-    assert code == 0
+APPROVAL_REF = "0x5e4c0f2b9d0e7a3b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b"
+APPROVAL_URL = "https://snapshot.example/cogni/proposal/42"
+
+
+def test_emergency_resume_quorum_signs_the_governance_approval(keys, config, capsys, tmp_path):
+    approval = ["--approval-ref", APPROVAL_REF, "--approval-url", APPROVAL_URL]
+    code, out, err = sign(capsys, "resume", "--key-file", keys["k0"], *approval, "--json")
+    assert code == 0 and APPROVAL_REF in err
     first = tmp_path / "resume.json"
     first.write_text(out)
     code, out, err = sign(capsys, "resume", "--key-file", keys["k1"], "--add-to", str(first))
     assert code == 0 and "2 signatures in the body now" in err
     body = json.loads(out)
-    assert body["governance_verified"] is True and body["reason"] == ""
+    assert body["governance_approval"] == {"reference": APPROVAL_REF, "url": APPROVAL_URL}
+    assert "governance_verified" not in body and body["reason"] == ""
     assert isinstance(body["authorization"], list) and len(body["authorization"]) == 2
-    signers = [v.signer for v in verify(body["authorization"], config, action="resume", quorum=2)]
-    assert signers == [ADDR0, ADDR1]
+    signed = GovernanceApproval(reference=APPROVAL_REF, url=APPROVAL_URL)
+    verified = verify(body["authorization"], config, action="resume", quorum=2, approval=signed)
+    assert [v.signer for v in verified] == [ADDR0, ADDR1]
+    # The same tokens do not verify without the approval, nor with another one.
+    with pytest.raises(AuthorizationError) as ei:
+        verify(body["authorization"], config, action="resume", quorum=2)
+    assert ei.value.code == "foreign"
+    other = GovernanceApproval(reference="0x01", url=APPROVAL_URL)
+    with pytest.raises(AuthorizationError) as ei:
+        verify(body["authorization"], config, action="resume", quorum=2, approval=other)
+    assert ei.value.code == "foreign"
+    # A second admin cannot sign another approval into the same body.
+    code, _, err = sign(
+        capsys,
+        "resume",
+        "--key-file",
+        keys["k1"],
+        "--add-to",
+        str(first),
+        "--approval-ref",
+        "x",
+        "--approval-url",
+        APPROVAL_URL,
+    )
+    assert code == 2 and "every admin signs the same approval" in err
+    # The wallet's typed data shows the approval.
+    code, out, _ = sign(capsys, "resume", "--typed-data", "--nonce", "walletnonce1", *approval)
+    typed = json.loads(out)
+    assert typed["primaryType"] == "GovernanceResume"
+    assert (typed["message"]["approval"], typed["message"]["approvalUrl"]) == (APPROVAL_REF, APPROVAL_URL)
+
+
+def test_forensic_audit_completion_signs_the_report(keys, config, capsys):
+    report = "https://reports.example/forensic/2026-12"
+    code, out, _ = sign(capsys, "complete_forensic_audit", "--key-file", keys["k0"], "--report", report, "--json")
+    assert code == 0
+    body = json.loads(out)
+    assert body["report"] == report
+    [v] = verify([body["authorization"]], config, action="complete_forensic_audit", reason=report)
+    assert v.signer == ADDR0
 
 
 def test_token_for_one_action_does_not_authorize_another(keys, config, capsys):
@@ -196,7 +242,24 @@ def test_non_admin_key_signs_but_does_not_verify(keys, config, capsys):
         (["pause", "--key-file", "KEY0", "--reason", "r", "--ttl", "0"], "--ttl must be between 1 and 86400"),
         (["pause", "--key-file", "KEY0", "--reason", "r", "--nonce", "bad nonce"], "--nonce must be 8 to 64"),
         (["pause", "--key-file", "KEY0", "--reason", "r", "--guardian", "a b"], "--guardian must be"),
-        (["pause", "--key-file", "KEY0", "--reason", "r", "--governance-verified"], "applies to resume only"),
+        (["resume", "--key-file", "KEY0", "--governance-verified"], "--governance-verified means nothing"),
+        (
+            [
+                "pause",
+                "--key-file",
+                "KEY0",
+                "--reason",
+                "r",
+                "--approval-ref",
+                "p",
+                "--approval-url",
+                "https://x.example",
+            ],
+            "apply to resume only",
+        ),
+        (["resume", "--key-file", "KEY0", "--approval-ref", "p"], "give both --approval-ref"),
+        (["resume", "--key-file", "KEY0", "--approval-ref", "p", "--approval-url", "ftp://x"], "url must be an http"),
+        (["complete_forensic_audit", "--key-file", "KEY0"], "needs --report"),
         (["resume", "--key-file", "KS"], "is a keystore: give --password-env"),
         (["resume", "--key-file", "KS", "--password-env", "GOVFLEET_TEST_UNSET_VAR"], "is not set"),
         (["resume", "--key-file", "KS", "--password-env", "GOVFLEET_TEST_WRONG_PW"], "cannot be decrypted"),

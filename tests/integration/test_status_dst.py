@@ -7,14 +7,19 @@ times Temporal lists), the status workflow and the API with its clock set to tho
   at 07:30Z and next on the 15th at 06:30Z, nothing on the 14th.
 - `30 2 * 10 0` Europe/Berlin: 02:30 happens twice on Sunday 2027-10-31; Temporal fires once, at
   01:30Z (not at 00:30Z).
+- Both 2027 fall-back days, every minute of them: the cron fallback's next time equals the first
+  of the times the dev server lists after that clock (`30 1 * 11 0` in New York fires 05:30Z and
+  06:30Z on 2027-11-07; east of UTC Temporal fires some instants an hour past the wall time).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
+from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleSpec
 
 from govfleet.domain.status import next_run_at
 from schedules.desired import default_owner, desired_schedules
@@ -102,3 +107,46 @@ async def test_upcoming_runs_are_the_times_temporal_fires_across_dst(dev_env, ma
             body, _ = await _status_at(http, s, at)
             for r in body["upcomingRuns"]:
                 assert r["nextRunAt"] in {_z(t) for t in temporal["NYC" if r["name"] == "Nyc" else "BERLIN"]}
+
+
+# Crons that fire in (or around) the repeated hour of each 2027 fall-back day, few enough per day
+# that Temporal's ten listed next action times reach past the day's end.
+FALL_BACK_DAYS = {
+    "America/New_York": (datetime(2027, 11, 7), ["30 1 * 11 0", "*/20 1 7 11 *", "0,30 1,2 7 11 *", "45 0-3 7 11 *"]),
+    "Europe/Berlin": (datetime(2027, 10, 31), ["30 2 * 10 0", "*/20 2 31 10 *", "0,30 2,3 31 10 *", "45 1-4 31 10 *"]),
+}
+
+
+async def test_the_cron_fallback_agrees_with_temporal_every_minute_of_both_fall_back_days(dev_env):
+    client = dev_env.client
+    created = []
+    try:
+        for tz, (day, crons) in FALL_BACK_DAYS.items():
+            zone = ZoneInfo(tz)
+            first = day.replace(tzinfo=zone).astimezone(UTC)  # local midnight
+            last = (day + timedelta(days=1)).replace(tzinfo=zone).astimezone(UTC)
+            for cron in crons:
+                sid = unique("fallback")
+                handle = await client.create_schedule(
+                    sid,
+                    Schedule(
+                        action=ScheduleActionStartWorkflow("NotRun", id=sid, task_queue=unique("nobody")),
+                        # Temporal's own chain of fires through the night, from before the day.
+                        spec=ScheduleSpec(
+                            cron_expressions=[cron], time_zone_name=tz, start_at=first - timedelta(hours=6)
+                        ),
+                    ),
+                )
+                created.append(handle)
+                listed = list((await handle.describe()).info.next_action_times)
+                assert listed and listed[-1] >= last, (cron, tz, listed)  # the list covers the whole day
+                clock, minutes = first, 0
+                while clock < last:
+                    expected = min(t for t in listed if t > clock)
+                    assert next_run_at(cron, tz, clock) == expected, (cron, tz, clock, listed)
+                    clock += timedelta(minutes=1)
+                    minutes += 1
+                assert minutes == 25 * 60  # the fall-back day has 25 hours
+    finally:
+        for handle in created:
+            await handle.delete()

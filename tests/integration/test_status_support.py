@@ -31,7 +31,11 @@ def unique(prefix: str) -> str:
 
 
 def write_spec(tmp_path: Path, schedules: list[dict], extra: str = "", environ: dict | None = None) -> Config:
-    lines = ["governance:", "  heartbeat:", "    interval_minutes: 5", "    grace_seconds: 60", "  schedules:"]
+    """A repo-spec with these charters; it declares the default guardian (a file declares none
+    unless it says so) when `extra` does not declare its own."""
+    declares = any(line.startswith(("guardian:", "guardians:")) for line in extra.splitlines())
+    lines = [] if declares else ["guardian: {}"]
+    lines += ["governance:", "  heartbeat:", "    interval_minutes: 5", "    grace_seconds: 60", "  schedules:"]
     for s in schedules:
         lines.append(f"    - charter: {s['charter']}")
         lines.append(f'      cron: "{s["cron"]}"')

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from temporalio import workflow
 from temporalio.worker import Worker
 
 from activities.watchdog import WatchdogActivities
@@ -83,6 +84,58 @@ async def test_watchdog_opens_and_resolves_incidents(dev_env, task_queue, config
             if recording():
                 await save_golden(handle, "watchdog")
             await stand_in.terminate("test over")
+            await handle.terminate("test over")
+    finally:
+        await resources.close()
+
+
+@workflow.defn(name="StuckGuardian", sandboxed=False)
+class StuckGuardian:
+    """Stands in for a guardian that cannot make progress (any cause): every workflow task fails."""
+
+    @workflow.run
+    async def run(self) -> None:
+        raise RuntimeError("this workflow task always fails")
+
+
+async def test_a_guardian_whose_workflow_tasks_keep_failing_is_an_incident(dev_env, task_queue, config, make_database):
+    url = make_database()
+    client = dev_env.client
+    guardian = f"governance-guardian-stuck{uuid.uuid4().hex[:6]}"
+    recorder = NotificationRecorder()
+    resources = await Resources.open(config, url, client, pool_size=2)
+    try:
+        acts = WatchdogActivities(resources)
+        async with (
+            Worker(client, task_queue=f"{task_queue}-stuck", workflows=[StuckGuardian]),
+            Worker(
+                client,
+                task_queue=task_queue,
+                workflows=[WatchdogWorkflow],
+                activities=[acts.inspect, acts.record, recorder.send_notification],
+            ),
+        ):
+            stuck = await client.start_workflow(StuckGuardian.run, id=guardian, task_queue=f"{task_queue}-stuck")
+            watch = WatchdogConfig(
+                check_seconds=1,
+                workflows=[WatchedWorkflow(workflow_id=guardian, kind="guardian", notify_guardian=guardian)],
+                notify_guardian=guardian,
+            )
+            handle = await client.start_workflow(
+                WatchdogWorkflow.run,
+                WatchdogInput(config=watch, continue_as_new_after_events=200),
+                id=f"governance-watchdog-{uuid.uuid4().hex[:6]}",
+                task_queue=task_queue,
+            )
+            [incident] = await eventually(
+                lambda: rows(url, "SELECT kind, subject, details FROM watchdog_incidents WHERE subject = %s", guardian),
+                timeout=60,
+            )
+            assert incident["kind"] == "workflow_stuck"
+            assert "cannot make progress" in incident["details"] and "workflow task failed" in incident["details"]
+            await eventually(lambda: "workflow_stuck" in recorder.kinds())
+            assert [r.urgent for r in recorder.requests if r.kind == "workflow_stuck"] == [True]
+            await stuck.terminate("test over")
             await handle.terminate("test over")
     finally:
         await resources.close()

@@ -15,21 +15,24 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 
 from govfleet.domain.admin_auth import (
-    MESSAGE_TYPES,
     AuthorizationError,
-    SigningDomain,
     VerifiedSignature,
-    address_of,
     expires_in,
-    legacy_message,
     parse_admin_body,
     parse_authorizations,
     prune_used_nonces,
+    verify_admin_action,
+)
+from govfleet.domain.admin_signing import (
+    MESSAGE_TYPES,
+    GovernanceApproval,
+    SigningDomain,
+    address_of,
+    legacy_message,
     recover_digest_signer,
     sign_authorization,
     signing_digest,
     typed_data,
-    verify_admin_action,
 )
 
 # Hardhat dev accounts 0, 1, 2 (public test keys).
@@ -474,6 +477,28 @@ def test_good_bodies_are_normalised():
         "reason": "",
         "authorization": ["a"],
         "governance_verified": False,
+        "governance_approval": None,
     }
     with pytest.raises(AuthorizationError, match="governance_verified must be true or false"):
         parse_admin_body("resume", {"authorization": "a", "governance_verified": "yes"})
+    approval = {"reference": "proposal 42", "url": "https://snapshot.example/p/42"}
+    parsed = parse_admin_body("resume", {"authorization": "a", "governance_approval": approval})
+    assert parsed["governance_approval"] == GovernanceApproval(
+        reference="proposal 42", url="https://snapshot.example/p/42"
+    )
+    for bad, problem in [
+        ("yes", "governance_approval must be an object"),
+        ({"reference": "p"}, "governance_approval.url: Field required"),
+        ({"reference": "", "url": "https://x.example"}, "reference must be 1 to 200"),
+        ({"reference": "p", "url": "javascript:alert(1)"}, "url must be an http"),
+        ({"reference": "p", "url": "https://x.example", "vote": 1}, "governance_approval.vote"),
+    ]:
+        with pytest.raises(AuthorizationError, match=problem):
+            parse_admin_body("resume", {"authorization": "a", "governance_approval": bad})
+    assert parse_admin_body("complete_forensic_audit", {"report": "https://r.example/1", "authorization": "a"}) == {
+        "reason": "https://r.example/1",
+        "report": "https://r.example/1",
+        "authorization": ["a"],
+    }
+    with pytest.raises(AuthorizationError, match="report is required"):
+        parse_admin_body("complete_forensic_audit", {"authorization": "a"})

@@ -21,8 +21,25 @@ guardians:
 """
 
 
+def test_no_guardian_unless_the_file_declares_one():
+    """The original system's files declare no guardian: none is started (and none pointed at a
+    default tracker address). The watchdog watches the status workflow; the heartbeat's
+    incidents go to the channels of the default guardian id (the environment's channels)."""
+    for text in ("", "governance: {schedules: []}\n", "cogni_dao: {name: x}\nwatchdog: {check_seconds: 5}\n"):
+        spec = parse_repo_spec(text)
+        assert spec.declared_guardians() == [] and spec.primary_guardian_id == "governance-guardian"
+        assert [d.workflow_id for d in declared_workflows(spec)] == ["governance-status", "governance-watchdog"]
+        watched = watchdog_config(spec)
+        assert [(w.workflow_id, w.notify_guardian) for w in watched.workflows] == [
+            ("governance-status", "governance-guardian")
+        ]
+    # Environment overrides of the guardian do not declare one either.
+    env = load_settings({"VOTING_TRACKER_URL": "http://elsewhere.test"})
+    assert apply_env_overrides(parse_repo_spec(""), env).declared_guardians() == []
+
+
 def test_the_guardian_block_alone_is_governance_guardian():
-    spec = parse_repo_spec("")
+    spec = parse_repo_spec("guardian: {}\n")
     ids = [d.workflow_id for d in declared_workflows(spec)]
     assert ids == ["governance-guardian", "governance-status", "governance-watchdog"]
     [guardian] = [d for d in declared_workflows(spec) if d.desired.kind == "guardian"]
@@ -88,7 +105,7 @@ def test_bad_guardians_are_named(text, problem):
 
 
 def test_plan_creates_reconfigures_or_leaves_alone():
-    spec = parse_repo_spec("")
+    spec = parse_repo_spec("guardian: {}\n")
     desired = [d.desired for d in declared_workflows(spec)]
     g, status, watchdog = desired
     actual = {
@@ -116,7 +133,7 @@ def test_plan_creates_reconfigures_or_leaves_alone():
 
 
 def test_the_hash_follows_the_configuration():
-    spec = parse_repo_spec("")
+    spec = parse_repo_spec("guardian: {}\n")
     cfg = guardian_config(spec.guardian)
     assert config_hash(cfg) == config_hash(cfg.model_copy())
     faster = cfg.model_copy(update={"rules": cfg.rules.model_copy(update={"monitoring_interval_normal": 7})})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from govfleet.api.admin_gate import OTHER_SOURCE, AdminGate
+from govfleet.api.admin_gate import OTHER_SOURCE, AdminGate, Refusal, refusal_key, signer_key
 from govfleet.api.body import json_content_type
 from govfleet.api.edge import query_problem
 from govfleet.api.errors import MAX_ITEMS, MAX_MESSAGE, MAX_TEXT, capped, error_response
@@ -116,7 +116,7 @@ def test_rejections_are_counted_per_source_minute_action_and_code():
 
 
 def test_the_gate_is_bounded():
-    gate = AdminGate(max_sources=100, max_pending=50, monotonic=Clock())
+    gate = AdminGate(max_sources=100, max_pending=50, sources_per_minute=10_000, monotonic=Clock())
     for i in range(1000):
         _reject(gate, f"10.0.{i // 256}.{i % 256}")
     rows = gate.take()
@@ -137,3 +137,59 @@ def test_nonces_of_accepted_actions_and_in_flight_ones_are_replays():
     gate.release({"n1": expiry}, used=True)
     assert gate.replayed(["n1"], NOW) == "n1"
     assert gate.replayed(["n1"], expiry) is None  # forgotten once expired
+
+
+def test_past_the_addresses_of_a_minute_rejections_share_one_row_that_counts_them():
+    """Before: 3,000 addresses in a minute were 3,000 rows."""
+    gate = AdminGate(sources_per_minute=20, monotonic=Clock())
+    for i in range(3000):
+        _reject(gate, f"10.1.{i // 250}.{i % 250}", at=NOW + timedelta(milliseconds=i))
+    _reject(gate, "10.1.0.5")  # an address with a row of its own stays in it
+    _reject(gate, "10.1.11.249")  # a folded address is counted once
+    rows = gate.take()
+    assert len(rows) == 21
+    [many] = [r for r in rows if r.source == OTHER_SOURCE]
+    assert many.count == 2981 and many.sources == 2980
+    assert sum(r.count for r in rows) == 3002 and {r.sources for r in rows if r.source != OTHER_SOURCE} == {1}
+    # The next flush of the same minute counts only addresses not yet counted.
+    _reject(gate, "10.1.11.249")
+    _reject(gate, "10.9.9.9")
+    [again] = gate.take()
+    assert again.source == OTHER_SOURCE and again.count == 2 and again.sources == 1
+    # A new minute admits new addresses.
+    _reject(gate, "10.9.9.9", at=NOW + timedelta(minutes=2))
+    assert [r.source for r in gate.take()] == ["10.9.9.9"]
+
+
+def test_a_signer_over_its_limit_is_limited_from_any_address():
+    clock = Clock()
+    gate = AdminGate(burst=3, per_second=0.5, monotonic=clock)
+    signer = signer_key("0xabc")
+    for i in range(3):
+        assert gate.retry_after(f"10.2.0.{i}", signer) is None
+        gate.reject(
+            guardian_id="g",
+            source=f"10.2.0.{i}",
+            action="resume",
+            code="not_paused",
+            message="m",
+            now=NOW,
+            limited=False,
+            signers=["0xabc"],
+        )
+    assert gate.retry_after("10.2.0.9", signer) == 2  # a fresh address, the same signer
+    assert gate.limited_key("10.2.0.9", signer) == signer
+    assert gate.retry_after("10.2.0.9") is None  # the address alone is within its limit
+
+
+def test_a_refusal_is_remembered_until_its_signatures_expire_and_bounded():
+    gate = AdminGate(max_refusals=3)
+    refusal = Refusal(403, "rejected", "not paused", {"code": "not_paused"}, ("0xabc",), NOW + timedelta(seconds=60))
+    key = refusal_key("resume", "g", {"reason": "", "authorization": ["n.1.0x"], "governance_verified": False})
+    assert key != refusal_key("resume", "g", {"reason": "", "authorization": ["n.1.0x"], "governance_verified": True})
+    gate.remember_refusal(key, refusal, NOW)
+    assert gate.refusal_for(key, NOW + timedelta(seconds=59)) == refusal
+    assert gate.refusal_for(key, NOW + timedelta(seconds=60)) is None  # expired: forgotten
+    for i in range(5):
+        gate.remember_refusal(f"k{i}", refusal, NOW)
+    assert len(gate._refusals) == 3 and gate.refusal_for("k0", NOW) is None and gate.refusal_for("k4", NOW)

@@ -15,9 +15,9 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from govfleet.domain.admin_auth import legacy_message, sign_authorization
+from govfleet.domain.admin_signing import GovernanceApproval, legacy_message, sign_authorization
 from govfleet.domain.guardian.core import GuardianCore
-from govfleet.domain.guardian.models import AdminRejected, GuardianState, PauseInput, ResumeInput
+from govfleet.domain.guardian.models import AdminRejected, ForensicAuditInput, GuardianState, PauseInput, ResumeInput
 from govfleet.domain.guardian.readings import TrackerFailure, validate_reading
 from govfleet.repo_spec import guardian_config, parse_repo_spec
 from govfleet.simulator import reading_body
@@ -89,8 +89,16 @@ class Driver:
     def notable(self) -> list[tuple[str, str]]:
         return [(e.event_type, e.action) for e in self.events if e.event_type != "governance_check"]
 
-    def sign(self, key: str, action: str, reason: str = "", nonce: str | None = None, ttl: int = 600) -> str:
-        n = nonce or f"nonce{len(self.events):04d}{key[-6:]}{action}"
+    def sign(
+        self,
+        key: str,
+        action: str,
+        reason: str = "",
+        nonce: str | None = None,
+        ttl: int = 600,
+        approval: GovernanceApproval | None = None,
+    ) -> str:
+        n = nonce or f"nonce{len(self.events):04d}{key[-6:]}{action[:8]}"
         return sign_authorization(
             key,
             domain=self.core.config.signing_domain,
@@ -99,6 +107,7 @@ class Driver:
             reason=reason,
             expires_at=self.now + timedelta(seconds=ttl),
             nonce=n,
+            approval=approval,
         )
 
 
@@ -114,6 +123,7 @@ def test_gradual_decline_70_51_49():
         ("pause", "pause"),
         ("threshold_crossed", "pause_everything"),
         ("pause", "pause"),
+        ("forensic_audit", "required"),  # after the emergency pause
     ]
     assert [(a.alert_type, a.holder_control, a.action_taken) for a in d.alerts_opened] == [
         ("caution", 54.0, "increased_monitoring"),
@@ -176,7 +186,11 @@ def test_every_check_is_audited_with_holder_control():
 def test_rapid_drop_pauses_everything_once_in_one_check():
     d = Driver(make_core())
     d.feed(70.0, 70.0, 48.0, 48.0, 47.0)
-    assert d.notable() == [("threshold_crossed", "pause_everything"), ("pause", "pause")]
+    assert d.notable() == [
+        ("threshold_crossed", "pause_everything"),
+        ("pause", "pause"),
+        ("forensic_audit", "required"),
+    ]
     assert [a.alert_type for a in d.alerts_opened] == ["caution", "warning", "critical", "emergency"]
     (pause,) = d.core.state.pauses
     assert sorted((c.target, c.idempotency_key) for c in d.calls) == [
@@ -331,26 +345,51 @@ def test_resume_requires_holder_control_at_or_above_critical_now():
     assert d.notable()[-2:] == [("admin_rejected", "rejected_resume"), ("admin_rejected", "rejected_resume")]
 
 
-def test_emergency_resume_needs_governance_vote_and_quorum():
+ADMINS = (ADMIN_0, ADMIN_1)
+APPROVAL = GovernanceApproval(reference="proposal 0x1234", url="https://snapshot.example/cogni/proposal/0x1234")
+
+
+def test_emergency_resume_needs_the_signed_approval_and_a_quorum():
     d = Driver(make_core())
     d.feed(70.0, 48.0)
     d.feed(*[60.0] * 5)
-    one = ResumeInput(authorization=d.sign(ADMIN_0, "resume"), governance_verified=True)
-    with pytest.raises(AdminRejected) as info:
-        d.core.authorize_resume(one, d.now)
-    assert info.value.code == "quorum"
+    fresh = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+
+    def refused(req: ResumeInput, code: str) -> None:
+        with pytest.raises(AdminRejected) as info:
+            d.core.authorize_resume(req, d.now)
+        assert info.value.code == code, info.value.message
+        d.collect()
+
+    # One admin, with the approval: quorum — and that genuine signature is spent.
+    alone = d.sign(ADMIN_0, "resume", nonce="quorumA0001", approval=APPROVAL)
+    refused(ResumeInput(authorization=alone, governance_approval=APPROVAL), "quorum")
+    assert "quorumA0001" in d.core.state.used_nonces
+    second = d.sign(ADMIN_1, "resume", nonce="quorumB0001", approval=APPROVAL)
+    refused(ResumeInput(authorization=[alone, second], governance_approval=APPROVAL), "replayed")
+    # A quorum without the approval, even with the old flag set: refused, and spent.
+    plain = [d.sign(ADMIN_0, "resume", nonce="plainA00001"), d.sign(ADMIN_1, "resume", nonce="plainB00001")]
+    refused(ResumeInput(authorization=plain, governance_verified=True), "governance_unverified")
+    assert {"plainA00001", "plainB00001"} <= set(d.core.state.used_nonces)
+    # Tokens signed without the approval never verify as an approved resume: they recover to strangers.
+    unapproved = [d.sign(ADMIN_0, "resume", nonce="plainA00002"), d.sign(ADMIN_1, "resume", nonce="plainB00002")]
+    refused(ResumeInput(authorization=unapproved, governance_approval=APPROVAL), "foreign")
+    other = GovernanceApproval(reference="proposal 0x9999", url=APPROVAL.url)
+    signed_other = [
+        d.sign(k, "resume", nonce=f"otherap{i}001", approval=other) for i, k in enumerate((ADMIN_0, ADMIN_1))
+    ]
+    refused(ResumeInput(authorization=signed_other, governance_approval=APPROVAL), "foreign")
+    # The quorum, each signing the approval: resumed, and the approval recorded.
     both = ResumeInput(
-        authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0001"), d.sign(ADMIN_1, "resume", nonce="quorumB0001")]
-    )
-    with pytest.raises(AdminRejected) as info:
-        d.core.authorize_resume(both, d.now)
-    assert info.value.code == "governance_unverified"
-    both = ResumeInput(
-        authorization=[d.sign(ADMIN_0, "resume", nonce="quorumA0002"), d.sign(ADMIN_1, "resume", nonce="quorumB0002")],
-        governance_verified=True,
+        authorization=[
+            d.sign(ADMIN_0, "resume", nonce="quorumA0002", approval=APPROVAL),
+            d.sign(ADMIN_1, "resume", nonce="quorumB0002", approval=APPROVAL),
+        ],
+        governance_approval=APPROVAL,
     )
     verified = d.core.authorize_resume(both, d.now)
-    fresh = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+    assert {v.approval for v in verified} == {APPROVAL.reference}
+    d.core.on_reading(fresh, d.now, "resume")
     d.core.resume(both, verified, d.now, fresh, None)
     d.collect()
     assert d.core.system_status() == "operational"
@@ -358,9 +397,105 @@ def test_emergency_resume_needs_governance_vote_and_quorum():
         ("redemption-algorithm", "resume"),
         ("sol-treasury-core", "resume"),
     ]
-    assert d.core.state.pauses[0].resumed_by == (
-        "0x70997970c51812dc3a010c7d01b50e0d17dc79c8,0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+    pause = d.core.state.pauses[0]
+    assert pause.resumed_by == "0x70997970c51812dc3a010c7d01b50e0d17dc79c8,0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+    assert pause.resume_approval == f"{APPROVAL.reference} {APPROVAL.url}"
+    resume_event = next(e for e in reversed(d.events) if e.event_type == "resume")
+    assert APPROVAL.reference in (resume_event.details or "") and APPROVAL.url in (resume_event.details or "")
+    assert d.notes[-1].data["governance_approval"] == pause.resume_approval
+    # A resume clears every open level alert and checks at the interval of the current level.
+    assert [a.alert_type for a in d.core.open_alerts()] == []
+    assert (d.core.state.level, d.core.interval_seconds()) == ("good", 30)
+
+
+def test_runs_from_before_the_signed_approval_keep_the_flag_while_replayed():
+    d = Driver(make_core())
+    d.feed(70.0, 48.0)
+    d.feed(*[60.0] * 5)
+    both = ResumeInput(
+        authorization=[d.sign(ADMIN_0, "resume", nonce="legacyA0001"), d.sign(ADMIN_1, "resume", nonce="legacyB0001")],
+        governance_verified=True,
     )
+    verified = d.core.authorize_resume(both, d.now, legacy=True)
+    fresh = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+    d.core.resume(both, verified, d.now, fresh, None, legacy=True)
+    assert d.core.system_status() == "operational"
+
+
+def test_refused_resumes_spend_their_genuine_signatures():
+    d = Driver(make_core())
+    d.feed(70.0)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="notpaused01"))
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(req, d.now)
+    assert info.value.code == "not_paused"
+    assert set(d.core.state.used_nonces) == {"notpaused01"}
+    # Refused while unsafe: spent too; a new signature resumes once it is safe.
+    d.feed(50.5)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="unsafe00001"))
+    verified = d.core.authorize_resume(req, d.now)
+    low = validate_reading(reading_body(50.5, now=d.now), now=d.now, staleness_seconds=120)
+    with pytest.raises(AdminRejected, match="below the critical threshold"):
+        d.core.resume(req, verified, d.now, low, None)
+    assert "unsafe00001" in d.core.state.used_nonces
+    with pytest.raises(AdminRejected) as info:
+        d.core.authorize_resume(req, d.now)
+    assert info.value.code == "replayed"
+    again = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="safe0000001"))
+    safe = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+    d.core.resume(again, d.core.authorize_resume(again, d.now), d.now, safe, None)
+    assert d.core.system_status() == "operational"
+    # Signatures that are not genuine spend nothing (an attacker cannot burn an admin's nonce).
+    forged = ResumeInput(authorization=[d.sign(ADMIN_0, "resume", nonce="genuine0001"), "x.1.0x00"])
+    with pytest.raises(AdminRejected):
+        d.core.authorize_resume(forged, d.now)
+    assert "genuine0001" not in d.core.state.used_nonces
+
+
+def test_emergency_requires_a_forensic_audit_until_an_admin_signs_its_completion():
+    d = Driver(make_core())
+    d.feed(70.0, 48.0)
+    audit = d.core.status().forensic_audit
+    assert audit is not None and audit.required and audit.pause_key == d.core.state.pauses[0].key
+    assert d.notes[-1].data["forensic_audit_required"] is True
+    with pytest.raises(AdminRejected) as info:
+        d.core.complete_forensic_audit(ForensicAuditInput(report="https://r.example/1", authorization="x"), d.now)
+    assert info.value.code == "malformed"
+    report = "https://reports.example/forensic/2026-12"
+    token = d.sign(ADMIN_1, "complete_forensic_audit", reason=report, nonce="forensic001")
+    result = d.core.complete_forensic_audit(ForensicAuditInput(report=report, authorization=token), d.now)
+    fx = d.collect()
+    assert result.report == report and result.completed_by == "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+    done = d.core.status().forensic_audit
+    assert done is not None and not done.required and done.report == report
+    assert [f.completed_at for f in fx.record.forensic] == [d.now]
+    assert ("forensic_audit", "completed") in d.notable()
+    again = d.sign(ADMIN_0, "complete_forensic_audit", reason=report, nonce="forensic002")
+    with pytest.raises(AdminRejected) as info:
+        d.core.complete_forensic_audit(ForensicAuditInput(report=report, authorization=again), d.now)
+    assert info.value.code == "no_forensic_audit"
+
+
+def test_entering_warning_probes_every_breaker_target_and_names_one_that_does_not_answer():
+    d = Driver(make_core())
+    d.feed(70.0)
+    d.now += d.step
+    d.core.on_reading(validate_reading(reading_body(51.5, now=d.now), now=d.now, staleness_seconds=120), d.now)
+    fx = d.collect()
+    assert sorted(p.target for p in fx.probes) == ["redemption-algorithm", "sol-treasury-core"]
+    d.feed(51.4)  # still warning: no new probes
+    d.core.on_probe("sol-treasury-core", "GET http://x/admin/status answered 503", d.now)
+    d.core.on_probe("redemption-algorithm", None, d.now)
+    fx = d.collect()
+    assert [(n.kind, n.urgent) for n in fx.notifications] == [("breaker_unreachable", True)]
+    assert "sol-treasury-core" in fx.notifications[0].title
+    assert d.core.status().unreachable_targets == ["sol-treasury-core"]
+    assert "breaker_unreachable" in d.core.status().open_alerts
+    d.core.on_call_answered("sol-treasury-core", "pause", d.now)
+    fx = d.collect()
+    assert d.core.status().unreachable_targets == []
+    assert [n.kind for n in fx.notifications] == ["breaker_recovered"]
+    assert "breaker_unreachable" not in d.core.status().open_alerts
 
 
 def test_manual_pause_and_replay_forgery_expiry():
@@ -409,30 +544,6 @@ def test_manual_pause_and_replay_forgery_expiry():
         assert after[key] == state_before[key], key
     assert [a for e, a in d.notable() if e == "admin_rejected"] == ["rejected_pause"] * 7
     assert len(d.calls) == 2
-
-
-def test_a_rejected_action_uses_no_nonce():
-    d = Driver(make_core())
-    d.feed(70.0)
-    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="notpaused01"))
-    with pytest.raises(AdminRejected) as info:
-        d.core.authorize_resume(req, d.now)
-    assert info.value.code == "not_paused"
-    assert d.core.state.used_nonces == {}
-    # Refused while unsafe, the same signed body resumes once it is safe; then it is used.
-    d.feed(50.5)
-    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="unsafe00001"))
-    verified = d.core.authorize_resume(req, d.now)
-    low = validate_reading(reading_body(50.5, now=d.now), now=d.now, staleness_seconds=120)
-    with pytest.raises(AdminRejected, match="below the critical threshold"):
-        d.core.resume(req, verified, d.now, low, None)
-    assert d.core.state.used_nonces == {}
-    safe = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
-    d.core.resume(req, d.core.authorize_resume(req, d.now), d.now, safe, None)
-    assert set(d.core.state.used_nonces) == {"unsafe00001"}
-    with pytest.raises(AdminRejected) as info:
-        d.core.authorize_resume(req, d.now)
-    assert info.value.code == "replayed"
 
 
 def test_runs_on_the_eip191_scheme_keep_using_nonces_of_rejected_actions():
@@ -520,3 +631,25 @@ def test_state_survives_a_round_trip_through_json():
     d.collect()
     copy = GuardianState.model_validate_json(d.core.state.model_dump_json())
     assert copy == d.core.state
+
+
+def test_a_manual_pause_on_a_fully_paused_system_answers_with_the_pause_that_made_it_so():
+    d = Driver(make_core())
+    d.feed(70.0, 50.5)  # redemptions paused
+    redemptions = d.core.state.pauses[0]
+    d.feed(48.0)  # then everything: the emergency pause
+    emergency = d.core.state.pauses[1]
+    assert redemptions.paused_at < emergency.paused_at
+    d.now += d.step
+    token = d.sign(ADMIN_0, "pause", reason="belt and braces", nonce="manualpause1")
+    result = d.core.pause(PauseInput(reason="belt and braces", authorization=token), d.now)
+    assert (result.paused_at, result.reason) == (emergency.paused_at, emergency.reason)
+    assert result.resume_requires == "governance_vote"
+    assert d.core.status().paused_since == emergency.paused_at
+    # A manual pause names who paused; an automatic one, the guardian.
+    d2 = Driver(make_core())
+    d2.feed(70.0)
+    token = d2.sign(ADMIN_1, "pause", reason="maintenance", nonce="manualpause2")
+    d2.core.pause(PauseInput(reason="maintenance", authorization=token), d2.now)
+    [view] = d2.core.status().pauses
+    assert (view.paused_by, view.pause_type) == ("0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "manual")

@@ -91,3 +91,20 @@ def test_bad_notification_variables_are_one_clear_error(env, message):
         load_settings(env)
     assert message in str(info.value)
     assert "SECRETTOKEN" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "queue", ["scheduler-tasks", "scheduler-tasks-4ff8eac1-4eba-4ed0-931b-b1fe4f64713d", "ledger-tasks"]
+)
+def test_the_original_systems_task_queues_are_refused(queue):
+    """Its workers poll these: sharing one, each side would take (and fail) the other's tasks."""
+    with pytest.raises(ConfigError) as info:
+        load_settings({"TEMPORAL_TASK_QUEUE": queue})
+    assert str(info.value) == (
+        f"invalid environment: TEMPORAL_TASK_QUEUE: {queue!r} is a task queue the original system's workers poll "
+        "(scheduler-tasks, scheduler-tasks-<node>, ledger-tasks): on a shared queue each side's workers take the "
+        "other's tasks and fail them; use a queue of the fleet's own (unset: governance-fleet)"
+    )
+    for ours in ("governance-fleet", "scheduler-tasks2", "governance-ledger-tasks"):
+        settings = load_settings({"TEMPORAL_TASK_QUEUE": ours})
+        assert ours == settings.TEMPORAL_TASK_QUEUE

@@ -23,6 +23,7 @@ from govfleet.domain.status import (
     next_wake,
     upcoming_runs,
 )
+from govfleet.domain.status import _next_run_at as domain_next_run_at
 
 CRONS = [
     "* * * * *",
@@ -109,6 +110,56 @@ def test_dst_transitions_in_the_schedule_timezone():
     # 09:30 Berlin is 08:30 UTC in winter and 07:30 UTC in summer.
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC)).hour == 8
     assert next_run_at("30 9 * * *", "Europe/Berlin", datetime(2026, 3, 30, tzinfo=UTC)).hour == 7
+
+
+def _every_minute_of(day: datetime, tz: str):
+    zone = ZoneInfo(tz)
+    clock, last = day.replace(tzinfo=zone).astimezone(UTC), (day + timedelta(days=1)).replace(tzinfo=zone)
+    while clock < last:
+        yield clock
+        clock += timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("cron", "tz", "day", "fires"),
+    [
+        # West of UTC the repeated 01:30 fires twice, EDT then EST (the dev server lists both).
+        (
+            "30 1 * 11 0",
+            "America/New_York",
+            datetime(2027, 11, 7),
+            [datetime(2027, 11, 7, 5, 30), datetime(2027, 11, 7, 6, 30), datetime(2027, 11, 14, 6, 30)],
+        ),
+        # East of UTC the repeated 02:30 fires once, CET (01:30Z), also for clocks in the CEST copy.
+        (
+            "30 2 * 10 0",
+            "Europe/Berlin",
+            datetime(2027, 10, 31),
+            [datetime(2027, 10, 31, 1, 30), datetime(2028, 10, 1, 0, 30)],
+        ),
+        # East of UTC Temporal goes on in the second copy an hour late: 01:00Z, then 02:20Z (03:20 CET).
+        (
+            "*/20 2 31 10 *",
+            "Europe/Berlin",
+            datetime(2027, 10, 31),
+            [datetime(2027, 10, 31, 1, 0), datetime(2027, 10, 31, 2, 20), datetime(2028, 10, 31, 1, 0)],
+        ),
+    ],
+)
+def test_every_minute_of_the_fall_back_days(cron, tz, day, fires):
+    """The cron fallback answers what Temporal fires at every clock of the day (the times are the
+    dev server's, tests/integration/test_status_dst.py compares them live)."""
+    fires = [f.replace(tzinfo=UTC) for f in fires]
+    clocks = list(_every_minute_of(day, tz))
+    assert len(clocks) == 25 * 60
+    for clock in clocks:
+        assert next_run_at(cron, tz, clock) == min(f for f in fires if f > clock), clock
+        assert domain_next_run_at(cron, tz, clock) == min(f for f in fires if f > clock), clock
+
+
+def test_both_day_fields_must_match_as_temporal_fires_them():
+    """`0 9 1 * 1`: Temporal fires on a 1st that is a Monday, not on every 1st and every Monday."""
+    assert next_run_at("0 9 1 * 1", "UTC", datetime(2026, 12, 7, tzinfo=UTC)) == datetime(2027, 2, 1, 9, tzinfo=UTC)
 
 
 def test_temporal_times_win_over_the_cron_and_the_fallback_is_marked():

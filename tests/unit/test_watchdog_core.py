@@ -9,6 +9,7 @@ from govfleet.domain.watchdog import (
     GUARDIAN_DOWN,
     HEARTBEAT_MISSED,
     WORKFLOW_DOWN,
+    WORKFLOW_STUCK,
     HeartbeatWatch,
     Observation,
     WatchdogConfig,
@@ -59,6 +60,28 @@ def test_a_terminated_guardian_opens_once_after_two_looks_and_recovers_once():
     [recovery] = back.notifications
     assert recovery.kind == "recovery" and not recovery.urgent and recovery.data["outage_seconds"] == 30.0
     assert c.state.open == []
+
+
+def test_a_guardian_whose_workflow_tasks_keep_failing_is_an_incident_within_two_looks():
+    c = core()
+    failing = "its workflow task failed 3 times since 2027-01-04T12:00:00Z and is retried"
+    stuck = seen().model_copy(update={"failing_tasks": {G: failing}})
+    assert c.observe(stuck, T0).changes == []  # one look is not enough
+    opened = c.observe(stuck, T0 + timedelta(seconds=15))
+    [change] = opened.changes
+    assert (change.change, change.incident.kind, change.incident.subject) == ("opened", WORKFLOW_STUCK, G)
+    assert "cannot make progress" in change.incident.details and failing in change.incident.details
+    [note] = opened.notifications
+    assert note.urgent and note.kind == WORKFLOW_STUCK and "stuck" in note.title
+    assert c.observe(stuck, T0 + timedelta(seconds=30)).notifications == []  # announced once
+    back = c.observe(seen(), T0 + timedelta(seconds=45))
+    [resolved] = back.changes
+    assert resolved.change == "resolved" and resolved.incident.resolution == "its workflow tasks succeed again"
+    # Terminated while stuck: the stuck incident resolves, the down incident takes over.
+    c.observe(stuck, T0 + timedelta(seconds=60))
+    c.observe(stuck, T0 + timedelta(seconds=75))
+    gone = c.observe(seen(guardian="TERMINATED"), T0 + timedelta(seconds=90))
+    assert [(ch.change, ch.incident.kind) for ch in gone.changes] == [("resolved", WORKFLOW_STUCK)]
 
 
 def test_a_never_started_status_workflow_is_a_workflow_down_incident():

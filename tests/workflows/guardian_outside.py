@@ -13,9 +13,12 @@ from temporalio.exceptions import ApplicationError
 from activities.guardian import (
     CALL_BREAKER_ACTIVITY,
     FETCH_READING_ACTIVITY,
+    PROBE_BREAKER_ACTIVITY,
     RECORD_ACTIVITY,
     RESTORE_ACTIVITY,
     BreakerCallResult,
+    BreakerProbe,
+    BreakerProbeResult,
 )
 from govfleet.contracts.notifications import SEND_NOTIFICATION_ACTIVITY
 from govfleet.domain.guardian.models import (
@@ -60,6 +63,7 @@ class Outside:
         self.breaker_calls: list[tuple[BreakerCall, bool]] = []  # (call, database down at the time)
         self.notifications: dict[str, NotificationRequest] = {}  # by idempotency key (at least once)
         self.recorded = RestoreResult()  # what the database holds for a guardian started afresh
+        self.down: set[str] = set()  # breaker targets whose probe fails
         self._ids = 0
 
     @activity.defn(name=RESTORE_ACTIVITY)
@@ -98,8 +102,20 @@ class Outside:
     async def send_notification(self, req: NotificationRequest) -> None:
         self.notifications.setdefault(req.idempotency_key, req)
 
+    @activity.defn(name=PROBE_BREAKER_ACTIVITY)
+    async def probe_breaker(self, probe: BreakerProbe) -> BreakerProbeResult:
+        self.calls.add(PROBE_BREAKER_ACTIVITY, probe)
+        return BreakerProbeResult(target=probe.target, error="target down" if probe.target in self.down else None)
+
     def activities(self) -> list:
-        return [self.fetch_reading, self.record, self.call_breaker, self.send_notification, self.restore]
+        return [
+            self.fetch_reading,
+            self.record,
+            self.call_breaker,
+            self.probe_breaker,
+            self.send_notification,
+            self.restore,
+        ]
 
     # -- what was written --------------------------------------------------------------
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from temporalio.api.common.v1 import Payload
+from temporalio.common import RawValue
+
+from govfleet.contracts.guardian import CONFIGURE_SIGNAL, GuardianConfigureInput
 from govfleet.domain.declared import MEMO_KEY, config_hash
-from govfleet.domain.guardian.models import RestoredAlert, RestoredPause, RestoreResult
+from govfleet.domain.guardian.models import GuardianConfig, RestoredAlert, RestoredPause, RestoreResult
 from tests.integration.fleet_support import wait_for
 from tests.workflows.guardian_outside import running, stats
 from workflows.guardian import GuardianWorkflow
@@ -99,10 +103,10 @@ async def test_configure_applies_a_new_configuration_once_and_records_its_hash(t
     handle, outside = await guardian(70.0)
     await wait_for(lambda: outside.events("governance_check"), 20, "the first check")
     current = await handle.query(GuardianWorkflow.config_query)
-    await handle.signal(GuardianWorkflow.configure_signal, current)  # equal: nothing happens
+    await handle.signal(CONFIGURE_SIGNAL, configure(current))  # equal: nothing happens
     faster = current.model_copy(update={"rules": current.rules.model_copy(update={"monitoring_interval_normal": 7})})
-    await handle.signal(GuardianWorkflow.configure_signal, faster)
-    await handle.signal(GuardianWorkflow.configure_signal, faster)  # a second reconciler: ignored
+    await handle.signal(CONFIGURE_SIGNAL, configure(faster))
+    await handle.signal(CONFIGURE_SIGNAL, configure(faster))  # a second reconciler: ignored
     await time_skipping_env.sleep(31)
     await wait_for(lambda: outside.events("config_changed"), 20, "the config_changed event")
 
@@ -113,3 +117,76 @@ async def test_configure_applies_a_new_configuration_once_and_records_its_hash(t
     assert await wait_for(memo_hash, 20, "the memo") == config_hash(faster)
     assert [e.details for e in outside.events("config_changed")] == ["changed: rules"]
     assert (await handle.query(GuardianWorkflow.status)).check_interval_seconds == 7
+
+
+def configure(cfg: GuardianConfig) -> GuardianConfigureInput:
+    """What the reconciler sends: the whole configuration and its hash."""
+    return GuardianConfigureInput(config=cfg, config_hash=config_hash(cfg))
+
+
+def raw_json(text: bytes) -> RawValue:
+    """A payload sent as these JSON bytes, whatever they hold (bypassing the client's encoder)."""
+    return RawValue(Payload(metadata={"encoding": b"json/plain"}, data=text))
+
+
+async def test_configure_is_refused_unless_whole_and_hashed_and_never_removes_every_admin(time_skipping_env, guardian):
+    """Anyone who can reach the namespace can signal `configure`: what is not the reconciler's
+    whole, hashed configuration is refused and audited, nothing applied in part; a change of who
+    can act is audited old -> new and notified urgently (docs/security.md)."""
+    admins = ["0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"]
+    handle, outside = await guardian(70.0, admins=admins)
+    await wait_for(lambda: outside.events("governance_check"), 20, "the first check")
+    current = await handle.query(GuardianWorkflow.config_query)
+    assert current.admins == admins and current.breakers
+    stranger = "0x000000000000000000000000000000000000dEaD"
+    takeover = current.model_copy(update={"admins": [stranger]})
+    no_admins = current.model_copy(update={"admins": []})
+    await handle.signal(CONFIGURE_SIGNAL, {})  # `configure {}`
+    await handle.signal(CONFIGURE_SIGNAL, takeover)  # a bare configuration, as before the guard
+    await handle.signal(CONFIGURE_SIGNAL, {"config": takeover.model_dump(mode="json"), "config_hash": "0" * 64})
+    partial = takeover.model_dump(mode="json")
+    del partial["breakers"]
+    await handle.signal(CONFIGURE_SIGNAL, {"config": partial, "config_hash": config_hash(takeover)})
+    await handle.signal(CONFIGURE_SIGNAL, configure(no_admins))
+    await handle.signal(CONFIGURE_SIGNAL, raw_json(b'{"config": "\\ud800"' + b"[" * 5000))
+    refused = await wait_for(
+        lambda: len(outside.events("config_refused")) >= 6 and outside.events("config_refused"), 20, "six refusals"
+    )
+    details = [e.details or "" for e in refused]
+    assert "exactly config and config_hash" in details[0] and "exactly config and config_hash" in details[1]
+    assert "is not the hash" in details[2]
+    assert "missing breakers" in details[3]
+    assert "no admins" in details[4]
+    assert "cannot be decoded" in details[5]
+    assert (await handle.query(GuardianWorkflow.config_query)).admins == current.admins  # nothing applied
+    assert not outside.events("config_changed")
+
+    # The reconciler's own change of admins: applied, audited old -> new, notified urgently.
+    await handle.signal(CONFIGURE_SIGNAL, configure(takeover))
+    await wait_for(lambda: len(outside.events("config_changed")) == 2, 20, "the config_changed events")
+    changed = outside.events("config_changed")
+    assert changed[0].details == "changed: admins"
+    assert changed[1].action == "admins_or_breakers" and stranger.lower() in (changed[1].details or "")
+    assert current.admins[0].lower() in (changed[1].details or "")  # the old admins, named
+    [note] = [n for n in outside.notifications.values() if n.kind == "config_changed"]
+    assert note.urgent and stranger.lower() in note.body
+
+
+async def test_undecodable_admin_payloads_and_readings_leave_an_audit_event(guardian):
+    handle, outside = await guardian(70.0)
+    await wait_for(lambda: outside.events("governance_check"), 20, "the first check")
+    lone_surrogate = raw_json(b'{"reason": "\\ud800", "authorization": "x"}')
+    deep = raw_json(b"[" * 5000 + b"]" * 5000)
+    await handle.signal(GuardianWorkflow.pause_signal, lone_surrogate)
+    await handle.signal(GuardianWorkflow.resume_signal, deep)
+    await handle.signal(GuardianWorkflow.reading_signal, deep)
+    rejected = await wait_for(
+        lambda: len(outside.events("admin_rejected")) >= 2 and outside.events("admin_rejected"), 20, "two rejections"
+    )
+    assert [(e.action, "malformed" in (e.details or "")) for e in rejected] == [
+        ("rejected_pause", True),
+        ("rejected_resume", True),
+    ]
+    await wait_for(lambda: outside.events("tracker_error"), 20, "the invalid reading")
+    assert "not_json" in (outside.events("tracker_error")[0].details or "")
+    assert await running(handle)

@@ -26,6 +26,7 @@ from govfleet.api.models import (
     Thresholds,
     ToolPolicyOut,
 )
+from govfleet.api.reads import read_database, within_deadline
 from govfleet.contracts.guardian import STATUS_QUERY
 from govfleet.domain.heartbeat import heartbeat_state
 from govfleet.domain.status import GovernanceStatusV1
@@ -55,10 +56,7 @@ router = APIRouter(tags=["governance"])
 )
 async def governance_status(request: Request) -> Response:
     ctx = api_context(request)
-    try:
-        body, source = await ctx.status.status_json()
-    except Exception as exc:
-        raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
+    body, source = await within_deadline(ctx, "the governance status", ctx.status.status_json())
     # Validated against the contract when it was built (GovernanceStatusV1); sent as is.
     return Response(body, media_type="application/json", headers={SOURCE_HEADER: source, "Cache-Control": "no-store"})
 
@@ -82,12 +80,11 @@ async def governance_status(request: Request) -> Response:
 )
 async def governance_status_extended(request: Request) -> Response:
     ctx = api_context(request)
-    try:
-        (base, source), fleet, guardians = await asyncio.gather(
-            ctx.status.extended(), ctx.fleet.get(ctx.config, ctx.pool), guardian_overviews(ctx)
-        )
-    except Exception as exc:
-        raise ApiError(503, "unavailable", f"governance status is unavailable: {exc}") from None
+    (base, source), fleet, guardians = await asyncio.gather(
+        within_deadline(ctx, "the governance status", ctx.status.extended()),
+        ctx.fleet.get(ctx.config, ctx.pool),
+        guardian_overviews(ctx),
+    )
     notifications = {n.scope: NotificationStateOut.model_validate(n.model_dump()) for n in fleet.notifications}
     for g in guardians:
         g.notifications = notifications.get(g.workflow_id)
@@ -153,11 +150,9 @@ async def governance_activity(request: Request, days: int = Query(30, ge=1, le=3
     hit = ctx._activity.get(key)
     if hit is not None and time.monotonic() - hit[0] < ACTIVITY_CACHE_SECONDS:
         return hit[1]
-    try:
-        async with ctx.pool.connection() as conn:
-            series = await status_store.activity(conn, ctx.guardian_id, first=first, last=last)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"activity is unavailable: {exc}") from None
+    series = await read_database(
+        ctx, "the activity series", lambda conn: status_store.activity(conn, ctx.guardian_id, first=first, last=last)
+    )
     out = ActivityOut(
         tenant=db.SYSTEM_TENANT_ID,
         days=days,
@@ -183,10 +178,7 @@ async def governance_activity(request: Request, days: int = Query(30, ge=1, le=3
 )
 async def governance_heartbeat(request: Request) -> HeartbeatOut:
     ctx = api_context(request)
-    try:
-        snap = await ctx.status.snapshot()
-    except Exception as exc:
-        raise ApiError(503, "unavailable", f"heartbeat state is unavailable: {exc}") from None
+    snap = await within_deadline(ctx, "the heartbeat state", ctx.status.snapshot())
     s = snap.state
     hb = s.heartbeat
     state = heartbeat_state(
@@ -217,9 +209,8 @@ async def governance_heartbeat(request: Request) -> HeartbeatOut:
 
 async def _heartbeat_missed_since(ctx) -> datetime | None:
     try:
-        async with ctx.pool.connection(timeout=2.0) as conn:
-            incidents = await watchdog_store.open_incidents(conn)
-    except Exception:
+        incidents = await read_database(ctx, "the watchdog's incidents", watchdog_store.open_incidents)
+    except ApiError:  # the state without the watchdog's word
         return None
     return next((i["opened_at"] for i in incidents if i["kind"] == HEARTBEAT_MISSED), None)
 
@@ -240,17 +231,13 @@ async def holder_control(
     ctx = api_context(request)
     now = ctx.clock()
     bucket = max(1, int(hours * 3600 / points + 0.999))
-    try:
-        async with ctx.pool.connection() as conn:
-            series = await guardian_store.holder_control_series(
-                conn,
-                ctx.guardian_id,
-                since=now - timedelta(hours=hours),
-                until=now,
-                bucket=timedelta(seconds=bucket),
-            )
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"holder control is unavailable: {exc}") from None
+    series = await read_database(
+        ctx,
+        "the holder-control series",
+        lambda conn: guardian_store.holder_control_series(
+            conn, ctx.guardian_id, since=now - timedelta(hours=hours), until=now, bucket=timedelta(seconds=bucket)
+        ),
+    )
     r = ctx.config.spec.guardian.rules
     return HolderControlOut(
         hours=hours,

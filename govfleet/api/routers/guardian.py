@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from govfleet.api import gateway
+from govfleet.api import admin_actions, gateway
 from govfleet.api import health as health_check
 from govfleet.api.body import json_request_body, read_json
 from govfleet.api.context import (
@@ -21,7 +20,6 @@ from govfleet.api.context import (
     SOURCE_HEADER,
     ApiContext,
     api_context,
-    client_address,
     require_push_token,
 )
 from govfleet.api.errors import ApiError, error_responses, problem_text
@@ -29,6 +27,7 @@ from govfleet.api.models import (
     AdminRejectionsOut,
     AlertsOut,
     EventsOut,
+    ForensicAuditOut,
     GovernanceMetricsOut,
     GuardiansOut,
     GuardianStatusOut,
@@ -40,7 +39,9 @@ from govfleet.api.models import (
     ResumeOut,
     RulesOut,
 )
+from govfleet.api.reads import read_database
 from govfleet.contracts.guardian import (
+    FORENSIC_AUDIT_UPDATE,
     GOVERNANCE_QUERY,
     PAUSE_UPDATE,
     READING_SIGNAL,
@@ -48,7 +49,6 @@ from govfleet.contracts.guardian import (
     RULES_QUERY,
     STATUS_QUERY,
 )
-from govfleet.domain.admin_auth import AuthorizationError, parse_admin_body, verify_admin_action
 from govfleet.domain.guardian.readings import InvalidReading, validate_reading
 from govfleet.domain.guardian.views import rules_view, status_from_audit_log
 from govfleet.domain.identifiers import IDENTIFIER_PATTERN
@@ -57,7 +57,6 @@ from govfleet.store import guardian as guardian_store
 READING_FIELDS = ("holder_control_percentage", "total_votes", "holder_votes", "seller_votes", "last_updated")
 
 router = APIRouter(tags=["guardian"])
-M = TypeVar("M", bound=BaseModel)
 
 
 @router.get(
@@ -79,13 +78,18 @@ async def guardian_status(request: Request, response: Response) -> GuardianStatu
     except ApiError as err:
         if err.code != "guardian_unavailable":
             raise
+
+        async def audit_log(conn) -> tuple[dict | None, list[dict], int]:
+            return (
+                await guardian_store.latest_check(conn, ctx.guardian_id),
+                await guardian_store.open_pauses(conn, ctx.guardian_id),
+                await guardian_store.active_alert_count(conn, ctx.guardian_id),
+            )
+
         try:
-            async with ctx.pool.connection() as conn:
-                check = await guardian_store.latest_check(conn, ctx.guardian_id)
-                pauses = await guardian_store.open_pauses(conn, ctx.guardian_id)
-                active = await guardian_store.active_alert_count(conn, ctx.guardian_id)
-        except Exception as exc:
-            raise ApiError(503, "unavailable", f"{err.message}, and the database is unavailable: {exc}") from None
+            check, pauses, active = await read_database(ctx, "guardian status", audit_log)
+        except ApiError as db_err:
+            raise ApiError(503, "unavailable", f"{err.message}; {db_err.message}") from None
         response.headers[SOURCE_HEADER] = "database"
         status = status_from_audit_log(
             last_check=check["timestamp"] if check else None,
@@ -123,11 +127,9 @@ async def guardian_alerts(
     request: Request, limit: int = Query(20, ge=1, le=500), resolved: bool | None = Query(None)
 ) -> AlertsOut:
     ctx = api_context(request)
-    try:
-        async with ctx.pool.connection() as conn:
-            rows = await guardian_store.alerts(conn, ctx.guardian_id, limit, resolved)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"alerts are unavailable: {exc}") from None
+    rows = await read_database(
+        ctx, "the alert history", lambda conn: guardian_store.alerts(conn, ctx.guardian_id, limit, resolved)
+    )
     return AlertsOut.model_validate({"alerts": rows})
 
 
@@ -148,11 +150,9 @@ async def guardian_events(
     ),
 ) -> EventsOut:
     ctx = api_context(request)
-    try:
-        async with ctx.pool.connection() as conn:
-            rows = await guardian_store.events(conn, ctx.guardian_id, limit, event_type)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"events are unavailable: {exc}") from None
+    rows = await read_database(
+        ctx, "the audit log", lambda conn: guardian_store.events(conn, ctx.guardian_id, limit, event_type)
+    )
     return EventsOut.model_validate({"events": rows})
 
 
@@ -172,7 +172,7 @@ ADMIN_ERRORS = error_responses(400, 403, 413, 415, 422, 429, 502, 503)
     "requests gets 429 and `Retry-After` for the next ones that do not verify.",
 )
 async def guardian_pause(request: Request) -> PauseOut:
-    return await _admin_action(request, "pause", PAUSE_UPDATE, PauseOut)
+    return await admin_actions.carry_out(request, "pause", PAUSE_UPDATE, PauseOut)
 
 
 @router.post(
@@ -182,12 +182,27 @@ async def guardian_pause(request: Request) -> PauseOut:
     openapi_extra=json_request_body("ResumeIn"),
     summary="Resume the system (admin)",
     description="Needs admin authorization(s) like pause, verified here the same way; then sent to the "
-    "guardian workflow as update `resume`. After an emergency pause also `governance_verified: true` and a "
-    "quorum of distinct admins. A rejection by the guardian (holder control still below the critical "
-    "threshold, quorum, ...) is a 403 with the reason and its `code`.",
+    "guardian workflow as update `resume`. After an emergency pause a quorum of distinct admins, each signing "
+    "the DAO's approval (`governance_approval`: proposal id or transaction hash, and its URL) into the resume. "
+    "A rejection by the guardian (holder control still below the critical threshold, quorum, no signed "
+    "approval, ...) is a 403 with the reason and its `code`; the genuine signatures of a refused resume are spent.",
 )
 async def guardian_resume(request: Request) -> ResumeOut:
-    return await _admin_action(request, "resume", RESUME_UPDATE, ResumeOut)
+    return await admin_actions.carry_out(request, "resume", RESUME_UPDATE, ResumeOut)
+
+
+@router.post(
+    "/guardian/forensic-audit",
+    response_model=ForensicAuditOut,
+    responses=ADMIN_ERRORS,
+    openapi_extra=json_request_body("ForensicAuditIn"),
+    summary="Sign the forensic audit's completion (admin)",
+    description="After an emergency pause a forensic audit is required (shown in the status) until an admin signs "
+    "its completion with a reference to the report: action `complete_forensic_audit`, the report as the signed "
+    "reason. Verified here like pause, then sent to the guardian as update `forensic_audit`; audited.",
+)
+async def guardian_forensic_audit(request: Request) -> ForensicAuditOut:
+    return await admin_actions.carry_out(request, "complete_forensic_audit", FORENSIC_AUDIT_UPDATE, ForensicAuditOut)
 
 
 @router.get(
@@ -201,11 +216,9 @@ async def guardian_resume(request: Request) -> ResumeOut:
 )
 async def guardian_rejections(request: Request, limit: int = Query(100, ge=1, le=1000)) -> AdminRejectionsOut:
     ctx = api_context(request)
-    try:
-        async with ctx.pool.connection() as conn:
-            rows = await guardian_store.admin_rejections(conn, ctx.guardian_id, limit)
-    except Exception as exc:
-        raise ApiError(503, "database_unavailable", f"rejections are unavailable: {exc}") from None
+    rows = await read_database(
+        ctx, "the rejection counts", lambda conn: guardian_store.admin_rejections(conn, ctx.guardian_id, limit)
+    )
     return AdminRejectionsOut.model_validate({"rejections": rows})
 
 
@@ -334,70 +347,3 @@ def _stale(ctx: ApiContext, payload: dict) -> InvalidReading | None:
     except InvalidReading as exc:
         return exc if exc.code in ("stale", "future") else None
     return None
-
-
-async def _admin_action(request: Request, action: str, update: str, out: type[M]) -> M:
-    """Verify an admin request here, then send it to the guardian (see govfleet/api/admin_gate.py).
-    Every refusal before the guardian is counted for the client's address; an address over its
-    limit gets 429 instead of the refusal."""
-    ctx = api_context(request)
-    gate = ctx.admin_gate
-    source = client_address(request)
-    retry_after = gate.retry_after(source)
-    spec = ctx.config.spec
-    guardian = spec.guardian_by_id(ctx.guardian_id) or spec.guardian  # the guardian this request targets
-    now = datetime.now(UTC)  # signature expiry is wall-clock time, as in the guardian
-    try:
-        body = await read_json(request)
-        try:
-            fields = parse_admin_body(action, body)
-        except AuthorizationError as err:  # the body's shape: invalid input
-            raise ApiError(422, "rejected", err.message, {"action": action, "code": err.code}) from None
-        try:
-            verified = verify_admin_action(
-                fields["authorization"],
-                domain=spec.cogni_dao.signing_domain(),
-                action=action,
-                guardian_id=ctx.guardian_id,
-                reason=fields["reason"],
-                now=now,
-                admins=list(guardian.admins),
-                max_age_seconds=guardian.signature_max_age_seconds,
-            )
-            replayed = gate.replayed([v.nonce for v in verified], now)
-            if replayed is not None:
-                raise AuthorizationError(
-                    "replayed", f"nonce {replayed} was already used (or is in use right now); sign a new authorization"
-                )
-        except AuthorizationError as err:  # the signatures
-            raise ApiError(403, "rejected", err.message, {"action": action, "code": err.code}) from None
-    except ApiError as err:
-        code = err.details.get("code", err.code) if isinstance(err.details, dict) else err.code
-        gate.reject(
-            guardian_id=ctx.guardian_id,
-            source=source,
-            action=action,
-            code=code,
-            message=err.message,
-            now=now,
-            limited=retry_after is not None,
-        )
-        if retry_after is None:
-            raise
-        raise ApiError(
-            429,
-            "too_many_requests",
-            f"too many rejected admin requests from {source}; this one was rejected too ({code}): "
-            f"retry after {retry_after} s",
-            {"action": action, "code": code, "retry_after_seconds": retry_after},
-            headers={"Retry-After": str(retry_after)},
-        ) from None
-    nonces = {v.nonce: v.expires_at for v in verified}
-    gate.hold(nonces)
-    accepted = False
-    try:
-        result = await gateway.update_guardian(ctx, update, body, out)
-        accepted = True
-        return result
-    finally:
-        gate.release(nonces, used=accepted)

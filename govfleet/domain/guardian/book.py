@@ -32,9 +32,11 @@ from govfleet.domain.guardian.models import (
 )
 from govfleet.domain.guardian.notices import Notice
 from govfleet.domain.notifications import NotificationRequest
+from govfleet.domain.text import clip
 from govfleet.domain.timestamps import iso_utc
 
 Verifier = Callable[..., list]
+ALERT_MESSAGE_LIMIT = 300  # characters of an alert's message (it may quote what a tracker sent)
 
 
 def iso_or_none(t: datetime | None) -> str | None:
@@ -95,7 +97,7 @@ class GuardianBook:
             holder_control=round2(holder_control if holder_control is not None else self.current_h()),
             threshold_level=level or self.state.level or UNKNOWN_LEVEL,
             action=action,
-            details=details,
+            details=None if details is None else clip(details),
         )
         self.state.events.append(ev)
         del self.state.events[: max(0, len(self.state.events) - self.config.recent_events)]
@@ -172,7 +174,7 @@ class GuardianBook:
             alert_type=alert_type,
             timestamp=now,
             holder_control=round2(self.current_h()),
-            message=message,
+            message=clip(message, ALERT_MESSAGE_LIMIT),
             action_taken=action,
         )
         self.state.alerts.append(alert)

@@ -23,8 +23,15 @@ from govfleet.domain.guardian.levels import (
     fmt_pct,
     to_decimal,
 )
-from govfleet.domain.guardian.models import Alert, AlertResolution, BreakerTarget
+from govfleet.domain.guardian.models import Alert, AlertResolution, BreakerProbe, BreakerTarget, ForensicAudit, Pause
 from govfleet.domain.guardian.readings import InvalidReading, Reading, TrackerFailure, validate_reading
+from govfleet.domain.text import clip
+
+FAILURE_MESSAGE_LIMIT = 300  # characters of an invalid reading's message kept in the state
+
+
+def _at_least_warning(level: str | None) -> bool:
+    return level is not None and SEVERITY.get(level, -1) >= SEVERITY["warning"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class GuardianChecks(GuardianBook):
         return reading
 
     def on_invalid(self, failure: TrackerFailure, now: datetime, source: str = "poll") -> None:
+        # Kept in the state and the audit log: quoted, never whole (it may carry what anyone pushed).
+        failure = TrackerFailure(code=clip(failure.code, 40), message=clip(failure.message, FAILURE_MESSAGE_LIMIT))
         st = self.state
         st.checks += 1
         st.last_check = now
@@ -115,11 +124,34 @@ class GuardianChecks(GuardianBook):
 
         self._audit_check(now, source, h, prev_level, prev_interval, new_pauses, opened, resolved)
         for p in new_pauses:
-            self._pause(
+            pause = self._pause(
                 now, pause_type="automatic", scope=p.scope, emergency=p.emergency, reason=p.reason, targets=p.targets
             )
+            if pause.emergency:
+                self._require_forensic_audit(now, pause)
         self._notify_check(now, h, opened, resolved)
         self._trim_alerts()
+        if _at_least_warning(st.level) and not _at_least_warning(prev_level):
+            self._prepare_pause({c.target for c in self._fx.breaker_calls})
+
+    def _require_forensic_audit(self, now: datetime, pause: Pause) -> None:
+        """An emergency pause requires a forensic audit until an admin signs its completion (one
+        open at a time: a second emergency before the completion is part of the same audit)."""
+        if self.state.forensic is not None and self.state.forensic.open:
+            return
+        audit = ForensicAudit(pause_key=pause.key, required_at=now)
+        self.state.forensic = audit
+        self._fx.record.forensic.append(audit.model_copy())
+        self._event(now, "forensic_audit", "required", f"forensic audit required after the emergency pause {pause.key}")
+
+    def _prepare_pause(self, calling: set[str]) -> None:
+        """Entering warning: check that every breaker target answers (a read-only probe), so that a
+        pause does not fail when it is needed; a target already being called needs no probe."""
+        for t in self.config.breakers:
+            if t.name not in calling:
+                self._fx.probes.append(
+                    BreakerProbe(guardian_id=self.config.guardian_id, target=t.name, url=t.url, token_ref=t.token)
+                )
 
     def _alert_dwell(self, h: Decimal) -> tuple[list[str], list[Alert]]:
         """Alert types newly breached (opened once the breaker decision is known), and open
@@ -287,5 +319,6 @@ class GuardianChecks(GuardianBook):
                 "system_status": self.system_status(),
                 "reminder": reminder,
                 "also_opened": also,
+                "forensic_audit_required": self.state.forensic is not None and self.state.forensic.open,
             },
         )

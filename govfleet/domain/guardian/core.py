@@ -7,8 +7,9 @@ returns the *effects* the workflow must carry out (`drain()`): audit rows to wri
 calls to make, notifications to send, search attributes to upsert.
 
 The parts, each a module of this package: `book` (state, effects and the primitives every step
-writes through), `checks` (readings → level, alerts, automatic pauses), `admin` (signed pause
-and resume), `lifecycle` (restore after a terminate, reconfiguration, audit outages),
+writes through), `checks` (readings → level, alerts, automatic pauses, the forensic audit an
+emergency requires), `admin` (signed pause, resume and forensic-audit completion), `breakers`
+(targets that do not answer), `lifecycle` (restore after a terminate, reconfiguration, audit outages),
 `queries` (what the workflow answers) and `notices` (the texts of the notifications).
 
 Invariants callers rely on:
@@ -20,7 +21,7 @@ Invariants callers rely on:
 - Breakers: below the critical threshold the redemption-scope targets are paused, below the
   emergency threshold every target, each pause exactly once. Nothing resumes automatically:
   only a signed admin resume, with holder control at or above the critical threshold at that
-  moment (after an emergency pause also `governance_verified` and a quorum of admins).
+  moment (after an emergency pause also a quorum of admins, each signing the DAO's approval).
 - Audit writes that fail keep their rows for the next write; the next attempt waits
   `AUDIT_RETRY_SECONDS`; `audit_failures_before_alert` failures in a row send one urgent
   `database_unavailable` notification, the first success after it a `database_recovered`.
@@ -31,6 +32,7 @@ Invariants callers rely on:
 from __future__ import annotations
 
 from govfleet.domain.guardian.admin import GuardianAdmin
+from govfleet.domain.guardian.breakers import GuardianBreakers
 from govfleet.domain.guardian.checks import GuardianChecks
 from govfleet.domain.guardian.lifecycle import AUDIT_RETRY_SECONDS, GuardianLifecycle
 from govfleet.domain.guardian.queries import GuardianQueries
@@ -38,6 +40,6 @@ from govfleet.domain.guardian.queries import GuardianQueries
 __all__ = ["AUDIT_RETRY_SECONDS", "GuardianCore"]
 
 
-class GuardianCore(GuardianChecks, GuardianAdmin, GuardianLifecycle, GuardianQueries):
+class GuardianCore(GuardianChecks, GuardianAdmin, GuardianBreakers, GuardianLifecycle, GuardianQueries):
     """The guardian's state machine. Methods take `now` (workflow time) and append to
     the pending effects, which `drain()` hands to the workflow."""

@@ -29,6 +29,7 @@ GOOD_AT = Decimal("60")
 
 LEVEL_ALERTS = ("caution", "warning", "critical", "emergency")
 TRACKER_ALERT = "tracker_unavailable"
+BREAKER_ALERT = "breaker_unreachable"  # a breaker target failed its probe or keeps failing its calls
 DATABASE_ALERT = "database_unavailable"  # a notification kind: audit writes keep failing
 DATABASE_RECOVERED = "database_recovered"
 ALERT_ACTIONS = {
@@ -37,6 +38,7 @@ ALERT_ACTIONS = {
     "critical": "paused_redemptions",
     "emergency": "paused_everything",
     TRACKER_ALERT: "notified_admins",
+    BREAKER_ALERT: "notified_admins_urgently",
 }
 SYSTEM_STATUSES = ("operational", "redemptions_paused", "fully_paused")
 

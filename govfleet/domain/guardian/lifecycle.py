@@ -6,14 +6,73 @@ audit writes that fail are retried with an alert after a run of failures. See do
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
+from pydantic import ValidationError
+
+from govfleet.domain.declared import config_hash
 from govfleet.domain.guardian import notices
 from govfleet.domain.guardian.book import GuardianBook, iso_or_none
 from govfleet.domain.guardian.levels import DATABASE_ALERT, DATABASE_RECOVERED
 from govfleet.domain.guardian.models import Alert, GuardianConfig, Pause, RestoreResult
+from govfleet.domain.text import clip, quote
 from govfleet.domain.timestamps import iso_utc
 
 AUDIT_RETRY_SECONDS = 5  # after a failed audit write, the next attempt waits this long
+_WHO_CAN_ACT = ("admins", "resume_quorum", "signing_domain", "breakers")
+
+
+class ConfigurationRefused(Exception):
+    """A `configure` signal's configuration was refused (malformed, incomplete, unverifiable or
+    one that would remove every admin); nothing of it was applied."""
+
+    def __init__(self, why: str):
+        self.why = why
+        super().__init__(why)
+
+
+def parse_configuration(raw: Any) -> GuardianConfig:
+    """The configuration a `configure` signal carries: `{"config": <every field of GuardianConfig>,
+    "config_hash": <its hash>}` as the reconciler sends it. Anything else — another shape, a
+    missing field, a field of the wrong type, a hash that does not match — is
+    `ConfigurationRefused` naming the problem: nothing is ever applied in part."""
+    if not isinstance(raw, dict) or set(raw) != {"config", "config_hash"}:
+        keys = sorted(raw)[:5] if isinstance(raw, dict) else type(raw).__name__
+        raise ConfigurationRefused(f"a configure signal carries exactly config and config_hash, got {quote(keys)}")
+    body, claimed = raw["config"], raw["config_hash"]
+    if not isinstance(body, dict):
+        raise ConfigurationRefused(f"config must be an object, got {type(body).__name__}")
+    missing = [name for name in GuardianConfig.model_fields if name not in body]
+    if missing:
+        raise ConfigurationRefused(f"incomplete configuration: missing {', '.join(missing[:8])}")
+    try:
+        config = GuardianConfig.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigurationRefused(f"config.{where}: {first['msg']}") from None
+    if not isinstance(claimed, str) or claimed != config_hash(config):
+        raise ConfigurationRefused(f"config_hash {quote(claimed)} is not the hash of the configuration it carries")
+    return config
+
+
+def _describe(config: GuardianConfig, field: str) -> str:
+    if field == "breakers":
+        return "[" + ", ".join(f"{t.name} {t.scope} {t.url}" for t in config.breakers) + "]"
+    if field == "signing_domain":
+        return config.signing_domain.describe()
+    if field == "admins":
+        return "[" + ", ".join(a.lower() for a in config.admins) + "]"
+    return str(getattr(config, field))
+
+
+def _sensitive_changes(old: GuardianConfig, new: GuardianConfig) -> list[str]:
+    """Who can act on the guardian, old → new: admins, quorum, signing domain, breakers."""
+    return [
+        clip(f"{field}: {_describe(old, field)} -> {_describe(new, field)}", 1000)
+        for field in _WHO_CAN_ACT
+        if getattr(old, field) != getattr(new, field)
+    ]
 
 
 class GuardianLifecycle(GuardianBook):
@@ -90,6 +149,8 @@ class GuardianLifecycle(GuardianBook):
                     resumed_again.append(name)
         st.used_nonces.update(snapshot.nonces)
         self._nonces_recorded |= set(snapshot.nonces)
+        if snapshot.forensic is not None and (st.forensic is None or st.forensic.open is False):
+            st.forensic = snapshot.forensic
         st.level = self._effective_level()
         if snapshot.empty():
             return
@@ -117,12 +178,35 @@ class GuardianLifecycle(GuardianBook):
             {"error": error[:300]},
         )
 
-    def reconfigure(self, config: GuardianConfig, now: datetime) -> None:
-        """New rules/targets from repo-spec; audited. Levels follow at the next check."""
+    def reconfigure(self, config: GuardianConfig, now: datetime, *, guarded: bool = True) -> None:
+        """New rules/targets from repo-spec; audited. Levels follow at the next check.
+
+        `guarded` (docs/security.md, "Temporal access"): a configuration that would leave a guardian
+        that has admins with none is refused (`ConfigurationRefused`, audited, nothing applied); a
+        change of admins, quorum, signing domain or breakers is audited old → new and notified
+        urgently. Runs from before the guard replay without it (docs/patches.md)."""
         changed = sorted(k for k in GuardianConfig.model_fields if getattr(config, k) != getattr(self.config, k))
+        if guarded and self.config.admins and not config.admins:
+            self.refuse_configuration(now, "it has no admins: a configuration can never remove every admin")
+        sensitive = _sensitive_changes(self.config, config) if guarded else []
         self.config = config
         self.rules = config.rules
         self._event(now, "config_changed", "none", "changed: " + (", ".join(changed) or "nothing"))
+        if sensitive:
+            self._event(now, "config_changed", "admins_or_breakers", "; ".join(sensitive))
+            self._notify(
+                now,
+                "config_changed",
+                True,
+                notices.configuration_changed(self.config.guardian_id, changes=sensitive, now=now),
+                {"changes": sensitive},
+            )
+
+    def refuse_configuration(self, now: datetime, why: str) -> NoReturn:
+        """A `configure` that is not applied: audited, then `ConfigurationRefused`."""
+        why = clip(why)
+        self._event(now, "config_refused", "none", f"configuration refused, nothing applied: {why}")
+        raise ConfigurationRefused(why)
 
     def audit_write_due(self, now: datetime) -> bool:
         """Whether to attempt the audit write now: always, except within AUDIT_RETRY_SECONDS

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from govfleet.domain.admin_auth import SigningDomain
+from govfleet.domain.admin_signing import GovernanceApproval, SigningDomain
 from govfleet.domain.guardian.levels import GuardianRules, round2
 from govfleet.domain.guardian.readings import Reading, TrackerFailure
 from govfleet.domain.guardian.views import AlertView, EventView
@@ -128,6 +128,7 @@ class Pause(BaseModel):
     resumed_at: datetime | None = None
     resumed_by: str | None = None
     resume_reason: str | None = None
+    resume_approval: str | None = None  # the governance approval signed into the resume ("<ref> <url>")
 
     @property
     def active(self) -> bool:
@@ -147,6 +148,31 @@ class BreakerCall(BaseModel):
     holder_control: float | None
     token_ref: str | None = None
     requested_at: datetime
+
+
+class ForensicAudit(BaseModel):
+    """After an emergency pause a forensic audit is required, until an admin signs its completion
+    with a reference to the report (docs/guardian.md, "Forensic audit")."""
+
+    pause_key: str  # the emergency pause that required it
+    required_at: datetime
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    report: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.completed_at is None
+
+
+class BreakerProbe(BaseModel):
+    """A read-only check that a breaker target answers (`GET {url}/admin/status`), made when the
+    guardian enters warning so that a pause does not fail when it is needed."""
+
+    guardian_id: str
+    target: str
+    url: str
+    token_ref: str | None = None
 
 
 class Counters(BaseModel):
@@ -178,6 +204,8 @@ class GuardianState(BaseModel):
     audit_failing_since: datetime | None = None
     audit_last_failure: datetime | None = None
     audit_alerted: bool = False  # database_unavailable sent for the current run of failures
+    forensic: ForensicAudit | None = None  # the last forensic audit required (open or completed)
+    unreachable: dict[str, str] = Field(default_factory=dict)  # breaker target -> why (failed probe or call)
 
 
 class AlertResolution(BaseModel):
@@ -195,11 +223,17 @@ class RecordBatch(BaseModel):
     pauses_opened: list[Pause] = Field(default_factory=list)
     pauses_resumed: list[Pause] = Field(default_factory=list)
     nonces_used: dict[str, datetime] = Field(default_factory=dict)  # admin nonce -> signature expiry
+    forensic: list[ForensicAudit] = Field(default_factory=list)  # required or completed forensic audits
 
     def routine(self) -> bool:
         """Only governance_check events: nothing that must be written at once."""
         return not (
-            self.alerts_opened or self.alerts_resolved or self.pauses_opened or self.pauses_resumed or self.nonces_used
+            self.alerts_opened
+            or self.alerts_resolved
+            or self.pauses_opened
+            or self.pauses_resumed
+            or self.nonces_used
+            or self.forensic
         ) and all(e.event_type == "governance_check" for e in self.events)
 
     def empty(self) -> bool:
@@ -210,6 +244,7 @@ class RecordBatch(BaseModel):
             or self.pauses_opened
             or self.pauses_resumed
             or self.nonces_used
+            or self.forensic
         )
 
     def merged(self, later: RecordBatch) -> RecordBatch:
@@ -221,6 +256,7 @@ class RecordBatch(BaseModel):
             pauses_opened=self.pauses_opened + later.pauses_opened,
             pauses_resumed=self.pauses_resumed + later.pauses_resumed,
             nonces_used={**self.nonces_used, **later.nonces_used},
+            forensic=self.forensic + later.forensic,
         )
 
 
@@ -273,9 +309,10 @@ class RestoreResult(BaseModel):
     pauses: list[RestoredPause] = Field(default_factory=list)
     resumes: list[RestoredResume] = Field(default_factory=list)
     nonces: dict[str, datetime] = Field(default_factory=dict)
+    forensic: ForensicAudit | None = None  # the last one required, while it is open
 
     def empty(self) -> bool:
-        return not (self.alerts or self.pauses or self.resumes or self.nonces)
+        return not (self.alerts or self.pauses or self.resumes or self.nonces or self.forensic)
 
 
 class RecordResult(BaseModel):
@@ -287,6 +324,7 @@ class Effects(BaseModel):
     record: RecordBatch
     breaker_calls: list[BreakerCall] = Field(default_factory=list)
     notifications: list[NotificationRequest] = Field(default_factory=list)
+    probes: list[BreakerProbe] = Field(default_factory=list)
     search_attributes: dict[str, str] | None = None  # {"GovernanceLevel": .., "SystemStatus": ..} when changed
 
     def record_before_dispatch(self) -> bool:
@@ -299,7 +337,8 @@ class Effects(BaseModel):
 
 class AdminRejected(Exception):
     """An admin action was refused; `code` says why (an AuthorizationError code, or
-    not_paused, governance_unverified, holder_control_unknown, unsafe_to_resume)."""
+    not_paused, governance_unverified, holder_control_unknown, unsafe_to_resume,
+    no_forensic_audit)."""
 
     def __init__(self, code: str, message: str):
         self.code = code
@@ -323,11 +362,29 @@ class PauseResult(BaseModel):
 
 class ResumeInput(BaseModel):
     """Body of signal/update `resume` (= `POST /guardian/resume`); `reason` is optional
-    and must be the reason the admins signed (`""` when none)."""
+    and must be the reason the admins signed (`""` when none). After an emergency pause the
+    DAO's decision, `governance_approval`, must be signed into every token; `governance_verified`
+    is accepted and means nothing (runs from before the signed approval still read it)."""
 
     authorization: str | list[str] = ""
     governance_verified: bool = False
+    governance_approval: GovernanceApproval | None = None
     reason: str = ""
+
+
+class ForensicAuditInput(BaseModel):
+    """Body of signal/update `forensic_audit` (= `POST /guardian/forensic-audit`): an admin signs
+    the forensic audit's completion (action `complete_forensic_audit`, the report as the reason)."""
+
+    report: str = ""
+    authorization: str | list[str] = ""
+
+
+class ForensicAuditResult(BaseModel):
+    completed_at: datetime
+    completed_by: str
+    report: str
+    pause_key: str
 
 
 class ResumeResult(BaseModel):

@@ -98,7 +98,14 @@ def manual_pause(guardian_id: str, *, holder_control: float | None, now: datetim
 
 
 def resumed(
-    guardian_id: str, *, holder_control: Decimal, signers: str, reason: str, now: datetime, system_status: str
+    guardian_id: str,
+    *,
+    holder_control: Decimal,
+    signers: str,
+    reason: str,
+    now: datetime,
+    system_status: str,
+    approval: str | None = None,
 ) -> Notice:
     return Notice(
         f"Governance system resumed ({guardian_id})",
@@ -108,9 +115,71 @@ def resumed(
             f"Holder Control: {fmt_pct(round(holder_control, 2))}%",
             f"Resumed by: {signers}",
             f"Reason: {reason}",
+            *([f"Governance approval: {approval}"] if approval else []),
             "",
             f"Timestamp: {iso_utc(now)}",
             f"System Status: {system_status}",
+        ),
+    )
+
+
+def forensic_audit_completed(guardian_id: str, *, pause_key: str, signers: str, report: str, now: datetime) -> Notice:
+    return Notice(
+        f"Forensic audit completed ({guardian_id})",
+        _lines(
+            "✅ TIE GOVERNANCE FORENSIC AUDIT COMPLETED",
+            "",
+            f"After: {pause_key}",
+            f"Signed by: {signers}",
+            f"Report: {report}",
+            "",
+            f"Timestamp: {iso_utc(now)}",
+        ),
+    )
+
+
+def breaker_unreachable(guardian_id: str, *, target: str, why: str, now: datetime, system_status: str) -> Notice:
+    return Notice(
+        f"Breaker target {target} does not answer ({guardian_id})",
+        _lines(
+            "🚨 TIE GOVERNANCE BREAKER TARGET NOT ANSWERING",
+            "",
+            f"Target: {target}",
+            f"Problem: {why}",
+            "A pause may not reach it when it is needed; calls to it are retried.",
+            "",
+            f"Timestamp: {iso_utc(now)}",
+            f"System Status: {system_status}",
+        ),
+    )
+
+
+def breakers_answer(guardian_id: str, *, targets: list[str], now: datetime, system_status: str) -> Notice:
+    return Notice(
+        f"Breaker targets answer again ({guardian_id})",
+        _lines(
+            "✅ TIE GOVERNANCE BREAKER TARGETS ANSWER",
+            "",
+            f"Answering again: {', '.join(targets)}",
+            "",
+            f"Timestamp: {iso_utc(now)}",
+            f"System Status: {system_status}",
+        ),
+    )
+
+
+def configuration_changed(guardian_id: str, *, changes: list[str], now: datetime) -> Notice:
+    return Notice(
+        f"Guardian configuration changed: admins, quorum or breakers ({guardian_id})",
+        _lines(
+            "🚨 TIE GOVERNANCE GUARDIAN CONFIGURATION CHANGED",
+            "",
+            *changes,
+            "",
+            "If you did not commit this change to repo-spec, someone with access to the Temporal",
+            "namespace sent it: check the guardian's history (signal `configure`).",
+            "",
+            f"Timestamp: {iso_utc(now)}",
         ),
     )
 

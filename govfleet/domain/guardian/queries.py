@@ -8,6 +8,7 @@ from govfleet.domain.guardian.levels import GREEN_LEVELS, SEVERITY, UNKNOWN_LEVE
 from govfleet.domain.guardian.views import (
     AlertsResult,
     EventsResult,
+    ForensicAuditView,
     GovernanceResult,
     GuardianStatus,
     PauseView,
@@ -65,6 +66,21 @@ class GuardianQueries(GuardianBook):
             open_alerts=[
                 a.alert_type for a in sorted(self.open_alerts(), key=lambda a: -SEVERITY.get(a.alert_type, -1))
             ],
+            forensic_audit=self.forensic_audit(),
+            unreachable_targets=sorted(self.state.unreachable),
+        )
+
+    def forensic_audit(self) -> ForensicAuditView | None:
+        audit = self.state.forensic
+        if audit is None:
+            return None
+        return ForensicAuditView(
+            required=audit.open,
+            required_since=audit.required_at,
+            pause_key=audit.pause_key,
+            completed_at=audit.completed_at,
+            completed_by=audit.completed_by,
+            report=audit.report,
         )
 
     def governance(self) -> GovernanceResult:

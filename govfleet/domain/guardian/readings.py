@@ -19,9 +19,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from govfleet.domain.guardian.levels import fmt_pct, to_decimal
+from govfleet.domain.text import quote
 from govfleet.domain.timestamps import iso_utc
 
 VOTE_TOLERANCE_POINTS = Decimal("0.05")
+MAX_NUMBER = 10**15  # no vote count (and no percentage) is larger; past 2^53 a float is not exact
 FUTURE_TOLERANCE_SECONDS = 60
 
 
@@ -89,9 +91,11 @@ def _number(raw: Mapping[str, Any], name: str) -> int | float:
         raise InvalidReading("missing_field", f"{name} is missing")
     value = raw[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidReading("not_a_number", f"{name} must be a number, got {type(value).__name__} {value!r}")
+        raise InvalidReading("not_a_number", f"{name} must be a number, got {type(value).__name__} {quote(value)}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidReading("not_a_number", f"{name} must be a finite number, got {value!r}")
+        raise InvalidReading("not_a_number", f"{name} must be a finite number, got {quote(value)}")
+    if abs(value) > MAX_NUMBER:  # before any arithmetic: a 10,000-digit integer costs nothing here
+        raise InvalidReading("out_of_range", f"{name} {quote(value)} is larger than 10^15")
     return value
 
 
@@ -103,7 +107,7 @@ def _count(raw: Mapping[str, Any], name: str) -> int | float:
     value = _number(raw, name)
     if isinstance(value, float):
         if not value.is_integer():
-            raise InvalidReading("not_a_number", f"{name} must be a whole number of votes, got {value!r}")
+            raise InvalidReading("not_a_number", f"{name} must be a whole number of votes, got {quote(value)}")
         return int(value)
     return value
 
@@ -124,7 +128,7 @@ def _timestamp(value: Any) -> datetime:
         try:
             dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidReading("not_a_number", f"last_updated {value!r} is not an ISO 8601 timestamp") from None
+            raise InvalidReading("not_a_number", f"last_updated {quote(value)} is not an ISO 8601 timestamp") from None
     else:
         raise InvalidReading("not_a_number", f"last_updated must be an ISO 8601 string, got {type(value).__name__}")
     if dt.tzinfo is None or dt.utcoffset() is None:
@@ -139,29 +143,32 @@ def validate_reading(raw: Any, *, now: datetime, staleness_seconds: int, whole_v
         raise InvalidReading("not_json", f"the reading must be a JSON object, got {type(raw).__name__}")
     h = _number(raw, "holder_control_percentage")
     if not (0 <= h <= 100):
-        raise InvalidReading("out_of_range", f"holder_control_percentage {h!r} is outside [0, 100]")
+        raise InvalidReading("out_of_range", f"holder_control_percentage {quote(h)} is outside [0, 100]")
     count = _count if whole_votes else _number
     total = count(raw, "total_votes")
     holder = count(raw, "holder_votes")
     seller = count(raw, "seller_votes")
     for name, v in (("total_votes", total), ("holder_votes", holder), ("seller_votes", seller)):
         if v < 0:
-            raise InvalidReading("out_of_range", f"{name} {v!r} is negative")
+            raise InvalidReading("out_of_range", f"{name} {quote(v)} is negative")
     if total <= 0:
-        raise InvalidReading("votes_mismatch", f"total_votes is {total!r}: holder control is undefined without votes")
+        raise InvalidReading(
+            "votes_mismatch", f"total_votes is {quote(total)}: holder control is undefined without votes"
+        )
     try:
         d_total, d_holder, d_seller = (to_decimal(v) for v in (total, holder, seller))
     except InvalidOperation:  # pragma: no cover - finite numbers always convert
         raise InvalidReading("not_a_number", "votes are not numbers") from None
     if abs(d_holder + d_seller - d_total) > d_total * Decimal("1e-9"):
         raise InvalidReading(
-            "votes_mismatch", f"holder_votes {holder!r} + seller_votes {seller!r} != total_votes {total!r}"
+            "votes_mismatch",
+            f"holder_votes {quote(holder)} + seller_votes {quote(seller)} != total_votes {quote(total)}",
         )
     implied = d_holder * 100 / d_total
     if abs(implied - to_decimal(h)) > VOTE_TOLERANCE_POINTS:
         raise InvalidReading(
             "votes_mismatch",
-            f"holder_control_percentage {h!r} does not match holder_votes/total_votes = "
+            f"holder_control_percentage {quote(h)} does not match holder_votes/total_votes = "
             f"{fmt_pct(round(implied, 4))}% (tolerance {VOTE_TOLERANCE_POINTS} points)",
         )
     updated = _timestamp(raw.get("last_updated"))
