@@ -152,9 +152,7 @@ async def test_health_and_the_extended_status_say_who_cannot_be_told(dev_env, ma
     charter = [{"charter": "COMMUNITY", "cron": "0 * * * *"}]
     throwaway = {THROWAWAY_VARIABLE: THROWAWAY_WORDS}
     async with (
-        api_stack(
-            dev_env, url, tmp_path, schedules=charter, environ=throwaway, extra_spec=admins, worker=False
-        ) as stack,
+        api_stack(dev_env, url, tmp_path, schedules=charter, environ=throwaway, extra_spec=admins) as stack,
         httpx.AsyncClient(base_url=stack.url, timeout=20) as http,
     ):
         health = (await http.get("/health")).json()
@@ -167,7 +165,9 @@ async def test_health_and_the_extended_status_say_who_cannot_be_told(dev_env, ma
             w.startswith("THROW-AWAY ENVIRONMENT") and HARDHAT_ACCOUNTS[0].lower() in w for w in health["warnings"]
         )
         assert any(w.startswith("system tenant not funded: balance 0 credits") for w in health["warnings"])
-        ext = (await http.get("/api/v1/governance/status/extended")).json()
+        answer = await http.get("/api/v1/governance/status/extended")
+        assert answer.status_code == 200, answer.text
+        ext = answer.json()
         assert ext["throwawayEnvironment"] is True and ext["problems"] == [
             p for p in health["problems"] if p.startswith(GUARDIAN + ":")
         ]
