@@ -38,7 +38,7 @@ from govfleet.domain.governance_run import AlertLine, BriefFacts, GuardianSnapsh
 from govfleet.domain.heartbeat import HeartbeatThresholds, evaluate, heartbeat_state
 from govfleet.domain.secret_ref import SECRET_REF, resolve_secret
 from govfleet.store import heartbeat as heartbeat_store
-from govfleet.store import ledger, policies, runs
+from govfleet.store import ledger, runs
 from govfleet.store import status as status_store
 from workers.resources import Resources
 
@@ -147,7 +147,7 @@ class GovernanceRunActivities:
         """POST the run to the charter's agent; the agent deduplicates on the idempotency key."""
         if not inp.agent_url:
             raise ApplicationError(f"charter {inp.charter!r} has entrypoint HTTP but no agent_url", non_retryable=True)
-        return await self._post_agent(inp.agent_url, await self._run_body(inp), {}, who="agent")
+        return await self._post_agent(inp.agent_url, self._run_body(inp), {}, who="agent")
 
     @activity.defn(name=ENTRYPOINT_GATEWAY_ACTIVITY)
     async def entrypoint_gateway(self, inp: EntrypointInput) -> EntrypointResult:
@@ -179,13 +179,13 @@ class GovernanceRunActivities:
         if inp.agent_protocol == "openclaw":
             if not token:
                 raise ApplicationError(f"the OpenClaw gateway {url} needs a token", non_retryable=True)
-            return await self._openclaw(url, token, inp, await self._tool_allowlist())
+            return await self._openclaw(url, token, inp)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        body = {**await self._run_body(inp), "entrypoint": inp.entrypoint, "message": inp.entrypoint}
+        body = {**self._run_body(inp), "entrypoint": inp.entrypoint, "message": inp.entrypoint}
         return await self._post_agent(url, body, headers, who="agent gateway")
 
     @staticmethod
-    async def _openclaw(url: str, token: str, inp: EntrypointInput, tools: list[str]) -> EntrypointResult:
+    async def _openclaw(url: str, token: str, inp: EntrypointInput) -> EntrypointResult:
         """One agent call in OpenClaw's protocol, in its own session (the run's), with the run's
         idempotency key and the tenant's tool allowlist among the headers the agent's outbound
         calls carry; it ends a little before the activity's own timeout, so a slow gateway is
@@ -201,7 +201,7 @@ class GovernanceRunActivities:
             message=inp.entrypoint or "",
             session_key=f"agent:main:cogni_system:{inp.run_id}",
             idempotency_key=inp.idempotency_key,
-            outbound_headers={"x-cogni-run-id": inp.run_id, TOOL_ALLOWLIST_HEADER: ",".join(tools)},
+            outbound_headers={"x-cogni-run-id": inp.run_id, TOOL_ALLOWLIST_HEADER: ",".join(inp.tool_allowlist)},
             timeout_seconds=seconds,
             client_version=package_version(),
         )
@@ -215,21 +215,8 @@ class GovernanceRunActivities:
             brief=reply.text[:HTTP_BRIEF_LIMIT], detail=f"agent gateway answered (run {reply.run_id or '?'})"
         )
 
-    async def _tool_allowlist(self) -> list[str]:
-        """The tools the system tenant's runs may use: its stored policy, read as the tenant sees
-        it. A run whose policy cannot be found is not sent (fail closed)."""
-        async with self._resources.pool.connection() as conn:
-            policy = await policies.read_tool_policy(conn)
-        if policy is None:
-            raise ApplicationError(
-                "no tool policy is stored for the system tenant: run `govfleet migrate` (it stores "
-                "governance.system_tenant.tool_allowlist)",
-                type="NoToolPolicy",
-                non_retryable=True,
-            )
-        return policy["tool_allowlist"]
-
-    async def _run_body(self, inp: EntrypointInput) -> dict:
+    @staticmethod
+    def _run_body(inp: EntrypointInput) -> dict:
         """What an agent (HTTP entrypoint) or the gateway gets for one run, the tenant's tool
         allowlist included: the agent may use those tools and no other (docs/heartbeat.md,
         "Tool allowlist")."""
@@ -241,7 +228,7 @@ class GovernanceRunActivities:
             "title": inp.title,
             "scheduled_time": inp.scheduled_at.isoformat(),
             "tenant_id": SYSTEM_TENANT_ID,
-            "tool_allowlist": await self._tool_allowlist(),
+            "tool_allowlist": list(inp.tool_allowlist),
         }
 
     async def _post_agent(self, url: str, body: dict, headers: dict, *, who: str) -> EntrypointResult:

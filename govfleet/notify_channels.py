@@ -19,7 +19,13 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel
 
-from govfleet.domain.notification_state import ChannelRecord, NotificationState, PendingNotice, notification_state
+from govfleet.domain.notification_state import (
+    FLEET_LABEL,
+    ChannelRecord,
+    NotificationState,
+    PendingNotice,
+    notification_state,
+)
 from govfleet.domain.secret_ref import resolve_secret
 from govfleet.repo_spec import GuardianSpec, NotificationsSpec, RepoSpec
 from govfleet.settings import Config, Settings
@@ -134,6 +140,7 @@ def scope_states(
             records=list(records),
             pending=list(pending),
             pending_count=None if pending_counts is None else pending_counts.get(scope, 0),
+            label=None if config.spec.guardian_by_id(scope) else FLEET_LABEL,
         )
         for scope in notification_scopes(config.spec)
         for channels, skipped in [all_channels(config.spec, config.settings, scope, True, environ)]
@@ -145,7 +152,7 @@ def banner_lines(config: Config, environ: Mapping[str, str]) -> list[tuple[bool,
     lines = []
     for s in scope_states(config, environ):
         if s.channels:
-            lines.append((True, f"{s.scope}: {', '.join(c.name for c in s.channels)}"))
+            lines.append((True, f"{s.label}: {', '.join(c.name for c in s.channels)}"))
         else:
             lines.append((False, (s.problems or s.warnings)[0]))
     return lines

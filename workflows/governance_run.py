@@ -130,6 +130,7 @@ class GovernanceRun:
                     entrypoint=inp.entrypoint if inp.entrypoint not in ENTRYPOINTS else None,
                     agent_token=inp.agent_token,
                     agent_protocol=inp.agent_protocol,
+                    tool_allowlist=begun.tool_allowlist,
                 ),
                 **run_entrypoint(timeout),
             )

@@ -250,6 +250,7 @@ class PendingNoticeOut(_Out):
 
 class NotificationStateOut(_Out):
     scope: str = Field(description="the guardian whose channels these are (the heartbeat's: the `guardian` block's)")
+    label: str = Field("", description="how messages name it (the fleet's, when the file declares no such guardian)")
     state: Literal["ok", "failing", "none", "declared_none"]
     channels: list[ChannelStateOut] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list, description="configured channels whose secret is not set")

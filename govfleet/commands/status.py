@@ -542,8 +542,10 @@ def render_fleet(fleet: dict, *, now: datetime) -> str:
     shown = {g["workflow_id"] for g in guardians}
     for n in fleet.get("notifications") or []:
         if n.get("scope") not in shown:  # the `guardian` block's channels, which the heartbeat uses
-            for i, line in enumerate(_notifications(n, now)):
-                lines.append(f"  {'heartbeat notices' if i == 0 else '':<17} {line}")
+            lines.append(f"  {n.get('label') or n.get('scope')}")
+            lines += [
+                f"    {'notifications' if i == 0 else '':<15} {line}" for i, line in enumerate(_notifications(n, now))
+            ]
     for title, key in (("Problems", "problems"), ("Warnings", "warnings")):
         items = fleet.get(key) or []
         if items:

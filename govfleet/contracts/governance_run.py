@@ -110,6 +110,8 @@ class BeginRunResult(BaseModel):
     last_activity: datetime
     status: str  # running | refused (or a final status when a finished run is begun again)
     reason: str | None = None
+    # The system tenant's stored tool policy, read with its grant (docs/heartbeat.md, "Tool allowlist").
+    tool_allowlist: list[str] = Field(default_factory=list)
 
 
 class ChargeRunInput(BaseModel):
@@ -154,6 +156,8 @@ class EntrypointInput(BaseModel):
     entrypoint: str | None = None
     agent_token: str | None = None
     agent_protocol: str | None = None
+    # The tools the agent may use: the tenant's stored policy as the run began (none: no tools).
+    tool_allowlist: list[str] = Field(default_factory=list)
 
 
 class EntrypointResult(BaseModel):

@@ -28,6 +28,9 @@ from pydantic import BaseModel, Field
 from govfleet.domain.timestamps import iso_utc
 
 NotificationStateName = Literal["ok", "failing", "none", "declared_none"]
+# How messages name the `guardian` block's channels when the file declares no such guardian: they
+# still carry the heartbeat's, the watchdog's and the runs' notices.
+FLEET_LABEL = "the fleet (heartbeat, watchdog, runs)"
 PUBLIC_ERROR_LIMIT = 300
 # scheme://[userinfo@]host[:port] and whatever follows up to a space or a quote.
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^\s/@'\"]*@)?([^\s/?#'\"]*)[^\s'\"]*")
@@ -78,7 +81,8 @@ class ChannelState(BaseModel):
 
 
 class NotificationState(BaseModel):
-    scope: str  # the guardian whose channels these are
+    scope: str  # the guardian whose channels these are (the `guardian` block's: also the heartbeat's)
+    label: str = ""  # how messages name it: the scope, or FLEET_LABEL for an undeclared `guardian` block
     state: NotificationStateName
     channels: list[ChannelState] = Field(default_factory=list)
     skipped: list[str] = Field(default_factory=list)  # configured, but their secret is unset
@@ -98,9 +102,12 @@ def notification_state(
     records: list[ChannelRecord],
     pending: list[PendingNotice],
     pending_count: int | None = None,
+    label: str | None = None,
 ) -> NotificationState:
     """The state of one guardian's channels (see the module docstring). `records` and `pending`
-    may hold other scopes' rows: only `scope`'s count."""
+    may hold other scopes' rows: only `scope`'s count. `label` names it in messages (default: the
+    scope)."""
+    who = label or scope
     mine = {r.channel: r for r in records if r.scope == scope}
     channels: list[ChannelState] = []
     for name in configured:
@@ -127,11 +134,11 @@ def notification_state(
     unset = f"; not set: {', '.join(skipped)}" if skipped else ""
     if not configured and declared_none:
         state: NotificationStateName = "declared_none"
-        warnings.append(f"{scope}: notifications are off on purpose (NOTIFY_URLS=none): its alerts reach nobody{unset}")
+        warnings.append(f"{who}: notifications are off on purpose (NOTIFY_URLS=none): its alerts reach nobody{unset}")
     elif not configured:
         state = "none"
         problems.append(
-            f"{scope}: no notification channel: its alerts reach nobody{unset} "
+            f"{who}: no notification channel: its alerts reach nobody{unset} "
             "(set NOTIFY_URLS, SLACK_WEBHOOK_URL, ADMIN_EMAIL or guardian.notifications; or NOTIFY_URLS=none)"
         )
     else:
@@ -140,15 +147,16 @@ def notification_state(
         for c in failing:
             since = iso_utc(c.last_failed_at) if c.last_failed_at else "?"
             problems.append(
-                f"{scope}: notification channel {c.name} is failing ({c.consecutive_failures} in a row, last at "
+                f"{who}: notification channel {c.name} is failing ({c.consecutive_failures} in a row, last at "
                 f"{since}): {c.last_error or 'no reason recorded'}"
             )
     if count:
         oldest = min(waiting, key=lambda p: p.created_at) if waiting else None
         what = f"; oldest: {oldest.kind} since {iso_utc(oldest.created_at)} ({oldest.last_error})" if oldest else ""
-        problems.append(f"{scope}: {count} urgent notice(s) reached nobody and are pending{what}")
+        problems.append(f"{who}: {count} urgent notice(s) reached nobody and are pending{what}")
     return NotificationState(
         scope=scope,
+        label=who,
         state=state,
         channels=channels,
         skipped=list(skipped),

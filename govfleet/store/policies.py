@@ -1,7 +1,7 @@
 """The system tenant's policy (`tenant_policies`): the tools its governance runs may use, from
 repo-spec `governance.system_tenant.tool_allowlist` (docs/heartbeat.md, "Tool allowlist").
 Written by `govfleet migrate`, `govfleet reconcile` and every worker at start; read, as the tenant
-sees it, by every agent run and by the status surface."""
+sees it, by every governance run as it begins (store/runs.py) and by the status surface."""
 
 from __future__ import annotations
 
@@ -21,11 +21,6 @@ def store_tool_allowlist(database_url: str, tools: list[str], source: str, *, co
     with psycopg.connect(database_url, connect_timeout=max(1, int(connect_timeout))) as conn:
         cur = conn.execute(_UPSERT, (SYSTEM_TENANT_ID, list(tools), source))
         return cur.rowcount > 0
-
-
-async def store_tool_allowlist_on(conn: DbConnection, tools: list[str], source: str) -> bool:
-    cur = await conn.execute(_UPSERT, (SYSTEM_TENANT_ID, list(tools), source))
-    return cur.rowcount > 0
 
 
 async def read_tool_policy(conn: DbConnection) -> dict | None:

@@ -87,12 +87,21 @@ async def begin_run(pool: DbPool, inp: BeginRunInput) -> BeginRunResult:
                     status=row["status"],
                     reason=row["reason"],
                 )
-        # The grant is read the way the tenant sees it (RLS, application role).
+        # The grant and the tool policy are read the way the tenant sees them (RLS, application role).
         async with tenant_scope(conn, SYSTEM_PRINCIPAL_USER_ID):
             grant = await read_grant(conn)
+            cur = await conn.execute(
+                "SELECT tool_allowlist FROM tenant_policies WHERE billing_account_id = %s", (SYSTEM_TENANT_ID,)
+            )
+            policy = await cur.fetchone()
         refusal = grant_refusal(grant, inp.entrypoint, as_utc(row["now"]), tenant_id=SYSTEM_TENANT_ID)
         if refusal is None:
-            return BeginRunResult(started_at=row["started_at"], last_activity=row["updated_at"], status="running")
+            return BeginRunResult(
+                started_at=row["started_at"],
+                last_activity=row["updated_at"],
+                status="running",
+                tool_allowlist=list(policy["tool_allowlist"]) if policy else [],  # no policy: no tools
+            )
         async with conn.transaction():
             cur = await conn.execute(
                 "UPDATE governance_runs SET status = 'refused', reason = %s, updated_at = now()"

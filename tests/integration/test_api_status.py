@@ -310,8 +310,9 @@ async def test_health_is_healthy_when_the_file_declares_no_guardian(dev_env, mak
     url = make_database()
     seed_history(url)
     no_guardian = "guardians: []\nwatchdog: {enabled: false}\n"
+    told = {"NOTIFY_URLS": "json://127.0.0.1:9/unused"}  # someone to tell (never silent: docs/notifications.md)
     async with (
-        api_stack(dev_env, url, tmp_path, schedules=SCHEDULES, extra_spec=no_guardian) as s,
+        api_stack(dev_env, url, tmp_path, schedules=SCHEDULES, extra_spec=no_guardian, environ=told) as s,
         httpx.AsyncClient(base_url=s.url, timeout=10) as http,
     ):
         await wait_status_ready(s)

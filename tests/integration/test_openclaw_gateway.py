@@ -60,7 +60,11 @@ async def test_a_run_speaks_the_originals_protocol_to_the_gateway_the_environmen
         "agentId": "main",
         "sessionKey": "agent:main:cogni_system:governance:community-2027-05-04T06:00:00Z",
         "idempotencyKey": "governance:community:2027-05-04T06:00:00Z",
-        "outboundHeaders": {"x-cogni-run-id": "governance:community-2027-05-04T06:00:00Z"},
+        # The tenant's tool allowlist too (none stored in this database: no tools).
+        "outboundHeaders": {
+            "x-cogni-run-id": "governance:community-2027-05-04T06:00:00Z",
+            "x-cogni-tool-allowlist": "",
+        },
     }
 
 

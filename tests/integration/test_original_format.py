@@ -619,7 +619,7 @@ async def test_a_free_word_goes_to_the_openclaw_gateway_the_environment_names(
     assert charged == [(-1_000_000,)]
 
 
-async def test_the_gateway_activity_resolves_its_url_and_token_from_the_environment(monkeypatch, database_url):
+async def test_the_gateway_activity_resolves_its_url_and_token_from_the_environment(monkeypatch):
     """The activity alone over real loopback HTTP: `${ENV}` URL and token are read when the run
     starts; one that is not set is a non-retryable error naming it."""
     import httpx
@@ -639,12 +639,9 @@ async def test_the_gateway_activity_resolves_its_url_and_token_from_the_environm
         entrypoint="GOVERN",
         agent_token="${TEST_GW_TOKEN}",
     )
-    from govfleet.db import create_pool
-
-    pool = await create_pool(database_url, max_size=1)  # the tenant's tool policy is read from it
     with LoopbackServer() as gateway:
-        async with httpx.AsyncClient(timeout=10) as http, pool:
-            acts = GovernanceRunActivities(cast(Any, SimpleNamespace(http=http, pool=pool)))
+        async with httpx.AsyncClient(timeout=10) as http:
+            acts = GovernanceRunActivities(cast(Any, SimpleNamespace(http=http)))
             monkeypatch.delenv("TEST_GW_URL", raising=False)
             with pytest.raises(ApplicationError, match=r"\$\{TEST_GW_URL\} is not set") as unset:
                 await acts.entrypoint_gateway(inp)
