@@ -127,6 +127,7 @@ class GuardianWorkflow:
         self._carried_notifications = list(input.notifications)
         self._unrecorded: RecordBatch | None = input.unrecorded
         self._dispatch = GuardianDispatch(self._reports.append)
+        self._probes = False  # probe breaker targets on entering warning (BREAKER_HEALTH_PATCH, set in run)
         self._meter = None
         self._checks_seen = state.checks
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from itertools import count
@@ -608,8 +609,10 @@ async def test_replays_of_a_body_the_guardian_refused_are_answered_from_the_edge
     audited = admin_rejected_events(s.database_url)
     history = await history_admin_events(handle)
     source = next_source()
+    started = time.monotonic()
     async with client_from(s.url, source) as http:
         answers = [await http.post("/guardian/resume", json=body) for _ in range(150)]
+    took = time.monotonic() - started
     first = answers[0]
     deadline = asyncio.get_running_loop().time() + 20
     while admin_rejected_events(s.database_url) < audited + 1:
@@ -622,19 +625,27 @@ async def test_replays_of_a_body_the_guardian_refused_are_answered_from_the_edge
         f"{await history_admin_events(handle) - history} update events in the guardian's history"
     )
     assert first.status_code == 403 and first.json()["error"]["details"]["code"] == "not_paused", first.text
-    # The same status and body from the edge, until the address is over its limit; then 429.
+    # The same status and body from the edge, until the address is over its limit (10, then a token
+    # back each second: however slow this machine is, that bounds the 403s); then 429.
     assert [(a.status_code, a.content) for a in answers[:10]] == [(403, first.content)] * 10
-    for a in answers[10:]:
-        assert a.status_code == 429 and int(a.headers["retry-after"]) >= 1, a.text
+    refused = [a for a in answers if a.status_code == 403]
+    limited_here = [a for a in answers if a.status_code == 429]
+    assert all(a.content == first.content for a in refused)
+    assert len(refused) + len(limited_here) == 150
+    assert len(refused) <= 10 + int(took) + 1, (len(refused), took)
+    for a in limited_here:
+        assert int(a.headers["retry-after"]) >= 1, a.text
         assert a.json()["error"]["details"]["code"] == "not_paused"
     # The same body from other addresses: its signer is over the limit too.
     others = []
+    started = time.monotonic()
     for _ in range(20):
         async with client_from(s.url) as http:
             others.append(await http.post("/guardian/resume", json=body))
+    took_others = time.monotonic() - started
     assert all((a.status_code, a.content) == (403, first.content) or a.status_code == 429 for a in others)
     limited = [a for a in others if a.status_code == 429]
-    assert len(limited) >= 15  # a token comes back each second
+    assert len(limited) >= 20 - int(took_others) - 1, (len(limited), took_others)  # a token back each second
     assert all("signed by 0x90f79bf6eb2c4f870365e785982e1f101e93b906" in a.json()["error"]["message"] for a in limited)
     # The guardian saw the body once: one audit row, at most one update in its history.
     deadline = asyncio.get_running_loop().time() + 20
@@ -661,7 +672,7 @@ async def test_replays_of_a_body_the_guardian_refused_are_answered_from_the_edge
         await asyncio.sleep(0.5)
     rows = rejection_rows(s.database_url, source)
     assert {(r["action"], r["code"]) for r in rows} == {("resume", "not_paused")}
-    assert sum(r["limited"] for r in rows) == 140
+    assert sum(r["limited"] for r in rows) == len(limited_here)
 
 
 async def test_a_flood_from_3000_addresses_is_a_bounded_number_of_rows(stack, make_database):

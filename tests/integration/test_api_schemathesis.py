@@ -67,7 +67,8 @@ async def test_openapi_contract_holds_for_generated_requests(dev_env, make_datab
                     stack.client, queue, make_config(stack.config, sim, "governance-guardian")
                 )
                 try:
-                    paths = httpx.get(f"{stack.url}/openapi.json", timeout=10).json()["paths"]
+                    async with httpx.AsyncClient(timeout=30) as http:  # the API runs on this event loop
+                        paths = (await http.get(f"{stack.url}/openapi.json")).json()["paths"]
                     operations = sum(1 for item in paths.values() for method in item if method in HTTP_METHODS)
                     report, code = await _schemathesis(stack.url, tmp_path)
                 finally:
