@@ -61,9 +61,9 @@ async def test_a_flood_of_huge_invalid_readings_cannot_wedge_the_guardian(dev_en
 
             # And it continues as new cleanly, carrying a small state.
             await eventually(lambda: _continued(handle), timeout=120, interval=0.5)
-            desc = await handle.describe()
-            pending = desc.raw_description.pending_workflow_task
-            assert not pending.attempt or pending.attempt <= 1, pending
+            # Not stuck: no workflow task being retried (a busy machine may time one out now and then,
+            # which the next attempt mends; a wedged guardian's attempts only grow).
+            await eventually(lambda: _no_failing_task(handle), timeout=60, interval=0.5)
             after = await handle.query(GuardianWorkflow.stats)
             assert after.runs >= 1 and after.state_bytes < 200_000
             assert (await handle.query(GuardianWorkflow.status)).system_status == "fully_paused"
@@ -74,6 +74,11 @@ async def test_a_flood_of_huge_invalid_readings_cannot_wedge_the_guardian(dev_en
             await handle.terminate("test over")
     finally:
         await running.stop()
+
+
+async def _no_failing_task(handle) -> bool:
+    raw = (await handle.describe()).raw_description
+    return not raw.HasField("pending_workflow_task") or raw.pending_workflow_task.attempt <= 1
 
 
 async def _continued(handle) -> bool:
