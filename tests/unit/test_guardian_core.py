@@ -653,3 +653,23 @@ def test_a_manual_pause_on_a_fully_paused_system_answers_with_the_pause_that_mad
     d2.core.pause(PauseInput(reason="maintenance", authorization=token), d2.now)
     [view] = d2.core.status().pauses
     assert (view.paused_by, view.pause_type) == ("0x70997970c51812dc3a010c7d01b50e0d17dc79c8", "manual")
+
+
+def test_a_target_removed_while_paused_is_still_resumed_under_its_key():
+    d = Driver(make_core())
+    d.feed(70.0, 50.5)  # redemptions paused
+    (pause,) = d.core.state.pauses
+    without = d.core.config.model_copy(
+        update={"breakers": [t for t in d.core.config.breakers if t.scope != "redemptions"]}
+    )
+    d.core.reconfigure(without, d.now)
+    assert "redemption-algorithm" in d.core.state.retired_targets
+    d.feed(*[60.0] * 3)
+    req = ResumeInput(authorization=d.sign(ADMIN_0, "resume", nonce="retired0001"))
+    fresh = validate_reading(reading_body(60.0, now=d.now), now=d.now, staleness_seconds=120)
+    d.core.resume(req, d.core.authorize_resume(req, d.now), d.now, fresh, None)
+    d.collect()
+    assert [(c.target, c.action, c.idempotency_key) for c in d.calls if c.action == "resume"] == [
+        ("redemption-algorithm", "resume", pause.key)
+    ]
+    assert d.core.state.retired_targets == {}

@@ -252,8 +252,11 @@ class GuardianAdmin(GuardianBook):
             resumed.append(p)
             self._fx.record.pauses_resumed.append(p.model_copy())
             for name in p.targets:
-                if name in by_name:
-                    self._fx.breaker_calls.append(self._breaker_call(by_name[name], "resume", p, now))
+                # Every target the pause reached, also one removed from the configuration since.
+                target = by_name.get(name) if legacy else self.target(name)
+                if target is not None:
+                    self._fx.breaker_calls.append(self._breaker_call(target, "resume", p, now))
+        self.state.retired_targets = {}  # nothing is paused any more
         signed = f"; governance approval {approval}" if approval else ""
         self._event(
             now,

@@ -138,6 +138,10 @@ class GuardianBook:
     def system_status(self) -> str:
         return system_status_of([p.scope for p in self.active_pauses()])
 
+    def target(self, name: str) -> BreakerTarget | None:
+        """A breaker target by name: configured, or removed from the configuration while paused."""
+        return next((t for t in self.config.breakers if t.name == name), None) or self.state.retired_targets.get(name)
+
     def resume_quorum(self) -> int:
         return self.config.resume_quorum if any(p.emergency for p in self.active_pauses()) else 1
 

@@ -189,6 +189,8 @@ class GuardianLifecycle(GuardianBook):
         if guarded and self.config.admins and not config.admins:
             self.refuse_configuration(now, "it has no admins: a configuration can never remove every admin")
         sensitive = _sensitive_changes(self.config, config) if guarded else []
+        if guarded:
+            self._retire_paused_targets(config)
         self.config = config
         self.rules = config.rules
         self._event(now, "config_changed", "none", "changed: " + (", ".join(changed) or "nothing"))
@@ -201,6 +203,17 @@ class GuardianLifecycle(GuardianBook):
                 notices.configuration_changed(self.config.guardian_id, changes=sensitive, now=now),
                 {"changes": sensitive},
             )
+
+    def _retire_paused_targets(self, config: GuardianConfig) -> None:
+        """A target removed while a pause holds it is kept, so that the resume still reaches it;
+        one configured again is the configuration's."""
+        kept = {t.name for t in config.breakers}
+        paused = self.paused_targets()
+        for t in self.config.breakers:
+            if t.name not in kept and t.name in paused:
+                self.state.retired_targets[t.name] = t
+        for name in kept:
+            self.state.retired_targets.pop(name, None)
 
     def refuse_configuration(self, now: datetime, why: str) -> NoReturn:
         """A `configure` that is not applied: audited, then `ConfigurationRefused`."""

@@ -206,6 +206,8 @@ class GuardianState(BaseModel):
     audit_alerted: bool = False  # database_unavailable sent for the current run of failures
     forensic: ForensicAudit | None = None  # the last forensic audit required (open or completed)
     unreachable: dict[str, str] = Field(default_factory=dict)  # breaker target -> why (failed probe or call)
+    # Targets removed from the configuration while a pause holds them: a resume still reaches them.
+    retired_targets: dict[str, BreakerTarget] = Field(default_factory=dict)
 
 
 class AlertResolution(BaseModel):
