@@ -109,6 +109,9 @@ CONFIGURE_GUARD_PATCH = "guardian-configure-guard"
 UNDECODABLE_PATCH = "guardian-undecodable-input"
 # Breaker targets are probed on entering warning, and a call that keeps failing raises an alert.
 BREAKER_HEALTH_PATCH = "guardian-breaker-health"
+# The next poll comes an interval after the last poll, whatever arrived meanwhile (before: an interval
+# after the last signal or update, so a stream of them postponed the check).
+POLL_CADENCE_PATCH = "guardian-poll-cadence"
 HARD_HISTORY_LIMIT_MARGIN = 1200  # continue-as-new even with breaker calls in flight past this
 
 
@@ -143,16 +146,21 @@ class GuardianWorkflow:
         if self._fresh and workflow.patched(RESTORE_PATCH):
             await self._restore()
         poll = self._fresh  # a new guardian checks at once; a continued one keeps its rhythm
+        cadence = workflow.patched(POLL_CADENCE_PATCH)
         while True:
             if not poll and not self._inbox and not self._reports:
-                try:
-                    await workflow.wait_condition(
-                        lambda: bool(self._inbox or self._reports),
-                        timeout=timedelta(seconds=self.core.interval_seconds()),
-                        timeout_summary="next check",
-                    )
-                except TimeoutError:
+                wait = self.core.next_poll_in(workflow.now()) if cadence else self.core.interval_seconds()
+                if wait <= 0:
                     poll = True
+                else:
+                    try:
+                        await workflow.wait_condition(
+                            lambda: bool(self._inbox or self._reports),
+                            timeout=timedelta(seconds=wait),
+                            timeout_summary="next check",
+                        )
+                    except TimeoutError:
+                        poll = True
             await self._step(poll)
             poll = False
             if self._should_continue_as_new():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from govfleet.domain.guardian.levels import DATABASE_ALERT, DATABASE_RECOVERED, TRACKER_ALERT
 from tests.integration.fleet_support import wait_for
-from tests.workflows.guardian_outside import RECORD_ACTIVITY, running, stats
+from tests.workflows.guardian_outside import FETCH_READING_ACTIVITY, RECORD_ACTIVITY, running, stats
 from workflows.guardian import GuardianWorkflow
 
 
@@ -100,3 +100,19 @@ async def test_continue_as_new_carries_the_pause_and_pauses_once(time_skipping_e
     assert len(outside.breaker_calls) == 1  # the pause is state, not re-issued by a new run
     checks = [e.key for e in outside.events("governance_check")]
     assert len(checks) == len(set(checks))
+
+
+async def test_a_stream_of_signals_never_postpones_the_check(time_skipping_env, guardian):
+    """Found by the simulator (signal-postpones-check): each signal used to start the check interval
+    afresh, so holder control could go unchecked as long as signals kept arriving. The guardian polls
+    an interval after its last poll, whatever arrives meanwhile."""
+    env = time_skipping_env
+    handle, outside = await guardian(70.0)  # 30 s checks
+    await wait_for(lambda: outside.calls.of(FETCH_READING_ACTIVITY), 20, "the first poll")
+    outside.value = 45.0  # the tracker now says: below the emergency threshold
+    for _ in range(9):  # a refused admin action every 10 s, for 90 s
+        await handle.signal(GuardianWorkflow.pause_signal, {"reason": "x", "authorization": "not-a-token"})
+        await env.sleep(10)
+    await wait_for(lambda: len(outside.calls.of(FETCH_READING_ACTIVITY)) >= 3, 20, "polls every 30 s")
+    await wait_for(lambda: outside.breaker_calls, 20, "the pause the polls found")
+    assert len(outside.events("admin_rejected")) >= 1

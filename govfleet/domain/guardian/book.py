@@ -12,7 +12,7 @@ it, so it must not change without a workflow patch.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from govfleet.domain.admin_auth import verify_admin_action
@@ -157,6 +157,15 @@ class GuardianBook:
 
     def interval_seconds(self) -> int:
         return interval_for(self.state.level, self.rules)
+
+    def next_poll_in(self, now: datetime) -> float:
+        """Seconds until the guardian fetches the next reading itself: an interval of the current
+        level after the last time it did. Signals, updates and pushed readings do not move it, so
+        no stream of them can postpone the check (docs/guardian.md, "The workflow")."""
+        last = self.state.last_poll_at
+        if last is None:
+            return 0.0
+        return max(0.0, (last + timedelta(seconds=self.interval_seconds()) - now).total_seconds())
 
     def _trim_alerts(self) -> None:
         resolved = [a for a in self.state.alerts if a.resolved]

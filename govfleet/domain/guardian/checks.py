@@ -48,6 +48,8 @@ class GuardianChecks(GuardianBook):
     def on_fetch(
         self, reading: Reading | None, failure: TrackerFailure | None, now: datetime, source: str = "poll"
     ) -> None:
+        if source == "poll":
+            self.state.last_poll_at = now
         if reading is not None:
             self.on_reading(reading, now, source)
         else:

@@ -191,6 +191,7 @@ class GuardianState(BaseModel):
     reading: Reading | None = None
     last_check: datetime | None = None
     last_valid_check: datetime | None = None
+    last_poll_at: datetime | None = None  # the last time the guardian itself fetched a reading
     consecutive_failures: int = 0
     last_error: TrackerFailure | None = None
     alerts: list[Alert] = Field(default_factory=list)  # open ones plus the most recent resolved
